@@ -51,7 +51,9 @@ impl ColeHopfSine {
 
     /// Average of `u(·, t)` over `[a, b]` by 8-point Gauss–Legendre quadrature (for finite-volume comparisons).
     pub fn cell_average(&self, a: f64, b: f64, t: f64) -> f64 {
+        #[allow(clippy::excessive_precision)]
         const X: [f64; 4] = [0.1834346424956498, 0.5255324099163290, 0.7966664774136267, 0.9602898564975363];
+        #[allow(clippy::excessive_precision)]
         const W: [f64; 4] = [0.3626837833783620, 0.3137066458778873, 0.2223810344533745, 0.1012285362903763];
         let (m, r) = (0.5 * (a + b), 0.5 * (b - a));
         let mut s = 0.0;

@@ -92,7 +92,7 @@ pub fn advance<S: Stepper>(
     steps: usize,
     works: &mut [S::Work],
 ) -> Result<(), ConfigError> {
-    check_rows(stepper.len(), u.nrows(), u.ncols(), "advance: state")?;
+    check_rows(stepper.state_len(), u.nrows(), u.ncols(), "advance: state")?;
     if works.len() < u.nrows() {
         return Err(ConfigError::Shape { what: "advance: works", expected: vec![u.nrows()], got: vec![works.len()] });
     }
@@ -116,7 +116,7 @@ pub fn integrate<S: Stepper>(
     steps: usize,
     save_every: usize,
 ) -> Result<Array3<f64>, ConfigError> {
-    check_rows(stepper.len(), u0.nrows(), u0.ncols(), "integrate: initial state")?;
+    check_rows(stepper.state_len(), u0.nrows(), u0.ncols(), "integrate: initial state")?;
     let save_every = save_every.max(1);
     let frames = steps / save_every + 1;
     let mut out = Array3::zeros((u0.nrows(), frames, u0.ncols()));
@@ -141,8 +141,8 @@ pub fn tangent<S: Stepper>(
     dnu: f64,
     steps: usize,
 ) -> Result<(Array2<f64>, Array2<f64>), ConfigError> {
-    check_rows(stepper.len(), u0.nrows(), u0.ncols(), "tangent: initial state")?;
-    check_rows(stepper.len(), du0.nrows(), du0.ncols(), "tangent: initial tangent")?;
+    check_rows(stepper.state_len(), u0.nrows(), u0.ncols(), "tangent: initial state")?;
+    check_rows(stepper.state_len(), du0.nrows(), du0.ncols(), "tangent: initial tangent")?;
     let mut u = u0.to_owned();
     let mut du = du0.to_owned();
     u.axis_iter_mut(Axis(0)).into_par_iter().zip(du.axis_iter_mut(Axis(0))).for_each(|(mut ur, mut dr)| {
@@ -166,7 +166,7 @@ pub fn gradient<S: Stepper, L: TrajectoryLoss>(
     loss: &L,
     adjoint: &dyn AdjointStrategy,
 ) -> Result<Gradient, ConfigError> {
-    check_rows(stepper.len(), u0.nrows(), u0.ncols(), "gradient: initial state")?;
+    check_rows(stepper.state_len(), u0.nrows(), u0.ncols(), "gradient: initial state")?;
     let k = adjoint.interval(steps).max(1);
     let batch = u0.nrows();
     let n = u0.ncols();

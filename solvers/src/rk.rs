@@ -18,11 +18,7 @@ impl Tableau {
     /// Three-stage, third-order strong-stability-preserving method (Shu & Osher 1988,
     /// doi:10.1016/0021-9991(88)90177-5); TVD under CFL ≤ 1 when forward Euler is.
     pub fn ssp_rk3() -> Self {
-        Self {
-            a: vec![vec![], vec![1.0], vec![0.25, 0.25]],
-            b: vec![1.0 / 6.0, 1.0 / 6.0, 2.0 / 3.0],
-            order: 3,
-        }
+        Self { a: vec![vec![], vec![1.0], vec![0.25, 0.25]], b: vec![1.0 / 6.0, 1.0 / 6.0, 2.0 / 3.0], order: 3 }
     }
 
     /// The classical fourth-order method.
@@ -108,8 +104,8 @@ impl<R: SemiDiscrete> ExplicitRk<R> {
 impl<R: SemiDiscrete> Stepper for ExplicitRk<R> {
     type Work = RkWork<R::Work>;
 
-    fn len(&self) -> usize {
-        self.rhs.len()
+    fn state_len(&self) -> usize {
+        self.rhs.state_len()
     }
 
     fn dt(&self) -> f64 {
@@ -121,7 +117,7 @@ impl<R: SemiDiscrete> Stepper for ExplicitRk<R> {
     }
 
     fn work(&self) -> Self::Work {
-        let (n, s) = (self.rhs.len(), self.tableau.stages());
+        let (n, s) = (self.rhs.state_len(), self.tableau.stages());
         RkWork {
             rhs: self.rhs.work(),
             k: vec![vec![0.0; n]; s],

@@ -8,7 +8,7 @@ pub trait SemiDiscrete: Sync {
     /// Per-sample scratch space.
     type Work: Send;
     /// Number of values in one sample's state.
-    fn len(&self) -> usize;
+    fn state_len(&self) -> usize;
     /// The viscosity ν the scheme was built with.
     fn nu(&self) -> f64;
     /// Allocates scratch space for one sample.
@@ -26,7 +26,7 @@ pub trait Stepper: Sync {
     /// Per-sample scratch space.
     type Work: Send;
     /// Number of values in one sample's state.
-    fn len(&self) -> usize;
+    fn state_len(&self) -> usize;
     /// The time step.
     fn dt(&self) -> f64;
     /// The order of accuracy of the time integrator.
@@ -49,11 +49,6 @@ pub trait Stepper: Sync {
     /// Cotangent of one step at the state `u` (the state at the start of the step, unchanged):
     /// `g ← (∂S/∂u)ᵀ g`; returns `(∂S/∂ν)ᵀ g`.
     fn step_vjp(&self, u: &[f64], g: &mut [f64], w: &mut Self::Work) -> f64;
-}
-
-#[inline]
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[inline]

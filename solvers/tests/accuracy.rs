@@ -120,9 +120,9 @@ fn periodic_fv_conserves_the_integral() {
                 let rhs = FvBurgers1d::new(n, 2.0 * PI, nu, [Boundary::Periodic; 2], recon, flux).unwrap();
                 let s = ExplicitRk::ssp_rk3(rhs, 0.01).unwrap();
                 let traj = integrate(&s, u0.view(), 300, 300).unwrap();
-                for b in 0..2 {
+                for (b, m0) in mass0.iter().enumerate() {
                     let m = traj.slice(ndarray::s![b, 1, ..]).sum() * h;
-                    let rel = (m - mass0[b]).abs() / mass0[b].abs();
+                    let rel = (m - m0).abs() / m0.abs();
                     assert!(rel <= 1e-12, "{recon:?} {flux:?} ν={nu}: relative mass drift {rel:e}");
                 }
             }
@@ -136,8 +136,9 @@ fn minmod_muscl_is_total_variation_diminishing_through_a_shock() {
     let n = 200;
     let h = 2.0 * PI / n as f64;
     for flux in [NumericalFlux::Rusanov, NumericalFlux::Godunov] {
-        let rhs = FvBurgers1d::new(n, 2.0 * PI, 0.0, [Boundary::Periodic; 2], Reconstruction::Muscl(Limiter::Minmod), flux)
-            .unwrap();
+        let rhs =
+            FvBurgers1d::new(n, 2.0 * PI, 0.0, [Boundary::Periodic; 2], Reconstruction::Muscl(Limiter::Minmod), flux)
+                .unwrap();
         let mut u: Vec<f64> = (0..n).map(|i| ((i as f64 * h).cos() - ((i + 1) as f64 * h).cos()) / h).collect();
         let dt = rhs.stable_dt(&u, 0.9);
         let s = ExplicitRk::ssp_rk3(rhs, dt).unwrap();

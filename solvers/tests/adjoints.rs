@@ -48,7 +48,11 @@ fn fv_2d_rhs_and_step() {
     let mut rng = Lcg::new(2);
     let bcs2 = [
         ("periodic", [Boundary::Periodic; 2], [Boundary::Periodic; 2]),
-        ("walls", [Boundary::Dirichlet(0.0), Boundary::Neumann(0.2)], [Boundary::Neumann(0.0), Boundary::Dirichlet(0.5)]),
+        (
+            "walls",
+            [Boundary::Dirichlet(0.0), Boundary::Neumann(0.2)],
+            [Boundary::Neumann(0.0), Boundary::Dirichlet(0.5)],
+        ),
     ];
     for recon in RECONS {
         for flux in FLUXES {
@@ -73,7 +77,13 @@ fn spectral_1d_rhs_rk4_and_etdrk4() {
         let u = smooth_state(n, 1, &mut rng);
         let name = format!("spectral1d n={n}");
         check_rhs(&name, |nu| SpectralRhs::new(pde.clone(), nu).unwrap(), 0.1, &u, &mut rng);
-        check_step(&name, |nu| ExplicitRk::rk4(SpectralRhs::new(pde.clone(), nu).unwrap(), 0.01).unwrap(), 0.1, &u, &mut rng);
+        check_step(
+            &name,
+            |nu| ExplicitRk::rk4(SpectralRhs::new(pde.clone(), nu).unwrap(), 0.01).unwrap(),
+            0.1,
+            &u,
+            &mut rng,
+        );
         check_step(&name, |nu| Etdrk4::new(pde.clone(), nu, 0.05).unwrap(), 0.1, &u, &mut rng);
     }
 }
@@ -86,7 +96,13 @@ fn spectral_2d_rhs_rk4_and_etdrk4() {
         let u = smooth_state(2 * nx * ny, 2 * ny, &mut rng);
         let name = format!("spectral2d {nx}x{ny}");
         check_rhs(&name, |nu| SpectralRhs::new(pde.clone(), nu).unwrap(), 0.02, &u, &mut rng);
-        check_step(&name, |nu| ExplicitRk::rk4(SpectralRhs::new(pde.clone(), nu).unwrap(), 0.002).unwrap(), 0.02, &u, &mut rng);
+        check_step(
+            &name,
+            |nu| ExplicitRk::rk4(SpectralRhs::new(pde.clone(), nu).unwrap(), 0.002).unwrap(),
+            0.02,
+            &u,
+            &mut rng,
+        );
         check_step(&name, |nu| Etdrk4::new(pde.clone(), nu, 0.01).unwrap(), 0.02, &u, &mut rng);
     }
 }

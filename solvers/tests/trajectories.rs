@@ -50,7 +50,7 @@ impl TrajectoryLoss for Linear {
 }
 
 fn reverse_matches_forward<S: Stepper>(name: &str, s: &S, u0: ArrayView2<f64>, steps: usize, rng: &mut Lcg) {
-    let n = s.len();
+    let n = s.state_len();
     let weights = rng.vec(n);
     let du0 = Array2::from_shape_vec(u0.raw_dim(), rng.vec(u0.len())).unwrap();
     let dnu = 0.3;

@@ -78,7 +78,7 @@ impl FvBurgers1d {
 impl SemiDiscrete for FvBurgers1d {
     type Work = FvWork1d;
 
-    fn len(&self) -> usize {
+    fn state_len(&self) -> usize {
         self.line.n
     }
 

@@ -127,7 +127,7 @@ impl FvBurgers2d {
 impl SemiDiscrete for FvBurgers2d {
     type Work = FvWork2d;
 
-    fn len(&self) -> usize {
+    fn state_len(&self) -> usize {
         2 * self.m()
     }
 

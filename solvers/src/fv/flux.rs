@@ -22,7 +22,8 @@ impl NumericalFlux {
     pub fn flux_grad(&self, a: f64, b: f64) -> (f64, f64, f64) {
         match self {
             NumericalFlux::Rusanov => {
-                let (alpha, da, db) = if a.abs() >= b.abs() { (a.abs(), sign(a), 0.0) } else { (b.abs(), 0.0, sign(b)) };
+                let (alpha, da, db) =
+                    if a.abs() >= b.abs() { (a.abs(), sign(a), 0.0) } else { (b.abs(), 0.0, sign(b)) };
                 let v = 0.25 * (a * a + b * b) - 0.5 * alpha * (b - a);
                 (v, 0.5 * a + 0.5 * alpha - 0.5 * da * (b - a), 0.5 * b - 0.5 * alpha - 0.5 * db * (b - a))
             }
@@ -55,7 +56,8 @@ impl NumericalFlux {
         let s = 0.5 * (al + ar);
         match self {
             NumericalFlux::Rusanov => {
-                let (alpha, da, db) = if al.abs() >= ar.abs() { (al.abs(), sign(al), 0.0) } else { (ar.abs(), 0.0, sign(ar)) };
+                let (alpha, da, db) =
+                    if al.abs() >= ar.abs() { (al.abs(), sign(al), 0.0) } else { (ar.abs(), 0.0, sign(ar)) };
                 (
                     0.5 * (s + alpha),
                     0.5 * (s - alpha),

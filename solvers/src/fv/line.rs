@@ -140,7 +140,12 @@ impl Line {
             Reconstruction::Muscl(_) => (q[c] - q[c - 1]) / self.h,
             Reconstruction::Weno5(_) => {
                 let s = &q[c - 3..c + 3];
-                (VISC6[0] * s[0] + VISC6[1] * s[1] + VISC6[2] * s[2] + VISC6[3] * s[3] + VISC6[4] * s[4] + VISC6[5] * s[5])
+                (VISC6[0] * s[0]
+                    + VISC6[1] * s[1]
+                    + VISC6[2] * s[2]
+                    + VISC6[3] * s[3]
+                    + VISC6[4] * s[4]
+                    + VISC6[5] * s[5])
                     / self.h
             }
         }
@@ -240,7 +245,11 @@ impl Line {
                 let c = f - 1;
                 let (pap, pdap, pjump, pdjump, pphir, pdphir) = prev;
                 out[c] -= inv_h
-                    * (pdap * pjump + pap * pdjump + dam * jump + am * djump + da[c + G] * (pl - pphir)
+                    * (pdap * pjump
+                        + pap * pdjump
+                        + dam * jump
+                        + am * djump
+                        + da[c + G] * (pl - pphir)
                         + a[c + G] * (dpl - pdphir));
             }
             prev = (ap, dap, jump, djump, pr, dpr);

@@ -160,7 +160,11 @@ pub fn weno5(w: WenoWeights, q: &[f64; 5]) -> f64 {
     let alpha = match w {
         WenoWeights::JiangShu => {
             let eps = 1e-6;
-            [D[0] / ((eps + b[0]) * (eps + b[0])), D[1] / ((eps + b[1]) * (eps + b[1])), D[2] / ((eps + b[2]) * (eps + b[2]))]
+            [
+                D[0] / ((eps + b[0]) * (eps + b[0])),
+                D[1] / ((eps + b[1]) * (eps + b[1])),
+                D[2] / ((eps + b[2]) * (eps + b[2])),
+            ]
         }
         WenoWeights::Z => {
             let eps = 1e-40;
@@ -280,7 +284,11 @@ mod tests {
                         a[j] += h;
                         b[j] -= h;
                         let fd = (f(&a) - f(&b)) / (2.0 * h);
-                        assert!((fd - g[j]).abs() < 1e-6 * (1.0 + g[j].abs()), "{r:?} right={right} j={j}: {fd} vs {}", g[j]);
+                        assert!(
+                            (fd - g[j]).abs() < 1e-6 * (1.0 + g[j].abs()),
+                            "{r:?} right={right} j={j}: {fd} vs {}",
+                            g[j]
+                        );
                     }
                 }
             }

@@ -102,7 +102,8 @@ impl<P: SpectralPde> Etdrk4<P> {
                 // (2 + w + e^w (w − 2)) / w³
                 let f2 = w.plus(2.0).add(ew.mul(w.plus(-2.0))).div(w3);
                 // (−4 − 3w − w² + e^w (4 − w)) / w³
-                let f3 = w.mul(w).scale(-1.0).add(w.scale(-3.0)).plus(-4.0).add(ew.mul(w.scale(-1.0).plus(4.0))).div(w3);
+                let f3 =
+                    w.mul(w).scale(-1.0).add(w.scale(-3.0)).plus(-4.0).add(ew.mul(w.scale(-1.0).plus(4.0))).div(w3);
                 for (k, d) in [q, f1, f2, f3].iter().enumerate() {
                     acc[2 * k] += d.v;
                     acc[2 * k + 1] += d.d;
@@ -155,7 +156,7 @@ impl<P: SpectralPde> Etdrk4<P> {
 impl<P: SpectralPde> Stepper for Etdrk4<P> {
     type Work = Etdrk4Work<P::Work>;
 
-    fn len(&self) -> usize {
+    fn state_len(&self) -> usize {
         self.pde.n_phys()
     }
 

@@ -45,12 +45,6 @@ pub trait SpectralPde: Sync {
     fn nonlinear_vjp(&self, v: &[C], g: &[C], out: &mut [C], w: &mut Self::Work);
 }
 
-/// Real inner product of spectra, `Σ Re(conj(a) b)`.
-#[inline]
-pub(crate) fn re_dot(a: &[C], b: &[C]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x.re * y.re + x.im * y.im).sum()
-}
-
 /// The semi-discrete right-hand side `F(u) = I(ν S ⊙ R u + N(R u))` of a [`SpectralPde`], in physical space; wrap
 /// it in [`ExplicitRk`](crate::rk::ExplicitRk) for Runge–Kutta time stepping.
 #[derive(Clone, Debug)]
@@ -83,7 +77,7 @@ impl<P: SpectralPde> SpectralRhs<P> {
 impl<P: SpectralPde> SemiDiscrete for SpectralRhs<P> {
     type Work = SpectralRhsWork<P::Work>;
 
-    fn len(&self) -> usize {
+    fn state_len(&self) -> usize {
         self.pde.n_phys()
     }
 

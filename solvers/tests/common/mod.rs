@@ -44,7 +44,7 @@ pub fn smooth_state(n: usize, blocks: usize, rng: &mut Lcg) -> Vec<f64> {
 /// Dot-product and central-difference checks of a right-hand side at `nu`; `make(nu)` rebuilds the scheme.
 pub fn check_rhs<S: SemiDiscrete>(name: &str, make: impl Fn(f64) -> S, nu: f64, u: &[f64], rng: &mut Lcg) {
     let s = make(nu);
-    let n = s.len();
+    let n = s.state_len();
     let mut w = s.work();
     let v = rng.vec(n);
     let g = rng.vec(n);
@@ -77,7 +77,7 @@ pub fn check_rhs<S: SemiDiscrete>(name: &str, make: impl Fn(f64) -> S, nu: f64, 
 /// Dot-product and central-difference checks of one time step.
 pub fn check_step<S: Stepper>(name: &str, make: impl Fn(f64) -> S, nu: f64, u: &[f64], rng: &mut Lcg) {
     let s = make(nu);
-    let n = s.len();
+    let n = s.state_len();
     let mut w = s.work();
     let v = rng.vec(n);
     let g = rng.vec(n);
@@ -88,15 +88,16 @@ pub fn check_step<S: Stepper>(name: &str, make: impl Fn(f64) -> S, nu: f64, u: &
     let gnu = s.step_vjp(u, &mut jtg, &mut w);
     let lhs = dot(&g, &jv);
     let rhs = dot(&jtg, &v) + gnu * dnu;
-    assert!(
-        (lhs - rhs).abs() <= 1e-10 * norm(&g) * norm(&jv),
-        "{name}: step dot-product test failed: {lhs} vs {rhs}"
-    );
+    assert!((lhs - rhs).abs() <= 1e-10 * norm(&g) * norm(&jv), "{name}: step dot-product test failed: {lhs} vs {rhs}");
     let eps = 1e-6;
     let mut up: Vec<f64> = u.iter().zip(&v).map(|(a, b)| a + eps * b).collect();
     let mut um: Vec<f64> = u.iter().zip(&v).map(|(a, b)| a - eps * b).collect();
     make(nu + eps * dnu).step(&mut up, &mut w);
     make(nu - eps * dnu).step(&mut um, &mut w);
     let err: Vec<f64> = up.iter().zip(&um).zip(&jv).map(|((a, b), j)| (a - b) / (2.0 * eps) - j).collect();
-    assert!(norm(&err) <= 1e-6 * norm(&jv), "{name}: step jvp vs central differences: rel err {}", norm(&err) / norm(&jv));
+    assert!(
+        norm(&err) <= 1e-6 * norm(&jv),
+        "{name}: step jvp vs central differences: rel err {}",
+        norm(&err) / norm(&jv)
+    );
 }

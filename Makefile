@@ -1,0 +1,47 @@
+# Two commands on a fresh Debian 12 machine (as root): `make demo` and `make test`.
+# Both install what is missing first and skip the install when everything is present.
+
+SHELL := /bin/bash
+APT_PACKAGES := build-essential pkg-config curl ca-certificates libclang-dev \
+                libnetcdf-dev netcdf-bin libopenmpi-dev openmpi-bin python3-venv
+CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
+
+.PHONY: demo test lint bench deps system-deps rust
+
+demo: deps
+	$(CARGO) build --release --bin ansatz
+	./target/release/ansatz demo
+
+test: deps
+	$(CARGO) test --workspace
+
+lint: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: deps
+	$(CARGO) bench -p ansatz-benches
+
+deps: system-deps rust
+
+system-deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "Missing system packages:$$missing"; \
+	  echo "Install them as root, then run make again:"; \
+	  echo "  apt-get update && apt-get install -y$$missing"; \
+	  exit 1; \
+	fi; \
+	echo "Installing system packages:$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -q && apt-get install -y -q --no-install-recommends$$missing
+
+rust:
+	@if [ -x "$(CARGO)" ]; then exit 0; fi; \
+	echo "cargo not found: installing the stable Rust toolchain with rustup into $(HOME)/.cargo"; \
+	curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy \
+	  || { echo "Could not install Rust; install Rust >= 1.85 (https://rustup.rs) and run make again"; exit 1; }
