@@ -1,6 +1,6 @@
 //! 1D viscous Burgers `u_t + (u²/2)_x = ν u_xx`, finite volume.
 
-use super::line::{GHOSTS, Line};
+use super::line::{Faces, GHOSTS, Line};
 use super::{Boundary, NumericalFlux, Reconstruction, cfl_time_step, diffusion_radius};
 use crate::scheme::SemiDiscrete;
 use crate::{ConfigError, check_non_negative, check_positive};
@@ -21,6 +21,7 @@ pub struct FvBurgers1d {
 pub struct FvWork1d {
     ext: Vec<f64>,
     aux: Vec<f64>,
+    faces: Faces,
 }
 
 impl FvBurgers1d {
@@ -87,13 +88,17 @@ impl SemiDiscrete for FvBurgers1d {
     }
 
     fn work(&self) -> FvWork1d {
-        FvWork1d { ext: vec![0.0; self.line.ext_len()], aux: vec![0.0; self.line.ext_len()] }
+        FvWork1d {
+            ext: vec![0.0; self.line.ext_len()],
+            aux: vec![0.0; self.line.ext_len()],
+            faces: Faces::new(self.line.n),
+        }
     }
 
     fn rhs(&self, u: &[f64], out: &mut [f64], w: &mut FvWork1d) {
         self.load(u, &mut w.ext, false);
         out.fill(0.0);
-        self.line.conservative(&w.ext, out);
+        self.line.conservative(&w.ext, out, &mut w.faces);
         self.line.diffusion(&w.ext, self.nu, out);
     }
 
@@ -101,7 +106,7 @@ impl SemiDiscrete for FvBurgers1d {
         self.load(u, &mut w.ext, false);
         self.load(du, &mut w.aux, true);
         out.fill(0.0);
-        self.line.conservative_jvp(&w.ext, &w.aux, out);
+        self.line.conservative_jvp(&w.ext, &w.aux, out, &mut w.faces);
         self.line.diffusion(&w.aux, self.nu, out);
         if dnu != 0.0 {
             self.line.diffusion(&w.ext, dnu, out);
@@ -111,7 +116,7 @@ impl SemiDiscrete for FvBurgers1d {
     fn rhs_vjp(&self, u: &[f64], g: &[f64], out: &mut [f64], w: &mut FvWork1d) -> f64 {
         self.load(u, &mut w.ext, false);
         w.aux.fill(0.0);
-        self.line.conservative_vjp(&w.ext, g, &mut w.aux);
+        self.line.conservative_vjp(&w.ext, g, &mut w.aux, &mut w.faces);
         let dnu = self.line.diffusion_vjp(&w.ext, self.nu, g, &mut w.aux);
         self.line.fold_ghosts(&mut w.aux);
         out.copy_from_slice(&w.aux[GHOSTS..GHOSTS + self.line.n]);

@@ -1,6 +1,6 @@
 //! 2D coupled viscous Burgers `u_t + u u_x + v u_y = ν Δu`, `v_t + u v_x + v v_y = ν Δv`, finite volume.
 
-use super::line::{GHOSTS, Line};
+use super::line::{Faces, GHOSTS, Line};
 use super::{Boundary, NumericalFlux, Reconstruction, cfl_time_step, diffusion_radius};
 use crate::scheme::SemiDiscrete;
 use crate::{ConfigError, check_non_negative, check_positive};
@@ -30,6 +30,7 @@ pub struct FvWork2d {
     /// line outputs / line cotangents
     ra: Vec<f64>,
     rp: Vec<f64>,
+    faces: Faces,
 }
 
 impl FvBurgers2d {
@@ -145,6 +146,7 @@ impl SemiDiscrete for FvBurgers2d {
             dp: vec![0.0; e],
             ra: vec![0.0; l],
             rp: vec![0.0; l],
+            faces: Faces::new(l),
         }
     }
 
@@ -159,9 +161,9 @@ impl SemiDiscrete for FvBurgers2d {
             let (ra, rp) = (&mut w.ra[..n], &mut w.rp[..n]);
             ra.fill(0.0);
             rp.fill(0.0);
-            line.conservative(&w.a, ra);
+            line.conservative(&w.a, ra, &mut w.faces);
             line.diffusion(&w.a, self.nu, ra);
-            line.advective(&w.a, &w.p, rp);
+            line.advective(&w.a, &w.p, rp, &mut w.faces);
             line.diffusion(&w.p, self.nu, rp);
             scatter_add(out, sa, stride, ra);
             scatter_add(out, sp, stride, rp);
@@ -184,9 +186,9 @@ impl SemiDiscrete for FvBurgers2d {
             let (ra, rp) = (&mut w.ra[..n], &mut w.rp[..n]);
             ra.fill(0.0);
             rp.fill(0.0);
-            line.conservative_jvp(&w.a, &w.da, ra);
+            line.conservative_jvp(&w.a, &w.da, ra, &mut w.faces);
             line.diffusion(&w.da, self.nu, ra);
-            line.advective_jvp(&w.a, &w.p, &w.da, &w.dp, rp);
+            line.advective_jvp(&w.a, &w.p, &w.da, &w.dp, rp, &mut w.faces);
             line.diffusion(&w.dp, self.nu, rp);
             if dnu != 0.0 {
                 line.diffusion(&w.a, dnu, ra);
@@ -214,9 +216,9 @@ impl SemiDiscrete for FvBurgers2d {
             }
             w.da[..e].fill(0.0);
             w.dp[..e].fill(0.0);
-            line.conservative_vjp(&w.a, ga, &mut w.da);
+            line.conservative_vjp(&w.a, ga, &mut w.da, &mut w.faces);
             dnu += line.diffusion_vjp(&w.a, self.nu, ga, &mut w.da);
-            line.advective_vjp(&w.a, &w.p, gp, &mut w.da, &mut w.dp);
+            line.advective_vjp(&w.a, &w.p, gp, &mut w.da, &mut w.dp, &mut w.faces);
             dnu += line.diffusion_vjp(&w.p, self.nu, gp, &mut w.dp);
             line.fold_ghosts(&mut w.da[..e]);
             line.fold_ghosts(&mut w.dp[..e]);

@@ -27,13 +27,6 @@ fn stencil(ext: &[f64], c: usize) -> [f64; 5] {
     [ext[c - 2], ext[c - 1], ext[c], ext[c + 1], ext[c + 2]]
 }
 
-#[inline]
-fn scatter(bar: &mut [f64], c: usize, coef: f64, g: &[f64; 5]) {
-    for j in 0..5 {
-        bar[c - 2 + j] += coef * g[j];
-    }
-}
-
 impl Line {
     /// Length of the extended (ghosted) line.
     pub fn ext_len(&self) -> usize {
@@ -79,56 +72,93 @@ impl Line {
         }
     }
 
-    /// `out[c] += −(F_{c+1/2} − F_{c−1/2}) / h` with F the numerical flux of q²/2.
-    pub fn conservative(&self, q: &[f64], out: &mut [f64]) {
-        let inv_h = 1.0 / self.h;
-        let mut prev = 0.0;
-        for f in 0..=self.n {
-            let a = self.recon.right_edge(&stencil(q, f + G - 1));
-            let b = self.recon.left_edge(&stencil(q, f + G));
-            let flux = self.flux.flux(a, b);
-            if f > 0 {
-                out[f - 1] -= (flux - prev) * inv_h;
+    /// Face states of the extended line `q`: `fl[f]` (left state, the right edge of cell f−1) and `fr[f]`
+    /// (right state, the left edge of cell f) for faces f = 0..=n, each cell reconstructed once.
+    fn face_states(&self, q: &[f64], fl: &mut [f64], fr: &mut [f64]) {
+        let n = self.n;
+        for c in 0..n + 2 {
+            // cell c − 1 (interior numbering) sits at ext index c + G − 1
+            let (l, r) = self.recon.edges(&stencil(q, c + G - 1));
+            if c >= 1 {
+                fr[c - 1] = l;
             }
+            if c <= n {
+                fl[c] = r;
+            }
+        }
+    }
+
+    /// Face states and their tangents for the tangent `dq` of `q`.
+    fn face_states_jvp(&self, q: &[f64], dq: &[f64], fl: &mut [f64], fr: &mut [f64], dfl: &mut [f64], dfr: &mut [f64]) {
+        let n = self.n;
+        for c in 0..n + 2 {
+            let e = c + G - 1;
+            let (l, r, dl, dr) = self.recon.edges_jvp(&stencil(q, e), &stencil(dq, e));
+            if c >= 1 {
+                fr[c - 1] = l;
+                dfr[c - 1] = dl;
+            }
+            if c <= n {
+                fl[c] = r;
+                dfl[c] = dr;
+            }
+        }
+    }
+
+    /// Adjoint of the face states: `qbar += Σ_f bl[f] ∂fl[f]/∂q + br[f] ∂fr[f]/∂q`.
+    fn face_states_vjp(&self, q: &[f64], bl: &[f64], br: &[f64], qbar: &mut [f64]) {
+        let n = self.n;
+        for c in 0..n + 2 {
+            let e = c + G - 1;
+            let cl = if c >= 1 { br[c - 1] } else { 0.0 };
+            let cr = if c <= n { bl[c] } else { 0.0 };
+            let g = self.recon.edges_vjp(&stencil(q, e), cl, cr);
+            for (j, gj) in g.iter().enumerate() {
+                qbar[e - 2 + j] += gj;
+            }
+        }
+    }
+
+    /// `out[c] += −(F_{c+1/2} − F_{c−1/2}) / h` with F the numerical flux of q²/2.
+    pub fn conservative(&self, q: &[f64], out: &mut [f64], f: &mut Faces) {
+        let inv_h = 1.0 / self.h;
+        self.face_states(q, &mut f.ql, &mut f.qr);
+        let mut prev = self.flux.flux(f.ql[0], f.qr[0]);
+        for (c, o) in out[..self.n].iter_mut().enumerate() {
+            let flux = self.flux.flux(f.ql[c + 1], f.qr[c + 1]);
+            *o -= (flux - prev) * inv_h;
             prev = flux;
         }
     }
 
     /// Tangent of [`conservative`](Self::conservative): `out[c] += ∂/∂q · dq`.
-    pub fn conservative_jvp(&self, q: &[f64], dq: &[f64], out: &mut [f64]) {
+    pub fn conservative_jvp(&self, q: &[f64], dq: &[f64], out: &mut [f64], f: &mut Faces) {
         let inv_h = 1.0 / self.h;
-        let mut prev = 0.0;
-        for f in 0..=self.n {
-            let (cl, cr) = (f + G - 1, f + G);
-            let (a, ga) = self.recon.right_edge_grad(&stencil(q, cl));
-            let (b, gb) = self.recon.left_edge_grad(&stencil(q, cr));
-            let (_, fa, fb) = self.flux.flux_grad(a, b);
-            let da: f64 = (0..5).map(|j| ga[j] * dq[cl - 2 + j]).sum();
-            let db: f64 = (0..5).map(|j| gb[j] * dq[cr - 2 + j]).sum();
-            let dflux = fa * da + fb * db;
-            if f > 0 {
-                out[f - 1] -= (dflux - prev) * inv_h;
-            }
-            prev = dflux;
+        self.face_states_jvp(q, dq, &mut f.ql, &mut f.qr, &mut f.dql, &mut f.dqr);
+        let dflux = |k: usize| {
+            let (_, fa, fb) = self.flux.flux_grad(f.ql[k], f.qr[k]);
+            fa * f.dql[k] + fb * f.dqr[k]
+        };
+        let mut prev = dflux(0);
+        for (c, o) in out[..self.n].iter_mut().enumerate() {
+            let d = dflux(c + 1);
+            *o -= (d - prev) * inv_h;
+            prev = d;
         }
     }
 
     /// Adjoint of [`conservative`](Self::conservative): `qbar += (∂/∂q)ᵀ r` (ghost entries included).
-    pub fn conservative_vjp(&self, q: &[f64], r: &[f64], qbar: &mut [f64]) {
+    pub fn conservative_vjp(&self, q: &[f64], r: &[f64], qbar: &mut [f64], f: &mut Faces) {
         let inv_h = 1.0 / self.h;
         let n = self.n;
-        for f in 0..=n {
-            let fbar = ((if f < n { r[f] } else { 0.0 }) - (if f > 0 { r[f - 1] } else { 0.0 })) * inv_h;
-            if fbar == 0.0 {
-                continue;
-            }
-            let (cl, cr) = (f + G - 1, f + G);
-            let (a, ga) = self.recon.right_edge_grad(&stencil(q, cl));
-            let (b, gb) = self.recon.left_edge_grad(&stencil(q, cr));
-            let (_, fa, fb) = self.flux.flux_grad(a, b);
-            scatter(qbar, cl, fbar * fa, &ga);
-            scatter(qbar, cr, fbar * fb, &gb);
+        self.face_states(q, &mut f.ql, &mut f.qr);
+        for k in 0..=n {
+            let fbar = ((if k < n { r[k] } else { 0.0 }) - (if k > 0 { r[k - 1] } else { 0.0 })) * inv_h;
+            let (_, fa, fb) = self.flux.flux_grad(f.ql[k], f.qr[k]);
+            f.dql[k] = fbar * fa;
+            f.dqr[k] = fbar * fb;
         }
+        self.face_states_vjp(q, &f.dql, &f.dqr, qbar);
     }
 
     /// Face derivative `(∂q/∂x)_{f}` at face f (between cells f−1 and f), of the order matching the
@@ -203,93 +233,106 @@ impl Line {
     /// `out[c] += −(1/h)[A⁺_{c−1/2} Δφ_{c−1/2} + A⁻_{c+1/2} Δφ_{c+1/2} + a_c (φ_{c+1/2}^L − φ_{c−1/2}^R)]`:
     /// the advective term `a φ_x` in fluctuation form (LeVeque's wave-propagation form; Δφ = φ^R − φ^L at a
     /// face, A± from [`NumericalFlux::split`]). Reduces to first-order upwinding for constant states.
-    pub fn advective(&self, a: &[f64], phi: &[f64], out: &mut [f64]) {
+    pub fn advective(&self, a: &[f64], phi: &[f64], out: &mut [f64], f: &mut Faces) {
         let inv_h = 1.0 / self.h;
-        let (mut prev_ap, mut prev_jump, mut prev_phir) = (0.0, 0.0, 0.0);
-        for f in 0..=self.n {
-            let (cl, cr) = (f + G - 1, f + G);
-            let al = self.recon.right_edge(&stencil(a, cl));
-            let ar = self.recon.left_edge(&stencil(a, cr));
-            let pl = self.recon.right_edge(&stencil(phi, cl));
-            let pr = self.recon.left_edge(&stencil(phi, cr));
-            let (ap, am, _) = self.flux.split(al, ar);
-            let jump = pr - pl;
-            if f > 0 {
-                let c = f - 1;
-                out[c] -= inv_h * (prev_ap * prev_jump + am * jump + a[c + G] * (pl - prev_phir));
-            }
+        self.face_states(a, &mut f.ql, &mut f.qr);
+        self.face_states(phi, &mut f.pl, &mut f.pr);
+        let (mut prev_ap, _) = self.split_at(f, 0);
+        for c in 0..self.n {
+            let (ap, am) = self.split_at(f, c + 1);
+            let (jl, jr) = (f.pr[c] - f.pl[c], f.pr[c + 1] - f.pl[c + 1]);
+            out[c] -= inv_h * (prev_ap * jl + am * jr + a[c + G] * (f.pl[c + 1] - f.pr[c]));
             prev_ap = ap;
-            prev_jump = jump;
-            prev_phir = pr;
         }
     }
 
+    #[inline]
+    fn split_at(&self, f: &Faces, k: usize) -> (f64, f64) {
+        let (ap, am, _) = self.flux.split(f.ql[k], f.qr[k]);
+        (ap, am)
+    }
+
     /// Tangent of [`advective`](Self::advective).
-    pub fn advective_jvp(&self, a: &[f64], phi: &[f64], da: &[f64], dphi: &[f64], out: &mut [f64]) {
+    pub fn advective_jvp(&self, a: &[f64], phi: &[f64], da: &[f64], dphi: &[f64], out: &mut [f64], f: &mut Faces) {
         let inv_h = 1.0 / self.h;
-        let dot = |g: &[f64; 5], d: &[f64], c: usize| -> f64 { (0..5).map(|j| g[j] * d[c - 2 + j]).sum() };
-        let mut prev = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0); // ap, dap, jump, djump, phir, dphir
-        for f in 0..=self.n {
-            let (cl, cr) = (f + G - 1, f + G);
-            let (al, gal) = self.recon.right_edge_grad(&stencil(a, cl));
-            let (ar, gar) = self.recon.left_edge_grad(&stencil(a, cr));
-            let (pl, gpl) = self.recon.right_edge_grad(&stencil(phi, cl));
-            let (pr, gpr) = self.recon.left_edge_grad(&stencil(phi, cr));
-            let (dal, dar) = (dot(&gal, da, cl), dot(&gar, da, cr));
-            let (dpl, dpr) = (dot(&gpl, dphi, cl), dot(&gpr, dphi, cr));
-            let (ap, am, gs) = self.flux.split(al, ar);
-            let dap = gs[0][0] * dal + gs[0][1] * dar;
-            let dam = gs[1][0] * dal + gs[1][1] * dar;
-            let (jump, djump) = (pr - pl, dpr - dpl);
-            if f > 0 {
-                let c = f - 1;
-                let (pap, pdap, pjump, pdjump, pphir, pdphir) = prev;
-                out[c] -= inv_h
-                    * (pdap * pjump
-                        + pap * pdjump
-                        + dam * jump
-                        + am * djump
-                        + da[c + G] * (pl - pphir)
-                        + a[c + G] * (dpl - pdphir));
-            }
-            prev = (ap, dap, jump, djump, pr, dpr);
+        self.face_states_jvp(a, da, &mut f.ql, &mut f.qr, &mut f.dql, &mut f.dqr);
+        self.face_states_jvp(phi, dphi, &mut f.pl, &mut f.pr, &mut f.dpl, &mut f.dpr);
+        let face = |k: usize| {
+            let (ap, am, gs) = self.flux.split(f.ql[k], f.qr[k]);
+            let dap = gs[0][0] * f.dql[k] + gs[0][1] * f.dqr[k];
+            let dam = gs[1][0] * f.dql[k] + gs[1][1] * f.dqr[k];
+            (ap, am, dap, dam, f.pr[k] - f.pl[k], f.dpr[k] - f.dpl[k])
+        };
+        let mut prev = face(0);
+        for c in 0..self.n {
+            let cur = face(c + 1);
+            let (pap, _, pdap, _, pj, pdj) = prev;
+            let (_, am, _, dam, j, dj) = cur;
+            out[c] -= inv_h
+                * (pdap * pj
+                    + pap * pdj
+                    + dam * j
+                    + am * dj
+                    + da[c + G] * (f.pl[c + 1] - f.pr[c])
+                    + a[c + G] * (f.dpl[c + 1] - f.dpr[c]));
+            prev = cur;
         }
     }
 
     /// Adjoint of [`advective`](Self::advective): accumulates into `abar` and `phibar`.
-    pub fn advective_vjp(&self, a: &[f64], phi: &[f64], r: &[f64], abar: &mut [f64], phibar: &mut [f64]) {
+    pub fn advective_vjp(
+        &self,
+        a: &[f64],
+        phi: &[f64],
+        r: &[f64],
+        abar: &mut [f64],
+        phibar: &mut [f64],
+        f: &mut Faces,
+    ) {
         let inv_h = 1.0 / self.h;
         let n = self.n;
-        let mut prev_phir = 0.0;
-        for f in 0..=n {
-            let (cl, cr) = (f + G - 1, f + G);
-            let (al, gal) = self.recon.right_edge_grad(&stencil(a, cl));
-            let (ar, gar) = self.recon.left_edge_grad(&stencil(a, cr));
-            let (pl, gpl) = self.recon.right_edge_grad(&stencil(phi, cl));
-            let (pr, gpr) = self.recon.left_edge_grad(&stencil(phi, cr));
-            let (ap, am, gs) = self.flux.split(al, ar);
-            let jump = pr - pl;
-            // k_left belongs to the cell on the left of face f (f-1), k_right to the cell on its right (f)
-            let k_left = if f > 0 { -inv_h * r[f - 1] } else { 0.0 };
-            let k_right = if f < n { -inv_h * r[f] } else { 0.0 };
-            let apbar = k_right * jump;
-            let ambar = k_left * jump;
+        self.face_states(a, &mut f.ql, &mut f.qr);
+        self.face_states(phi, &mut f.pl, &mut f.pr);
+        for k in 0..=n {
+            let (ap, am, gs) = self.flux.split(f.ql[k], f.qr[k]);
+            let jump = f.pr[k] - f.pl[k];
+            // k_left belongs to the cell left of face k (k−1), k_right to the cell on its right (k)
+            let k_left = if k > 0 { -inv_h * r[k - 1] } else { 0.0 };
+            let k_right = if k < n { -inv_h * r[k] } else { 0.0 };
+            let (apbar, ambar) = (k_right * jump, k_left * jump);
             let jbar = k_right * ap + k_left * am;
-            let a_left = a[cl];
-            let a_right = a[cr];
-            let plbar = k_left * a_left - jbar;
-            let prbar = -k_right * a_right + jbar;
-            if f > 0 {
-                // cell term of cell f-1: a_c (φ^L_{c+1/2} − φ^R_{c−1/2})
-                abar[cl] += k_left * (pl - prev_phir);
+            if k > 0 {
+                // cell term of cell k−1: a_c (φ^L_{c+1/2} − φ^R_{c−1/2})
+                abar[k - 1 + G] += k_left * (f.pl[k] - f.pr[k - 1]);
             }
-            prev_phir = pr;
-            let albar = apbar * gs[0][0] + ambar * gs[1][0];
-            let arbar = apbar * gs[0][1] + ambar * gs[1][1];
-            scatter(abar, cl, albar, &gal);
-            scatter(abar, cr, arbar, &gar);
-            scatter(phibar, cl, plbar, &gpl);
-            scatter(phibar, cr, prbar, &gpr);
+            // face cotangents: a states into dql/dqr, φ states into dpl/dpr
+            f.dql[k] = apbar * gs[0][0] + ambar * gs[1][0];
+            f.dqr[k] = apbar * gs[0][1] + ambar * gs[1][1];
+            f.dpl[k] = (if k > 0 { k_left * a[k - 1 + G] } else { 0.0 }) - jbar;
+            f.dpr[k] = (if k < n { -k_right * a[k + G] } else { 0.0 }) + jbar;
         }
+        self.face_states_vjp(a, &f.dql, &f.dqr, abar);
+        self.face_states_vjp(phi, &f.dpl, &f.dpr, phibar);
+    }
+}
+
+/// Face buffers of one line (n + 1 faces): states of the advecting / conserved quantity (`ql`, `qr`) and of the
+/// advected one (`pl`, `pr`), and their tangents or cotangents.
+pub(crate) struct Faces {
+    ql: Vec<f64>,
+    qr: Vec<f64>,
+    pl: Vec<f64>,
+    pr: Vec<f64>,
+    dql: Vec<f64>,
+    dqr: Vec<f64>,
+    dpl: Vec<f64>,
+    dpr: Vec<f64>,
+}
+
+impl Faces {
+    /// Buffers for lines of up to `n` cells.
+    pub fn new(n: usize) -> Self {
+        let z = || vec![0.0; n + 1];
+        Self { ql: z(), qr: z(), pl: z(), pr: z(), dql: z(), dqr: z(), dpl: z(), dpr: z() }
     }
 }

@@ -15,7 +15,7 @@ pub use burgers1d::{FvBurgers1d, FvWork1d};
 pub use burgers2d::{FvBurgers2d, FvWork2d};
 pub use flux::NumericalFlux;
 pub use line::GHOSTS;
-pub use recon::{Limiter, Reconstruction, WenoWeights, limit, limit_grad, weno5, weno5_grad};
+pub use recon::{Limiter, Reconstruction, WenoWeights, limit, limit_grad};
 
 use crate::ConfigError;
 

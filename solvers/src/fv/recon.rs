@@ -45,48 +45,47 @@ impl Reconstruction {
         }
     }
 
-    /// Value at the right edge of the cell (left state of the face `c + 1/2`).
+    /// Both edge values of the cell, `(left edge, right edge)`, sharing the work (limited slope, smoothness
+    /// indicators) between them.
     #[inline]
-    pub fn right_edge(&self, s: &[f64; 5]) -> f64 {
-        match *self {
-            Reconstruction::Muscl(l) => s[2] + 0.5 * limit(l, s[2] - s[1], s[3] - s[2]),
-            Reconstruction::Weno5(w) => weno5(w, s),
-        }
-    }
-
-    /// Value at the left edge of the cell (right state of the face `c − 1/2`).
-    #[inline]
-    pub fn left_edge(&self, s: &[f64; 5]) -> f64 {
-        match *self {
-            Reconstruction::Muscl(l) => s[2] - 0.5 * limit(l, s[2] - s[1], s[3] - s[2]),
-            Reconstruction::Weno5(w) => weno5(w, &[s[4], s[3], s[2], s[1], s[0]]),
-        }
-    }
-
-    /// [`right_edge`](Self::right_edge) and its gradient with respect to the stencil.
-    #[inline]
-    pub fn right_edge_grad(&self, s: &[f64; 5]) -> (f64, [f64; 5]) {
+    pub fn edges(&self, s: &[f64; 5]) -> (f64, f64) {
         match *self {
             Reconstruction::Muscl(l) => {
-                let (v, ga, gb) = limit_grad(l, s[2] - s[1], s[3] - s[2]);
-                (s[2] + 0.5 * v, [0.0, -0.5 * ga, 1.0 + 0.5 * (ga - gb), 0.5 * gb, 0.0])
-            }
-            Reconstruction::Weno5(w) => weno5_grad(w, s),
-        }
-    }
-
-    /// [`left_edge`](Self::left_edge) and its gradient with respect to the stencil.
-    #[inline]
-    pub fn left_edge_grad(&self, s: &[f64; 5]) -> (f64, [f64; 5]) {
-        match *self {
-            Reconstruction::Muscl(l) => {
-                let (v, ga, gb) = limit_grad(l, s[2] - s[1], s[3] - s[2]);
-                (s[2] - 0.5 * v, [0.0, 0.5 * ga, 1.0 - 0.5 * (ga - gb), -0.5 * gb, 0.0])
+                let half = 0.5 * limit(l, s[2] - s[1], s[3] - s[2]);
+                (s[2] - half, s[2] + half)
             }
             Reconstruction::Weno5(w) => {
-                let (v, g) = weno5_grad(w, &[s[4], s[3], s[2], s[1], s[0]]);
-                (v, [g[4], g[3], g[2], g[1], g[0]])
+                let e = WenoEdges::new(w, s);
+                (e.left, e.right)
             }
+        }
+    }
+
+    /// Edge values and their tangents for the stencil tangent `ds`: `(left, right, dleft, dright)`.
+    #[inline]
+    pub fn edges_jvp(&self, s: &[f64; 5], ds: &[f64; 5]) -> (f64, f64, f64, f64) {
+        match *self {
+            Reconstruction::Muscl(l) => {
+                let (v, ga, gb) = limit_grad(l, s[2] - s[1], s[3] - s[2]);
+                let dv = ga * (ds[2] - ds[1]) + gb * (ds[3] - ds[2]);
+                (s[2] - 0.5 * v, s[2] + 0.5 * v, ds[2] - 0.5 * dv, ds[2] + 0.5 * dv)
+            }
+            Reconstruction::Weno5(w) => WenoEdges::new(w, s).jvp(ds),
+        }
+    }
+
+    /// Adjoint of the edge values: the stencil cotangent for cotangents `cl` of the left edge and `cr` of the
+    /// right edge.
+    #[inline]
+    pub fn edges_vjp(&self, s: &[f64; 5], cl: f64, cr: f64) -> [f64; 5] {
+        match *self {
+            Reconstruction::Muscl(l) => {
+                let (_, ga, gb) = limit_grad(l, s[2] - s[1], s[3] - s[2]);
+                let vbar = 0.5 * (cr - cl);
+                let (abar, bbar) = (vbar * ga, vbar * gb);
+                [0.0, -abar, cl + cr + abar - bbar, bbar, 0.0]
+            }
+            Reconstruction::Weno5(w) => WenoEdges::new(w, s).vjp(cl, cr),
         }
     }
 }
@@ -97,7 +96,7 @@ pub fn limit(l: Limiter, a: f64, b: f64) -> f64 {
     limit_grad(l, a, b).0
 }
 
-/// Limited slope and its partial derivatives with respect to `a` and `b`.
+/// Limited slope and its partial derivatives with respect to `a` and `b` (on the branch taken).
 #[inline]
 pub fn limit_grad(l: Limiter, a: f64, b: f64) -> (f64, f64, f64) {
     if a * b <= 0.0 {
@@ -129,12 +128,17 @@ pub fn limit_grad(l: Limiter, a: f64, b: f64) -> (f64, f64, f64) {
     }
 }
 
+/// Linear weights of the three candidate stencils.
 const D: [f64; 3] = [0.1, 0.6, 0.3];
+/// Candidate values at the right edge, `p_k = P[k] · q`.
 const P: [[f64; 5]; 3] = [
     [2.0 / 6.0, -7.0 / 6.0, 11.0 / 6.0, 0.0, 0.0],
     [0.0, -1.0 / 6.0, 5.0 / 6.0, 2.0 / 6.0, 0.0],
     [0.0, 0.0, 2.0 / 6.0, 5.0 / 6.0, -1.0 / 6.0],
 ];
+/// Linear forms inside the smoothness indicators: β_k = 13/12 (Dk·q)² + 1/4 (Ek·q)².
+const DB: [[f64; 5]; 3] = [[1.0, -2.0, 1.0, 0.0, 0.0], [0.0, 1.0, -2.0, 1.0, 0.0], [0.0, 0.0, 1.0, -2.0, 1.0]];
+const EB: [[f64; 5]; 3] = [[1.0, -4.0, 3.0, 0.0, 0.0], [0.0, 1.0, 0.0, -1.0, 0.0], [0.0, 0.0, 3.0, -4.0, 1.0]];
 
 #[inline]
 fn dot5(a: &[f64; 5], b: &[f64; 5]) -> f64 {
@@ -142,102 +146,143 @@ fn dot5(a: &[f64; 5], b: &[f64; 5]) -> f64 {
 }
 
 #[inline]
-fn betas(q: &[f64; 5]) -> [f64; 3] {
-    let d0 = q[0] - 2.0 * q[1] + q[2];
-    let e0 = q[0] - 4.0 * q[1] + 3.0 * q[2];
-    let d1 = q[1] - 2.0 * q[2] + q[3];
-    let e1 = q[1] - q[3];
-    let d2 = q[2] - 2.0 * q[3] + q[4];
-    let e2 = 3.0 * q[2] - 4.0 * q[3] + q[4];
-    let c = 13.0 / 12.0;
-    [c * d0 * d0 + 0.25 * e0 * e0, c * d1 * d1 + 0.25 * e1 * e1, c * d2 * d2 + 0.25 * e2 * e2]
+fn rev(q: &[f64; 5]) -> [f64; 5] {
+    [q[4], q[3], q[2], q[1], q[0]]
 }
 
-/// WENO5 value at the right edge of the centre cell of `q`.
+/// Nonlinear weights α(β) and their partial derivatives: `(α, ∂α_k/∂β_k, ∂α_k/∂τ)` with τ = |β0 − β2|
+/// (zero for Jiang–Shu).
 #[inline]
-pub fn weno5(w: WenoWeights, q: &[f64; 5]) -> f64 {
-    let b = betas(q);
-    let alpha = match w {
-        WenoWeights::JiangShu => {
-            let eps = 1e-6;
-            [
-                D[0] / ((eps + b[0]) * (eps + b[0])),
-                D[1] / ((eps + b[1]) * (eps + b[1])),
-                D[2] / ((eps + b[2]) * (eps + b[2])),
-            ]
-        }
-        WenoWeights::Z => {
-            let eps = 1e-40;
-            let tau = (b[0] - b[2]).abs();
-            let r = [tau / (b[0] + eps), tau / (b[1] + eps), tau / (b[2] + eps)];
-            [D[0] * (1.0 + r[0] * r[0]), D[1] * (1.0 + r[1] * r[1]), D[2] * (1.0 + r[2] * r[2])]
-        }
-    };
-    let s = alpha[0] + alpha[1] + alpha[2];
-    (alpha[0] * dot5(&P[0], q) + alpha[1] * dot5(&P[1], q) + alpha[2] * dot5(&P[2], q)) / s
-}
-
-/// WENO5 value and its gradient with respect to the stencil.
-pub fn weno5_grad(w: WenoWeights, q: &[f64; 5]) -> (f64, [f64; 5]) {
-    let d0 = q[0] - 2.0 * q[1] + q[2];
-    let e0 = q[0] - 4.0 * q[1] + 3.0 * q[2];
-    let d1 = q[1] - 2.0 * q[2] + q[3];
-    let e1 = q[1] - q[3];
-    let d2 = q[2] - 2.0 * q[3] + q[4];
-    let e2 = 3.0 * q[2] - 4.0 * q[3] + q[4];
-    let c = 13.0 / 12.0;
-    let b = [c * d0 * d0 + 0.25 * e0 * e0, c * d1 * d1 + 0.25 * e1 * e1, c * d2 * d2 + 0.25 * e2 * e2];
-    let c2 = 13.0 / 6.0;
-    let gb = [
-        [c2 * d0 + 0.5 * e0, -2.0 * c2 * d0 - 2.0 * e0, c2 * d0 + 1.5 * e0, 0.0, 0.0],
-        [0.0, c2 * d1 + 0.5 * e1, -2.0 * c2 * d1, c2 * d1 - 0.5 * e1, 0.0],
-        [0.0, 0.0, c2 * d2 + 1.5 * e2, -2.0 * c2 * d2 - 2.0 * e2, c2 * d2 + 0.5 * e2],
-    ];
-    let mut alpha = [0.0; 3];
-    let mut galpha = [[0.0; 5]; 3];
+fn alphas(w: WenoWeights, b: [f64; 3]) -> ([f64; 3], [f64; 3], [f64; 3]) {
+    let (mut a, mut ab, mut at) = ([0.0; 3], [0.0; 3], [0.0; 3]);
     match w {
         WenoWeights::JiangShu => {
             let eps = 1e-6;
             for k in 0..3 {
                 let den = eps + b[k];
-                alpha[k] = D[k] / (den * den);
-                let da = -2.0 * D[k] / (den * den * den);
-                for j in 0..5 {
-                    galpha[k][j] = da * gb[k][j];
-                }
+                a[k] = D[k] / (den * den);
+                ab[k] = -2.0 * a[k] / den;
             }
         }
         WenoWeights::Z => {
             let eps = 1e-40;
-            let diff = b[0] - b[2];
-            let tau = diff.abs();
-            let sg = if diff >= 0.0 { 1.0 } else { -1.0 };
+            let tau = (b[0] - b[2]).abs();
             for k in 0..3 {
                 let den = b[k] + eps;
                 let r = tau / den;
-                alpha[k] = D[k] * (1.0 + r * r);
-                for j in 0..5 {
-                    let gtau = sg * (gb[0][j] - gb[2][j]);
-                    let gr = gtau / den - tau * gb[k][j] / (den * den);
-                    galpha[k][j] = D[k] * 2.0 * r * gr;
-                }
+                a[k] = D[k] * (1.0 + r * r);
+                ab[k] = -2.0 * D[k] * r * r / den;
+                at[k] = 2.0 * D[k] * r / den;
             }
         }
     }
-    let s = alpha[0] + alpha[1] + alpha[2];
-    let p = [dot5(&P[0], q), dot5(&P[1], q), dot5(&P[2], q)];
-    let value = (alpha[0] * p[0] + alpha[1] * p[1] + alpha[2] * p[2]) / s;
-    let mut g = [0.0; 5];
-    for (j, gj) in g.iter_mut().enumerate() {
-        let mut num = 0.0;
-        let mut gs = 0.0;
-        for k in 0..3 {
-            num += galpha[k][j] * p[k] + alpha[k] * P[k][j];
-            gs += galpha[k][j];
-        }
-        *gj = (num - value * gs) / s;
+    (a, ab, at)
+}
+
+/// WENO5 reconstruction at both edges of the centre cell of a stencil. The smoothness indicators are shared:
+/// those of the mirrored stencil (the left edge) are the same three in reverse order.
+struct WenoEdges {
+    /// the linear forms inside β_k
+    dv: [f64; 3],
+    ev: [f64; 3],
+    /// right edge: weights, their derivatives, candidates, value, weight sum
+    ar: ([f64; 3], [f64; 3], [f64; 3]),
+    pr: [f64; 3],
+    right: f64,
+    sr: f64,
+    /// left edge (candidates and weights of the mirrored stencil)
+    al: ([f64; 3], [f64; 3], [f64; 3]),
+    pl: [f64; 3],
+    left: f64,
+    sl: f64,
+    /// sign of β0 − β2
+    sg: f64,
+}
+
+impl WenoEdges {
+    #[inline]
+    fn new(w: WenoWeights, q: &[f64; 5]) -> Self {
+        let dv = [dot5(&DB[0], q), dot5(&DB[1], q), dot5(&DB[2], q)];
+        let ev = [dot5(&EB[0], q), dot5(&EB[1], q), dot5(&EB[2], q)];
+        let c = 13.0 / 12.0;
+        let b = [
+            c * dv[0] * dv[0] + 0.25 * ev[0] * ev[0],
+            c * dv[1] * dv[1] + 0.25 * ev[1] * ev[1],
+            c * dv[2] * dv[2] + 0.25 * ev[2] * ev[2],
+        ];
+        let ar = alphas(w, b);
+        let al = alphas(w, [b[2], b[1], b[0]]);
+        let qr = rev(q);
+        let pr = [dot5(&P[0], q), dot5(&P[1], q), dot5(&P[2], q)];
+        let pl = [dot5(&P[0], &qr), dot5(&P[1], &qr), dot5(&P[2], &qr)];
+        let sr = ar.0[0] + ar.0[1] + ar.0[2];
+        let sl = al.0[0] + al.0[1] + al.0[2];
+        let right = (ar.0[0] * pr[0] + ar.0[1] * pr[1] + ar.0[2] * pr[2]) / sr;
+        let left = (al.0[0] * pl[0] + al.0[1] * pl[1] + al.0[2] * pl[2]) / sl;
+        let sg = if b[0] >= b[2] { 1.0 } else { -1.0 };
+        Self { dv, ev, ar, pr, right, sr, al, pl, left, sl, sg }
     }
-    (value, g)
+
+    #[inline]
+    fn jvp(&self, dq: &[f64; 5]) -> (f64, f64, f64, f64) {
+        let c2 = 13.0 / 6.0;
+        let mut db = [0.0; 3];
+        for k in 0..3 {
+            db[k] = c2 * self.dv[k] * dot5(&DB[k], dq) + 0.5 * self.ev[k] * dot5(&EB[k], dq);
+        }
+        let dtau = self.sg * (db[0] - db[2]);
+        let dqr = rev(dq);
+        let edge = |a: &([f64; 3], [f64; 3], [f64; 3]), p: &[f64; 3], v: f64, s: f64, dbk: [f64; 3], d: &[f64; 5]| {
+            let mut num = 0.0;
+            let mut ds = 0.0;
+            for k in 0..3 {
+                let da = a.1[k] * dbk[k] + a.2[k] * dtau;
+                num += da * p[k] + a.0[k] * dot5(&P[k], d);
+                ds += da;
+            }
+            (num - v * ds) / s
+        };
+        let dr = edge(&self.ar, &self.pr, self.right, self.sr, db, dq);
+        let dl = edge(&self.al, &self.pl, self.left, self.sl, [db[2], db[1], db[0]], &dqr);
+        (self.left, self.right, dl, dr)
+    }
+
+    #[inline]
+    fn vjp(&self, cl: f64, cr: f64) -> [f64; 5] {
+        let mut qbar = [0.0; 5];
+        let mut bbar = [0.0; 3];
+        let mut tbar = 0.0;
+        // right edge
+        for k in 0..3 {
+            let abar = cr * (self.pr[k] - self.right) / self.sr;
+            let pbar = cr * self.ar.0[k] / self.sr;
+            bbar[k] += abar * self.ar.1[k];
+            tbar += abar * self.ar.2[k];
+            for j in 0..5 {
+                qbar[j] += pbar * P[k][j];
+            }
+        }
+        // left edge: weights of β_{2−k}, candidates on the mirrored stencil
+        for k in 0..3 {
+            let abar = cl * (self.pl[k] - self.left) / self.sl;
+            let pbar = cl * self.al.0[k] / self.sl;
+            bbar[2 - k] += abar * self.al.1[k];
+            tbar += abar * self.al.2[k];
+            for j in 0..5 {
+                qbar[4 - j] += pbar * P[k][j];
+            }
+        }
+        bbar[0] += self.sg * tbar;
+        bbar[2] -= self.sg * tbar;
+        let c2 = 13.0 / 6.0;
+        for k in 0..3 {
+            let (dbar, ebar) = (c2 * self.dv[k] * bbar[k], 0.5 * self.ev[k] * bbar[k]);
+            for j in 0..5 {
+                qbar[j] += dbar * DB[k][j] + ebar * EB[k][j];
+            }
+        }
+        qbar
+    }
 }
 
 #[cfg(test)]
@@ -263,34 +308,35 @@ mod tests {
         out
     }
 
+    const ALL: [Reconstruction; 5] = [
+        Reconstruction::Muscl(Limiter::Minmod),
+        Reconstruction::Muscl(Limiter::VanLeer),
+        Reconstruction::Muscl(Limiter::Mc),
+        Reconstruction::Weno5(WenoWeights::JiangShu),
+        Reconstruction::Weno5(WenoWeights::Z),
+    ];
+
     #[test]
-    fn gradients_match_central_differences() {
-        let recs = [
-            Reconstruction::Muscl(Limiter::Minmod),
-            Reconstruction::Muscl(Limiter::VanLeer),
-            Reconstruction::Muscl(Limiter::Mc),
-            Reconstruction::Weno5(WenoWeights::JiangShu),
-            Reconstruction::Weno5(WenoWeights::Z),
-        ];
-        for r in recs {
-            for s in stencils() {
-                for right in [true, false] {
-                    let (v, g) = if right { r.right_edge_grad(&s) } else { r.left_edge_grad(&s) };
-                    let f = |s: &[f64; 5]| if right { r.right_edge(s) } else { r.left_edge(s) };
-                    assert!((v - f(&s)).abs() < 1e-14);
-                    for j in 0..5 {
-                        let h = 1e-7;
-                        let (mut a, mut b) = (s, s);
-                        a[j] += h;
-                        b[j] -= h;
-                        let fd = (f(&a) - f(&b)) / (2.0 * h);
-                        assert!(
-                            (fd - g[j]).abs() < 1e-6 * (1.0 + g[j].abs()),
-                            "{r:?} right={right} j={j}: {fd} vs {}",
-                            g[j]
-                        );
-                    }
-                }
+    fn tangents_match_central_differences_and_adjoints_match_tangents() {
+        for r in ALL {
+            for (i, s) in stencils().iter().enumerate() {
+                let ds = stencils()[(i + 7) % 50];
+                let (l, rt, dl, dr) = r.edges_jvp(s, &ds);
+                let (l0, r0) = r.edges(s);
+                assert!((l - l0).abs() < 1e-15 && (rt - r0).abs() < 1e-15);
+                let h = 1e-7;
+                let shift = |t: f64| -> [f64; 5] { std::array::from_fn(|j| s[j] + t * ds[j]) };
+                let (lp, rp) = r.edges(&shift(h));
+                let (lm, rm) = r.edges(&shift(-h));
+                let (fl, fr) = ((lp - lm) / (2.0 * h), (rp - rm) / (2.0 * h));
+                assert!((fl - dl).abs() < 1e-6 * (1.0 + dl.abs()), "{r:?} left: FD {fl} vs {dl}");
+                assert!((fr - dr).abs() < 1e-6 * (1.0 + dr.abs()), "{r:?} right: FD {fr} vs {dr}");
+                // <(cl, cr), J ds> = <Jᵀ (cl, cr), ds>
+                let (cl, cr) = (0.3 + 0.1 * i as f64, -0.7);
+                let qb = r.edges_vjp(s, cl, cr);
+                let lhs = cl * dl + cr * dr;
+                let rhs: f64 = (0..5).map(|j| qb[j] * ds[j]).sum();
+                assert!((lhs - rhs).abs() < 1e-12 * (1.0 + lhs.abs()), "{r:?}: dot-product {lhs} vs {rhs}");
             }
         }
     }

@@ -67,6 +67,12 @@ impl SpectralBurgers1d {
 
 impl SpectralPde for SpectralBurgers1d {
     type Work = Burgers1dWork;
+    /// the grid field u
+    type Lin = Vec<f64>;
+
+    fn lin(&self) -> Vec<f64> {
+        vec![0.0; self.n]
+    }
 
     fn n_phys(&self) -> usize {
         self.n
@@ -107,19 +113,18 @@ impl SpectralPde for SpectralBurgers1d {
 
     fn nonlinear(&self, v: &[C], out: &mut [C], w: &mut Burgers1dWork) {
         self.fft.inverse_scaled(v, &self.mask, &mut w.u, &mut w.fft);
-        for x in w.u.iter_mut() {
-            *x *= *x;
-        }
-        self.fft.forward(&w.u, out, &mut w.fft);
-        for (o, m) in out.iter_mut().zip(&self.half_ik) {
-            *o *= m;
-        }
+        self.square_to_spec(out, w);
     }
 
-    fn nonlinear_jvp(&self, v: &[C], dv: &[C], out: &mut [C], w: &mut Burgers1dWork) {
+    fn linearise(&self, v: &[C], out: &mut [C], lin: &mut Vec<f64>, w: &mut Burgers1dWork) {
         self.fft.inverse_scaled(v, &self.mask, &mut w.u, &mut w.fft);
+        lin.copy_from_slice(&w.u);
+        self.square_to_spec(out, w);
+    }
+
+    fn nonlinear_jvp(&self, u: &Vec<f64>, dv: &[C], out: &mut [C], w: &mut Burgers1dWork) {
         self.fft.inverse_scaled(dv, &self.mask, &mut w.p, &mut w.fft);
-        for (p, u) in w.p.iter_mut().zip(&w.u) {
+        for (p, u) in w.p.iter_mut().zip(u) {
             *p *= 2.0 * u;
         }
         self.fft.forward(&w.p, out, &mut w.fft);
@@ -128,17 +133,29 @@ impl SpectralPde for SpectralBurgers1d {
         }
     }
 
-    fn nonlinear_vjp(&self, v: &[C], g: &[C], out: &mut [C], w: &mut Burgers1dWork) {
-        self.fft.inverse_scaled(v, &self.mask, &mut w.u, &mut w.fft);
+    fn nonlinear_vjp(&self, u: &Vec<f64>, g: &[C], out: &mut [C], w: &mut Burgers1dWork) {
         for ((t, g), m) in w.t.iter_mut().zip(g).zip(&self.half_ik) {
             *t = g * m.conj();
         }
         self.fft.forward_adjoint(&w.t, &mut w.p, &mut w.fft);
-        for (p, u) in w.p.iter_mut().zip(&w.u) {
+        for (p, u) in w.p.iter_mut().zip(u) {
             *p *= 2.0 * u;
         }
         self.fft.inverse_adjoint(&w.p, out, &mut w.fft);
         for (o, m) in out.iter_mut().zip(&self.mask) {
+            *o *= m;
+        }
+    }
+}
+
+impl SpectralBurgers1d {
+    /// `out = −(i k / 2) M R(u²)` for the grid field in `w.u` (overwritten).
+    fn square_to_spec(&self, out: &mut [C], w: &mut Burgers1dWork) {
+        for x in w.u.iter_mut() {
+            *x *= *x;
+        }
+        self.fft.forward(&w.u, out, &mut w.fft);
+        for (o, m) in out.iter_mut().zip(&self.half_ik) {
             *o *= m;
         }
     }
@@ -221,6 +238,12 @@ impl SpectralBurgers2d {
 
 impl SpectralPde for SpectralBurgers2d {
     type Work = Burgers2dWork;
+    /// the grid fields u, v, u_x, u_y, v_x, v_y
+    type Lin = [Vec<f64>; 6];
+
+    fn lin(&self) -> [Vec<f64>; 6] {
+        std::array::from_fn(|_| vec![0.0; self.nx * self.ny])
+    }
 
     fn n_phys(&self) -> usize {
         2 * self.nx * self.ny
@@ -269,28 +292,22 @@ impl SpectralPde for SpectralBurgers2d {
     }
 
     fn nonlinear(&self, v: &[C], out: &mut [C], w: &mut Burgers2dWork) {
-        let m = self.m();
         self.fields(v, &mut w.f, &mut w.fft);
-        let [u, vv, ux, uy, vx, vy] = &w.f;
-        let [pu, pv, ..] = &mut w.d;
-        for i in 0..u.len() {
-            pu[i] = u[i] * ux[i] + vv[i] * uy[i];
-            pv[i] = u[i] * vx[i] + vv[i] * vy[i];
-        }
-        let (ou, ov) = out.split_at_mut(m);
-        self.fft.forward(pu, ou, &mut w.fft);
-        self.fft.forward(pv, ov, &mut w.fft);
-        for ((a, b), nm) in ou.iter_mut().zip(ov.iter_mut()).zip(&self.neg_mask) {
-            *a *= nm;
-            *b *= nm;
-        }
+        self.products_to_spec(out, w);
     }
 
-    fn nonlinear_jvp(&self, v: &[C], dv: &[C], out: &mut [C], w: &mut Burgers2dWork) {
+    fn linearise(&self, v: &[C], out: &mut [C], lin: &mut [Vec<f64>; 6], w: &mut Burgers2dWork) {
+        self.fields(v, lin, &mut w.fft);
+        for (f, l) in w.f.iter_mut().zip(lin.iter()) {
+            f.copy_from_slice(l);
+        }
+        self.products_to_spec(out, w);
+    }
+
+    fn nonlinear_jvp(&self, lin: &[Vec<f64>; 6], dv: &[C], out: &mut [C], w: &mut Burgers2dWork) {
         let m = self.m();
-        self.fields(v, &mut w.f, &mut w.fft);
         self.fields(dv, &mut w.d, &mut w.fft);
-        let [u, vv, ux, uy, vx, vy] = &w.f;
+        let [u, vv, ux, uy, vx, vy] = lin;
         let [du, dvv, dux, duy, dvx, dvy] = &mut w.d;
         for i in 0..u.len() {
             let pu = du[i] * ux[i] + u[i] * dux[i] + dvv[i] * uy[i] + vv[i] * duy[i];
@@ -307,9 +324,8 @@ impl SpectralPde for SpectralBurgers2d {
         }
     }
 
-    fn nonlinear_vjp(&self, v: &[C], g: &[C], out: &mut [C], w: &mut Burgers2dWork) {
+    fn nonlinear_vjp(&self, lin: &[Vec<f64>; 6], g: &[C], out: &mut [C], w: &mut Burgers2dWork) {
         let m = self.m();
-        self.fields(v, &mut w.f, &mut w.fft);
         // grid cotangents of the two products
         let [pu, pv, bu, bv, b4, _] = &mut w.d;
         for (t, (gi, nm)) in w.t.iter_mut().zip(g[..m].iter().zip(&self.neg_mask)) {
@@ -320,7 +336,7 @@ impl SpectralPde for SpectralBurgers2d {
             *t = gi * nm;
         }
         self.fft.forward_adjoint(&w.t, pv, &mut w.fft);
-        let [u, vv, ux, uy, vx, vy] = &w.f;
+        let [u, vv, ux, uy, vx, vy] = lin;
         for i in 0..u.len() {
             bu[i] = pu[i] * ux[i] + pv[i] * vx[i];
             bv[i] = pu[i] * uy[i] + pv[i] * vy[i];
@@ -336,7 +352,7 @@ impl SpectralPde for SpectralBurgers2d {
             *o *= mk;
         }
         for (p, o) in [(&*pu, &mut *ou), (&*pv, &mut *ov)] {
-            for (dir, mult) in [(&self.ikx, u), (&self.iky, vv)].iter().map(|(k, f)| (*k, *f)) {
+            for (dir, mult) in [(&self.ikx, u), (&self.iky, vv)] {
                 for i in 0..u.len() {
                     b4[i] = p[i] * mult[i];
                 }
@@ -345,6 +361,26 @@ impl SpectralPde for SpectralBurgers2d {
                     *oi += ti * ki.conj();
                 }
             }
+        }
+    }
+}
+
+impl SpectralBurgers2d {
+    /// `out = −M R(u u_x + v u_y), −M R(u v_x + v v_y)` from the grid fields in `w.f`.
+    fn products_to_spec(&self, out: &mut [C], w: &mut Burgers2dWork) {
+        let m = self.m();
+        let [u, vv, ux, uy, vx, vy] = &w.f;
+        let [pu, pv, ..] = &mut w.d;
+        for i in 0..u.len() {
+            pu[i] = u[i] * ux[i] + vv[i] * uy[i];
+            pv[i] = u[i] * vx[i] + vv[i] * vy[i];
+        }
+        let (ou, ov) = out.split_at_mut(m);
+        self.fft.forward(pu, ou, &mut w.fft);
+        self.fft.forward(pv, ov, &mut w.fft);
+        for ((a, b), nm) in ou.iter_mut().zip(ov.iter_mut()).zip(&self.neg_mask) {
+            *a *= nm;
+            *b *= nm;
         }
     }
 }

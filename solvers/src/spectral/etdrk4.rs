@@ -61,8 +61,10 @@ const F2: usize = 4;
 const F3: usize = 5;
 
 /// Scratch space of [`Etdrk4`].
-pub struct Etdrk4Work<W> {
+pub struct Etdrk4Work<W, L> {
     pde: W,
+    /// linearisation points of the four stages (filled by the tangent and adjoint passes)
+    lin: [L; 4],
     /// stage states v, a, b, c and their nonlinear terms
     s: [Vec<C>; 4],
     n: [Vec<C>; 4],
@@ -130,23 +132,29 @@ impl<P: SpectralPde> Etdrk4<P> {
 
     /// One step in Fourier space: `w.s[0]` holds v on entry; returns with the stage values and nonlinear terms
     /// in `w.s`, `w.n` and the new spectrum in `w.t`.
-    fn spectral_step(&self, w: &mut Etdrk4Work<P::Work>) {
+    /// With `keep`, the linearisation points of the stages are kept in `w.lin`.
+    fn spectral_step(&self, w: &mut Etdrk4Work<P::Work, P::Lin>, keep: bool) {
         let c = &self.c;
         let [sv, sa, sb, sc] = &mut w.s;
         let [nv, na, nb, nc] = &mut w.n;
-        self.pde.nonlinear(sv, nv, &mut w.pde);
+        let [lv, la, lb, lc] = &mut w.lin;
+        let pde = &self.pde;
+        let nonlinear = |v: &[C], out: &mut [C], lin: &mut P::Lin, pw: &mut P::Work| {
+            if keep { pde.linearise(v, out, lin, pw) } else { pde.nonlinear(v, out, pw) }
+        };
+        nonlinear(sv, nv, lv, &mut w.pde);
         for i in 0..sv.len() {
             sa[i] = sv[i] * c[E2][i] + nv[i] * c[Q][i];
         }
-        self.pde.nonlinear(sa, na, &mut w.pde);
+        nonlinear(sa, na, la, &mut w.pde);
         for i in 0..sv.len() {
             sb[i] = sv[i] * c[E2][i] + na[i] * c[Q][i];
         }
-        self.pde.nonlinear(sb, nb, &mut w.pde);
+        nonlinear(sb, nb, lb, &mut w.pde);
         for i in 0..sv.len() {
             sc[i] = sa[i] * c[E2][i] + (nb[i] * 2.0 - nv[i]) * c[Q][i];
         }
-        self.pde.nonlinear(sc, nc, &mut w.pde);
+        nonlinear(sc, nc, lc, &mut w.pde);
         for i in 0..sv.len() {
             w.t[i] = sv[i] * c[E][i] + nv[i] * c[F1][i] + (na[i] + nb[i]) * (2.0 * c[F2][i]) + nc[i] * c[F3][i];
         }
@@ -154,7 +162,7 @@ impl<P: SpectralPde> Etdrk4<P> {
 }
 
 impl<P: SpectralPde> Stepper for Etdrk4<P> {
-    type Work = Etdrk4Work<P::Work>;
+    type Work = Etdrk4Work<P::Work, P::Lin>;
 
     fn state_len(&self) -> usize {
         self.pde.n_phys()
@@ -172,6 +180,7 @@ impl<P: SpectralPde> Stepper for Etdrk4<P> {
         let z = || vec![C::new(0.0, 0.0); self.pde.n_spec()];
         Etdrk4Work {
             pde: self.pde.work(),
+            lin: std::array::from_fn(|_| self.pde.lin()),
             s: std::array::from_fn(|_| z()),
             n: std::array::from_fn(|_| z()),
             ds: std::array::from_fn(|_| z()),
@@ -190,7 +199,7 @@ impl<P: SpectralPde> Stepper for Etdrk4<P> {
         }
         self.pde.to_spec(u, &mut w.s[0], &mut w.pde);
         for _ in 0..n {
-            self.spectral_step(w);
+            self.spectral_step(w, false);
             std::mem::swap(&mut w.s[0], &mut w.t);
         }
         self.pde.to_phys(&w.s[0], u, &mut w.pde);
@@ -199,27 +208,28 @@ impl<P: SpectralPde> Stepper for Etdrk4<P> {
     fn step_jvp(&self, u: &[f64], du: &mut [f64], dnu: f64, w: &mut Self::Work) {
         let (c, dc) = (&self.c, &self.dc);
         self.pde.to_spec(u, &mut w.s[0], &mut w.pde);
-        self.spectral_step(w);
+        self.spectral_step(w, true);
         self.pde.to_spec(du, &mut w.ds[0], &mut w.pde);
-        let [sv, sa, sb, sc] = &w.s;
+        let [sv, sa, _, _] = &w.s;
         let [nv, na, nb, nc] = &w.n;
+        let [lv, la, lb, lc] = &w.lin;
         let [dsv, dsa, dsb, dsc] = &mut w.ds;
         let [dnv, dna, dnb, dnc] = &mut w.dn;
-        self.pde.nonlinear_jvp(sv, dsv, dnv, &mut w.pde);
+        self.pde.nonlinear_jvp(lv, dsv, dnv, &mut w.pde);
         for i in 0..sv.len() {
             dsa[i] = dsv[i] * c[E2][i] + dnv[i] * c[Q][i] + (sv[i] * dc[E2][i] + nv[i] * dc[Q][i]) * dnu;
         }
-        self.pde.nonlinear_jvp(sa, dsa, dna, &mut w.pde);
+        self.pde.nonlinear_jvp(la, dsa, dna, &mut w.pde);
         for i in 0..sv.len() {
             dsb[i] = dsv[i] * c[E2][i] + dna[i] * c[Q][i] + (sv[i] * dc[E2][i] + na[i] * dc[Q][i]) * dnu;
         }
-        self.pde.nonlinear_jvp(sb, dsb, dnb, &mut w.pde);
+        self.pde.nonlinear_jvp(lb, dsb, dnb, &mut w.pde);
         for i in 0..sv.len() {
             dsc[i] = dsa[i] * c[E2][i]
                 + (dnb[i] * 2.0 - dnv[i]) * c[Q][i]
                 + (sa[i] * dc[E2][i] + (nb[i] * 2.0 - nv[i]) * dc[Q][i]) * dnu;
         }
-        self.pde.nonlinear_jvp(sc, dsc, dnc, &mut w.pde);
+        self.pde.nonlinear_jvp(lc, dsc, dnc, &mut w.pde);
         for i in 0..sv.len() {
             w.t[i] = dsv[i] * c[E][i]
                 + dnv[i] * c[F1][i]
@@ -234,11 +244,12 @@ impl<P: SpectralPde> Stepper for Etdrk4<P> {
     fn step_vjp(&self, u: &[f64], g: &mut [f64], w: &mut Self::Work) -> f64 {
         let (c, dc) = (&self.c, &self.dc);
         self.pde.to_spec(u, &mut w.s[0], &mut w.pde);
-        self.spectral_step(w);
+        self.spectral_step(w, true);
         // cotangent of the new spectrum
         self.pde.to_phys_adjoint(g, &mut w.t, &mut w.pde);
-        let [sv, sa, sb, sc] = &w.s;
+        let [sv, sa, _, _] = &w.s;
         let [nv, na, nb, nc] = &w.n;
+        let [lv, la, lb, lc] = &w.lin;
         let [bv, ba, bb, bc] = &mut w.ds;
         let [bnv, bna, bnb, bnc] = &mut w.dn;
         let gt = &w.t;
@@ -256,7 +267,7 @@ impl<P: SpectralPde> Stepper for Etdrk4<P> {
             bnc[i] = gi * c[F3][i];
         }
         // c = E2 a + Q (2 N(b) − N(v))
-        self.pde.nonlinear_vjp(sc, bnc, bc, &mut w.pde);
+        self.pde.nonlinear_vjp(lc, bnc, bc, &mut w.pde);
         for i in 0..n {
             let ci = bc[i];
             let d = sa[i] * dc[E2][i] + (nb[i] * 2.0 - nv[i]) * dc[Q][i];
@@ -266,7 +277,7 @@ impl<P: SpectralPde> Stepper for Etdrk4<P> {
             bnv[i] -= ci * c[Q][i];
         }
         // b = E2 v + Q N(a)
-        self.pde.nonlinear_vjp(sb, bnb, bb, &mut w.pde);
+        self.pde.nonlinear_vjp(lb, bnb, bb, &mut w.pde);
         for i in 0..n {
             let bi = bb[i];
             let d = sv[i] * dc[E2][i] + na[i] * dc[Q][i];
@@ -275,7 +286,7 @@ impl<P: SpectralPde> Stepper for Etdrk4<P> {
             bna[i] += bi * c[Q][i];
         }
         // a = E2 v + Q N(v); ā gets N(a)ᵀ contributions first
-        self.pde.nonlinear_vjp(sa, bna, bnc, &mut w.pde);
+        self.pde.nonlinear_vjp(la, bna, bnc, &mut w.pde);
         for i in 0..n {
             let ai = ba[i] + bnc[i];
             let d = sv[i] * dc[E2][i] + nv[i] * dc[Q][i];
@@ -283,7 +294,7 @@ impl<P: SpectralPde> Stepper for Etdrk4<P> {
             bv[i] += ai * c[E2][i];
             bnv[i] += ai * c[Q][i];
         }
-        self.pde.nonlinear_vjp(sv, bnv, bnc, &mut w.pde);
+        self.pde.nonlinear_vjp(lv, bnv, bnc, &mut w.pde);
         for i in 0..n {
             bv[i] += bnc[i];
         }

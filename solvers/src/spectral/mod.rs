@@ -37,12 +37,19 @@ pub trait SpectralPde: Sync {
     fn to_spec_adjoint(&self, g: &[C], out: &mut [f64], w: &mut Self::Work);
     /// Adjoint of [`to_phys`](Self::to_phys).
     fn to_phys_adjoint(&self, g: &[f64], out: &mut [C], w: &mut Self::Work);
+    /// What the tangent and adjoint of `N` need from the point of linearisation (grid fields).
+    type Lin: Send;
+    /// Allocates storage for one linearisation point.
+    fn lin(&self) -> Self::Lin;
     /// `out = N(v)` (dealiased).
     fn nonlinear(&self, v: &[C], out: &mut [C], w: &mut Self::Work);
-    /// `out = N'(v) dv`.
-    fn nonlinear_jvp(&self, v: &[C], dv: &[C], out: &mut [C], w: &mut Self::Work);
-    /// `out = N'(v)ᵀ g`.
-    fn nonlinear_vjp(&self, v: &[C], g: &[C], out: &mut [C], w: &mut Self::Work);
+    /// `out = N(v)`, keeping in `lin` what [`nonlinear_jvp`](Self::nonlinear_jvp) and
+    /// [`nonlinear_vjp`](Self::nonlinear_vjp) need at `v`.
+    fn linearise(&self, v: &[C], out: &mut [C], lin: &mut Self::Lin, w: &mut Self::Work);
+    /// `out = N'(v) dv` at the point kept by [`linearise`](Self::linearise).
+    fn nonlinear_jvp(&self, lin: &Self::Lin, dv: &[C], out: &mut [C], w: &mut Self::Work);
+    /// `out = N'(v)ᵀ g` at the point kept by [`linearise`](Self::linearise).
+    fn nonlinear_vjp(&self, lin: &Self::Lin, g: &[C], out: &mut [C], w: &mut Self::Work);
 }
 
 /// The semi-discrete right-hand side `F(u) = I(ν S ⊙ R u + N(R u))` of a [`SpectralPde`], in physical space; wrap
@@ -54,8 +61,9 @@ pub struct SpectralRhs<P> {
 }
 
 /// Scratch space of [`SpectralRhs`].
-pub struct SpectralRhsWork<W> {
+pub struct SpectralRhsWork<W, L> {
     pde: W,
+    lin: L,
     v: Vec<C>,
     t: Vec<C>,
     n: Vec<C>,
@@ -75,7 +83,7 @@ impl<P: SpectralPde> SpectralRhs<P> {
 }
 
 impl<P: SpectralPde> SemiDiscrete for SpectralRhs<P> {
-    type Work = SpectralRhsWork<P::Work>;
+    type Work = SpectralRhsWork<P::Work, P::Lin>;
 
     fn state_len(&self) -> usize {
         self.pde.n_phys()
@@ -87,7 +95,7 @@ impl<P: SpectralPde> SemiDiscrete for SpectralRhs<P> {
 
     fn work(&self) -> Self::Work {
         let z = vec![C::new(0.0, 0.0); self.pde.n_spec()];
-        SpectralRhsWork { pde: self.pde.work(), v: z.clone(), t: z.clone(), n: z }
+        SpectralRhsWork { pde: self.pde.work(), lin: self.pde.lin(), v: z.clone(), t: z.clone(), n: z }
     }
 
     fn rhs(&self, u: &[f64], out: &mut [f64], w: &mut Self::Work) {
@@ -102,7 +110,8 @@ impl<P: SpectralPde> SemiDiscrete for SpectralRhs<P> {
     fn rhs_jvp(&self, u: &[f64], du: &[f64], dnu: f64, out: &mut [f64], w: &mut Self::Work) {
         self.pde.to_spec(u, &mut w.v, &mut w.pde);
         self.pde.to_spec(du, &mut w.t, &mut w.pde);
-        self.pde.nonlinear_jvp(&w.v, &w.t, &mut w.n, &mut w.pde);
+        self.pde.linearise(&w.v, &mut w.n, &mut w.lin, &mut w.pde);
+        self.pde.nonlinear_jvp(&w.lin, &w.t, &mut w.n, &mut w.pde);
         for (((n, dv), v), s) in w.n.iter_mut().zip(&w.t).zip(&w.v).zip(self.pde.symbol()) {
             *n += dv * (self.nu * s) + v * (dnu * s);
         }
@@ -112,7 +121,8 @@ impl<P: SpectralPde> SemiDiscrete for SpectralRhs<P> {
     fn rhs_vjp(&self, u: &[f64], g: &[f64], out: &mut [f64], w: &mut Self::Work) -> f64 {
         self.pde.to_spec(u, &mut w.v, &mut w.pde);
         self.pde.to_phys_adjoint(g, &mut w.t, &mut w.pde);
-        self.pde.nonlinear_vjp(&w.v, &w.t, &mut w.n, &mut w.pde);
+        self.pde.linearise(&w.v, &mut w.n, &mut w.lin, &mut w.pde);
+        self.pde.nonlinear_vjp(&w.lin, &w.t, &mut w.n, &mut w.pde);
         let mut dnu = 0.0;
         for (((n, gt), v), s) in w.n.iter_mut().zip(&w.t).zip(&w.v).zip(self.pde.symbol()) {
             *n += gt * (self.nu * s);
