@@ -54,10 +54,7 @@ impl Reconstruction {
                 let half = 0.5 * limit(l, s[2] - s[1], s[3] - s[2]);
                 (s[2] - half, s[2] + half)
             }
-            Reconstruction::Weno5(w) => {
-                let e = WenoEdges::new(w, s);
-                (e.left, e.right)
-            }
+            Reconstruction::Weno5(w) => weno5_edges(w, s),
         }
     }
 
@@ -157,26 +154,64 @@ fn alphas(w: WenoWeights, b: [f64; 3]) -> ([f64; 3], [f64; 3], [f64; 3]) {
     let (mut a, mut ab, mut at) = ([0.0; 3], [0.0; 3], [0.0; 3]);
     match w {
         WenoWeights::JiangShu => {
-            let eps = 1e-6;
             for k in 0..3 {
-                let den = eps + b[k];
-                a[k] = D[k] / (den * den);
-                ab[k] = -2.0 * a[k] / den;
+                let inv = 1.0 / (JS_EPS + b[k]);
+                a[k] = D[k] * inv * inv;
+                ab[k] = -2.0 * a[k] * inv;
             }
         }
         WenoWeights::Z => {
-            let eps = 1e-40;
             let tau = (b[0] - b[2]).abs();
             for k in 0..3 {
-                let den = b[k] + eps;
-                let r = tau / den;
+                let inv = 1.0 / (b[k] + Z_EPS);
+                let r = tau * inv;
                 a[k] = D[k] * (1.0 + r * r);
-                ab[k] = -2.0 * D[k] * r * r / den;
-                at[k] = 2.0 * D[k] * r / den;
+                ab[k] = -2.0 * D[k] * r * r * inv;
+                at[k] = 2.0 * D[k] * r * inv;
             }
         }
     }
     (a, ab, at)
+}
+
+/// Nonlinear weights α(β) alone.
+#[inline]
+fn alpha_values(w: WenoWeights, b: [f64; 3]) -> [f64; 3] {
+    match w {
+        WenoWeights::JiangShu => std::array::from_fn(|k| {
+            let inv = 1.0 / (JS_EPS + b[k]);
+            D[k] * inv * inv
+        }),
+        WenoWeights::Z => {
+            let tau = (b[0] - b[2]).abs();
+            std::array::from_fn(|k| {
+                let r = tau / (b[k] + Z_EPS);
+                D[k] * (1.0 + r * r)
+            })
+        }
+    }
+}
+
+const JS_EPS: f64 = 1e-6;
+const Z_EPS: f64 = 1e-40;
+
+/// WENO5 values at both edges of the centre cell, `(left, right)`, without derivative information.
+#[inline]
+fn weno5_edges(w: WenoWeights, q: &[f64; 5]) -> (f64, f64) {
+    let c = 13.0 / 12.0;
+    let b: [f64; 3] = std::array::from_fn(|k| {
+        let (d, e) = (dot5(&DB[k], q), dot5(&EB[k], q));
+        c * d * d + 0.25 * e * e
+    });
+    let ar = alpha_values(w, b);
+    let al = alpha_values(w, [b[2], b[1], b[0]]);
+    let qr = rev(q);
+    let mut num = [0.0; 2];
+    for k in 0..3 {
+        num[0] += al[k] * dot5(&P[k], &qr);
+        num[1] += ar[k] * dot5(&P[k], q);
+    }
+    (num[0] / (al[0] + al[1] + al[2]), num[1] / (ar[0] + ar[1] + ar[2]))
 }
 
 /// WENO5 reconstruction at both edges of the centre cell of a stencil. The smoothness indicators are shared:
