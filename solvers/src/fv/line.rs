@@ -161,50 +161,27 @@ impl Line {
         self.face_states_vjp(q, &f.dql, &f.dqr, qbar);
     }
 
-    /// Face derivative `(∂q/∂x)_{f}` at face f (between cells f−1 and f), of the order matching the
-    /// reconstruction: two-point for MUSCL, sixth order for WENO5. `q` is an extended line.
+    /// Weights of the face derivative (times h) and the offset of its first cell from the face's right cell:
+    /// two-point for MUSCL, sixth order for WENO5, so that the viscous term keeps the reconstruction's order.
     #[inline]
-    fn face_derivative(&self, q: &[f64], f: usize) -> f64 {
-        let c = f + G; // ext index of cell f
+    fn viscous_stencil(&self) -> (&'static [f64], usize) {
         match self.recon {
-            Reconstruction::Muscl(_) => (q[c] - q[c - 1]) / self.h,
-            Reconstruction::Weno5(_) => {
-                let s = &q[c - 3..c + 3];
-                (VISC6[0] * s[0]
-                    + VISC6[1] * s[1]
-                    + VISC6[2] * s[2]
-                    + VISC6[3] * s[3]
-                    + VISC6[4] * s[4]
-                    + VISC6[5] * s[5])
-                    / self.h
-            }
+            Reconstruction::Muscl(_) => (&[-1.0, 1.0], 1),
+            Reconstruction::Weno5(_) => (&VISC6, 3),
         }
     }
 
-    #[inline]
-    fn face_derivative_adjoint(&self, bar: &mut [f64], f: usize, coef: f64) {
-        let c = f + G;
-        match self.recon {
-            Reconstruction::Muscl(_) => {
-                bar[c] += coef / self.h;
-                bar[c - 1] -= coef / self.h;
-            }
-            Reconstruction::Weno5(_) => {
-                for (j, w) in VISC6.iter().enumerate() {
-                    bar[c - 3 + j] += coef * w / self.h;
-                }
-            }
-        }
-    }
-
-    /// `out[c] += scale · (D_{c+1/2} − D_{c−1/2}) / h`, D the face derivative: central diffusion with
-    /// coefficient `scale`. Linear in q, so it is also its own tangent.
+    /// `out[c] += scale · (D_{c+1/2} − D_{c−1/2}) / h`, D the central face derivative (see
+    /// `viscous_stencil`): diffusion with coefficient `scale`. Linear in q, so it is also its own tangent.
     pub fn diffusion(&self, q: &[f64], scale: f64, out: &mut [f64]) {
-        let k = scale / self.h;
-        let mut prev = self.face_derivative(q, 0);
-        for f in 1..=self.n {
-            let d = self.face_derivative(q, f);
-            out[f - 1] += k * (d - prev);
+        let (w, off) = self.viscous_stencil();
+        let k = scale / (self.h * self.h);
+        // face f reads q[f + G − off ..], D_f = Σ w_j q[f + G − off + j] / h
+        let face = |f: usize| -> f64 { w.iter().zip(&q[f + G - off..]).map(|(a, b)| a * b).sum() };
+        let mut prev = face(0);
+        for (c, o) in out[..self.n].iter_mut().enumerate() {
+            let d = face(c + 1);
+            *o += k * (d - prev);
             prev = d;
         }
     }
@@ -212,22 +189,22 @@ impl Line {
     /// Adjoint of [`diffusion`](Self::diffusion) with respect to q (into `qbar`); returns
     /// `Σ_c r_c (D_{c+1/2} − D_{c−1/2}) / h`, the derivative with respect to `scale`.
     pub fn diffusion_vjp(&self, q: &[f64], scale: f64, r: &[f64], qbar: &mut [f64]) -> f64 {
+        let (w, off) = self.viscous_stencil();
         let n = self.n;
-        let k = scale / self.h;
+        let inv_h2 = 1.0 / (self.h * self.h);
         let mut dscale = 0.0;
-        let mut prev = self.face_derivative(q, 0);
         for f in 0..=n {
-            if f > 0 {
-                let d = self.face_derivative(q, f);
-                dscale += r[f - 1] * (d - prev) / self.h;
-                prev = d;
+            // cotangent of D_f: from cell f − 1 (as its right face, +) and cell f (as its left face, −)
+            let rdiff = (if f > 0 { r[f - 1] } else { 0.0 }) - (if f < n { r[f] } else { 0.0 });
+            let base = f + G - off;
+            let mut d = 0.0;
+            for (j, wj) in w.iter().enumerate() {
+                d += wj * q[base + j];
+                qbar[base + j] += scale * inv_h2 * rdiff * wj;
             }
-            let dbar = k * ((if f > 0 { r[f - 1] } else { 0.0 }) - (if f < n { r[f] } else { 0.0 }));
-            if dbar != 0.0 {
-                self.face_derivative_adjoint(qbar, f, dbar);
-            }
+            dscale += d * rdiff;
         }
-        dscale
+        dscale * inv_h2
     }
 
     /// `out[c] += −(1/h)[A⁺_{c−1/2} Δφ_{c−1/2} + A⁻_{c+1/2} Δφ_{c+1/2} + a_c (φ_{c+1/2}^L − φ_{c−1/2}^R)]`:
