@@ -15,6 +15,38 @@
 //! - plans (FFT plans, ETDRK coefficients) are built when a scheme is constructed; per-sample scratch space is an
 //!   explicit `Work` value, so stepping allocates nothing.
 //!
+//! ```
+//! use ansatz_solvers::fv::{Boundary, FvBurgers1d, Limiter, NumericalFlux, Reconstruction};
+//! use ansatz_solvers::integrate::TrajectoryLoss;
+//! use ansatz_solvers::prelude::*;
+//! use ndarray::Array2;
+//!
+//! // L = ½ Σ u_T² for one sample of 1D Burgers with a wall on the left and an outflow on the right
+//! struct FinalEnergy(usize);
+//! impl TrajectoryLoss for FinalEnergy {
+//!     fn term(&self, _sample: usize, step: usize, u: &[f64], grad: &mut [f64]) -> f64 {
+//!         if step != self.0 { return 0.0; }
+//!         grad.iter_mut().zip(u).for_each(|(g, x)| *g += x);
+//!         0.5 * u.iter().map(|x| x * x).sum::<f64>()
+//!     }
+//! }
+//!
+//! let rhs = FvBurgers1d::new(
+//!     64, 1.0, 0.01,
+//!     [Boundary::Dirichlet(1.0), Boundary::Neumann(0.0)],
+//!     Reconstruction::Muscl(Limiter::VanLeer),
+//!     NumericalFlux::Godunov,
+//! )?;
+//! let dt = rhs.stable_dt(&[1.0], 0.5);
+//! let stepper = ExplicitRk::ssp_rk3(rhs, dt)?;
+//! let u0 = Array2::from_shape_fn((1, 64), |(_, i)| 1.0 - (i as f64 + 0.5) / 64.0);
+//! let frames = integrate(&stepper, u0.view(), 100, 10)?; // (batch, 11 frames, 64)
+//! assert_eq!(frames.shape(), &[1, 11, 64]);
+//! let g = gradient(&stepper, u0.view(), 100, &FinalEnergy(100), &Checkpointed::sqrt())?;
+//! assert!(g.dnu[0].is_finite() && g.peak_states <= 20);
+//! # Ok::<(), ansatz_solvers::ConfigError>(())
+//! ```
+//!
 //! Modules:
 //! - [`fv`]: finite-volume Burgers in 1D and 2D (MUSCL, WENO5, Rusanov and exact Godunov fluxes, periodic,
 //!   Dirichlet and Neumann boundaries);
