@@ -88,6 +88,9 @@ pub enum ConfigError {
     /// A non-negative, finite value was required.
     #[error("{name} must be non-negative and finite, got {value}")]
     Negative { name: &'static str, value: f64 },
+    /// A finite value was required.
+    #[error("{name} must be finite, got {value}")]
+    NotFinite { name: &'static str, value: f64 },
     /// Periodic boundaries must be periodic on both sides of an axis.
     #[error("boundary along {axis}: periodic must be used on both sides or neither")]
     MixedPeriodic { axis: &'static str },

@@ -44,7 +44,7 @@ impl Boundary {
                 Boundary::Dirichlet(v) | Boundary::Neumann(v) => v,
             };
             if !v.is_finite() {
-                return Err(ConfigError::NotPositive { name: "boundary value (finite)", value: v });
+                return Err(ConfigError::NotFinite { name: "boundary value", value: v });
             }
         }
         Ok(())
