@@ -1,0 +1,356 @@
+//! Trajectories from the solvers, and dataset generation with writing overlapped with solving.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+
+use ansatz_solvers::fv::{Boundary, FvBurgers1d, FvBurgers2d};
+use ansatz_solvers::prelude::*;
+use rayon::prelude::*;
+
+use crate::config::{Pde, Scheme, Spec};
+use crate::error::{DatasetError, Result};
+use crate::rng::SampleRng;
+use crate::samplers::SampleGrid;
+use crate::schema::{Field, GridType, Layout, ParameterInfo};
+use crate::writer::DatasetWriter;
+
+/// What a solve needs besides the initial condition and ν.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Setup {
+    pub pde: Pde,
+    /// Points per axis `(nx, ny)` (ny = 1 in 1D).
+    pub nx: usize,
+    pub ny: usize,
+    /// Domain size per axis.
+    pub lx: f64,
+    pub ly: f64,
+    pub scheme: Scheme,
+    /// `[x, y]` boundaries, each `[lower, upper]`.
+    pub bc: [[Boundary; 2]; 2],
+    /// Time between saved levels and how many are saved after t = 0.
+    pub save_every: f64,
+    pub frames: usize,
+    pub cfl: f64,
+    /// A fixed internal step (rounded down to divide `save_every`), or `None` for the CFL step of each
+    /// initial condition.
+    pub dt: Option<f64>,
+}
+
+impl Setup {
+    /// The setup of a generation spec.
+    pub fn of(spec: &Spec) -> Self {
+        let two_d = spec.pde.two_d();
+        Setup {
+            pde: spec.pde,
+            nx: spec.n,
+            ny: if two_d { spec.n } else { 1 },
+            lx: spec.length,
+            ly: if two_d { spec.length } else { 1.0 },
+            scheme: spec.scheme,
+            bc: spec.bc,
+            save_every: spec.save_every,
+            frames: spec.frames,
+            cfl: spec.cfl,
+            dt: spec.dt,
+        }
+    }
+
+    /// The grid initial conditions are sampled on.
+    pub fn sample_grid(&self) -> SampleGrid {
+        SampleGrid {
+            nx: self.nx,
+            ny: self.ny,
+            lx: self.lx,
+            ly: self.ly,
+            cell_centred: self.grid_type() == GridType::CellCentered,
+        }
+    }
+
+    /// Cell centres or collocation points.
+    pub fn grid_type(&self) -> GridType {
+        match self.scheme {
+            Scheme::FiniteVolume(..) => GridType::CellCentered,
+            Scheme::Spectral => GridType::SpectralCollocation,
+        }
+    }
+
+    /// Values per sample and time level.
+    pub fn frame_len(&self) -> usize {
+        self.pde.components().len() * self.nx * self.ny
+    }
+}
+
+/// A solved trajectory.
+#[derive(Clone, Debug)]
+pub struct Trajectory {
+    /// Every saved level, layout `(time, component, space)`, the initial condition first.
+    pub data: Vec<f64>,
+    /// The internal time step used.
+    pub dt: f64,
+}
+
+fn run<S: Stepper>(s: &S, u0: &[f64], setup: &Setup, per_frame: usize, sample: usize) -> Result<Vec<f64>> {
+    let n = u0.len();
+    let mut data = Vec::with_capacity(n * (setup.frames + 1));
+    data.extend_from_slice(u0);
+    let mut u = u0.to_vec();
+    let mut w = s.work();
+    for f in 1..=setup.frames {
+        s.advance(&mut u, per_frame, &mut w);
+        if u.iter().any(|x| !x.is_finite()) {
+            // find the first bad step of this frame for the message
+            let mut v = data[(f - 1) * n..f * n].to_vec();
+            let mut step = (f - 1) * per_frame;
+            for _ in 0..per_frame {
+                s.step(&mut v, &mut w);
+                step += 1;
+                if v.iter().any(|x| !x.is_finite()) {
+                    break;
+                }
+            }
+            return Err(DatasetError::Blowup { sample, step, time: step as f64 * s.dt() });
+        }
+        data.extend_from_slice(&u);
+    }
+    Ok(data)
+}
+
+/// Internal steps per saved level and the step itself, from a fixed `dt` or a stable step `stable`.
+fn steps_per_frame(setup: &Setup, stable: f64) -> (usize, f64) {
+    let target = setup.dt.unwrap_or(stable);
+    let k = (setup.save_every / target * (1.0 - 1e-12)).ceil().max(1.0) as usize;
+    (k, setup.save_every / k as f64)
+}
+
+/// Solves one trajectory from `u0` (layout `(component, space)`) with viscosity `nu`. `sample` only labels
+/// errors.
+pub fn trajectory(setup: &Setup, u0: &[f64], nu: f64, sample: usize) -> Result<Trajectory> {
+    let solver_err =
+        |e: ansatz_solvers::ConfigError| DatasetError::Config { origin: "solver".into(), message: e.to_string() };
+    let umax = u0.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+    match (setup.pde, setup.scheme) {
+        (Pde::Burgers1d, Scheme::FiniteVolume(r, f)) => {
+            let rhs = FvBurgers1d::new(setup.nx, setup.lx, nu, setup.bc[0], r, f).map_err(solver_err)?;
+            let (k, dt) = steps_per_frame(setup, rhs.stable_dt(u0, setup.cfl));
+            let s = ExplicitRk::ssp_rk3(rhs, dt).map_err(solver_err)?;
+            Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
+        }
+        (Pde::Burgers2d, Scheme::FiniteVolume(r, f)) => {
+            let rhs = FvBurgers2d::new(setup.nx, setup.ny, [setup.lx, setup.ly], nu, setup.bc[0], setup.bc[1], r, f)
+                .map_err(solver_err)?;
+            let (k, dt) = steps_per_frame(setup, rhs.stable_dt(u0, setup.cfl));
+            let s = ExplicitRk::ssp_rk3(rhs, dt).map_err(solver_err)?;
+            Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
+        }
+        (Pde::Burgers1d, Scheme::Spectral) => {
+            // ETDRK4 treats diffusion exactly; advection limits the step
+            let h = setup.lx / setup.nx as f64;
+            let (k, dt) = steps_per_frame(setup, setup.cfl * h / umax.max(1e-12));
+            let s = Etdrk4::new(SpectralBurgers1d::new(setup.nx, setup.lx).map_err(solver_err)?, nu, dt)
+                .map_err(solver_err)?;
+            Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
+        }
+        (Pde::Burgers2d, Scheme::Spectral) => {
+            let h = (setup.lx / setup.nx as f64).min(setup.ly / setup.ny as f64);
+            let (k, dt) = steps_per_frame(setup, 0.5 * setup.cfl * h / umax.max(1e-12));
+            let pde = SpectralBurgers2d::new(setup.nx, setup.ny, [setup.lx, setup.ly]).map_err(solver_err)?;
+            let s = Etdrk4::new(pde, nu, dt).map_err(solver_err)?;
+            Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
+        }
+    }
+}
+
+/// Sample `i` of a spec: its ν, its initial condition, its trajectory. Depends only on `(spec.seed, i)`.
+pub fn solve_sample(spec: &Spec, i: usize) -> Result<(Trajectory, f64)> {
+    let setup = Setup::of(spec);
+    let mut rng = SampleRng::new(spec.seed, i as u64);
+    let nu = spec.nu.sample(&mut rng);
+    let u0 = spec.ic.sample(&mut rng, &setup.sample_grid(), spec.pde.components().len());
+    Ok((trajectory(&setup, &u0, nu, i)?, nu))
+}
+
+/// The file layout of a setup (shared by `generate` and `solve`).
+#[allow(clippy::too_many_arguments)]
+pub fn layout(
+    setup: &Setup,
+    samples: usize,
+    x: Vec<f64>,
+    y: Option<Vec<f64>>,
+    bc_names: Vec<String>,
+    precision: crate::schema::Precision,
+    compression: i32,
+    time_chunk: usize,
+    text: Vec<(String, String)>,
+    seed: Option<u64>,
+) -> Layout {
+    let fields = match setup.pde {
+        Pde::Burgers1d => vec![Field { name: "u".into(), long_name: "velocity".into() }],
+        Pde::Burgers2d => vec![
+            Field { name: "u".into(), long_name: "velocity, x component".into() },
+            Field { name: "v".into(), long_name: "velocity, y component".into() },
+        ],
+    };
+    let mut extent = vec![setup.lx];
+    if setup.pde.two_d() {
+        extent.push(setup.ly);
+    }
+    Layout {
+        pde: setup.pde.name().into(),
+        fields,
+        parameters: vec![
+            ParameterInfo { name: "nu".into(), long_name: "kinematic viscosity".into() },
+            ParameterInfo { name: "solver_dt".into(), long_name: "internal time step of the solver".into() },
+        ],
+        samples,
+        first_sample: 0,
+        times: (0..=setup.frames).map(|f| f as f64 * setup.save_every).collect(),
+        x,
+        y,
+        grid_type: setup.grid_type(),
+        extent,
+        bc: bc_names,
+        precision,
+        compression,
+        time_chunk: time_chunk.max(1),
+        text,
+        seed,
+        context_frames: 1,
+    }
+}
+
+/// Options of [`generate`].
+#[derive(Clone, Debug, Default)]
+pub struct GenerateOptions {
+    pub resume: bool,
+    pub force: bool,
+    /// The command line, for the `history` attribute.
+    pub history: String,
+}
+
+/// Result of [`generate`].
+#[derive(Clone, Debug)]
+pub struct GenerateReport {
+    pub path: PathBuf,
+    /// Samples solved by this run (fewer than the total after `--resume`).
+    pub solved: usize,
+    pub resumed_from: usize,
+}
+
+/// Generates the dataset of `spec` into `out`: samples are solved in parallel (rayon) while the calling thread
+/// writes finished ones in order; `progress(done, total)` is called after each written sample.
+pub fn generate(
+    spec: &Spec,
+    out: &Path,
+    opts: &GenerateOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<GenerateReport> {
+    let setup = Setup::of(spec);
+    let g = setup.sample_grid();
+    let x: Vec<f64> = (0..g.nx).map(|i| g.x(i)).collect();
+    let y = spec.pde.two_d().then(|| (0..g.ny).map(|j| g.y(j)).collect());
+    let text = vec![
+        ("title".to_string(), format!("{} trajectories generated by Ansatz", spec.pde.name())),
+        (
+            "source".to_string(),
+            format!(
+                "ansatz-solvers {}: {}; internal dt per sample in variable solver_dt ({})",
+                env!("CARGO_PKG_VERSION"),
+                spec.scheme.describe(),
+                match spec.dt {
+                    Some(dt) => format!("fixed {dt}, rounded to divide save_every"),
+                    None => format!("CFL {} on the initial condition", spec.cfl),
+                }
+            ),
+        ),
+        ("history".to_string(), opts.history.clone()),
+        ("initial_condition".to_string(), spec.ic.describe()),
+        ("nu_distribution".to_string(), spec.nu.describe()),
+        ("generation_config".to_string(), spec.config_text.clone()),
+    ];
+    let layout = layout(
+        &setup,
+        spec.samples,
+        x,
+        y,
+        spec.bc_names.clone(),
+        spec.precision,
+        spec.compression,
+        spec.time_chunk,
+        text,
+        Some(spec.seed),
+    );
+    let mut writer = if opts.resume && !opts.force {
+        DatasetWriter::resume(out, &layout)?
+    } else {
+        DatasetWriter::create(out, &layout, opts.force)?
+    };
+    let start = writer.samples_complete();
+    progress(start, spec.samples);
+    let block = (2 * rayon::current_num_threads()).max(2);
+    let (tx, rx) = sync_channel::<Result<(usize, Trajectory, f64)>>(block);
+    let mut failure = None;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut i = start;
+            while i < spec.samples {
+                let end = (i + block).min(spec.samples);
+                let results: Vec<Result<(usize, Trajectory, f64)>> =
+                    (i..end).into_par_iter().map(|k| solve_sample(spec, k).map(|(t, nu)| (k, t, nu))).collect();
+                for r in results {
+                    if tx.send(r).is_err() {
+                        return;
+                    }
+                }
+                i = end;
+            }
+        });
+        for r in rx.iter() {
+            let step = r.and_then(|(k, t, nu)| writer.write_sample(k, &t.data, &[nu, t.dt]).map(|_| k));
+            match step {
+                Ok(k) => progress(k + 1, spec.samples),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(rx);
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let path = writer.finish()?;
+    Ok(GenerateReport { path, solved: spec.samples - start, resumed_from: start })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load;
+
+    #[test]
+    fn samples_depend_only_on_seed_and_index() {
+        let spec = load(
+            "burgers1d",
+            None,
+            &["grid.n=32".into(), "time.t_end=0.1".into(), "time.save_every=0.05".into()],
+            Some(4),
+            Some(3),
+        )
+        .unwrap();
+        let (a, nu_a) = solve_sample(&spec, 2).unwrap();
+        let more = load(
+            "burgers1d",
+            None,
+            &["grid.n=32".into(), "time.t_end=0.1".into(), "time.save_every=0.05".into()],
+            Some(40),
+            Some(3),
+        )
+        .unwrap();
+        let (b, nu_b) = solve_sample(&more, 2).unwrap();
+        assert_eq!((a.data.clone(), nu_a), (b.data, nu_b));
+        let (c, _) = solve_sample(&spec, 3).unwrap();
+        assert_ne!(a.data, c.data);
+        assert_eq!(a.data.len(), 3 * 32);
+    }
+}

@@ -1,0 +1,99 @@
+//! The dataset format: names, attributes and the layout a writer declares. `docs/dataset-format.md` is the
+//! normative description.
+
+/// Version of the format written by this crate (global attribute `ansatz_schema`).
+pub const SCHEMA_VERSION: i32 = 1;
+/// CF conventions version (global attribute `Conventions`).
+pub const CONVENTIONS: &str = "CF-1.11";
+/// Suffix of a file being written; it is renamed to its final name when complete.
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// Storage precision of field variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+/// Where grid values live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GridType {
+    /// Finite-volume cell averages at cell centres `x_i = x_0 + (i + 1/2) h`.
+    CellCentered,
+    /// Spectral collocation points `x_i = x_0 + i h`, right endpoint excluded.
+    SpectralCollocation,
+}
+
+impl GridType {
+    /// The value of the `grid_type` attribute.
+    pub fn name(self) -> &'static str {
+        match self {
+            GridType::CellCentered => "cell_centered",
+            GridType::SpectralCollocation => "spectral_collocation",
+        }
+    }
+}
+
+/// A field variable (one velocity component).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub long_name: String,
+}
+
+/// A per-sample scalar parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParameterInfo {
+    pub name: String,
+    pub long_name: String,
+}
+
+/// Everything a writer declares before the first sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    /// `pde` attribute, e.g. `burgers1d`.
+    pub pde: String,
+    pub fields: Vec<Field>,
+    pub parameters: Vec<ParameterInfo>,
+    /// Number of samples in the file.
+    pub samples: usize,
+    /// Index of the first sample in the whole dataset (the `sample` coordinate starts here).
+    pub first_sample: u64,
+    /// Saved time levels, the initial condition first.
+    pub times: Vec<f64>,
+    pub x: Vec<f64>,
+    /// `None` in 1D.
+    pub y: Option<Vec<f64>>,
+    pub grid_type: GridType,
+    /// Domain size per axis (x first).
+    pub extent: Vec<f64>,
+    /// Boundary condition name per axis (x first): periodic, dirichlet, neumann.
+    pub bc: Vec<String>,
+    pub precision: Precision,
+    /// zlib level 0–9 (0: no compression).
+    pub compression: i32,
+    /// Time levels per chunk (the chunk is `(1, time_chunk, full space)`).
+    pub time_chunk: usize,
+    /// Free-form global text attributes: title, source, history, initial_condition, generation_config, …
+    pub text: Vec<(String, String)>,
+    pub seed: Option<u64>,
+    /// Frames a model receives as context (metrics exclude them).
+    pub context_frames: i32,
+}
+
+impl Layout {
+    /// Values per sample and time level across all fields.
+    pub fn frame_len(&self) -> usize {
+        self.fields.len() * self.space_len()
+    }
+
+    /// Grid values of one field at one time.
+    pub fn space_len(&self) -> usize {
+        self.x.len() * self.y.as_ref().map_or(1, Vec::len)
+    }
+
+    /// Spatial dimensions of a field variable, slowest first.
+    pub fn space_dims(&self) -> Vec<&'static str> {
+        if self.y.is_some() { vec!["y", "x"] } else { vec!["x"] }
+    }
+}
