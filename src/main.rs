@@ -1,6 +1,8 @@
 //! The `ansatz` command line.
 
+mod data_commands;
 mod demo;
+mod probe;
 mod schemes;
 
 use std::process::ExitCode;
@@ -34,19 +36,38 @@ enum Command {
     /// Run the main job on embedded defaults: solve 2D coupled viscous Burgers for a small batch, differentiate
     /// the final energy through the whole trajectory, and print a summary with timings.
     Demo(demo::DemoArgs),
+    /// Generate a dataset of trajectories (NetCDF-4) from an embedded or given config, with a progress bar;
+    /// `--resume` continues an interrupted run.
+    Generate(data_commands::GenerateArgs),
+    /// Solve a PDE from initial conditions in a NetCDF file and write the trajectories in the dataset format.
+    Solve(data_commands::SolveArgs),
+    /// Show what a NetCDF file holds (dimensions, variables, attributes; for Ansatz datasets also samples,
+    /// times, grid and parameter ranges).
+    Info {
+        /// The file.
+        file: std::path::PathBuf,
+    },
+    /// Internal: open a file with libnetcdf in a child process (used to screen untrusted files).
+    #[command(name = "__probe", hide = true)]
+    Probe { file: std::path::PathBuf },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Demo(a) => demo::run(a),
+        Command::Generate(a) => data_commands::run_generate(a).map_err(anyhow::Error::from),
+        Command::Solve(a) => data_commands::run_solve(a).map_err(anyhow::Error::from),
+        Command::Info { file } => data_commands::run_info(file).map_err(anyhow::Error::from),
+        Command::Probe { file } => probe::run_probe(file).map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ansatz: error: {e:#}");
-            let usage =
-                e.downcast_ref::<UsageError>().is_some() || e.downcast_ref::<ansatz_solvers::ConfigError>().is_some();
+            let usage = e.downcast_ref::<UsageError>().is_some()
+                || e.downcast_ref::<ansatz_solvers::ConfigError>().is_some()
+                || e.downcast_ref::<ansatz_datasets::DatasetError>().is_some_and(|d| d.is_bad_input());
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

@@ -31,6 +31,7 @@ const MAX_VAR_DIMS: u64 = 1024;
 
 /// Checks the file at `path`; returns its format or a [`DatasetError::Corrupt`] naming the file and the reason.
 pub fn check_file(path: &Path) -> Result<Format> {
+    crate::quiet_hdf5();
     let meta = std::fs::metadata(path).map_err(|e| DatasetError::io(path, e))?;
     if !meta.is_file() {
         return Err(DatasetError::Corrupt { path: path.to_path_buf(), reason: "not a regular file".into() });

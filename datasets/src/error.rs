@@ -4,12 +4,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     /// A file could not be read, created or renamed.
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     /// libnetcdf reported an error.
     #[error("{path}: {message}")]
     NetCdf { path: PathBuf, message: String },
@@ -36,7 +32,7 @@ pub enum DatasetError {
     NotResumable { path: PathBuf, reason: String },
     /// The solver produced a non-finite state.
     #[error(
-        "sample {sample}: the solution became non-finite at step {step} (t = {time}); the time step is too large for this initial condition (lower the CFL number) or the grid is too coarse"
+        "sample {sample}: the solution became non-finite at step {step} (t = {time:.6}); the time step is too large for this initial condition (lower the CFL number) or the grid is too coarse"
     )]
     Blowup { sample: usize, step: usize, time: f64 },
 }
@@ -52,7 +48,7 @@ impl DatasetError {
     }
 
     pub(crate) fn io(path: &std::path::Path, e: std::io::Error) -> Self {
-        DatasetError::Io { path: path.to_path_buf(), source: e }
+        DatasetError::Io { path: path.to_path_buf(), err: e }
     }
 
     pub(crate) fn format(path: &std::path::Path, what: impl Into<String>) -> Self {

@@ -198,8 +198,12 @@ pub fn layout(
         pde: setup.pde.name().into(),
         fields,
         parameters: vec![
-            ParameterInfo { name: "nu".into(), long_name: "kinematic viscosity".into() },
-            ParameterInfo { name: "solver_dt".into(), long_name: "internal time step of the solver".into() },
+            ParameterInfo { name: "nu".into(), long_name: "kinematic viscosity".into(), simulation: true },
+            ParameterInfo {
+                name: "solver_dt".into(),
+                long_name: "internal time step of the solver".into(),
+                simulation: false,
+            },
         ],
         samples,
         first_sample: 0,
@@ -216,6 +220,52 @@ pub fn layout(
         seed,
         context_frames: 1,
     }
+}
+
+/// Solves samples `start..total` in parallel (rayon, in blocks) while the calling thread writes the finished ones
+/// in order; `solve(k)` returns sample k's data `(time, component, space)` and its parameter values. Stops at the
+/// first error, leaving the samples before it written.
+pub fn write_in_parallel<F>(
+    writer: &mut DatasetWriter,
+    start: usize,
+    total: usize,
+    solve: F,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<()>
+where
+    F: Fn(usize) -> Result<(Vec<f64>, Vec<f64>)> + Sync,
+{
+    progress(start, total);
+    let block = (2 * rayon::current_num_threads()).max(2);
+    let (tx, rx) = sync_channel::<Result<(usize, Vec<f64>, Vec<f64>)>>(block);
+    let mut failure = None;
+    let solve = &solve;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut i = start;
+            while i < total {
+                let end = (i + block).min(total);
+                let results: Vec<_> = (i..end).into_par_iter().map(|k| solve(k).map(|(d, p)| (k, d, p))).collect();
+                for r in results {
+                    if tx.send(r).is_err() {
+                        return;
+                    }
+                }
+                i = end;
+            }
+        });
+        for r in rx.iter() {
+            match r.and_then(|(k, d, p)| writer.write_sample(k, &d, &p).map(|_| k)) {
+                Ok(k) => progress(k + 1, total),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(rx);
+    });
+    failure.map_or(Ok(()), Err)
 }
 
 /// Options of [`generate`].
@@ -285,40 +335,13 @@ pub fn generate(
         DatasetWriter::create(out, &layout, opts.force)?
     };
     let start = writer.samples_complete();
-    progress(start, spec.samples);
-    let block = (2 * rayon::current_num_threads()).max(2);
-    let (tx, rx) = sync_channel::<Result<(usize, Trajectory, f64)>>(block);
-    let mut failure = None;
-    std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut i = start;
-            while i < spec.samples {
-                let end = (i + block).min(spec.samples);
-                let results: Vec<Result<(usize, Trajectory, f64)>> =
-                    (i..end).into_par_iter().map(|k| solve_sample(spec, k).map(|(t, nu)| (k, t, nu))).collect();
-                for r in results {
-                    if tx.send(r).is_err() {
-                        return;
-                    }
-                }
-                i = end;
-            }
-        });
-        for r in rx.iter() {
-            let step = r.and_then(|(k, t, nu)| writer.write_sample(k, &t.data, &[nu, t.dt]).map(|_| k));
-            match step {
-                Ok(k) => progress(k + 1, spec.samples),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        drop(rx);
-    });
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    write_in_parallel(
+        &mut writer,
+        start,
+        spec.samples,
+        |k| solve_sample(spec, k).map(|(t, nu)| (t.data, vec![nu, t.dt])),
+        &mut progress,
+    )?;
     let path = writer.finish()?;
     Ok(GenerateReport { path, solved: spec.samples - start, resumed_from: start })
 }

@@ -24,3 +24,28 @@ pub mod schema;
 pub mod writer;
 
 pub use error::{DatasetError, Result};
+
+/// Turns off HDF5's automatic error printing for the calling thread: libnetcdf 4.9 probes optional attributes
+/// through HDF5, and the failed probes would print diagnostic stacks to stderr although nothing is wrong (errors
+/// still reach us as return codes). The setting is per thread in thread-safe HDF5 builds, so every entry point
+/// that opens or creates a file calls this. HDF5 is loaded with libnetcdf; its symbol is looked up at run time.
+pub fn quiet_hdf5() {
+    type SetAuto = extern "C" fn(i64, *const libc::c_void, *mut libc::c_void) -> i32;
+    static SET_AUTO: std::sync::OnceLock<Option<SetAuto>> = std::sync::OnceLock::new();
+    thread_local!(static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if DONE.with(|d| d.replace(true)) {
+        return;
+    }
+    let f = SET_AUTO.get_or_init(|| {
+        // SAFETY: dlsym on the global scope; the symbol, if present, has the documented C signature
+        // herr_t H5Eset_auto2(hid_t estack_id, H5E_auto2_t func, void *client_data).
+        unsafe {
+            let p = libc::dlsym(libc::RTLD_DEFAULT, c"H5Eset_auto2".as_ptr());
+            (!p.is_null()).then(|| std::mem::transmute::<*mut libc::c_void, SetAuto>(p))
+        }
+    });
+    if let Some(set) = f {
+        // H5E_DEFAULT is 0: the calling thread's default error stack
+        set(0, std::ptr::null(), std::ptr::null_mut());
+    }
+}

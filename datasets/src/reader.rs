@@ -237,14 +237,20 @@ impl Dataset {
         ArrayD::from_shape_vec(IxDyn(&count), vals).map_err(|e| DatasetError::format(p, e.to_string()))
     }
 
-    /// Values of a per-sample parameter for the complete samples.
+    /// Values of a per-sample variable (a simulation parameter such as `nu`, or solver information such as
+    /// `solver_dt`) for the complete samples.
     pub fn parameter(&self, name: &str) -> Result<Vec<f64>> {
         let p = &self.path;
-        if !self.parameters.iter().any(|q| q == name) {
-            return Err(DatasetError::format(p, format!("no parameter '{name}'")));
+        let v = self.file.variable(name).ok_or_else(|| DatasetError::format(p, format!("no variable '{name}'")))?;
+        let dims: Vec<String> = v.dimensions().iter().map(|d| d.name()).collect();
+        if dims != ["sample"] {
+            return Err(DatasetError::Shape {
+                path: p.clone(),
+                var: name.into(),
+                expected: "dimensions (sample)".into(),
+                found: format!("({})", dims.join(", ")),
+            });
         }
-        let v =
-            self.file.variable(name).ok_or_else(|| DatasetError::format(p, format!("missing variable '{name}'")))?;
         let mut vals: Vec<f64> = nc(p, v.get_values(..))?;
         vals.truncate(self.samples_complete);
         Ok(vals)
@@ -293,7 +299,7 @@ pub fn describe(path: &Path) -> Result<String> {
                     format!("{one:?}")
                 }
             }
-            Ok(v) => format!("{v:?}"),
+            Ok(v) => plain(&v),
             Err(e) => format!("<unreadable: {e}>"),
         };
         let _ = writeln!(s, "  {} = {val}", a.name());
@@ -326,6 +332,39 @@ pub fn describe(path: &Path) -> Result<String> {
         }
     }
     Ok(s)
+}
+
+/// An attribute value without its type wrapper.
+fn plain(v: &netcdf::AttributeValue) -> String {
+    use netcdf::AttributeValue as A;
+    fn list<T: std::fmt::Display>(v: &[T]) -> String {
+        let items: Vec<String> = v.iter().take(16).map(|x| x.to_string()).collect();
+        format!("[{}{}]", items.join(", "), if v.len() > 16 { ", …" } else { "" })
+    }
+    match v {
+        A::Uchar(x) => x.to_string(),
+        A::Schar(x) => x.to_string(),
+        A::Ushort(x) => x.to_string(),
+        A::Short(x) => x.to_string(),
+        A::Uint(x) => x.to_string(),
+        A::Int(x) => x.to_string(),
+        A::Ulonglong(x) => x.to_string(),
+        A::Longlong(x) => x.to_string(),
+        A::Float(x) => x.to_string(),
+        A::Double(x) => x.to_string(),
+        A::Uchars(x) => list(x),
+        A::Schars(x) => list(x),
+        A::Ushorts(x) => list(x),
+        A::Shorts(x) => list(x),
+        A::Uints(x) => list(x),
+        A::Ints(x) => list(x),
+        A::Ulonglongs(x) => list(x),
+        A::Longlongs(x) => list(x),
+        A::Floats(x) => list(x),
+        A::Doubles(x) => list(x),
+        A::Str(x) => format!("{x:?}"),
+        A::Strs(x) => format!("{x:?}"),
+    }
 }
 
 /// An initial condition read from a file of any producer.

@@ -41,11 +41,14 @@ pub struct Field {
     pub long_name: String,
 }
 
-/// A per-sample scalar parameter.
+/// A per-sample scalar: a simulation parameter (listed in `simulation_parameters`) or solver information
+/// (such as the internal time step).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParameterInfo {
     pub name: String,
     pub long_name: String,
+    /// Whether it is a parameter of the simulated problem (listed in `simulation_parameters`).
+    pub simulation: bool,
 }
 
 /// Everything a writer declares before the first sample.

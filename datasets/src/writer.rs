@@ -31,6 +31,7 @@ fn nc<T>(path: &Path, r: std::result::Result<T, netcdf::Error>) -> Result<T> {
 impl DatasetWriter {
     /// Creates `OUT.partial` for `layout`. Fails if `out` or the partial file exists, unless `force`.
     pub fn create(out: &Path, layout: &Layout, force: bool) -> Result<Self> {
+        crate::quiet_hdf5();
         let partial = partial_path(out);
         if !force {
             if out.exists() {
@@ -166,7 +167,7 @@ impl DatasetWriter {
             nc(&p, f.add_attribute(&format!("bc_{axis}"), bc.as_str()))?;
         }
         nc(&p, f.add_attribute("grid_type", l.grid_type.name()))?;
-        let params: Vec<&str> = l.parameters.iter().map(|p| p.name.as_str()).collect();
+        let params: Vec<&str> = l.parameters.iter().filter(|p| p.simulation).map(|p| p.name.as_str()).collect();
         nc(&p, f.add_attribute("simulation_parameters", params.join(" ").as_str()))?;
         if let Some(seed) = l.seed {
             nc(&p, f.add_attribute("seed", seed as i64))?;

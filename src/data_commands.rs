@@ -1,0 +1,380 @@
+//! `ansatz generate`, `ansatz solve` and `ansatz info`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ansatz_datasets::config::{self, Pde, Scheme};
+use ansatz_datasets::generate::{GenerateOptions, Setup, generate, layout, trajectory, write_in_parallel};
+use ansatz_datasets::reader::{describe, read_initial_condition};
+use ansatz_datasets::schema::{GridType, Precision};
+use ansatz_datasets::writer::DatasetWriter;
+use ansatz_datasets::{DatasetError, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::probe::probe;
+
+fn history() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    format!("{}: {}", iso_now(), args.join(" "))
+}
+
+/// UTC time as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, Hinnant).
+fn iso_now() -> String {
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn bar(total: usize, what: &str) -> ProgressBar {
+    ProgressBar::new(total as u64).with_style(
+        ProgressStyle::with_template(&format!(
+            "  {what} [{{bar:40}}] {{pos}}/{{len}} samples, {{per_sec}}, ETA {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    )
+}
+
+/// Options of `ansatz generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// PDE: burgers1d or burgers2d.
+    pub pde: String,
+    /// A TOML config replacing the embedded default (`configs/<pde>.toml` shows every key).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Number of samples (overrides the config).
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Seed (overrides the config); sample i depends only on (seed, i).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output file, or a directory to write `<pde>.nc` into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue an interrupted run from its partial file.
+    #[arg(long)]
+    pub resume: bool,
+    /// Overwrite an existing output or partial file.
+    #[arg(long)]
+    pub force: bool,
+    /// Override a config value: `--set section.key=value` (`--set nu=0.01` sets parameters.nu). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+pub fn run_generate(a: &GenerateArgs) -> Result<()> {
+    let file_text = match &a.config {
+        Some(p) => Some((
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(|e| DatasetError::Io { path: p.clone(), err: e })?,
+        )),
+        None => None,
+    };
+    let spec =
+        config::load(&a.pde, file_text.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), &a.sets, a.samples, a.seed)?;
+    let out = if a.out.is_dir() || a.out.as_os_str().to_string_lossy().ends_with('/') {
+        a.out.join(format!("{}.nc", spec.pde.name()))
+    } else {
+        a.out.clone()
+    };
+    let grid = if spec.pde.two_d() { format!("{n} × {n}", n = spec.n) } else { format!("{}", spec.n) };
+    eprintln!(
+        "ansatz generate {}: {} samples, grid {grid}, {} levels to t = {}, {}, ν {}",
+        spec.pde.name(),
+        spec.samples,
+        spec.frames + 1,
+        spec.t_end,
+        spec.scheme.describe(),
+        spec.nu.describe()
+    );
+    let pb = bar(spec.samples, "generating");
+    let t0 = Instant::now();
+    let opts = GenerateOptions { resume: a.resume, force: a.force, history: history() };
+    let report = generate(&spec, &out, &opts, |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    });
+    pb.finish_and_clear();
+    let report = report?;
+    let secs = t0.elapsed().as_secs_f64();
+    let resumed = if report.resumed_from > 0 {
+        format!(" (resumed after {} samples)", report.resumed_from)
+    } else {
+        String::new()
+    };
+    println!(
+        "{}: {} samples{resumed}, {} solved in {secs:.1} s ({:.2} samples/s)",
+        report.path.display(),
+        spec.samples,
+        report.solved,
+        report.solved as f64 / secs
+    );
+    Ok(())
+}
+
+/// Options of `ansatz solve`.
+#[derive(Debug, Args)]
+pub struct SolveArgs {
+    /// PDE: burgers1d or burgers2d.
+    pub pde: String,
+    /// Initial condition: NetCDF with variable `u` (and `v` in 2D) on (x) or (y, x), optionally with a leading
+    /// `sample` dimension; coordinate variables, if present, define the grid (uniform spacing).
+    #[arg(long)]
+    pub init: PathBuf,
+    /// Final time.
+    #[arg(long)]
+    pub t_end: f64,
+    /// Time between saved levels (must divide --t-end).
+    #[arg(long)]
+    pub save_every: f64,
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// fv-muscl, fv-weno5 or spectral.
+    #[arg(long, default_value = "fv-weno5")]
+    pub scheme: String,
+    /// Settings: nu (default 0.01), length and length_y (without coordinates), cfl (0.4), dt, limiter, weno,
+    /// flux, bc_x and bc_y (periodic|dirichlet|neumann), bc_x_lower, bc_x_upper, bc_y_lower, bc_y_upper,
+    /// precision (f32|f64). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Overwrite an existing output.
+    #[arg(long)]
+    pub force: bool,
+}
+
+struct SolveSettings {
+    nu: f64,
+    length: Option<f64>,
+    length_y: Option<f64>,
+    cfl: f64,
+    dt: Option<f64>,
+    limiter: String,
+    weno: String,
+    flux: String,
+    bc: [String; 2],
+    bc_values: [[f64; 2]; 2],
+    precision: Precision,
+}
+
+fn parse_settings(sets: &[String]) -> Result<SolveSettings> {
+    let mut s = SolveSettings {
+        nu: 0.01,
+        length: None,
+        length_y: None,
+        cfl: 0.4,
+        dt: None,
+        limiter: "van-leer".into(),
+        weno: "z".into(),
+        flux: "rusanov".into(),
+        bc: ["periodic".into(), "periodic".into()],
+        bc_values: [[0.0; 2]; 2],
+        precision: Precision::F32,
+    };
+    for item in sets {
+        let err = |m: String| DatasetError::Config { origin: format!("--set {item}"), message: m };
+        let (k, v) = item.split_once('=').ok_or_else(|| err("expected key=value".into()))?;
+        let (k, v) = (k.trim(), v.trim());
+        let num = || -> Result<f64> {
+            v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| err(format!("'{v}' is not a finite number")))
+        };
+        let positive =
+            || -> Result<f64> { num().and_then(|x| if x > 0.0 { Ok(x) } else { Err(err("must be positive".into())) }) };
+        match k {
+            "nu" => {
+                s.nu = num().and_then(|x| if x >= 0.0 { Ok(x) } else { Err(err("must be non-negative".into())) })?
+            }
+            "length" => s.length = Some(positive()?),
+            "length_y" => s.length_y = Some(positive()?),
+            "cfl" => s.cfl = positive()?,
+            "dt" => s.dt = Some(positive()?),
+            "limiter" => s.limiter = v.into(),
+            "weno" => s.weno = v.into(),
+            "flux" => s.flux = v.into(),
+            "bc_x" => s.bc[0] = v.into(),
+            "bc_y" => s.bc[1] = v.into(),
+            "bc_x_lower" => s.bc_values[0][0] = num()?,
+            "bc_x_upper" => s.bc_values[0][1] = num()?,
+            "bc_y_lower" => s.bc_values[1][0] = num()?,
+            "bc_y_upper" => s.bc_values[1][1] = num()?,
+            "precision" => {
+                s.precision = match v {
+                    "f32" => Precision::F32,
+                    "f64" => Precision::F64,
+                    _ => return Err(err("allowed: f32, f64".into())),
+                }
+            }
+            _ => {
+                return Err(err(format!(
+                    "unknown key '{k}' (known: nu, length, length_y, cfl, dt, limiter, weno, flux, bc_x, bc_y, bc_x_lower, bc_x_upper, bc_y_lower, bc_y_upper, precision)"
+                )));
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Spacing and length of a uniform coordinate axis; errors name the file and the coordinate.
+fn axis_from_coords(path: &Path, name: &str, c: &[f64]) -> Result<f64> {
+    if c.len() < 2 {
+        return Err(DatasetError::Format {
+            path: path.into(),
+            what: format!("coordinate '{name}' needs at least 2 points"),
+        });
+    }
+    let h = c[1] - c[0];
+    let tol = 1e-6 * h.abs().max(f64::MIN_POSITIVE);
+    if h <= 0.0 || c.windows(2).any(|w| ((w[1] - w[0]) - h).abs() > tol) {
+        return Err(DatasetError::Format {
+            path: path.into(),
+            what: format!("coordinate '{name}' is not uniformly increasing"),
+        });
+    }
+    Ok(h * c.len() as f64)
+}
+
+pub fn run_solve(a: &SolveArgs) -> Result<()> {
+    let pde = Pde::from_name(&a.pde)?;
+    let s = parse_settings(&a.sets)?;
+    for (name, v) in [("--t-end", a.t_end), ("--save-every", a.save_every)] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(DatasetError::Config { origin: name.into(), message: format!("must be positive, got {v}") });
+        }
+    }
+    let ratio = a.t_end / a.save_every;
+    let frames = ratio.round() as usize;
+    if frames == 0 || (ratio - frames as f64).abs() > 1e-9 * ratio.max(1.0) {
+        return Err(DatasetError::Config {
+            origin: "--save-every".into(),
+            message: format!("must divide --t-end = {} into whole intervals", a.t_end),
+        });
+    }
+    let scheme = Scheme::from_names(&a.scheme, &s.limiter, &s.weno, &s.flux)?;
+    let bc_x = [
+        config::boundary(&s.bc[0], s.bc_values[0][0], "bc_x")?,
+        config::boundary(&s.bc[0], s.bc_values[0][1], "bc_x")?,
+    ];
+    let bc_y = [
+        config::boundary(&s.bc[1], s.bc_values[1][0], "bc_y")?,
+        config::boundary(&s.bc[1], s.bc_values[1][1], "bc_y")?,
+    ];
+    if scheme == Scheme::Spectral && (s.bc[0] != "periodic" || (pde.two_d() && s.bc[1] != "periodic")) {
+        return Err(DatasetError::Config {
+            origin: "--scheme".into(),
+            message: "the spectral scheme needs periodic boundaries".into(),
+        });
+    }
+    if !a.force && a.out.exists() {
+        return Err(DatasetError::Exists { path: a.out.clone() });
+    }
+    probe(&a.init)?;
+    let ic = read_initial_condition(&a.init, pde.components(), pde.two_d())?;
+    let (ny, nx) = ic.shape;
+    let lx = match (&ic.x, s.length) {
+        (Some(c), _) => axis_from_coords(&a.init, "x", c)?,
+        (None, Some(l)) => l,
+        (None, None) => {
+            return Err(DatasetError::Format {
+                path: a.init.clone(),
+                what: "no coordinate variable 'x': give the domain length with --set length=L".into(),
+            });
+        }
+    };
+    let ly = if pde.two_d() {
+        match (&ic.y, s.length_y.or(s.length)) {
+            (Some(c), _) => axis_from_coords(&a.init, "y", c)?,
+            (None, Some(l)) => l,
+            (None, None) => {
+                return Err(DatasetError::Format {
+                    path: a.init.clone(),
+                    what: "no coordinate variable 'y': give the domain length with --set length_y=L".into(),
+                });
+            }
+        }
+    } else {
+        1.0
+    };
+    let setup =
+        Setup { pde, nx, ny, lx, ly, scheme, bc: [bc_x, bc_y], save_every: a.save_every, frames, cfl: s.cfl, dt: s.dt };
+    let offset = if setup.grid_type() == GridType::CellCentered { 0.5 } else { 0.0 };
+    let x = ic.x.clone().unwrap_or_else(|| (0..nx).map(|i| (i as f64 + offset) * lx / nx as f64).collect());
+    let y = pde
+        .two_d()
+        .then(|| ic.y.clone().unwrap_or_else(|| (0..ny).map(|j| (j as f64 + offset) * ly / ny as f64).collect()));
+    let samples = ic.values.nrows();
+    let mut bc_names = vec![s.bc[0].clone()];
+    if pde.two_d() {
+        bc_names.push(s.bc[1].clone());
+    }
+    let text = vec![
+        ("title".to_string(), format!("{} trajectories solved by Ansatz from {}", pde.name(), a.init.display())),
+        (
+            "source".to_string(),
+            format!(
+                "ansatz-solvers {}: {}; internal dt per sample in variable solver_dt",
+                env!("CARGO_PKG_VERSION"),
+                scheme.describe()
+            ),
+        ),
+        ("history".to_string(), history()),
+        ("initial_condition".to_string(), format!("from {}", a.init.display())),
+    ];
+    let lay = layout(&setup, samples, x, y, bc_names, s.precision, 4, frames + 1, text, None);
+    let mut writer = DatasetWriter::create(&a.out, &lay, a.force)?;
+    eprintln!(
+        "ansatz solve {}: {samples} sample(s) from {}, grid {}, {}, ν = {}, to t = {}",
+        pde.name(),
+        a.init.display(),
+        if pde.two_d() { format!("{ny} × {nx}") } else { format!("{nx}") },
+        scheme.describe(),
+        s.nu,
+        a.t_end
+    );
+    let pb = bar(samples, "solving");
+    let t0 = Instant::now();
+    let res = write_in_parallel(
+        &mut writer,
+        0,
+        samples,
+        |k| {
+            let row = ic.values.row(k);
+            let t = trajectory(&setup, row.as_slice().unwrap_or(&row.to_vec()), s.nu, k)?;
+            Ok((t.data, vec![s.nu, t.dt]))
+        },
+        &mut |d, _| pb.set_position(d as u64),
+    );
+    pb.finish_and_clear();
+    if let Err(e) = res {
+        let partial = writer.partial().to_path_buf();
+        drop(writer);
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    let out = writer.finish()?;
+    println!(
+        "{}: {samples} sample(s), {} levels, solved in {:.2} s",
+        out.display(),
+        frames + 1,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `ansatz info FILE`.
+pub fn run_info(path: &Path) -> Result<()> {
+    probe(path)?;
+    print!("{}", describe(path)?);
+    Ok(())
+}
