@@ -5,15 +5,23 @@ SHELL := /bin/bash
 APT_PACKAGES := build-essential pkg-config curl ca-certificates libclang-dev \
                 libnetcdf-dev netcdf-bin libopenmpi-dev openmpi-bin python3-venv
 CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
+# Python environment for the xarray client test (examples/python/open_dataset.py)
+PYENV := target/pyenv
+PYSTAMP := $(PYENV)/.installed
 
-.PHONY: demo test lint bench deps system-deps rust
+.PHONY: demo test lint bench deps system-deps rust fuzz
 
 demo: deps
 	$(CARGO) build --release --bin ansatz
 	./target/release/ansatz demo
 
-test: deps
-	$(CARGO) test --workspace
+test: deps $(PYSTAMP)
+	ANSATZ_PYTHON=$(CURDIR)/$(PYENV)/bin/python $(CARGO) test --workspace
+
+$(PYSTAMP):
+	python3 -m venv $(PYENV)
+	$(PYENV)/bin/pip install --quiet --disable-pip-version-check netCDF4 xarray
+	touch $@
 
 lint: deps
 	$(CARGO) fmt --all --check

@@ -5,7 +5,6 @@ use std::sync::mpsc::sync_channel;
 
 use ansatz_solvers::fv::{Boundary, FvBurgers1d, FvBurgers2d};
 use ansatz_solvers::prelude::*;
-use rayon::prelude::*;
 
 use crate::config::{Pde, Scheme, Spec};
 use crate::error::{DatasetError, Result};
@@ -222,9 +221,10 @@ pub fn layout(
     }
 }
 
-/// Solves samples `start..total` in parallel (rayon, in blocks) while the calling thread writes the finished ones
-/// in order; `solve(k)` returns sample k's data `(time, component, space)` and its parameter values. Stops at the
-/// first error, leaving the samples before it written.
+/// Solves samples `start..total` on all cores while the calling thread writes the finished ones in order;
+/// `solve(k)` returns sample k's data `(time, component, space)` and its parameter values. Workers claim samples
+/// in index order and stay at most a few samples ahead of the writer, so memory stays bounded however unequal the
+/// samples' costs are. Stops at the first error, leaving the samples before it written.
 pub fn write_in_parallel<F>(
     writer: &mut DatasetWriter,
     start: usize,
@@ -235,34 +235,63 @@ pub fn write_in_parallel<F>(
 where
     F: Fn(usize) -> Result<(Vec<f64>, Vec<f64>)> + Sync,
 {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex};
+
     progress(start, total);
-    let block = (2 * rayon::current_num_threads()).max(2);
-    let (tx, rx) = sync_channel::<Result<(usize, Vec<f64>, Vec<f64>)>>(block);
+    let workers = rayon::current_num_threads().max(1);
+    let window = 4 * workers;
+    let next = AtomicUsize::new(start);
+    let abort = AtomicBool::new(false);
+    // samples written so far, and a condition variable to wait for the writer to advance
+    let written = (Mutex::new(start), Condvar::new());
+    let (tx, rx) = sync_channel::<(usize, Result<(Vec<f64>, Vec<f64>)>)>(window);
     let mut failure = None;
-    let solve = &solve;
+    let (solve, next, abort, written) = (&solve, &next, &abort, &written);
     std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut i = start;
-            while i < total {
-                let end = (i + block).min(total);
-                let results: Vec<_> = (i..end).into_par_iter().map(|k| solve(k).map(|(d, p)| (k, d, p))).collect();
-                for r in results {
-                    if tx.send(r).is_err() {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            scope.spawn(move || {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= total || abort.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    {
+                        let mut w = written.0.lock().unwrap_or_else(|e| e.into_inner());
+                        while k >= *w + window && !abort.load(Ordering::Relaxed) {
+                            w = written.1.wait(w).unwrap_or_else(|e| e.into_inner());
+                        }
+                    }
+                    if abort.load(Ordering::Relaxed) || tx.send((k, solve(k))).is_err() {
                         return;
                     }
                 }
-                i = end;
-            }
-        });
-        for r in rx.iter() {
-            match r.and_then(|(k, d, p)| writer.write_sample(k, &d, &p).map(|_| k)) {
-                Ok(k) => progress(k + 1, total),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
+            });
+        }
+        drop(tx);
+        let mut pending = BTreeMap::new();
+        let mut expect = start;
+        'receive: for (k, r) in rx.iter() {
+            pending.insert(k, r);
+            while let Some(r) = pending.remove(&expect) {
+                match r.and_then(|(d, p)| writer.write_sample(expect, &d, &p)) {
+                    Ok(()) => {
+                        expect += 1;
+                        progress(expect, total);
+                        *written.0.lock().unwrap_or_else(|e| e.into_inner()) = expect;
+                        written.1.notify_all();
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break 'receive;
+                    }
                 }
             }
         }
+        abort.store(true, Ordering::Relaxed);
+        written.1.notify_all();
         drop(rx);
     });
     failure.map_or(Ok(()), Err)
