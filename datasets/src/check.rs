@@ -101,6 +101,11 @@ struct Classic<'a> {
     file_len: u64,
 }
 
+/// `n` rounded up to a multiple of 4 (header items are padded to 4 bytes), `None` on overflow.
+fn pad4(n: u64) -> Option<u64> {
+    n.checked_add(3).map(|m| m & !3)
+}
+
 const TYPE_SIZES: [u64; 12] = [0, 1, 1, 2, 4, 4, 8, 1, 2, 4, 8, 8];
 
 impl Classic<'_> {
@@ -137,7 +142,7 @@ impl Classic<'_> {
         if n == 0 || n > MAX_NAME {
             return Err(format!("name of length {n} at byte {}", self.pos));
         }
-        let padded = n.div_ceil(4) * 4;
+        let padded = pad4(n).ok_or("name length overflow")?;
         if padded > self.remaining() {
             return Err("header truncated inside a name".into());
         }
@@ -181,7 +186,7 @@ impl Classic<'_> {
             let size = self.type_size(t)?;
             let count = self.count()?;
             let bytes = count.checked_mul(size).ok_or("attribute size overflow")?;
-            let padded = bytes.div_ceil(4) * 4;
+            let padded = pad4(bytes).ok_or("attribute size overflow")?;
             if padded > self.remaining() {
                 return Err(format!("attribute of {bytes} bytes exceeds the header"));
             }
@@ -240,7 +245,7 @@ impl Classic<'_> {
             let begin = if self.v == 1 { self.u32()? } else { self.u64()? };
             let bytes = elems.checked_mul(size).ok_or_else(|| format!("variable {name:?}: size overflow"))?;
             if is_record {
-                record_size = record_size.checked_add(bytes.div_ceil(4) * 4).ok_or("record size overflow")?;
+                record_size = pad4(bytes).and_then(|b| record_size.checked_add(b)).ok_or("record size overflow")?;
             }
             vars.push((name, begin, bytes, is_record));
         }
@@ -298,5 +303,18 @@ mod tests {
         h5.extend_from_slice(&5000u64.to_le_bytes()); // end of file
         assert!(check_bytes(&h5, 4000).unwrap_err().contains("truncated"));
         assert_eq!(check_bytes(&h5, 5000), Ok(Format::Hdf5));
+        // found by the fuzzer: a CDF-5 attribute with 2^64 − 1 characters must not overflow the padding
+        let mut cdf5 = b"CDF\x05".to_vec();
+        cdf5.extend_from_slice(&0u64.to_be_bytes()); // numrecs
+        cdf5.extend_from_slice(&[0, 0, 0, 0]); // no dimensions
+        cdf5.extend_from_slice(&0u64.to_be_bytes());
+        cdf5.extend_from_slice(&[0, 0, 0, 0x0C]); // one global attribute
+        cdf5.extend_from_slice(&1u64.to_be_bytes());
+        cdf5.extend_from_slice(&5u64.to_be_bytes());
+        cdf5.extend_from_slice(b"title\0\0\0");
+        cdf5.extend_from_slice(&[0, 0, 0, 2]); // char
+        cdf5.extend_from_slice(&u64::MAX.to_be_bytes());
+        cdf5.extend_from_slice(&[0xff; 64]);
+        assert!(check_bytes(&cdf5, cdf5.len() as u64).is_err());
     }
 }
