@@ -9,7 +9,7 @@ CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 PYENV := target/pyenv
 PYSTAMP := $(PYENV)/.installed
 
-.PHONY: demo test lint bench deps system-deps rust fuzz
+.PHONY: demo test lint bench deps system-deps rust fuzz hostile
 
 demo: deps
 	$(CARGO) build --release --bin ansatz
@@ -29,6 +29,15 @@ lint: deps
 
 bench: deps
 	$(CARGO) bench -p ansatz-benches
+
+# Longer robustness runs: 1500 mutated files per format through `ansatz info`, then the fuzz target for 10 minutes
+# (cargo-fuzz on the stable toolchain: RUSTC_BOOTSTRAP enables the flags it needs; no sanitizer).
+hostile: deps
+	ANSATZ_MUTANTS=1500 $(CARGO) test --release --test datasets hostile -- --nocapture
+
+fuzz: deps
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --sanitizer none netcdf_file -- -max_total_time=600 -max_len=8192
 
 deps: system-deps rust
 

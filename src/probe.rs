@@ -68,44 +68,5 @@ pub fn probe(path: &Path) -> Result<(), DatasetError> {
 
 /// The child side: open and read the file with libnetcdf; exit 0 if that worked.
 pub fn run_probe(path: &Path) -> Result<(), DatasetError> {
-    let nc = |e: netcdf::Error| DatasetError::NetCdf { path: path.to_path_buf(), message: e.to_string() };
-    ansatz_datasets::check::check_file(path)?;
-    let len = std::fs::metadata(path).map_err(|e| DatasetError::Io { path: path.to_path_buf(), err: e })?.len();
-    let file = netcdf::open(path).map_err(nc)?;
-    for a in file.attributes() {
-        a.value().map_err(nc)?;
-    }
-    for v in file.variables() {
-        for a in v.attributes() {
-            a.value().map_err(nc)?;
-        }
-        let lens: Vec<usize> = v.dimensions().iter().map(|d| d.len()).collect();
-        let elems: u64 = lens.iter().map(|&l| l as u64).product();
-        if elems == 0 {
-            continue;
-        }
-        if elems.saturating_mul(8) > 1100 * len + (1 << 20) && len <= FULL_READ_LIMIT {
-            return Err(DatasetError::Corrupt {
-                path: path.to_path_buf(),
-                reason: format!("variable '{}' declares {elems} values", v.name()),
-            });
-        }
-        use netcdf::types::NcVariableType as T;
-        if !matches!(v.vartype(), T::Int(_) | T::Float(_)) {
-            continue;
-        }
-        if len <= FULL_READ_LIMIT {
-            v.get_raw_values(..).map_err(nc)?;
-        } else {
-            // the first and last index along the slowest axis
-            for first in [0, lens[0] - 1] {
-                let mut start = vec![0; lens.len()];
-                let mut count = lens.clone();
-                start[0] = first;
-                count[0] = 1;
-                v.get_raw_values((start.as_slice(), count.as_slice())).map_err(nc)?;
-            }
-        }
-    }
-    Ok(())
+    ansatz_datasets::check::read_through(path, FULL_READ_LIMIT)
 }

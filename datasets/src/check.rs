@@ -43,6 +43,59 @@ pub fn check_file(path: &Path) -> Result<Format> {
     check_bytes(&buf, len).map_err(|reason| DatasetError::Corrupt { path: path.to_path_buf(), reason })
 }
 
+/// Opens `path` with libnetcdf after [`check_file`] and reads it: every attribute, and every numeric variable
+/// completely when the file is at most `full_read_limit` bytes, otherwise the first and last index along each
+/// variable's slowest axis. Refuses variables whose declared size the file cannot hold. This is what the command
+/// line runs in a child process on untrusted files.
+pub fn read_through(path: &Path, full_read_limit: u64) -> Result<()> {
+    let nc = |e: netcdf::Error| DatasetError::nc(path, e);
+    check_file(path)?;
+    let len = std::fs::metadata(path).map_err(|e| DatasetError::io(path, e))?.len();
+    let file = netcdf::open(path).map_err(nc)?;
+    for a in file.attributes() {
+        a.value().map_err(nc)?;
+    }
+    for v in file.variables() {
+        for a in v.attributes() {
+            a.value().map_err(nc)?;
+        }
+        use netcdf::types::NcVariableType as T;
+        if !matches!(v.vartype(), T::Int(_) | T::Float(_)) {
+            continue;
+        }
+        let lens: Vec<usize> = v.dimensions().iter().map(|d| d.len()).collect();
+        let elems = lens.iter().try_fold(1u64, |a, &l| a.checked_mul(l as u64)).unwrap_or(u64::MAX);
+        if elems == 0 {
+            continue;
+        }
+        if len <= full_read_limit {
+            if elems.saturating_mul(8) > 1100 * len + (1 << 20) {
+                return Err(DatasetError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: format!("variable '{}' declares {elems} values", v.name()),
+                });
+            }
+            v.get_raw_values(..).map_err(nc)?;
+        } else {
+            let window: u64 = lens[1..].iter().map(|&l| l as u64).product();
+            if window.saturating_mul(8) > 1100 * len + (1 << 20) {
+                return Err(DatasetError::Corrupt {
+                    path: path.to_path_buf(),
+                    reason: format!("variable '{}' declares windows of {window} values", v.name()),
+                });
+            }
+            for first in [0, lens[0] - 1] {
+                let mut start = vec![0; lens.len()];
+                let mut count = lens.clone();
+                start[0] = first;
+                count[0] = 1;
+                v.get_raw_values((start.as_slice(), count.as_slice())).map_err(nc)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks the first bytes `head` of a file of `file_len` bytes (pure; never panics on any input).
 pub fn check_bytes(head: &[u8], file_len: u64) -> std::result::Result<Format, String> {
     if head.len() < 4 {
@@ -197,7 +250,9 @@ impl Classic<'_> {
 
     fn check(mut self) -> std::result::Result<(), String> {
         let numrecs = self.count()?;
-        let streaming = (self.v != 5 && numrecs == 0xFFFF_FFFF) || (self.v == 5 && numrecs == u64::MAX);
+        if (self.v != 5 && numrecs == 0xFFFF_FFFF) || (self.v == 5 && numrecs == u64::MAX) {
+            return Err("the record count is the streaming marker (the file was never closed)".into());
+        }
         let ndims = self.list(0x0A, "dimension", 8)?;
         let mut dims = Vec::with_capacity(ndims as usize);
         let mut record_dim = None;
@@ -255,7 +310,7 @@ impl Classic<'_> {
                 return Err(format!("variable {name:?} starts at byte {begin}, inside the header"));
             }
             let end = if *is_record {
-                if streaming || numrecs == 0 {
+                if numrecs == 0 {
                     *begin
                 } else {
                     (numrecs - 1)
