@@ -58,6 +58,9 @@
 pub mod exact;
 pub mod fv;
 pub mod integrate;
+pub mod krylov;
+pub mod linalg;
+pub mod precond;
 pub mod rk;
 pub mod scheme;
 pub mod spectral;

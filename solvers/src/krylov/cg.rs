@@ -1,0 +1,166 @@
+//! Conjugate gradients, preconditioned and flexible.
+
+use super::{Reason, SolveError, SolveInfo, Tolerance, check_sizes, converged};
+use crate::linalg::{LinearOperator, dot, norm};
+use crate::precond::Preconditioner;
+
+/// Conjugate gradients for a symmetric positive definite `a` (Hestenes & Stiefel 1952).
+pub fn cg(a: &dyn LinearOperator, b: &[f64], x: &mut [f64], tol: Tolerance) -> Result<SolveInfo, SolveError> {
+    pcg(a, &crate::precond::Identity, b, x, tol)
+}
+
+/// Preconditioned CG with a linear symmetric positive definite preconditioner `m` (≈ A⁻¹). Refuses a
+/// preconditioner that declares itself nonlinear.
+pub fn pcg(
+    a: &dyn LinearOperator,
+    m: &dyn Preconditioner,
+    b: &[f64],
+    x: &mut [f64],
+    tol: Tolerance,
+) -> Result<SolveInfo, SolveError> {
+    if !m.is_linear() {
+        return Err(SolveError::NonlinearPreconditioner);
+    }
+    let n = a.nrows();
+    check_sizes(n, b, x)?;
+    let bnorm = norm(b);
+    let mut info = SolveInfo { iterations: 0, residuals: vec![], reason: None };
+    if bnorm == 0.0 {
+        x.fill(0.0);
+        info.residuals.push(0.0);
+        info.reason = Some(Reason::ZeroRhs);
+        return Ok(info);
+    }
+    let mut r = vec![0.0; n];
+    a.apply(x, &mut r);
+    for (ri, bi) in r.iter_mut().zip(b) {
+        *ri = bi - *ri;
+    }
+    let mut rn = norm(&r);
+    info.residuals.push(rn);
+    if let Some(reason) = converged(rn, bnorm, &tol) {
+        info.reason = Some(reason);
+        return Ok(info);
+    }
+    let mut z = vec![0.0; n];
+    m.apply(&r, &mut z);
+    let mut p = z.clone();
+    let mut q = vec![0.0; n];
+    let mut rz = dot(&r, &z);
+    if rz <= 0.0 {
+        return Err(SolveError::IndefinitePreconditioner(info));
+    }
+    while info.iterations < tol.max_iter {
+        a.apply(&p, &mut q);
+        let pq = dot(&p, &q);
+        if pq <= 0.0 {
+            return Err(SolveError::IndefiniteOperator(info));
+        }
+        let alpha = rz / pq;
+        for i in 0..n {
+            x[i] += alpha * p[i];
+            r[i] -= alpha * q[i];
+        }
+        info.iterations += 1;
+        rn = norm(&r);
+        info.residuals.push(rn);
+        if !rn.is_finite() {
+            return Err(SolveError::Breakdown { info, what: "non-finite residual" });
+        }
+        if let Some(reason) = converged(rn, bnorm, &tol) {
+            info.reason = Some(reason);
+            return Ok(info);
+        }
+        m.apply(&r, &mut z);
+        let rz_new = dot(&r, &z);
+        if rz_new <= 0.0 {
+            return Err(SolveError::IndefinitePreconditioner(info));
+        }
+        let beta = rz_new / rz;
+        rz = rz_new;
+        for i in 0..n {
+            p[i] = z[i] + beta * p[i];
+        }
+    }
+    Err(SolveError::NotConverged(info))
+}
+
+/// Flexible CG (Notay 2000, doi:10.1137/S1064827599362314): each new direction is A-orthogonalised against the
+/// last `truncation` directions (≥ 1), so the preconditioner may change from one iteration to the next or be
+/// nonlinear (a learned preconditioner). With a fixed linear SPD preconditioner it matches PCG.
+pub fn fcg(
+    a: &dyn LinearOperator,
+    m: &dyn Preconditioner,
+    b: &[f64],
+    x: &mut [f64],
+    tol: Tolerance,
+    truncation: usize,
+) -> Result<SolveInfo, SolveError> {
+    let n = a.nrows();
+    check_sizes(n, b, x)?;
+    let mmax = truncation.max(1);
+    let bnorm = norm(b);
+    let mut info = SolveInfo { iterations: 0, residuals: vec![], reason: None };
+    if bnorm == 0.0 {
+        x.fill(0.0);
+        info.residuals.push(0.0);
+        info.reason = Some(Reason::ZeroRhs);
+        return Ok(info);
+    }
+    let mut r = vec![0.0; n];
+    a.apply(x, &mut r);
+    for (ri, bi) in r.iter_mut().zip(b) {
+        *ri = bi - *ri;
+    }
+    let mut rn = norm(&r);
+    info.residuals.push(rn);
+    if let Some(reason) = converged(rn, bnorm, &tol) {
+        info.reason = Some(reason);
+        return Ok(info);
+    }
+    // ring buffers of the last directions p_j, A p_j and p_jᵀ A p_j (allocated once)
+    let mut ps = vec![vec![0.0; n]; mmax];
+    let mut qs = vec![vec![0.0; n]; mmax];
+    let mut pq = vec![0.0; mmax];
+    let mut stored = 0;
+    let mut z = vec![0.0; n];
+    let mut p = vec![0.0; n];
+    let mut q = vec![0.0; n];
+    while info.iterations < tol.max_iter {
+        m.apply(&r, &mut z);
+        p.copy_from_slice(&z);
+        for j in 0..stored {
+            let c = dot(&z, &qs[j]) / pq[j];
+            for i in 0..n {
+                p[i] -= c * ps[j][i];
+            }
+        }
+        a.apply(&p, &mut q);
+        let pap = dot(&p, &q);
+        if pap <= 0.0 || !pap.is_finite() {
+            return Err(if pap.is_finite() {
+                SolveError::IndefiniteOperator(info)
+            } else {
+                SolveError::Breakdown { info, what: "non-finite direction from the preconditioner" }
+            });
+        }
+        let alpha = dot(&p, &r) / pap;
+        for i in 0..n {
+            x[i] += alpha * p[i];
+            r[i] -= alpha * q[i];
+        }
+        info.iterations += 1;
+        rn = norm(&r);
+        info.residuals.push(rn);
+        if let Some(reason) = converged(rn, bnorm, &tol) {
+            info.reason = Some(reason);
+            return Ok(info);
+        }
+        let slot = (info.iterations - 1) % mmax;
+        ps[slot].copy_from_slice(&p);
+        qs[slot].copy_from_slice(&q);
+        pq[slot] = pap;
+        stored = (stored + 1).min(mmax);
+    }
+    Err(SolveError::NotConverged(info))
+}

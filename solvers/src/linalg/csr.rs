@@ -1,0 +1,194 @@
+//! Compressed sparse row matrices.
+
+use rayon::prelude::*;
+
+use super::LinearOperator;
+use crate::ConfigError;
+
+/// A sparse matrix in compressed sparse row form with sorted, unique column indices per row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CsrMatrix {
+    nrows: usize,
+    ncols: usize,
+    indptr: Vec<usize>,
+    indices: Vec<usize>,
+    values: Vec<f64>,
+}
+
+/// Rows per parallel task in SpMV.
+const ROW_CHUNK: usize = 4096;
+
+impl CsrMatrix {
+    /// Builds a matrix from `(row, col, value)` triplets; duplicates are summed.
+    pub fn from_triplets(nrows: usize, ncols: usize, triplets: &[(usize, usize, f64)]) -> Result<Self, ConfigError> {
+        let mut counts = vec![0usize; nrows + 1];
+        for &(r, c, _) in triplets {
+            if r >= nrows || c >= ncols {
+                return Err(ConfigError::Shape {
+                    what: "triplet index",
+                    expected: vec![nrows, ncols],
+                    got: vec![r, c],
+                });
+            }
+            counts[r + 1] += 1;
+        }
+        for i in 0..nrows {
+            counts[i + 1] += counts[i];
+        }
+        let mut cols = vec![0usize; triplets.len()];
+        let mut vals = vec![0.0; triplets.len()];
+        let mut fill = counts.clone();
+        for &(r, c, v) in triplets {
+            cols[fill[r]] = c;
+            vals[fill[r]] = v;
+            fill[r] += 1;
+        }
+        // sort each row by column and merge duplicates
+        let mut indptr = vec![0usize; nrows + 1];
+        let mut indices = Vec::with_capacity(triplets.len());
+        let mut values = Vec::with_capacity(triplets.len());
+        let mut row: Vec<(usize, f64)> = Vec::new();
+        for r in 0..nrows {
+            row.clear();
+            row.extend((counts[r]..counts[r + 1]).map(|k| (cols[k], vals[k])));
+            row.sort_unstable_by_key(|e| e.0);
+            for &(c, v) in &row {
+                if indices.len() > indptr[r] && *indices.last().unwrap_or(&usize::MAX) == c {
+                    *values.last_mut().expect("a previous entry exists") += v;
+                } else {
+                    indices.push(c);
+                    values.push(v);
+                }
+            }
+            indptr[r + 1] = indices.len();
+        }
+        Ok(Self { nrows, ncols, indptr, indices, values })
+    }
+
+    /// Rows.
+    pub fn nrows(&self) -> usize {
+        self.nrows
+    }
+
+    /// Columns.
+    pub fn ncols(&self) -> usize {
+        self.ncols
+    }
+
+    /// Stored entries.
+    pub fn nnz(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Row pointers, column indices and values.
+    pub fn parts(&self) -> (&[usize], &[usize], &[f64]) {
+        (&self.indptr, &self.indices, &self.values)
+    }
+
+    /// The diagonal (zero where no entry is stored).
+    pub fn diagonal(&self) -> Vec<f64> {
+        (0..self.nrows.min(self.ncols)).map(|r| self.get(r, r)).collect()
+    }
+
+    /// Entry `(r, c)` (zero if not stored).
+    pub fn get(&self, r: usize, c: usize) -> f64 {
+        let (s, e) = (self.indptr[r], self.indptr[r + 1]);
+        match self.indices[s..e].binary_search(&c) {
+            Ok(k) => self.values[s + k],
+            Err(_) => 0.0,
+        }
+    }
+
+    /// The transpose.
+    pub fn transpose(&self) -> Self {
+        let mut t = Vec::with_capacity(self.nnz());
+        for r in 0..self.nrows {
+            for k in self.indptr[r]..self.indptr[r + 1] {
+                t.push((self.indices[k], r, self.values[k]));
+            }
+        }
+        Self::from_triplets(self.ncols, self.nrows, &t).expect("indices are in range")
+    }
+
+    /// Largest `|A − Aᵀ|` entry.
+    pub fn asymmetry(&self) -> f64 {
+        let t = self.transpose();
+        let mut m: f64 = 0.0;
+        for r in 0..self.nrows {
+            for k in self.indptr[r]..self.indptr[r + 1] {
+                m = m.max((self.values[k] - t.get(r, self.indices[k])).abs());
+            }
+        }
+        m
+    }
+
+    /// `y = A x`, rows in parallel for large matrices.
+    pub fn matvec(&self, x: &[f64], y: &mut [f64]) {
+        let row = |r: usize| -> f64 {
+            let mut s = 0.0;
+            for k in self.indptr[r]..self.indptr[r + 1] {
+                s += self.values[k] * x[self.indices[k]];
+            }
+            s
+        };
+        if self.nrows < 2 * ROW_CHUNK {
+            for (r, yr) in y.iter_mut().enumerate() {
+                *yr = row(r);
+            }
+        } else {
+            y.par_chunks_mut(ROW_CHUNK).enumerate().for_each(|(c, ys)| {
+                for (i, yr) in ys.iter_mut().enumerate() {
+                    *yr = row(c * ROW_CHUNK + i);
+                }
+            });
+        }
+    }
+
+    /// Dense copy (row-major), for tests and small systems.
+    pub fn to_dense(&self) -> Vec<f64> {
+        let mut d = vec![0.0; self.nrows * self.ncols];
+        for r in 0..self.nrows {
+            for k in self.indptr[r]..self.indptr[r + 1] {
+                d[r * self.ncols + self.indices[k]] = self.values[k];
+            }
+        }
+        d
+    }
+
+    /// The same matrix as a faer sparse column matrix (for direct factorisations).
+    pub fn to_faer(&self) -> faer::sparse::SparseColMat<usize, f64> {
+        let trip: Vec<faer::sparse::Triplet<usize, usize, f64>> = (0..self.nrows)
+            .flat_map(|r| (self.indptr[r]..self.indptr[r + 1]).map(move |k| (r, k)))
+            .map(|(r, k)| faer::sparse::Triplet::new(r, self.indices[k], self.values[k]))
+            .collect();
+        faer::sparse::SparseColMat::try_new_from_triplets(self.nrows, self.ncols, &trip).expect("valid triplets")
+    }
+}
+
+impl LinearOperator for CsrMatrix {
+    fn nrows(&self) -> usize {
+        self.nrows
+    }
+    fn apply(&self, x: &[f64], y: &mut [f64]) {
+        self.matvec(x, y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triplets_sum_duplicates_and_sort() {
+        let m = CsrMatrix::from_triplets(3, 3, &[(0, 2, 1.0), (0, 0, 2.0), (0, 2, 3.0), (2, 1, -1.0), (1, 1, 5.0)])
+            .unwrap();
+        assert_eq!(m.nnz(), 4);
+        assert_eq!(m.get(0, 2), 4.0);
+        assert_eq!(m.diagonal(), [2.0, 5.0, 0.0]);
+        let mut y = vec![0.0; 3];
+        m.matvec(&[1.0, 2.0, 3.0], &mut y);
+        assert_eq!(y, [14.0, 10.0, -2.0]);
+        assert_eq!(m.transpose().get(2, 0), 4.0);
+        assert!(CsrMatrix::from_triplets(2, 2, &[(2, 0, 1.0)]).is_err());
+    }
+}

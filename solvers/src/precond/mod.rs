@@ -1,0 +1,90 @@
+//! Preconditioners: an expensive setup (the constructor) and a cheap, allocation-free `apply` (z ≈ A⁻¹ r).
+//!
+//! [`Identity`], [`Jacobi`], incomplete Cholesky [`Ic0`], [`Ssor`], and [`Shell`] for a closure (a learned or
+//! otherwise nonlinear map says so with `linear = false`; only flexible Krylov methods accept it).
+
+mod ichol;
+mod ssor;
+
+pub use ichol::Ic0;
+pub use ssor::Ssor;
+
+use crate::linalg::CsrMatrix;
+
+/// `z ≈ A⁻¹ r`.
+pub trait Preconditioner: Sync {
+    /// Applies the preconditioner; must not allocate.
+    fn apply(&self, r: &[f64], z: &mut [f64]);
+    /// Whether `apply` is a fixed linear map (required by PCG; flexible methods accept any).
+    fn is_linear(&self) -> bool {
+        true
+    }
+}
+
+/// No preconditioning.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Identity;
+
+impl Preconditioner for Identity {
+    fn apply(&self, r: &[f64], z: &mut [f64]) {
+        z.copy_from_slice(r);
+    }
+}
+
+/// Diagonal scaling `z = r / diag(A)`.
+#[derive(Clone, Debug)]
+pub struct Jacobi {
+    inv_diag: Vec<f64>,
+}
+
+impl Jacobi {
+    /// From the diagonal of `a`; fails if an entry is not positive.
+    pub fn new(a: &CsrMatrix) -> Result<Self, crate::ConfigError> {
+        Self::from_diagonal(&a.diagonal())
+    }
+
+    /// From a diagonal.
+    pub fn from_diagonal(d: &[f64]) -> Result<Self, crate::ConfigError> {
+        let inv_diag = d
+            .iter()
+            .map(|&v| {
+                if v > 0.0 && v.is_finite() {
+                    Ok(1.0 / v)
+                } else {
+                    Err(crate::ConfigError::NotPositive { name: "diagonal entry", value: v })
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { inv_diag })
+    }
+}
+
+impl Preconditioner for Jacobi {
+    fn apply(&self, r: &[f64], z: &mut [f64]) {
+        for ((zi, ri), di) in z.iter_mut().zip(r).zip(&self.inv_diag) {
+            *zi = ri * di;
+        }
+    }
+}
+
+/// A preconditioner from a closure `f(r, z)`; `linear` says whether it is a fixed linear map.
+pub struct Shell<F> {
+    f: F,
+    linear: bool,
+}
+
+impl<F: Fn(&[f64], &mut [f64]) + Sync> Shell<F> {
+    /// Wraps `f`; `linear = false` for learned or iterative (nonlinear) preconditioners.
+    pub fn new(f: F, linear: bool) -> Self {
+        Self { f, linear }
+    }
+}
+
+impl<F: Fn(&[f64], &mut [f64]) + Sync> Preconditioner for Shell<F> {
+    fn apply(&self, r: &[f64], z: &mut [f64]) {
+        (self.f)(r, z)
+    }
+    fn is_linear(&self) -> bool {
+        self.linear
+    }
+}

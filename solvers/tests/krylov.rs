@@ -1,0 +1,203 @@
+//! Krylov methods and preconditioners against a dense oracle, on SPD and nonsymmetric model matrices.
+
+use ansatz_solvers::krylov::{SolveError, Tolerance, cg, fcg, gmres, lanczos, pcg, tridiagonal_eigenvalues};
+use ansatz_solvers::linalg::{CsrMatrix, LinearOperator};
+use ansatz_solvers::precond::{Ic0, Identity, Jacobi, Preconditioner, Shell, Ssor};
+
+/// 5-point −Δ on an n × n grid with Dirichlet walls, h = 1/(n+1), optionally with convection (nonsymmetric).
+fn laplacian(n: usize, convection: f64, jitter: bool) -> CsrMatrix {
+    let mut t = vec![];
+    let id = |i: usize, j: usize| j * n + i;
+    for j in 0..n {
+        for i in 0..n {
+            let c = 4.0 + if jitter { 0.5 * ((i * 7 + j * 3) % 5) as f64 / 5.0 } else { 0.0 };
+            t.push((id(i, j), id(i, j), c));
+            if i > 0 {
+                t.push((id(i, j), id(i - 1, j), -1.0 - convection));
+            }
+            if i + 1 < n {
+                t.push((id(i, j), id(i + 1, j), -1.0 + convection));
+            }
+            if j > 0 {
+                t.push((id(i, j), id(i, j - 1), -1.0));
+            }
+            if j + 1 < n {
+                t.push((id(i, j), id(i, j + 1), -1.0));
+            }
+        }
+    }
+    CsrMatrix::from_triplets(n * n, n * n, &t).unwrap()
+}
+
+/// Dense Gaussian elimination with partial pivoting (the oracle).
+fn dense_solve(a: &CsrMatrix, b: &[f64]) -> Vec<f64> {
+    let n = a.nrows();
+    let mut m = a.to_dense();
+    let mut x = b.to_vec();
+    for c in 0..n {
+        let p = (c..n).max_by(|&i, &j| m[i * n + c].abs().total_cmp(&m[j * n + c].abs())).unwrap();
+        for k in 0..n {
+            m.swap(c * n + k, p * n + k);
+        }
+        x.swap(c, p);
+        for r in c + 1..n {
+            let f = m[r * n + c] / m[c * n + c];
+            for k in c..n {
+                m[r * n + k] -= f * m[c * n + k];
+            }
+            x[r] -= f * x[c];
+        }
+    }
+    for r in (0..n).rev() {
+        let mut s = x[r];
+        for k in r + 1..n {
+            s -= m[r * n + k] * x[k];
+        }
+        x[r] = s / m[r * n + r];
+    }
+    x
+}
+
+fn rhs(n: usize) -> Vec<f64> {
+    (0..n).map(|i| ((i * 37 % 101) as f64 / 50.0 - 1.0) + 0.3).collect()
+}
+
+fn true_residual(a: &CsrMatrix, b: &[f64], x: &[f64]) -> f64 {
+    let mut r = vec![0.0; b.len()];
+    a.apply(x, &mut r);
+    r.iter().zip(b).map(|(r, b)| (b - r) * (b - r)).sum::<f64>().sqrt()
+}
+
+fn bnorm(b: &[f64]) -> f64 {
+    b.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+#[test]
+fn every_preconditioner_converges_to_the_dense_solution() {
+    let a = laplacian(20, 0.0, true);
+    let b = rhs(a.nrows());
+    let exact = dense_solve(&a, &b);
+    let tol = Tolerance::relative(1e-10, 1000);
+    let jac = Jacobi::new(&a).unwrap();
+    let ic = Ic0::new(&a).unwrap();
+    let ssor = Ssor::new(&a, 1.5).unwrap();
+    let precs: [(&str, &dyn Preconditioner); 4] =
+        [("none", &Identity), ("jacobi", &jac), ("ic0", &ic), ("ssor", &ssor)];
+    let mut iters = vec![];
+    for (name, m) in precs {
+        let mut x = vec![0.0; a.nrows()];
+        let info = pcg(&a, m, &b, &mut x, tol).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(true_residual(&a, &b, &x) <= 1.01e-10 * bnorm(&b), "{name}");
+        let err = x.iter().zip(&exact).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+        assert!(err < 1e-8, "{name}: error {err}");
+        assert_eq!(info.residuals.len(), info.iterations + 1);
+        iters.push((name, info.iterations));
+    }
+    // IC(0) and SSOR need clearly fewer iterations than plain CG
+    assert!(iters[2].1 * 2 < iters[0].1 && iters[3].1 * 2 < iters[0].1, "{iters:?}");
+    let mut x = vec![0.0; a.nrows()];
+    assert_eq!(cg(&a, &b, &mut x, tol).unwrap().iterations, iters[0].1);
+}
+
+#[test]
+fn failures_are_typed_and_carry_the_report() {
+    let a = laplacian(10, 0.0, false);
+    let b = rhs(100);
+    let mut x = vec![0.0; 100];
+    match cg(&a, &b, &mut x, Tolerance::relative(1e-12, 3)) {
+        Err(SolveError::NotConverged(info)) => assert_eq!((info.iterations, info.residuals.len()), (3, 4)),
+        other => panic!("{other:?}"),
+    }
+    // −A is negative definite
+    let neg = ansatz_solvers::linalg::FnOperator::new(100, |x: &[f64], y: &mut [f64]| {
+        a.apply(x, y);
+        y.iter_mut().for_each(|v| *v = -*v);
+    });
+    let mut x = vec![0.0; 100];
+    assert!(matches!(cg(&neg, &b, &mut x, Tolerance::relative(1e-8, 100)), Err(SolveError::IndefiniteOperator(_))));
+    // a nonlinear preconditioner is refused by PCG, accepted by FCG
+    let nonlinear = Shell::new(|r: &[f64], z: &mut [f64]| z.copy_from_slice(r), false);
+    assert!(matches!(
+        pcg(&a, &nonlinear, &b, &mut x, Tolerance::relative(1e-8, 100)),
+        Err(SolveError::NonlinearPreconditioner)
+    ));
+    // an indefinite preconditioner is detected
+    let negm = Shell::new(|r: &[f64], z: &mut [f64]| z.iter_mut().zip(r).for_each(|(z, r)| *z = -r), true);
+    let mut x = vec![0.0; 100];
+    assert!(matches!(
+        pcg(&a, &negm, &b, &mut x, Tolerance::relative(1e-8, 100)),
+        Err(SolveError::IndefinitePreconditioner(_))
+    ));
+    // sizes and non-finite input
+    assert!(matches!(
+        cg(&a, &b[..50], &mut vec![0.0; 100], Tolerance::relative(1e-8, 10)),
+        Err(SolveError::Size { .. })
+    ));
+    let mut bad = b.clone();
+    bad[3] = f64::NAN;
+    assert!(matches!(cg(&a, &bad, &mut vec![0.0; 100], Tolerance::relative(1e-8, 10)), Err(SolveError::NonFinite)));
+    // zero right-hand side
+    let info = cg(&a, &vec![0.0; 100], &mut vec![1.0; 100], Tolerance::relative(1e-8, 10)).unwrap();
+    assert_eq!(info.reason, Some(ansatz_solvers::krylov::Reason::ZeroRhs));
+}
+
+#[test]
+fn flexible_cg_accepts_a_nonlinear_preconditioner() {
+    let a = laplacian(24, 0.0, true);
+    let b = rhs(a.nrows());
+    let tol = Tolerance::relative(1e-9, 2000);
+    // inner CG with a loose tolerance: a nonlinear, varying approximation of A⁻¹
+    let inner = Shell::new(
+        |r: &[f64], z: &mut [f64]| {
+            z.fill(0.0);
+            let _ = cg(&a, r, z, Tolerance::relative(1e-2, 30));
+        },
+        false,
+    );
+    let mut x = vec![0.0; a.nrows()];
+    let info = fcg(&a, &inner, &b, &mut x, tol, 4).unwrap();
+    assert!(true_residual(&a, &b, &x) <= 1.01e-9 * bnorm(&b));
+    let mut y = vec![0.0; a.nrows()];
+    let plain = cg(&a, &b, &mut y, tol).unwrap();
+    assert!(info.iterations * 3 < plain.iterations, "fcg {} vs cg {}", info.iterations, plain.iterations);
+    // with a fixed linear SPD preconditioner FCG(1) tracks PCG
+    let ic = Ic0::new(&a).unwrap();
+    let mut x1 = vec![0.0; a.nrows()];
+    let mut x2 = vec![0.0; a.nrows()];
+    let i1 = fcg(&a, &ic, &b, &mut x1, tol, 1).unwrap().iterations;
+    let i2 = pcg(&a, &ic, &b, &mut x2, tol).unwrap().iterations;
+    assert!((i1 as i64 - i2 as i64).abs() <= 2, "fcg {i1} vs pcg {i2}");
+}
+
+#[test]
+fn gmres_solves_a_nonsymmetric_system() {
+    let a = laplacian(16, 0.4, true);
+    assert!(a.asymmetry() > 0.5);
+    let b = rhs(a.nrows());
+    let exact = dense_solve(&a, &b);
+    for (name, m, restart) in [
+        ("none", &Identity as &dyn Preconditioner, 30),
+        ("jacobi", &Jacobi::new(&a).unwrap() as &dyn Preconditioner, 10),
+    ] {
+        let mut x = vec![0.0; a.nrows()];
+        let info = gmres(&a, m, &b, &mut x, Tolerance::relative(1e-10, 2000), restart)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(true_residual(&a, &b, &x) <= 1.01e-10 * bnorm(&b), "{name}: {:?}", info.reason);
+        let err = x.iter().zip(&exact).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+        assert!(err < 1e-8, "{name}: error {err}");
+    }
+}
+
+#[test]
+fn lanczos_finds_the_extreme_eigenvalues() {
+    let n = 30;
+    let a = laplacian(n, 0.0, false);
+    let start: Vec<f64> = (0..n * n).map(|i| 1.0 + (i % 7) as f64 * 0.1).collect();
+    let (al, be) = lanczos(&a, &start, 120).unwrap();
+    let ritz = tridiagonal_eigenvalues(&al, &be);
+    let h = std::f64::consts::PI / (n + 1) as f64;
+    let lmin = 2.0 * (2.0 - 2.0 * h.cos());
+    let lmax = 2.0 * (2.0 - 2.0 * (n as f64 * h).cos());
+    assert!((ritz[0] - lmin).abs() < 1e-8 * lmax, "{} vs {lmin}", ritz[0]);
+    assert!((ritz.last().unwrap() - lmax).abs() < 1e-8 * lmax);
+}
