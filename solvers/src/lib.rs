@@ -60,6 +60,7 @@ pub mod fv;
 pub mod integrate;
 pub mod krylov;
 pub mod linalg;
+pub mod poisson;
 pub mod precond;
 pub mod rk;
 pub mod scheme;
