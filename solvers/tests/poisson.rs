@@ -275,3 +275,59 @@ fn spectral_poisson_is_exact_on_band_limited_data() {
     let shifted: Vec<f64> = fv.iter().map(|v| v + 1.0).collect();
     assert!(sp.solve(&shifted, &mut sol).is_err());
 }
+
+#[test]
+fn multigrid_pcg_iterations_stay_flat_under_refinement() {
+    use ansatz_solvers::krylov::pcg;
+    use ansatz_solvers::precond::Multigrid;
+    let mut counts = vec![];
+    for n in [32, 64, 128] {
+        let cells = n * n;
+        let probe = PoissonFv::new_2d(n, n, [1.0, 1.0], None, [PoissonBc::Dirichlet(0.0); 4], None).unwrap();
+        let k: Vec<f64> = (0..cells)
+            .map(|c| {
+                let [x, y, _] = probe.centre(c);
+                1.0 + 0.5 * (2.0 * PI * x).sin() * (PI * y).cos()
+            })
+            .collect();
+        let bc =
+            [PoissonBc::Dirichlet(0.0), PoissonBc::Dirichlet(1.0), PoissonBc::Neumann(0.0), PoissonBc::Dirichlet(0.0)];
+        let p = PoissonFv::new_2d(n, n, [1.0, 1.0], Some(k), bc, None).unwrap();
+        let a = p.assemble();
+        let mg = Multigrid::new(&a, &p.box_grid(), 2, 64).unwrap();
+        assert!(mg.level_sizes().len() >= 3);
+        let f: Vec<f64> = (0..cells)
+            .map(|c| {
+                let [x, y, _] = p.centre(c);
+                (3.0 * x).sin() + y
+            })
+            .collect();
+        let b = p.rhs(&f).unwrap();
+        let mut x = vec![0.0; p.unknowns()];
+        let info = pcg(&a, &mg, &b, &mut x, Tolerance::relative(1e-8, 200)).unwrap();
+        counts.push(info.iterations);
+    }
+    eprintln!("multigrid-PCG iterations at 32², 64², 128²: {counts:?}");
+    let (lo, hi) = (*counts.iter().min().unwrap() as f64, *counts.iter().max().unwrap() as f64);
+    assert!(hi <= 1.2 * lo + 1.0 && hi <= 15.0, "multigrid-PCG iterations {counts:?}");
+    // 3D and with solid cells
+    for (n, masked) in [(16, false), (32, false), (32, true)] {
+        let cells = n * n * n;
+        let fluid = masked.then(|| {
+            (0..cells)
+                .map(|c| {
+                    let (i, j) = (c % n, (c / n) % n);
+                    !(i > n / 4 && i < n / 2 && j > n / 4 && j < n / 2)
+                })
+                .collect()
+        });
+        let p = PoissonFv::new_3d([n; 3], [1.0; 3], None, [PoissonBc::Dirichlet(0.0); 6], fluid).unwrap();
+        let a = p.assemble();
+        let mg = Multigrid::new(&a, &p.box_grid(), 2, 64).unwrap();
+        let b = vec![1.0; p.unknowns()];
+        let mut x = vec![0.0; p.unknowns()];
+        let info = pcg(&a, &mg, &b, &mut x, Tolerance::relative(1e-8, 200)).unwrap();
+        eprintln!("3D n = {n}, masked = {masked}: {} iterations", info.iterations);
+        assert!(info.iterations <= 20, "3D n = {n}, masked = {masked}: {} iterations", info.iterations);
+    }
+}

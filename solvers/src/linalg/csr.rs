@@ -144,6 +144,45 @@ impl CsrMatrix {
         }
     }
 
+    /// The product `self · other` (sparse × sparse, Gustavson's row-by-row algorithm).
+    pub fn matmul(&self, other: &CsrMatrix) -> Result<CsrMatrix, ConfigError> {
+        if self.ncols != other.nrows {
+            return Err(ConfigError::Shape {
+                what: "matrix product",
+                expected: vec![self.ncols],
+                got: vec![other.nrows],
+            });
+        }
+        let mut indptr = vec![0usize; self.nrows + 1];
+        let mut indices = Vec::new();
+        let mut values = Vec::new();
+        let mut acc = vec![0.0; other.ncols];
+        let mut mark = vec![usize::MAX; other.ncols];
+        let mut cols: Vec<usize> = Vec::new();
+        for r in 0..self.nrows {
+            cols.clear();
+            for k in self.indptr[r]..self.indptr[r + 1] {
+                let (c, v) = (self.indices[k], self.values[k]);
+                for q in other.indptr[c]..other.indptr[c + 1] {
+                    let j = other.indices[q];
+                    if mark[j] != r {
+                        mark[j] = r;
+                        acc[j] = 0.0;
+                        cols.push(j);
+                    }
+                    acc[j] += v * other.values[q];
+                }
+            }
+            cols.sort_unstable();
+            for &j in &cols {
+                indices.push(j);
+                values.push(acc[j]);
+            }
+            indptr[r + 1] = indices.len();
+        }
+        Ok(CsrMatrix { nrows: self.nrows, ncols: other.ncols, indptr, indices, values })
+    }
+
     /// Dense copy (row-major), for tests and small systems.
     pub fn to_dense(&self) -> Vec<f64> {
         let mut d = vec![0.0; self.nrows * self.ncols];

@@ -208,6 +208,11 @@ impl PoissonFv {
         out
     }
 
+    /// The grid layout of the unknowns (for [`Multigrid`](crate::precond::Multigrid)).
+    pub fn box_grid(&self) -> crate::precond::BoxGrid {
+        crate::precond::BoxGrid { n: self.n, dims: self.dims, cells: self.cells.clone() }
+    }
+
     /// Whether some region has no Dirichlet boundary (the operator is singular there).
     pub fn is_singular(&self) -> bool {
         !self.floating.is_empty()

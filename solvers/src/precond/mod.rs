@@ -1,12 +1,14 @@
 //! Preconditioners: an expensive setup (the constructor) and a cheap, allocation-free `apply` (z ≈ A⁻¹ r).
 //!
-//! [`Identity`], [`Jacobi`], incomplete Cholesky [`Ic0`], [`Ssor`], and [`Shell`] for a closure (a learned or
+//! [`Identity`], [`Jacobi`], incomplete Cholesky [`Ic0`], [`Ssor`], geometric [`Multigrid`], and [`Shell`] for a closure (a learned or
 //! otherwise nonlinear map says so with `linear = false`; only flexible Krylov methods accept it).
 
 mod ichol;
+mod multigrid;
 mod ssor;
 
 pub use ichol::Ic0;
+pub use multigrid::{BoxGrid, Multigrid};
 pub use ssor::Ssor;
 
 use crate::linalg::CsrMatrix;
