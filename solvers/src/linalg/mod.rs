@@ -4,8 +4,10 @@
 //! factorisations); every discretisation also offers a matrix-free [`LinearOperator`]. Krylov methods
 //! ([`crate::krylov`]) and preconditioners ([`crate::precond`]) take either.
 
+mod cholesky;
 mod csr;
 
+pub use cholesky::{SparseCholesky, SymbolicCholesky};
 pub use csr::CsrMatrix;
 
 /// A square linear map `y = A x`, applied without allocating.
