@@ -57,6 +57,7 @@
 
 pub mod exact;
 pub mod fv;
+pub mod implicit;
 pub mod integrate;
 pub mod krylov;
 pub mod linalg;

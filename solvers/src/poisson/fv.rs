@@ -296,6 +296,77 @@ impl PoissonFv {
         self.index.iter().map(|&u| if u == SOLID { solid_value } else { x[u] }).collect()
     }
 
+    /// `∂(A(k) u − b(k))/∂k · t`: the derivative of the residual with respect to the coefficient field (grid
+    /// values) in the direction `t`, at the unknowns `u`; written to `out` (one value per unknown).
+    pub fn dk_apply(&self, u: &[f64], t: &[f64], out: &mut [f64]) {
+        out.fill(0.0);
+        for (iu, &c) in self.cells.iter().enumerate() {
+            self.faces(c, |side, nb| match nb {
+                Some(nc) if self.index[nc] != SOLID => {
+                    let (dtc, dtn) = self.dtransmissibility(c, nc, side / 2);
+                    out[iu] += (dtc * t[c] + dtn * t[nc]) * (u[iu] - u[self.index[nc]]);
+                }
+                Some(_) => {}
+                None => {
+                    if let PoissonBc::Dirichlet(g) = self.bc[side] {
+                        let hh = self.h[side / 2];
+                        out[iu] += 2.0 / (hh * hh) * (u[iu] - g) * t[c];
+                    }
+                }
+            });
+        }
+    }
+
+    /// Transpose of [`dk_apply`](Self::dk_apply): `out = (∂(A u − b)/∂k)ᵀ w`, one value per grid cell.
+    pub fn dk_apply_t(&self, u: &[f64], w: &[f64], out: &mut [f64]) {
+        out.fill(0.0);
+        for (iu, &c) in self.cells.iter().enumerate() {
+            self.faces(c, |side, nb| match nb {
+                Some(nc) if self.index[nc] != SOLID => {
+                    let (dtc, dtn) = self.dtransmissibility(c, nc, side / 2);
+                    let d = w[iu] * (u[iu] - u[self.index[nc]]);
+                    out[c] += dtc * d;
+                    out[nc] += dtn * d;
+                }
+                Some(_) => {}
+                None => {
+                    if let PoissonBc::Dirichlet(g) = self.bc[side] {
+                        let hh = self.h[side / 2];
+                        out[c] += 2.0 / (hh * hh) * (u[iu] - g) * w[iu];
+                    }
+                }
+            });
+        }
+    }
+
+    /// Partial derivatives of the face coefficient between `a` and `b` with respect to `k_a` and `k_b`.
+    #[inline]
+    fn dtransmissibility(&self, a: usize, b: usize, axis: usize) -> (f64, f64) {
+        let (ka, kb) = (self.k[a], self.k[b]);
+        let s = (ka + kb) * (ka + kb) * self.h[axis] * self.h[axis];
+        (2.0 * kb * kb / s, 2.0 * ka * ka / s)
+    }
+
+    /// Grid cell of each unknown.
+    pub fn cells(&self) -> &[usize] {
+        &self.cells
+    }
+
+    /// The same problem with another coefficient field.
+    pub fn with_k(&self, k: Vec<f64>) -> Result<Self, ConfigError> {
+        if k.len() != self.grid_cells() {
+            return Err(ConfigError::Shape {
+                what: "coefficient k",
+                expected: vec![self.grid_cells()],
+                got: vec![k.len()],
+            });
+        }
+        if let Some(&v) = k.iter().find(|v| !(v.is_finite() && **v > 0.0)) {
+            return Err(ConfigError::NotPositive { name: "coefficient k", value: v });
+        }
+        Ok(Self { k, ..self.clone() })
+    }
+
     /// Solves with PCG and the given preconditioner; returns the solution on the grid (solid cells 0).
     pub fn solve(
         &self,
@@ -308,6 +379,61 @@ impl PoissonFv {
         let info = pcg(self, m, &b, &mut x, tol)?;
         self.fix_nullspace(&mut x);
         Ok((self.to_grid(&x, 0.0), info))
+    }
+}
+
+/// Which inputs of a Poisson solve are differentiated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoissonParameter {
+    /// The source f (one value per grid cell).
+    Source,
+    /// The coefficient field k (one value per grid cell).
+    Coefficient,
+}
+
+/// The optimality condition `F(u; f, k) = A(k) u − b(f, k) = 0` of a Poisson solve at its solution `u`
+/// (unknowns), for [`implicit_vjp`](crate::implicit::implicit_vjp) and
+/// [`implicit_jvp`](crate::implicit::implicit_jvp) with respect to f or k. A is symmetric positive definite
+/// (use CG) unless the problem is pure Neumann.
+pub struct PoissonRoot<'a> {
+    pub problem: &'a PoissonFv,
+    pub u: &'a [f64],
+    pub wrt: PoissonParameter,
+}
+
+impl crate::implicit::RootProblem for PoissonRoot<'_> {
+    fn n(&self) -> usize {
+        self.problem.unknowns()
+    }
+    fn p(&self) -> usize {
+        self.problem.grid_cells()
+    }
+    fn jac_x(&self, v: &[f64], out: &mut [f64]) {
+        self.problem.apply(v, out);
+    }
+    fn jac_x_t(&self, v: &[f64], out: &mut [f64]) {
+        self.problem.apply(v, out);
+    }
+    fn jac_theta(&self, t: &[f64], out: &mut [f64]) {
+        match self.wrt {
+            PoissonParameter::Source => {
+                for (o, &c) in out.iter_mut().zip(&self.problem.cells) {
+                    *o = -t[c];
+                }
+            }
+            PoissonParameter::Coefficient => self.problem.dk_apply(self.u, t, out),
+        }
+    }
+    fn jac_theta_t(&self, w: &[f64], out: &mut [f64]) {
+        match self.wrt {
+            PoissonParameter::Source => {
+                out.fill(0.0);
+                for (wi, &c) in w.iter().zip(&self.problem.cells) {
+                    out[c] = -wi;
+                }
+            }
+            PoissonParameter::Coefficient => self.problem.dk_apply_t(self.u, w, out),
+        }
     }
 }
 

@@ -4,5 +4,5 @@
 mod fv;
 mod spectral;
 
-pub use fv::{PoissonBc, PoissonError, PoissonFv};
+pub use fv::{PoissonBc, PoissonError, PoissonFv, PoissonParameter, PoissonRoot};
 pub use spectral::SpectralPoisson;
