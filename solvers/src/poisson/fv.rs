@@ -160,11 +160,10 @@ impl PoissonFv {
     /// `None` on the box boundary (side = 2·axis + (0 lower | 1 upper)).
     #[inline]
     fn faces(&self, c: usize, mut f: impl FnMut(usize, Option<usize>)) {
-        let s = self.strides();
-        for axis in 0..self.dims {
+        for (axis, stride) in self.strides().into_iter().enumerate().take(self.dims) {
             let i = self.coord(c, axis);
-            f(2 * axis, if i > 0 { Some(c - s[axis]) } else { None });
-            f(2 * axis + 1, if i + 1 < self.n[axis] { Some(c + s[axis]) } else { None });
+            f(2 * axis, if i > 0 { Some(c - stride) } else { None });
+            f(2 * axis + 1, if i + 1 < self.n[axis] { Some(c + stride) } else { None });
         }
     }
 

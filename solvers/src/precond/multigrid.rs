@@ -112,8 +112,8 @@ impl Multigrid {
         {
             let (xs, rest) = w.x.split_at_mut(l + 1);
             p.matvec(&rest[0], &mut w.r[l]);
-            for i in 0..n {
-                xs[l][i] += w.r[l][i];
+            for (xi, ci) in xs[l].iter_mut().zip(&w.r[l]) {
+                *xi += ci;
             }
         }
         for _ in 0..self.sweeps {
