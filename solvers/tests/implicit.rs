@@ -178,8 +178,8 @@ fn ridge_regression_matches_its_closed_form() {
     for solver in [LinearSolver::DenseLu, LinearSolver::Cg, LinearSolver::Gmres { restart: 10 }] {
         let g = implicit_vjp(&r, &w, solver, Tolerance::relative(1e-14, 1000)).unwrap();
         assert!((g.value[0] - dl).abs() < 1e-10 * dl.abs().max(1.0), "{solver:?}: dλ {} vs {dl}", g.value[0]);
-        for q in 0..rows {
-            assert!((g.value[1 + q] - dy[q]).abs() < 1e-10, "{solver:?}: dy[{q}]");
+        for (q, want) in dy.iter().enumerate() {
+            assert!((g.value[1 + q] - want).abs() < 1e-10, "{solver:?}: dy[{q}]");
         }
     }
 }
