@@ -7,7 +7,7 @@ APT_PACKAGES := build-essential pkg-config curl ca-certificates libclang-dev \
 CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 # Python environment for the xarray client test (examples/python/open_dataset.py)
 PYENV := target/pyenv
-PYSTAMP := $(PYENV)/.installed
+PYSTAMP := $(PYENV)/.installed-2
 
 .PHONY: demo test lint bench deps system-deps rust fuzz hostile
 
@@ -20,7 +20,7 @@ test: deps $(PYSTAMP)
 
 $(PYSTAMP):
 	python3 -m venv $(PYENV)
-	$(PYENV)/bin/pip install --quiet --disable-pip-version-check netCDF4 xarray
+	$(PYENV)/bin/pip install --quiet --disable-pip-version-check netCDF4 xarray scipy
 	touch $@
 
 lint: deps

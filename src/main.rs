@@ -47,6 +47,9 @@ enum Command {
         /// The file.
         file: std::path::PathBuf,
     },
+    /// Write a discretised linear system (random coefficient field and source) in MatrixMarket form:
+    /// the matrix to --out and the right-hand side to <stem>.rhs.mtx, grid and ordering in the header comments.
+    ExportSystem(data_commands::ExportArgs),
     /// Internal: open a file with libnetcdf in a child process (used to screen untrusted files).
     #[command(name = "__probe", hide = true)]
     Probe { file: std::path::PathBuf },
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => data_commands::run_generate(a).map_err(anyhow::Error::from),
         Command::Solve(a) => data_commands::run_solve(a).map_err(anyhow::Error::from),
         Command::Info { file } => data_commands::run_info(file).map_err(anyhow::Error::from),
+        Command::ExportSystem(a) => data_commands::run_export(a).map_err(anyhow::Error::from),
         Command::Probe { file } => probe::run_probe(file).map_err(anyhow::Error::from),
     };
     match result {

@@ -17,6 +17,8 @@ pub mod check;
 pub mod config;
 mod error;
 pub mod generate;
+pub mod mtx;
+pub mod problems;
 pub mod reader;
 pub mod rng;
 pub mod samplers;

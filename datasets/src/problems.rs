@@ -1,0 +1,45 @@
+//! Random linear problems for export and benchmarks: Poisson with a log-normal coefficient field and a smooth
+//! random source, reproducible from a seed.
+
+use std::f64::consts::PI;
+
+use ansatz_solvers::poisson::{PoissonBc, PoissonFv};
+
+use crate::rng::SampleRng;
+
+/// A smooth random field on the unit box: a sum of `modes` random Fourier modes with integer wavenumbers up to 4
+/// per axis and amplitudes decaying like 1/|m|², normalised to unit maximum amplitude.
+fn smooth_field(rng: &mut SampleRng, centres: &[[f64; 3]], dims: usize, modes: usize) -> Vec<f64> {
+    let mut terms = vec![];
+    for _ in 0..modes {
+        let m: [f64; 3] = std::array::from_fn(|d| if d < dims { rng.int(0, 4) as f64 } else { 0.0 });
+        let m2 = (m[0] * m[0] + m[1] * m[1] + m[2] * m[2]).max(1.0);
+        terms.push((m, rng.normal() / m2, rng.range(0.0, 2.0 * PI)));
+    }
+    let mut v: Vec<f64> = centres
+        .iter()
+        .map(|x| {
+            terms.iter().map(|(m, a, p)| a * (2.0 * PI * (m[0] * x[0] + m[1] * x[1] + m[2] * x[2]) + p).cos()).sum()
+        })
+        .collect();
+    let s = v.iter().fold(0.0_f64, |a, b| a.max(b.abs())).max(f64::MIN_POSITIVE);
+    v.iter_mut().for_each(|x| *x /= s);
+    v
+}
+
+/// `−∇·(k∇u) = f` on the unit square (`dims = 2`, n × n cells) or cube (`dims = 3`, n³ cells), Dirichlet
+/// `u = 0` on every side, `k = exp(1.5 g)` with g a smooth random field (contrast up to e³ ≈ 20), and f a smooth
+/// random source; both from `seed`. Returns the problem and f (one value per cell, x fastest).
+pub fn random_poisson(dims: usize, n: usize, seed: u64) -> Result<(PoissonFv, Vec<f64>), ansatz_solvers::ConfigError> {
+    let zero = PoissonBc::Dirichlet(0.0);
+    let probe = if dims == 3 {
+        PoissonFv::new_3d([n; 3], [1.0; 3], None, [zero; 6], None)?
+    } else {
+        PoissonFv::new_2d(n, n, [1.0, 1.0], None, [zero; 4], None)?
+    };
+    let centres: Vec<[f64; 3]> = (0..probe.grid_cells()).map(|c| probe.centre(c)).collect();
+    let mut rng = SampleRng::new(seed, 0);
+    let k: Vec<f64> = smooth_field(&mut rng, &centres, dims, 12).iter().map(|g| (1.5 * g).exp()).collect();
+    let f: Vec<f64> = smooth_field(&mut rng, &centres, dims, 12).iter().map(|g| 10.0 * g).collect();
+    Ok((probe.with_k(k)?, f))
+}
