@@ -31,7 +31,9 @@ fn main() {
     let src = vec![1.0f64; n];
     let mut dst = vec![0.0f64; n];
     use rayon::prelude::*;
-    let t = best_of(10, || dst.par_chunks_mut(1 << 16).zip(src.par_chunks(1 << 16)).for_each(|(d, s)| d.copy_from_slice(s)));
+    let t = best_of(10, || {
+        dst.par_chunks_mut(1 << 16).zip(src.par_chunks(1 << 16)).for_each(|(d, s)| d.copy_from_slice(s))
+    });
     let stream = 2.0 * 8.0 * n as f64 / t / 1e9;
     println!("stream copy (2 threads): {stream:.1} GB/s");
 
@@ -94,8 +96,15 @@ fn main() {
     let tsol = t.elapsed().as_secs_f64();
     let mut r = vec![0.0; b.len()];
     a.matvec(&x, &mut r);
-    let res = r.iter().zip(&b).map(|(p, q)| (p - q).powi(2)).sum::<f64>().sqrt() / b.iter().map(|v| v * v).sum::<f64>().sqrt();
-    println!("\nsparse Cholesky 512² (n = {}): symbolic {:.0} ms, numeric {:.0} ms, solve {:.0} ms, relative residual {res:.1e}", a.nrows(), ts * 1e3, tn * 1e3, tsol * 1e3);
+    let res = r.iter().zip(&b).map(|(p, q)| (p - q).powi(2)).sum::<f64>().sqrt()
+        / b.iter().map(|v| v * v).sum::<f64>().sqrt();
+    println!(
+        "\nsparse Cholesky 512² (n = {}): symbolic {:.0} ms, numeric {:.0} ms, solve {:.0} ms, relative residual {res:.1e}",
+        a.nrows(),
+        ts * 1e3,
+        tn * 1e3,
+        tsol * 1e3
+    );
     // time per CG iteration (no preconditioner) for comparison with scipy on the same matrix
     let mut x = vec![0.0; a.nrows()];
     let t = Instant::now();

@@ -61,6 +61,7 @@ pub mod implicit;
 pub mod integrate;
 pub mod krylov;
 pub mod linalg;
+pub mod lm;
 pub mod poisson;
 pub mod precond;
 pub mod rk;
