@@ -7,8 +7,18 @@ use std::time::{Duration, Instant};
 
 use ansatz_datasets::reader::Dataset;
 
+/// Serialises process creation with the files this test process writes through libnetcdf: a child forked while
+/// another thread has an HDF5 file open inherits its descriptor and file lock, and would keep the file locked
+/// after this process closes it.
+static FORK_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn spawn(cmd: &mut Command) -> std::process::Child {
+    let _guard = FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("run ansatz")
+}
+
 fn ansatz(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ansatz")).args(args).output().expect("run ansatz")
+    spawn(Command::new(env!("CARGO_BIN_EXE_ansatz")).args(args)).wait_with_output().expect("run ansatz")
 }
 
 fn code(o: &Output) -> i32 {
@@ -73,7 +83,9 @@ fn generate_writes_a_valid_dataset_that_ncdump_and_our_reader_accept() {
     let nu = ds.parameter("nu").unwrap();
     assert!(nu.iter().all(|v| (1e-3..1e-1).contains(v)));
     // a real client: ncdump reads the header
-    let d = Command::new("ncdump").arg("-h").arg(&out).output().expect("ncdump (netcdf-bin) is installed by make");
+    let d = spawn(Command::new("ncdump").arg("-h").arg(&out))
+        .wait_with_output()
+        .expect("ncdump (netcdf-bin) is installed by make");
     assert!(d.status.success());
     let h = String::from_utf8_lossy(&d.stdout);
     for needle in [
@@ -153,12 +165,12 @@ fn resume_after_a_kill_is_bitwise_identical() {
     };
     let full = dir.path().join("full.nc");
     let t0 = Instant::now();
-    let o = Command::new(env!("CARGO_BIN_EXE_ansatz")).args(args(&full)).output().unwrap();
+    let o = spawn(Command::new(env!("CARGO_BIN_EXE_ansatz")).args(args(&full))).wait_with_output().unwrap();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let whole = t0.elapsed();
     // interrupt a second run about halfway, then resume it
     let cut = dir.path().join("cut.nc");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ansatz")).args(args(&cut)).spawn().unwrap();
+    let mut child = spawn(Command::new(env!("CARGO_BIN_EXE_ansatz")).args(args(&cut)));
     std::thread::sleep(whole / 2);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -196,6 +208,7 @@ fn solve_reads_initial_conditions_from_any_producer() {
     for classic in [false, true] {
         let ic = dir.path().join(format!("ic-{classic}.nc"));
         {
+            let _guard = FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
             let opts = if classic { netcdf::Options::empty() } else { netcdf::Options::NETCDF4 };
             let mut f = netcdf::create_with(&ic, opts).unwrap();
             f.add_dimension("sample", 2).unwrap();

@@ -27,7 +27,7 @@ pub mod writer;
 
 pub use error::{DatasetError, Result};
 
-/// Turns off HDF5's automatic error printing for the calling thread: libnetcdf 4.9 probes optional attributes
+/// Turns off HDF5's automatic error printing for the calling thread (under the library lock): libnetcdf 4.9 probes optional attributes
 /// through HDF5, and the failed probes would print diagnostic stacks to stderr although nothing is wrong (errors
 /// still reach us as return codes). The setting is per thread in thread-safe HDF5 builds, so every entry point
 /// that opens or creates a file calls this. HDF5 is loaded with libnetcdf; its symbol is looked up at run time.
@@ -47,7 +47,9 @@ pub fn quiet_hdf5() {
         }
     });
     if let Some(set) = f {
-        // H5E_DEFAULT is 0: the calling thread's default error stack
+        // HDF5 may be built without thread safety: call it under the lock the netcdf crate holds for every
+        // library call. H5E_DEFAULT is 0: the calling thread's default error stack.
+        let _guard = netcdf_sys::libnetcdf_lock.lock();
         set(0, std::ptr::null(), std::ptr::null_mut());
     }
 }
