@@ -92,21 +92,7 @@ impl Dataset {
         let nx = dim("x")?;
         let ny = if file.dimension("y").is_some() { Some(dim("y")?) } else { None };
         let coord = |name: &str, n: usize| -> Result<Vec<f64>> {
-            let v = file.variable(name).ok_or_else(|| fmt(format!("missing coordinate variable '{name}'")))?;
-            let dims: Vec<String> = v.dimensions().iter().map(|d| d.name()).collect();
-            if dims != [name] {
-                return Err(DatasetError::Shape {
-                    path: path.to_path_buf(),
-                    var: name.into(),
-                    expected: format!("dimensions ({name})"),
-                    found: format!("({})", dims.join(", ")),
-                });
-            }
-            let vals: Vec<f64> = nc(path, v.get_values(..))?;
-            if vals.len() != n || vals.iter().any(|x| !x.is_finite()) {
-                return Err(fmt(format!("coordinate '{name}' has non-finite values")));
-            }
-            Ok(vals)
+            coordinate(&file, path, name, n)?.ok_or_else(|| fmt(format!("missing coordinate variable '{name}'")))
         };
         let times = coord("time", nt)?;
         let x = coord("x", nx)?;
@@ -334,6 +320,32 @@ pub fn describe(path: &Path) -> Result<String> {
     Ok(s)
 }
 
+/// The coordinate variable `name` of a dimension of `n` points, if the file has one: it must lie on its own
+/// dimension, have `n` values and be finite.
+fn coordinate(file: &netcdf::File, path: &Path, name: &str, n: usize) -> Result<Option<Vec<f64>>> {
+    let Some(v) = file.variable(name) else { return Ok(None) };
+    let dims: Vec<String> = v.dimensions().iter().map(|d| d.name()).collect();
+    if dims != [name] {
+        return Err(DatasetError::Shape {
+            path: path.to_path_buf(),
+            var: name.into(),
+            expected: format!("dimensions ({name})"),
+            found: format!("({})", dims.join(", ")),
+        });
+    }
+    let vals: Vec<f64> = nc(path, v.get_values(..))?;
+    if vals.len() != n {
+        return Err(DatasetError::format(
+            path,
+            format!("coordinate '{name}' has {} values for {n} points", vals.len()),
+        ));
+    }
+    if vals.iter().any(|x| !x.is_finite()) {
+        return Err(DatasetError::NonFinite { path: path.to_path_buf(), var: name.into(), at: "a coordinate".into() });
+    }
+    Ok(Some(vals))
+}
+
 /// An attribute value without its type wrapper.
 fn plain(v: &netcdf::AttributeValue) -> String {
     use netcdf::AttributeValue as A;
@@ -460,33 +472,7 @@ pub fn read_initial_condition(path: &Path, components: &[&str], two_d: bool) -> 
                 .copy_from_slice(&vals[s * m..(s + 1) * m]);
         }
     }
-    let coord = |name: &str, n: usize| -> Result<Option<Vec<f64>>> {
-        let Some(v) = file.variable(name) else { return Ok(None) };
-        let dims: Vec<String> = v.dimensions().iter().map(|d| d.name()).collect();
-        if dims != [name] {
-            return Err(DatasetError::Shape {
-                path: path.to_path_buf(),
-                var: name.into(),
-                expected: format!("dimensions ({name})"),
-                found: format!("({})", dims.join(", ")),
-            });
-        }
-        let vals: Vec<f64> = nc(path, v.get_values(..))?;
-        if vals.len() != n {
-            return Err(DatasetError::format(
-                path,
-                format!("coordinate '{name}' has {} values for {n} points", vals.len()),
-            ));
-        }
-        if vals.iter().any(|x| !x.is_finite()) {
-            return Err(DatasetError::NonFinite {
-                path: path.to_path_buf(),
-                var: name.into(),
-                at: "a coordinate".into(),
-            });
-        }
-        Ok(Some(vals))
-    };
+    let coord = |name: &str, n: usize| coordinate(&file, path, name, n);
     let x = coord("x", nx)?;
     let y = if two_d { coord("y", ny)? } else { None };
     Ok(InitialData { values: arr, x, y, shape: (ny, nx), had_sample_dim })

@@ -1,6 +1,6 @@
 //! Conjugate gradients, preconditioned and flexible.
 
-use super::{Reason, SolveError, SolveInfo, Tolerance, check_sizes, converged};
+use super::{SolveError, SolveInfo, Start, Tolerance, converged, start};
 use crate::linalg::{LinearOperator, dot, norm};
 use crate::precond::Preconditioner;
 
@@ -22,26 +22,10 @@ pub fn pcg(
         return Err(SolveError::NonlinearPreconditioner);
     }
     let n = a.nrows();
-    check_sizes(n, b, x)?;
-    let bnorm = norm(b);
-    let mut info = SolveInfo { iterations: 0, residuals: vec![], reason: None };
-    if bnorm == 0.0 {
-        x.fill(0.0);
-        info.residuals.push(0.0);
-        info.reason = Some(Reason::ZeroRhs);
-        return Ok(info);
-    }
-    let mut r = vec![0.0; n];
-    a.apply(x, &mut r);
-    for (ri, bi) in r.iter_mut().zip(b) {
-        *ri = bi - *ri;
-    }
-    let mut rn = norm(&r);
-    info.residuals.push(rn);
-    if let Some(reason) = converged(rn, bnorm, &tol) {
-        info.reason = Some(reason);
-        return Ok(info);
-    }
+    let (mut r, bnorm, mut info) = match start(a, b, x, &tol)? {
+        Start::Done(info) => return Ok(info),
+        Start::Run { r, bnorm, info } => (r, bnorm, info),
+    };
     let mut z = vec![0.0; n];
     m.apply(&r, &mut z);
     let mut p = z.clone();
@@ -62,7 +46,7 @@ pub fn pcg(
             r[i] -= alpha * q[i];
         }
         info.iterations += 1;
-        rn = norm(&r);
+        let rn = norm(&r);
         info.residuals.push(rn);
         if !rn.is_finite() {
             return Err(SolveError::Breakdown { info, what: "non-finite residual" });
@@ -97,27 +81,11 @@ pub fn fcg(
     truncation: usize,
 ) -> Result<SolveInfo, SolveError> {
     let n = a.nrows();
-    check_sizes(n, b, x)?;
     let mmax = truncation.max(1);
-    let bnorm = norm(b);
-    let mut info = SolveInfo { iterations: 0, residuals: vec![], reason: None };
-    if bnorm == 0.0 {
-        x.fill(0.0);
-        info.residuals.push(0.0);
-        info.reason = Some(Reason::ZeroRhs);
-        return Ok(info);
-    }
-    let mut r = vec![0.0; n];
-    a.apply(x, &mut r);
-    for (ri, bi) in r.iter_mut().zip(b) {
-        *ri = bi - *ri;
-    }
-    let mut rn = norm(&r);
-    info.residuals.push(rn);
-    if let Some(reason) = converged(rn, bnorm, &tol) {
-        info.reason = Some(reason);
-        return Ok(info);
-    }
+    let (mut r, bnorm, mut info) = match start(a, b, x, &tol)? {
+        Start::Done(info) => return Ok(info),
+        Start::Run { r, bnorm, info } => (r, bnorm, info),
+    };
     // ring buffers of the last directions p_j, A p_j and p_jᵀ A p_j (allocated once)
     let mut ps = vec![vec![0.0; n]; mmax];
     let mut qs = vec![vec![0.0; n]; mmax];
@@ -150,7 +118,7 @@ pub fn fcg(
             r[i] -= alpha * q[i];
         }
         info.iterations += 1;
-        rn = norm(&r);
+        let rn = norm(&r);
         info.residuals.push(rn);
         if let Some(reason) = converged(rn, bnorm, &tol) {
             info.reason = Some(reason);

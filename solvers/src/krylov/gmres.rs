@@ -1,6 +1,6 @@
 //! Restarted flexible GMRES.
 
-use super::{Reason, SolveError, SolveInfo, Tolerance, check_sizes, converged};
+use super::{SolveError, SolveInfo, Start, Tolerance, converged, residual, start};
 use crate::linalg::{LinearOperator, dot, norm};
 use crate::precond::Preconditioner;
 
@@ -17,30 +17,26 @@ pub fn gmres(
     restart: usize,
 ) -> Result<SolveInfo, SolveError> {
     let n = a.nrows();
-    check_sizes(n, b, x)?;
     let k = restart.max(1);
-    let bnorm = norm(b);
-    let mut info = SolveInfo { iterations: 0, residuals: vec![], reason: None };
-    if bnorm == 0.0 {
-        x.fill(0.0);
-        info.residuals.push(0.0);
-        info.reason = Some(Reason::ZeroRhs);
-        return Ok(info);
-    }
+    let (mut r, bnorm, mut info) = match start(a, b, x, &tol)? {
+        Start::Done(info) => return Ok(info),
+        Start::Run { r, bnorm, info } => (r, bnorm, info),
+    };
+    let mut first = true;
     let mut v = vec![vec![0.0; n]; k + 1];
     let mut zs = vec![vec![0.0; n]; k];
     let mut h = vec![vec![0.0; k]; k + 1]; // h[i][j]
     let (mut cs, mut sn, mut g) = (vec![0.0; k], vec![0.0; k], vec![0.0; k + 1]);
-    let mut r = vec![0.0; n];
     let mut w = vec![0.0; n];
     let mut y = vec![0.0; k];
     loop {
-        a.apply(x, &mut r);
-        for (ri, bi) in r.iter_mut().zip(b) {
-            *ri = bi - *ri;
+        // the initial residual comes from `start`; later ones are recomputed at each restart
+        if !first {
+            residual(a, b, x, &mut r);
+            info.residuals.push(norm(&r));
         }
+        first = false;
         let beta = norm(&r);
-        info.residuals.push(beta);
         if let Some(reason) = converged(beta, bnorm, &tol) {
             info.reason = Some(reason);
             return Ok(info);

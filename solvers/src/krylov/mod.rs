@@ -13,6 +13,8 @@ pub use cg::{cg, fcg, pcg};
 pub use gmres::gmres;
 pub use lanczos::{lanczos, tridiagonal_eigenvalues};
 
+use crate::linalg::{LinearOperator, norm};
+
 /// When to stop: `‖r‖ ≤ max(rtol ‖b‖, atol)`, at most `max_iter` iterations. No defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Tolerance {
@@ -97,6 +99,44 @@ pub(crate) fn check_sizes(n: usize, b: &[f64], x: &[f64]) -> Result<(), SolveErr
         return Err(SolveError::NonFinite);
     }
     Ok(())
+}
+
+/// How a solve starts: either finished already (zero right-hand side, or converged at the initial guess) or with
+/// the initial residual `r = b − A x` and `‖b‖`.
+pub(crate) enum Start {
+    Done(SolveInfo),
+    Run { r: Vec<f64>, bnorm: f64, info: SolveInfo },
+}
+
+/// Checks sizes and values, handles a zero right-hand side and computes the initial residual.
+pub(crate) fn start(a: &dyn LinearOperator, b: &[f64], x: &mut [f64], tol: &Tolerance) -> Result<Start, SolveError> {
+    let n = a.nrows();
+    check_sizes(n, b, x)?;
+    let bnorm = norm(b);
+    let mut info = SolveInfo { iterations: 0, residuals: vec![], reason: None };
+    if bnorm == 0.0 {
+        x.fill(0.0);
+        info.residuals.push(0.0);
+        info.reason = Some(Reason::ZeroRhs);
+        return Ok(Start::Done(info));
+    }
+    let mut r = vec![0.0; n];
+    residual(a, b, x, &mut r);
+    let rn = norm(&r);
+    info.residuals.push(rn);
+    if let Some(reason) = converged(rn, bnorm, tol) {
+        info.reason = Some(reason);
+        return Ok(Start::Done(info));
+    }
+    Ok(Start::Run { r, bnorm, info })
+}
+
+/// `r = b − A x`.
+pub(crate) fn residual(a: &dyn LinearOperator, b: &[f64], x: &[f64], r: &mut [f64]) {
+    a.apply(x, r);
+    for (ri, bi) in r.iter_mut().zip(b) {
+        *ri = bi - *ri;
+    }
 }
 
 /// Converged?
