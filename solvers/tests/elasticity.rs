@@ -79,3 +79,100 @@ fn second_order_with_displacement_and_traction_sides() {
     eprintln!("elasticity L2 errors {errs:?}, order {p:.3}");
     assert!(p >= 1.9, "order {p}, errors {errs:?}");
 }
+
+#[test]
+fn symmetric_positive_definite_with_jumps_and_plane_stress() {
+    use ansatz_solvers::krylov::lanczos;
+    let n = 12;
+    // two materials: stiff left half
+    let lam: Vec<f64> = (0..n * n).map(|c| if c % n < n / 2 { 10.0 } else { 1.0 }).collect();
+    let mu: Vec<f64> = (0..n * n).map(|c| if c % n < n / 2 { 5.0 } else { 0.5 }).collect();
+    let sides = [ElasticSide::Displacement, ElasticSide::Traction, ElasticSide::Traction, ElasticSide::Traction];
+    for model in [Model::PlaneStrain, Model::PlaneStress] {
+        let p = Elasticity2d::new(n, n, [1.0, 1.0], lam.clone(), mu.clone(), model, sides).unwrap();
+        let a = p.assemble();
+        assert!(a.asymmetry() < 1e-9);
+        let start: Vec<f64> = (0..a.nrows()).map(|i| 1.0 + (i % 5) as f64).collect();
+        let (al, be) = lanczos(&a, &start, 60).unwrap();
+        let ev = ansatz_solvers::krylov::tridiagonal_eigenvalues(&al, &be);
+        assert!(ev[0] > 0.0, "{model:?}: smallest Ritz value {}", ev[0]);
+        // a uniform pull on the right side gives a positive mean x displacement there
+        let b = p.rhs(&|_, _| [0.0; 2], &|side, _, _| if side == Side::Right { [1.0, 0.0] } else { [0.0; 2] });
+        let mut x = vec![0.0; p.unknowns()];
+        pcg(&a, &Ic0::new(&a).unwrap(), &b, &mut x, Tolerance::relative(1e-10, 10_000)).unwrap();
+        let (u, _) = p.fields(&x, &|_, _, _| [0.0; 2]);
+        let right: f64 = (0..n).map(|j| u[j * (n + 1) + n]).sum::<f64>() / n as f64;
+        assert!(right > 0.0);
+    }
+    // plane stress is softer than plane strain
+    let disp = |model| {
+        let p = Elasticity2d::new(n, n, [1.0, 1.0], lam.clone(), mu.clone(), model, sides).unwrap();
+        let a = p.assemble();
+        let b = p.rhs(&|_, _| [0.0; 2], &|side, _, _| if side == Side::Right { [1.0, 0.0] } else { [0.0; 2] });
+        let mut x = vec![0.0; p.unknowns()];
+        pcg(&a, &Ic0::new(&a).unwrap(), &b, &mut x, Tolerance::relative(1e-10, 10_000)).unwrap();
+        x.iter().map(|v| v * v).sum::<f64>()
+    };
+    assert!(disp(Model::PlaneStress) > disp(Model::PlaneStrain));
+    assert!(
+        Elasticity2d::new(n, n, [1.0, 1.0], lam.clone(), mu.clone(), Model::PlaneStrain, [ElasticSide::Traction; 4])
+            .is_err()
+    );
+}
+
+#[test]
+fn newmark_conserves_energy_without_forcing() {
+    use ansatz_solvers::elasticity::Newmark;
+    let (nx, ny) = (14, 10);
+    let sides = [ElasticSide::Displacement, ElasticSide::Traction, ElasticSide::Displacement, ElasticSide::Traction];
+    let lam: Vec<f64> = (0..nx * ny).map(|c| 1.0 + (c % 3) as f64).collect();
+    let p = Elasticity2d::new(nx, ny, [1.4, 1.0], lam, vec![0.8; nx * ny], Model::PlaneStrain, sides).unwrap();
+    let k = p.assemble();
+    let mut nm = Newmark::new(k, p.lumped_mass(1.2), 0.01).unwrap();
+    let n = p.unknowns();
+    let mut u: Vec<f64> = (0..n).map(|i| 0.01 * ((i as f64) * 0.37).sin()).collect();
+    let mut v = vec![0.0; n];
+    let f = vec![0.0; n];
+    let mut a = vec![0.0; n];
+    nm.initial_acceleration(&u, &f, &mut a);
+    let e0 = nm.energy(&u, &v);
+    let mut prev = e0;
+    for step in 0..300 {
+        nm.step(&mut u, &mut v, &mut a, &f);
+        let e = nm.energy(&u, &v);
+        assert!((e - prev).abs() <= 1e-10 * e0, "step {step}: relative energy change {:e}", (e - prev) / e0);
+        prev = e;
+    }
+    assert!(v.iter().any(|x| x.abs() > 1e-6), "the body moves");
+}
+
+#[test]
+fn spectral_elasticity_is_exact_on_band_limited_data() {
+    use ansatz_solvers::elasticity::SpectralElasticity2d;
+    use std::f64::consts::PI;
+    let (nx, ny, lx, ly, l, m) = (32, 24, 2.0 * PI, PI, 1.7, 0.6);
+    let sp = SpectralElasticity2d::new(nx, ny, [lx, ly], l, m).unwrap();
+    // u = A cos(k1·x) + B sin(k2·x), b = M(k1) A cos(k1·x) + M(k2) B sin(k2·x), M(k) = μ|k|² I + (λ+μ) k kᵀ
+    let (k1, a1, k2, b2) = ([2.0, 2.0], [0.3, -0.5], [3.0, -4.0], [0.2, 0.7]);
+    let mk = |k: [f64; 2], v: [f64; 2]| -> [f64; 2] {
+        let k2n = k[0] * k[0] + k[1] * k[1];
+        let kv = k[0] * v[0] + k[1] * v[1];
+        [m * k2n * v[0] + (l + m) * k[0] * kv, m * k2n * v[1] + (l + m) * k[1] * kv]
+    };
+    let (m1, m2) = (mk(k1, a1), mk(k2, b2));
+    let pts = |c: usize| ((c % nx) as f64 * lx / nx as f64, (c / nx) as f64 * ly / ny as f64);
+    let (mut bx, mut by, mut ux, mut uy) =
+        (vec![0.0; nx * ny], vec![0.0; nx * ny], vec![0.0; nx * ny], vec![0.0; nx * ny]);
+    for c in 0..nx * ny {
+        let (x, y) = pts(c);
+        let (c1, s2) = ((k1[0] * x + k1[1] * y).cos(), (k2[0] * x + k2[1] * y).sin());
+        bx[c] = m1[0] * c1 + m2[0] * s2;
+        by[c] = m1[1] * c1 + m2[1] * s2;
+        ux[c] = a1[0] * c1 + b2[0] * s2;
+        uy[c] = a1[1] * c1 + b2[1] * s2;
+    }
+    let (mut u, mut v) = (vec![0.0; nx * ny], vec![0.0; nx * ny]);
+    sp.solve(&bx, &by, &mut u, &mut v).unwrap();
+    let err = (0..nx * ny).map(|c| (u[c] - ux[c]).abs().max((v[c] - uy[c]).abs())).fold(0.0, f64::max);
+    assert!(err < 1e-13, "spectral elasticity error {err}");
+}

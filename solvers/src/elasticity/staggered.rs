@@ -357,6 +357,30 @@ impl Elasticity2d {
         (t, rhs)
     }
 
+    /// Lumped mass of every unknown for a uniform density `rho`: ρ times the area of its control volume (half a
+    /// cell on the box boundary).
+    pub fn lumped_mass(&self, rho: f64) -> Vec<f64> {
+        let (nx, ny, area) = (self.nx, self.ny, self.hx * self.hy);
+        let mut m = vec![0.0; self.unknowns];
+        for j in 0..ny {
+            for i in 0..=nx {
+                let k = self.uidx[j * (nx + 1) + i];
+                if k != FIXED {
+                    m[k] = rho * area * if i == 0 || i == nx { 0.5 } else { 1.0 };
+                }
+            }
+        }
+        for j in 0..=ny {
+            for i in 0..nx {
+                let k = self.vidx[j * nx + i];
+                if k != FIXED {
+                    m[k] = rho * area * if j == 0 || j == ny { 0.5 } else { 1.0 };
+                }
+            }
+        }
+        m
+    }
+
     /// The stiffness matrix (symmetric positive definite).
     pub fn assemble(&self) -> CsrMatrix {
         let (t, _) = self.build(&|_, _| [0.0; 2], &|_, _, _| [0.0; 2]);

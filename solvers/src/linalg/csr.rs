@@ -183,6 +183,27 @@ impl CsrMatrix {
         Ok(CsrMatrix { nrows: self.nrows, ncols: other.ncols, indptr, indices, values })
     }
 
+    /// `c · self + diag(d)` for a square matrix with every diagonal entry stored.
+    pub fn scale_add_diagonal(&self, c: f64, d: &[f64]) -> Result<CsrMatrix, ConfigError> {
+        if self.nrows != self.ncols || d.len() != self.nrows {
+            return Err(ConfigError::Shape { what: "diagonal", expected: vec![self.nrows], got: vec![d.len()] });
+        }
+        let mut out = self.clone();
+        for v in &mut out.values {
+            *v *= c;
+        }
+        for (r, dr) in d.iter().enumerate() {
+            let (s, e) = (out.indptr[r], out.indptr[r + 1]);
+            match out.indices[s..e].binary_search(&r) {
+                Ok(k) => out.values[s + k] += dr,
+                Err(_) => {
+                    return Err(ConfigError::Shape { what: "stored diagonal entry", expected: vec![r], got: vec![] });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Dense copy (row-major), for tests and small systems.
     pub fn to_dense(&self) -> Vec<f64> {
         let mut d = vec![0.0; self.nrows * self.ncols];
