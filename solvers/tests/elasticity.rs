@@ -176,3 +176,64 @@ fn spectral_elasticity_is_exact_on_band_limited_data() {
     let err = (0..nx * ny).map(|c| (u[c] - ux[c]).abs().max((v[c] - uy[c]).abs())).fold(0.0, f64::max);
     assert!(err < 1e-13, "spectral elasticity error {err}");
 }
+
+#[test]
+fn gradients_with_respect_to_body_force_and_lame_fields() {
+    use ansatz_solvers::elasticity::{ElasticParameter, ElasticityRoot};
+    use ansatz_solvers::implicit::{LinearSolver, implicit_jvp, implicit_vjp};
+    let n = 8;
+    let lam0: Vec<f64> = (0..n * n).map(|c| 1.0 + 0.5 * ((c * 7 % 11) as f64 / 11.0)).collect();
+    let mu0: Vec<f64> = (0..n * n).map(|c| 0.6 + 0.3 * ((c * 5 % 13) as f64 / 13.0)).collect();
+    let sides = [ElasticSide::Displacement, ElasticSide::Traction, ElasticSide::Displacement, ElasticSide::Traction];
+    let boundary = |side: Side, x: f64, y: f64| -> [f64; 2] {
+        match side {
+            Side::Left => [0.01 * y, 0.0],
+            Side::Bottom => [0.0, 0.02 * x],
+            Side::Right => [0.3, 0.1 * y],
+            Side::Top => [0.05, -0.2],
+        }
+    };
+    let body = |x: f64, y: f64| [0.5 * y, -1.0 + x];
+    for model in [Model::PlaneStrain, Model::PlaneStress] {
+        let solve = |lam: &[f64], mu: &[f64]| -> (Elasticity2d, Vec<f64>) {
+            let p = Elasticity2d::new(n, n, [1.0, 1.0], lam.to_vec(), mu.to_vec(), model, sides).unwrap();
+            let a = p.assemble();
+            let b = p.rhs(&body, &boundary);
+            let mut x = vec![0.0; p.unknowns()];
+            pcg(&a, &Ic0::new(&a).unwrap(), &b, &mut x, Tolerance::relative(1e-14, 20_000)).unwrap();
+            (p, x)
+        };
+        let (p, u) = solve(&lam0, &mu0);
+        let k = p.assemble();
+        let weights: Vec<f64> = (0..u.len()).map(|i| ((i * 3 % 7) as f64) - 3.0).collect();
+        let loss = |x: &[f64]| x.iter().zip(&weights).map(|(a, w)| a * w).sum::<f64>();
+        let tol = Tolerance::relative(1e-13, 20_000);
+        for wrt in [ElasticParameter::Lambda, ElasticParameter::Mu] {
+            let root = ElasticityRoot { problem: &p, k: &k, u: &u, boundary: &boundary, wrt };
+            let g = implicit_vjp(&root, &weights, LinearSolver::Cg, tol).unwrap();
+            let dir: Vec<f64> = (0..n * n).map(|c| ((c * 13 % 17) as f64 / 17.0) - 0.5).collect();
+            let eps = 1e-6;
+            let shifted = |s: f64| {
+                let (mut l, mut m) = (lam0.clone(), mu0.clone());
+                let target = if wrt == ElasticParameter::Lambda { &mut l } else { &mut m };
+                for (t, d) in target.iter_mut().zip(&dir) {
+                    *t += s * d;
+                }
+                loss(&solve(&l, &m).1)
+            };
+            let fd = (shifted(eps) - shifted(-eps)) / (2.0 * eps);
+            let ad: f64 = g.value.iter().zip(&dir).map(|(a, b)| a * b).sum();
+            assert!((fd - ad).abs() <= 1e-6 * fd.abs(), "{model:?} {wrt:?}: implicit {ad} vs FD {fd}");
+            let t = implicit_jvp(&root, &dir, LinearSolver::Cg, tol).unwrap();
+            assert!((loss(&t.value) - ad).abs() <= 1e-9 * ad.abs(), "{model:?} {wrt:?}: jvp and vjp disagree");
+        }
+        // body force: dL/db = vol ⊙ K⁻¹ w
+        let root = ElasticityRoot { problem: &p, k: &k, u: &u, boundary: &boundary, wrt: ElasticParameter::Body };
+        let g = implicit_vjp(&root, &weights, LinearSolver::Cg, tol).unwrap();
+        let mut kinv_w = vec![0.0; u.len()];
+        pcg(&k, &Ic0::new(&k).unwrap(), &weights, &mut kinv_w, tol).unwrap();
+        for ((gi, ki), vol) in g.value.iter().zip(&kinv_w).zip(p.lumped_mass(1.0)) {
+            assert!((gi - vol * ki).abs() < 1e-9 * (vol * ki).abs().max(1e-6));
+        }
+    }
+}

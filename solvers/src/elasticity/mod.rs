@@ -8,4 +8,4 @@ mod staggered;
 
 pub use dynamics::Newmark;
 pub use spectral::SpectralElasticity2d;
-pub use staggered::{ElasticSide, Elasticity2d, Model, Side};
+pub use staggered::{ElasticParameter, ElasticSide, Elasticity2d, ElasticityRoot, Model, Side};

@@ -46,8 +46,11 @@ pub struct Elasticity2d {
     ny: usize,
     hx: f64,
     hy: f64,
+    /// effective λ (λ* in plane stress) and the λ, μ given
     lambda: Vec<f64>,
+    lambda0: Vec<f64>,
     mu: Vec<f64>,
+    model: Model,
     sides: [ElasticSide; 4],
     /// unknown index of U(i, j) (`usize::MAX` if prescribed), then of V(i, j)
     uidx: Vec<usize>,
@@ -56,6 +59,17 @@ pub struct Elasticity2d {
 }
 
 const FIXED: usize = usize::MAX;
+
+/// What the stiffness of an energy term is.
+#[derive(Clone, Copy, Debug)]
+enum Stiffness {
+    /// λ of a cell (λ* in plane stress)
+    Lambda(usize),
+    /// 2μ of a cell
+    TwoMu(usize),
+    /// μ at a corner: the mean over its cells
+    CornerMu(usize, usize),
+}
 
 /// A linear form `Σ c_k x_k + d` over the unknowns.
 #[derive(Clone, Debug, Default)]
@@ -116,6 +130,7 @@ impl Elasticity2d {
                 got: vec![0],
             });
         }
+        let lambda0 = lambda.clone();
         let lambda = match model {
             Model::PlaneStrain => lambda,
             Model::PlaneStress => lambda.iter().zip(&mu).map(|(l, m)| 2.0 * l * m / (l + 2.0 * m)).collect(),
@@ -126,7 +141,9 @@ impl Elasticity2d {
             hx: length[0] / nx as f64,
             hy: length[1] / ny as f64,
             lambda,
+            lambda0,
             mu,
+            model,
             sides,
             uidx: vec![FIXED; (nx + 1) * ny],
             vidx: vec![FIXED; nx * (ny + 1)],
@@ -202,25 +219,14 @@ impl Elasticity2d {
         Form { terms: vec![], constant: disp(side, x, y)[1] }
     }
 
-    /// Builds the system for body force `body(x, y)` and boundary data `boundary(side, x, y)` (the displacement on
-    /// displacement sides, the traction σ·n on traction sides). Returns triplets of A and the right-hand side.
-    fn build(
+    /// Visits every quadratic term `½ k w form²` of the strain energy with its weight `w` and what `k` depends
+    /// on.
+    fn energy_terms(
         &self,
-        body: &dyn Fn(f64, f64) -> [f64; 2],
         boundary: &dyn Fn(Side, f64, f64) -> [f64; 2],
-    ) -> (Vec<(usize, usize, f64)>, Vec<f64>) {
+        visit: &mut dyn FnMut(&Form, Stiffness, f64),
+    ) {
         let (nx, ny, hx, hy) = (self.nx, self.ny, self.hx, self.hy);
-        let mut t = Vec::new();
-        let mut rhs = vec![0.0; self.unknowns];
-        // E += ½ k w form²  →  A += k w c cᵀ, rhs −= k w d c
-        let quad = |f: &Form, kw: f64, t: &mut Vec<(usize, usize, f64)>, rhs: &mut Vec<f64>| {
-            for &(a, ca) in &f.terms {
-                for &(b, cb) in &f.terms {
-                    t.push((a, b, kw * ca * cb));
-                }
-                rhs[a] -= kw * f.constant * ca;
-            }
-        };
         let area = hx * hy;
         // cells: normal strains
         for j in 0..ny {
@@ -234,9 +240,9 @@ impl Elasticity2d {
                 eyy.add(&self.v(i, j, boundary), -1.0 / hy);
                 let mut tr = exx.clone();
                 tr.add(&eyy, 1.0);
-                quad(&tr, self.lambda[c] * area, &mut t, &mut rhs);
-                quad(&exx, 2.0 * self.mu[c] * area, &mut t, &mut rhs);
-                quad(&eyy, 2.0 * self.mu[c] * area, &mut t, &mut rhs);
+                visit(&tr, Stiffness::Lambda(c), area);
+                visit(&exx, Stiffness::TwoMu(c), area);
+                visit(&eyy, Stiffness::TwoMu(c), area);
             }
         }
         // corners: shear strain γ = ∂U/∂y + ∂V/∂x
@@ -278,20 +284,74 @@ impl Elasticity2d {
                         g.add(&self.v(inner, j, boundary), -s / hx);
                     }
                 }
-                let mut mu = 0.0;
-                let mut cnt = 0.0;
-                for (ci, cj) in
-                    [(i.wrapping_sub(1), j.wrapping_sub(1)), (i, j.wrapping_sub(1)), (i.wrapping_sub(1), j), (i, j)]
-                {
-                    if ci < nx && cj < ny {
-                        mu += self.mu[cj * nx + ci];
-                        cnt += 1.0;
-                    }
-                }
                 let w = if i == 0 || i == nx { 0.5 } else { 1.0 } * if j == 0 || j == ny { 0.5 } else { 1.0 };
-                quad(&g, mu / cnt * w * area, &mut t, &mut rhs);
+                visit(&g, Stiffness::CornerMu(i, j), w * area);
             }
         }
+    }
+
+    /// The cells around corner (i, j).
+    fn corner_cells(&self, i: usize, j: usize) -> impl Iterator<Item = usize> + '_ {
+        [(i.wrapping_sub(1), j.wrapping_sub(1)), (i, j.wrapping_sub(1)), (i.wrapping_sub(1), j), (i, j)]
+            .into_iter()
+            .filter(|&(ci, cj)| ci < self.nx && cj < self.ny)
+            .map(|(ci, cj)| cj * self.nx + ci)
+    }
+
+    /// The value of a stiffness.
+    fn stiffness(&self, s: Stiffness) -> f64 {
+        match s {
+            Stiffness::Lambda(c) => self.lambda[c],
+            Stiffness::TwoMu(c) => 2.0 * self.mu[c],
+            Stiffness::CornerMu(i, j) => {
+                let (sum, cnt) = self.corner_cells(i, j).fold((0.0, 0.0), |(s, n), c| (s + self.mu[c], n + 1.0));
+                sum / cnt
+            }
+        }
+    }
+
+    /// Partial derivatives of a stiffness with respect to the given λ and μ of cells: `(cell, ∂/∂λ, ∂/∂μ)`.
+    fn stiffness_derivatives(&self, s: Stiffness, out: &mut Vec<(usize, f64, f64)>) {
+        out.clear();
+        match s {
+            Stiffness::Lambda(c) => match self.model {
+                Model::PlaneStrain => out.push((c, 1.0, 0.0)),
+                Model::PlaneStress => {
+                    let (l, m) = (self.lambda0[c], self.mu[c]);
+                    let d = (l + 2.0 * m) * (l + 2.0 * m);
+                    out.push((c, 4.0 * m * m / d, 2.0 * l * l / d));
+                }
+            },
+            Stiffness::TwoMu(c) => out.push((c, 0.0, 2.0)),
+            Stiffness::CornerMu(i, j) => {
+                let cnt = self.corner_cells(i, j).count() as f64;
+                out.extend(self.corner_cells(i, j).map(|c| (c, 0.0, 1.0 / cnt)));
+            }
+        }
+    }
+
+    /// Builds the system for body force `body(x, y)` and boundary data `boundary(side, x, y)` (the displacement on
+    /// displacement sides, the traction σ·n on traction sides). Returns triplets of A and the right-hand side.
+    #[allow(clippy::type_complexity)]
+    fn build(
+        &self,
+        body: &dyn Fn(f64, f64) -> [f64; 2],
+        boundary: &dyn Fn(Side, f64, f64) -> [f64; 2],
+    ) -> (Vec<(usize, usize, f64)>, Vec<f64>) {
+        let (nx, ny, hx, hy) = (self.nx, self.ny, self.hx, self.hy);
+        let area = hx * hy;
+        let mut t = Vec::new();
+        let mut rhs = vec![0.0; self.unknowns];
+        // E += ½ k w form²  →  A += k w c cᵀ, rhs −= k w d c
+        self.energy_terms(boundary, &mut |f: &Form, s: Stiffness, w: f64| {
+            let kw = self.stiffness(s) * w;
+            for &(a, ca) in &f.terms {
+                for &(b, cb) in &f.terms {
+                    t.push((a, b, kw * ca * cb));
+                }
+                rhs[a] -= kw * f.constant * ca;
+            }
+        });
         // body forces on the control volumes of the unknowns
         for j in 0..ny {
             for i in 0..=nx {
@@ -403,5 +463,101 @@ impl Elasticity2d {
         let v =
             (0..=ny).flat_map(|j| (0..nx).map(move |i| (i, j))).map(|(i, j)| eval(self.v(i, j, boundary))).collect();
         (u, v)
+    }
+}
+
+/// Inputs of an elasticity solve that can be differentiated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElasticParameter {
+    /// Body force at the unknowns' positions (the right-hand side is its control-volume integral).
+    Body,
+    /// λ of every cell.
+    Lambda,
+    /// μ of every cell.
+    Mu,
+}
+
+/// The equilibrium `F(u; b, λ, μ) = K(λ, μ) u − f(b, λ, μ) = 0` of a static solve at its solution `u` (unknowns),
+/// for [`implicit_vjp`](crate::implicit::implicit_vjp) and [`implicit_jvp`](crate::implicit::implicit_jvp)
+/// (K symmetric positive definite: use CG). `k` is the assembled stiffness and `boundary` the boundary data of
+/// the solve (prescribed displacements enter F through the energy terms).
+pub struct ElasticityRoot<'a> {
+    pub problem: &'a Elasticity2d,
+    pub k: &'a CsrMatrix,
+    pub u: &'a [f64],
+    pub boundary: &'a (dyn Fn(Side, f64, f64) -> [f64; 2] + Sync),
+    pub wrt: ElasticParameter,
+}
+
+impl ElasticityRoot<'_> {
+    /// `Σ_terms (∂k/∂θ) w (c·u + d) · [c·ω]` per parameter (transpose) or the forward product.
+    fn lame(&self, lambda: bool, forward: Option<(&[f64], &mut [f64])>, transpose: Option<(&[f64], &mut [f64])>) {
+        let p = self.problem;
+        let mut ds = Vec::new();
+        let eval = |f: &Form, x: &[f64]| f.terms.iter().map(|&(k, c)| c * x[k]).sum::<f64>();
+        let (mut fwd, mut tr) = (forward, transpose);
+        p.energy_terms(self.boundary, &mut |f: &Form, s: Stiffness, w: f64| {
+            p.stiffness_derivatives(s, &mut ds);
+            let value = eval(f, self.u) + f.constant;
+            for &(c, dl, dm) in &ds {
+                let d = if lambda { dl } else { dm };
+                if d == 0.0 {
+                    continue;
+                }
+                if let Some((t, out)) = fwd.as_mut() {
+                    let scale = d * t[c] * w * value;
+                    for &(k, ck) in &f.terms {
+                        out[k] += scale * ck;
+                    }
+                }
+                if let Some((om, out)) = tr.as_mut() {
+                    out[c] += d * w * value * eval(f, om);
+                }
+            }
+        });
+    }
+}
+
+impl crate::implicit::RootProblem for ElasticityRoot<'_> {
+    fn n(&self) -> usize {
+        self.problem.unknowns()
+    }
+    fn p(&self) -> usize {
+        match self.wrt {
+            ElasticParameter::Body => self.problem.unknowns(),
+            _ => self.problem.nx * self.problem.ny,
+        }
+    }
+    fn jac_x(&self, v: &[f64], out: &mut [f64]) {
+        self.k.matvec(v, out);
+    }
+    fn jac_x_t(&self, v: &[f64], out: &mut [f64]) {
+        self.k.matvec(v, out);
+    }
+    fn jac_theta(&self, t: &[f64], out: &mut [f64]) {
+        match self.wrt {
+            ElasticParameter::Body => {
+                for ((o, ti), m) in out.iter_mut().zip(t).zip(self.problem.lumped_mass(1.0)) {
+                    *o = -m * ti;
+                }
+            }
+            ElasticParameter::Lambda | ElasticParameter::Mu => {
+                out.fill(0.0);
+                self.lame(self.wrt == ElasticParameter::Lambda, Some((t, out)), None);
+            }
+        }
+    }
+    fn jac_theta_t(&self, w: &[f64], out: &mut [f64]) {
+        match self.wrt {
+            ElasticParameter::Body => {
+                for ((o, wi), m) in out.iter_mut().zip(w).zip(self.problem.lumped_mass(1.0)) {
+                    *o = -m * wi;
+                }
+            }
+            ElasticParameter::Lambda | ElasticParameter::Mu => {
+                out.fill(0.0);
+                self.lame(self.wrt == ElasticParameter::Lambda, None, Some((w, out)));
+            }
+        }
     }
 }
