@@ -382,7 +382,7 @@ pub fn run_info(path: &Path) -> Result<()> {
 /// Options of `ansatz export-system`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// System: poisson2d or poisson3d.
+    /// System: poisson2d, poisson3d or elasticity2d.
     pub system: String,
     /// Cells per axis (default 64 in 2D, 32 in 3D).
     #[arg(long)]
@@ -400,23 +400,28 @@ pub struct ExportArgs {
 
 pub fn run_export(a: &ExportArgs) -> Result<()> {
     let dims = match a.system.as_str() {
-        "poisson2d" => 2,
+        "poisson2d" | "elasticity2d" => 2,
         "poisson3d" => 3,
         other => {
             return Err(DatasetError::Config {
                 origin: "export-system".into(),
-                message: format!("unknown system '{other}' (known: poisson2d, poisson3d)"),
+                message: format!("unknown system '{other}' (known: poisson2d, poisson3d, elasticity2d)"),
             });
         }
     };
     let n = a.n.unwrap_or(if dims == 2 { 64 } else { 32 });
-    if n < 2 {
-        return Err(DatasetError::Config { origin: "--n".into(), message: "must be at least 2".into() });
+    if n < 3 {
+        return Err(DatasetError::Config { origin: "--n".into(), message: "must be at least 3".into() });
     }
-    let (p, f) = ansatz_datasets::problems::random_poisson(dims, n, a.seed)
-        .map_err(|e| DatasetError::Config { origin: "export-system".into(), message: e.to_string() })?;
-    let matrix = p.assemble();
-    let rhs = p.rhs(&f).map_err(|e| DatasetError::Config { origin: "export-system".into(), message: e.to_string() })?;
+    let err = |e: String| DatasetError::Config { origin: "export-system".into(), message: e };
+    let elasticity = a.system == "elasticity2d";
+    let (matrix, rhs) = if elasticity {
+        let (p, rhs) = ansatz_datasets::problems::random_elasticity(n, a.seed).map_err(|e| err(e.to_string()))?;
+        (p.assemble(), rhs)
+    } else {
+        let (p, f) = ansatz_datasets::problems::random_poisson(dims, n, a.seed).map_err(|e| err(e.to_string()))?;
+        (p.assemble(), p.rhs(&f).map_err(|e| err(e.to_string()))?)
+    };
     let name = a.out.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let rhs_name = match name.strip_suffix(".mtx") {
         Some(stem) => format!("{stem}.rhs.mtx"),
@@ -432,18 +437,29 @@ pub fn run_export(a: &ExportArgs) -> Result<()> {
     }
     let shape = if dims == 2 { format!("{n} x {n}") } else { format!("{n} x {n} x {n}") };
     let ordering = if dims == 2 { "index = i + nx*j" } else { "index = i + nx*(j + ny*k)" };
-    let comments = vec![
-        format!(
-            "Ansatz {} export-system {}: -div(k grad u) = f on the unit {}",
-            env!("CARGO_PKG_VERSION"),
-            a.system,
-            if dims == 2 { "square" } else { "cube" }
-        ),
-        format!("cell-centred finite volume, grid {shape} cells, u = 0 on every side (Dirichlet)"),
-        format!("vector ordering: {ordering}, x fastest (i along x, j along y, k along z), 0-based cell indices"),
-        format!("k = exp(1.5 g), g a smooth random field, f smooth random; seed {}", a.seed),
-        "rows are scaled by the inverse cell volume: A u = f cell by cell; A is symmetric positive definite".into(),
-    ];
+    let comments = if elasticity {
+        vec![
+            format!("Ansatz {} export-system elasticity2d: -div sigma(u) = b, plane strain, on the unit square", env!("CARGO_PKG_VERSION")),
+            format!("staggered grid of {shape} cells: x displacement at vertical faces (i h, (j+1/2) h), y displacement at horizontal faces ((i+1/2) h, j h)"),
+            "left side clamped (those x and y displacements are not unknowns), other sides traction-free".into(),
+            "vector ordering: first the x displacements of faces i = 1..n, j = 0..n-1 (index i-1 + n*j), then the y displacements of faces i = 0..n-1, j = 0..n (index n*n + i + n*j)".into(),
+            format!("mu = 0.5 exp(g1), lambda = exp(g2), g smooth random fields, smooth random body force; seed {}", a.seed),
+            "assembled from the discrete strain energy: symmetric positive definite".into(),
+        ]
+    } else {
+        vec![
+            format!(
+                "Ansatz {} export-system {}: -div(k grad u) = f on the unit {}",
+                env!("CARGO_PKG_VERSION"),
+                a.system,
+                if dims == 2 { "square" } else { "cube" }
+            ),
+            format!("cell-centred finite volume, grid {shape} cells, u = 0 on every side (Dirichlet)"),
+            format!("vector ordering: {ordering}, x fastest (i along x, j along y, k along z), 0-based cell indices"),
+            format!("k = exp(1.5 g), g a smooth random field, f smooth random; seed {}", a.seed),
+            "rows are scaled by the inverse cell volume: A u = f cell by cell; A is symmetric positive definite".into(),
+        ]
+    };
     ansatz_datasets::mtx::write_matrix(&a.out, &matrix, &comments, a.force)?;
     ansatz_datasets::mtx::write_vector(&rhs_path, &rhs, &comments, a.force)?;
     println!(

@@ -3,6 +3,7 @@
 
 use std::f64::consts::PI;
 
+use ansatz_solvers::elasticity::{ElasticSide, Elasticity2d, Model, Side};
 use ansatz_solvers::poisson::{PoissonBc, PoissonFv};
 
 use crate::rng::SampleRng;
@@ -42,4 +43,31 @@ pub fn random_poisson(dims: usize, n: usize, seed: u64) -> Result<(PoissonFv, Ve
     let k: Vec<f64> = smooth_field(&mut rng, &centres, dims, 12).iter().map(|g| (1.5 * g).exp()).collect();
     let f: Vec<f64> = smooth_field(&mut rng, &centres, dims, 12).iter().map(|g| 10.0 * g).collect();
     Ok((probe.with_k(k)?, f))
+}
+
+/// Plane-strain elasticity on the unit square with `n × n` cells: clamped left side, traction-free other sides,
+/// log-normal Lamé fields (`μ = 0.5 exp(g₁)`, `λ = exp(g₂)`, g smooth random) and a smooth random body force; from
+/// `seed`. Returns the problem and the right-hand side.
+pub fn random_elasticity(n: usize, seed: u64) -> Result<(Elasticity2d, Vec<f64>), ansatz_solvers::ConfigError> {
+    let h = 1.0 / n as f64;
+    let centres: Vec<[f64; 3]> =
+        (0..n * n).map(|c| [((c % n) as f64 + 0.5) * h, ((c / n) as f64 + 0.5) * h, 0.0]).collect();
+    let mut rng = SampleRng::new(seed, 0);
+    let mu: Vec<f64> = smooth_field(&mut rng, &centres, 2, 12).iter().map(|g| 0.5 * g.exp()).collect();
+    let lambda: Vec<f64> = smooth_field(&mut rng, &centres, 2, 12).iter().map(|g| g.exp()).collect();
+    let modes: Vec<(f64, f64, f64, f64)> =
+        (0..4).map(|_| (rng.normal(), rng.normal(), rng.int(1, 3) as f64, rng.int(1, 3) as f64)).collect();
+    let sides = [ElasticSide::Displacement, ElasticSide::Traction, ElasticSide::Traction, ElasticSide::Traction];
+    let p = Elasticity2d::new(n, n, [1.0, 1.0], lambda, mu, Model::PlaneStrain, sides)?;
+    let body = |x: f64, y: f64| -> [f64; 2] {
+        let mut b = [0.0; 2];
+        for (k, (a, c, mx, my)) in modes.iter().enumerate() {
+            let s = (PI * (mx * x + my * y) + k as f64).sin();
+            b[0] += a * s;
+            b[1] += c * s;
+        }
+        b
+    };
+    let rhs = p.rhs(&body, &|_: Side, _, _| [0.0; 2]);
+    Ok((p, rhs))
 }
