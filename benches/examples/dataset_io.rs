@@ -38,6 +38,7 @@ fn main() {
                 times: (0..nt).map(|t| t as f64 * 1e-3).collect(),
                 x: (0..nx).map(|i| (i as f64 + 0.5) / nx as f64).collect(),
                 y: None,
+                z: None,
                 grid_type: GridType::CellCentered,
                 extent: vec![1.0],
                 bc: vec!["periodic".into()],

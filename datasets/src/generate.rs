@@ -209,6 +209,7 @@ pub fn layout(
         times: (0..=setup.frames).map(|f| f as f64 * setup.save_every).collect(),
         x,
         y,
+        z: None,
         grid_type: setup.grid_type(),
         extent,
         bc: bc_names,

@@ -51,10 +51,11 @@ pub struct Dataset {
     pub samples: usize,
     /// Samples actually written (`samples_complete`); reading beyond is refused.
     pub samples_complete: usize,
-    /// Saved time levels.
+    /// Saved time levels; empty for a static problem (no `time` dimension).
     pub times: Vec<f64>,
     pub x: Vec<f64>,
     pub y: Option<Vec<f64>>,
+    pub z: Option<Vec<f64>>,
     /// Names of per-sample parameters (`simulation_parameters`).
     pub parameters: Vec<String>,
     /// `grid_type` attribute.
@@ -88,30 +89,46 @@ impl Dataset {
             Ok(n)
         };
         let samples = dim("sample")?;
-        let nt = dim("time")?;
+        let nt = if file.dimension("time").is_some() { Some(dim("time")?) } else { None };
         let nx = dim("x")?;
         let ny = if file.dimension("y").is_some() { Some(dim("y")?) } else { None };
+        let nz = if file.dimension("z").is_some() { Some(dim("z")?) } else { None };
         let coord = |name: &str, n: usize| -> Result<Vec<f64>> {
             coordinate(&file, path, name, n)?.ok_or_else(|| fmt(format!("missing coordinate variable '{name}'")))
         };
-        let times = coord("time", nt)?;
+        let times = match nt {
+            Some(n) => coord("time", n)?,
+            None => vec![],
+        };
         let x = coord("x", nx)?;
         let y = match ny {
             Some(n) => Some(coord("y", n)?),
             None => None,
         };
-        let mut expected = vec!["sample".to_string(), "time".to_string()];
+        let z = match nz {
+            Some(n) => Some(coord("z", n)?),
+            None => None,
+        };
+        let mut expected = vec!["sample".to_string()];
+        if nt.is_some() {
+            expected.push("time".into());
+        }
+        if z.is_some() {
+            expected.push("z".into());
+        }
         if y.is_some() {
             expected.push("y".into());
         }
         expected.push("x".into());
-        let fields: Vec<String> =
-            ["u", "v"].iter().filter(|n| file.variable(n).is_some()).map(|s| s.to_string()).collect();
+        let fields: Vec<String> = match text_attr(&file, "fields") {
+            Some(list) => list.split_whitespace().map(String::from).collect(),
+            None => ["u", "v"].iter().filter(|n| file.variable(n).is_some()).map(|s| s.to_string()).collect(),
+        };
         if fields.is_empty() {
-            return Err(fmt("no field variable ('u')".into()));
+            return Err(fmt("no field variable".into()));
         }
         for f in &fields {
-            let v = file.variable(f).ok_or_else(|| fmt(format!("missing variable '{f}'")))?;
+            let v = file.variable(f).ok_or_else(|| fmt(format!("missing field variable '{f}'")))?;
             let dims: Vec<String> = v.dimensions().iter().map(|d| d.name()).collect();
             if dims != expected {
                 return Err(DatasetError::Shape {
@@ -164,6 +181,7 @@ impl Dataset {
             times,
             x,
             y,
+            z,
             parameters,
             grid_type,
             extent,
@@ -177,12 +195,57 @@ impl Dataset {
 
     /// Grid values per field and time level.
     pub fn space_len(&self) -> usize {
-        self.x.len() * self.y.as_ref().map_or(1, Vec::len)
+        self.x.len() * self.y.as_ref().map_or(1, Vec::len) * self.z.as_ref().map_or(1, Vec::len)
+    }
+
+    /// Whether the dataset is static (no time dimension).
+    pub fn is_static(&self) -> bool {
+        self.times.is_empty()
+    }
+
+    fn space_counts(&self) -> Vec<usize> {
+        let mut c = vec![];
+        if let Some(z) = &self.z {
+            c.push(z.len());
+        }
+        if let Some(y) = &self.y {
+            c.push(y.len());
+        }
+        c.push(self.x.len());
+        c
+    }
+
+    /// Reads `field` of a static dataset for a window of samples, shape `(samples, [z,] [y,] x)`.
+    pub fn read_static(&self, field: &str, samples: Range<usize>) -> Result<ArrayD<f64>> {
+        if !self.is_static() {
+            return Err(DatasetError::format(
+                &self.path,
+                "the dataset has a time dimension: use read(field, samples, times)",
+            ));
+        }
+        let mut count = vec![samples.len()];
+        count.extend(self.space_counts());
+        self.window(field, samples, None, count)
     }
 
     /// Reads `field` for a window of samples and time levels, shape `(samples, times, [y,] x)`, converted to
     /// f64. Only the chunks of the window are read.
     pub fn read(&self, field: &str, samples: Range<usize>, times: Range<usize>) -> Result<ArrayD<f64>> {
+        if self.is_static() {
+            return Err(DatasetError::format(&self.path, "a static dataset has no time dimension: use read_static"));
+        }
+        let mut count = vec![samples.len(), times.len()];
+        count.extend(self.space_counts());
+        self.window(field, samples, Some(times), count)
+    }
+
+    fn window(
+        &self,
+        field: &str,
+        samples: Range<usize>,
+        times: Option<Range<usize>>,
+        count: Vec<usize>,
+    ) -> Result<ArrayD<f64>> {
         let p = &self.path;
         if !self.fields.iter().any(|f| f == field) {
             return Err(DatasetError::format(
@@ -196,17 +259,14 @@ impl Dataset {
                 format!("sample window {samples:?} outside the {} complete samples", self.samples_complete),
             ));
         }
-        if times.start >= times.end || times.end > self.times.len() {
-            return Err(DatasetError::format(
-                p,
-                format!("time window {times:?} outside the {} time levels", self.times.len()),
-            ));
+        if let Some(times) = &times {
+            if times.start >= times.end || times.end > self.times.len() {
+                return Err(DatasetError::format(
+                    p,
+                    format!("time window {times:?} outside the {} time levels", self.times.len()),
+                ));
+            }
         }
-        let mut count = vec![samples.len(), times.len()];
-        if let Some(y) = &self.y {
-            count.push(y.len());
-        }
-        count.push(self.x.len());
         let elems: u64 = count.iter().map(|&c| c as u64).product();
         if elems.saturating_mul(8) > MAX_EXPANSION * self.file_len + (1 << 20) {
             return Err(DatasetError::Corrupt {
@@ -216,7 +276,9 @@ impl Dataset {
         }
         let mut start = vec![0; count.len()];
         start[0] = samples.start;
-        start[1] = times.start;
+        if let Some(times) = &times {
+            start[1] = times.start;
+        }
         let v =
             self.file.variable(field).ok_or_else(|| DatasetError::format(p, format!("missing variable '{field}'")))?;
         let vals: Vec<f64> = nc(p, v.get_values((start.as_slice(), count.as_slice())))?;

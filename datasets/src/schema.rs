@@ -62,11 +62,13 @@ pub struct Layout {
     pub samples: usize,
     /// Index of the first sample in the whole dataset (the `sample` coordinate starts here).
     pub first_sample: u64,
-    /// Saved time levels, the initial condition first.
+    /// Saved time levels, the initial condition first; empty for a static problem (no `time` dimension).
     pub times: Vec<f64>,
     pub x: Vec<f64>,
     /// `None` in 1D.
     pub y: Option<Vec<f64>>,
+    /// `None` in 1D and 2D.
+    pub z: Option<Vec<f64>>,
     pub grid_type: GridType,
     /// Domain size per axis (x first).
     pub extent: Vec<f64>,
@@ -92,11 +94,29 @@ impl Layout {
 
     /// Grid values of one field at one time.
     pub fn space_len(&self) -> usize {
-        self.x.len() * self.y.as_ref().map_or(1, Vec::len)
+        self.x.len() * self.y.as_ref().map_or(1, Vec::len) * self.z.as_ref().map_or(1, Vec::len)
+    }
+
+    /// Spatial axes `(name, coordinates)`, slowest first.
+    pub fn space_axes(&self) -> Vec<(&'static str, &Vec<f64>)> {
+        let mut a = vec![];
+        if let Some(z) = &self.z {
+            a.push(("z", z));
+        }
+        if let Some(y) = &self.y {
+            a.push(("y", y));
+        }
+        a.push(("x", &self.x));
+        a
     }
 
     /// Spatial dimensions of a field variable, slowest first.
     pub fn space_dims(&self) -> Vec<&'static str> {
-        if self.y.is_some() { vec!["y", "x"] } else { vec!["x"] }
+        self.space_axes().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Time levels per sample (1 for a static problem).
+    pub fn levels(&self) -> usize {
+        self.times.len().max(1)
     }
 }

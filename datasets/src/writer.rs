@@ -108,7 +108,7 @@ impl DatasetWriter {
             }
         };
         if file.dimension_len("sample") != Some(layout.samples)
-            || file.dimension_len("time") != Some(layout.times.len())
+            || file.dimension_len("time").unwrap_or(0) != layout.times.len()
         {
             return Err(DatasetError::NotResumable {
                 path: partial,
@@ -147,11 +147,12 @@ impl DatasetWriter {
         let f = &mut self.file;
         let fv = l.grid_type == GridType::CellCentered;
         nc(&p, f.add_dimension("sample", l.samples))?;
-        nc(&p, f.add_dimension("time", l.times.len()))?;
-        if let Some(y) = &l.y {
-            nc(&p, f.add_dimension("y", y.len()))?;
+        if !l.times.is_empty() {
+            nc(&p, f.add_dimension("time", l.times.len()))?;
         }
-        nc(&p, f.add_dimension("x", l.x.len()))?;
+        for (name, c) in l.space_axes() {
+            nc(&p, f.add_dimension(name, c.len()))?;
+        }
         if fv {
             nc(&p, f.add_dimension("nv", 2))?;
         }
@@ -163,7 +164,9 @@ impl DatasetWriter {
         nc(&p, f.add_attribute("pde", l.pde.as_str()))?;
         nc(&p, f.add_attribute("n_spatial_dims", l.extent.len() as i32))?;
         nc(&p, f.add_attribute("domain_extent", l.extent.clone()))?;
-        for (axis, bc) in ["x", "y"].iter().zip(&l.bc) {
+        let names: Vec<&str> = l.fields.iter().map(|f| f.name.as_str()).collect();
+        nc(&p, f.add_attribute("fields", names.join(" ").as_str()))?;
+        for (axis, bc) in ["x", "y", "z"].iter().zip(&l.bc) {
             nc(&p, f.add_attribute(&format!("bc_{axis}"), bc.as_str()))?;
         }
         nc(&p, f.add_attribute("grid_type", l.grid_type.name()))?;
@@ -184,20 +187,18 @@ impl DatasetWriter {
             let idx: Vec<i64> = (0..l.samples as i64).map(|i| i + l.first_sample as i64).collect();
             nc(&p, v.put_values(&idx, ..))?;
         }
-        {
+        if !l.times.is_empty() {
             let mut v = nc(&p, f.add_variable::<f64>("time", &["time"]))?;
             nc(&p, v.put_attribute("long_name", "time"))?;
             nc(&p, v.put_attribute("units", "1"))?;
             nc(&p, v.put_attribute("axis", "T"))?;
             nc(&p, v.put_values(&l.times, ..))?;
         }
-        let axes: Vec<(&str, &Vec<f64>, f64)> = {
-            let mut a = vec![("x", &l.x, l.extent[0])];
-            if let Some(y) = &l.y {
-                a.push(("y", y, l.extent[1]));
-            }
-            a
-        };
+        let axes: Vec<(&str, &Vec<f64>, f64)> = ["x", "y", "z"]
+            .into_iter()
+            .zip(&l.extent)
+            .filter_map(|(n, e)| l.space_axes().into_iter().find(|(m, _)| *m == n).map(|(_, c)| (n, c, *e)))
+            .collect();
         for (name, coords, extent) in axes {
             let h = extent / coords.len() as f64;
             let mut v = nc(&p, f.add_variable::<f64>(name, &[name]))?;
@@ -216,13 +217,14 @@ impl DatasetWriter {
             }
         }
         // fields
-        let mut dims = vec!["sample", "time"];
-        dims.extend(l.space_dims());
-        let mut chunk = vec![1, l.time_chunk.clamp(1, l.times.len())];
-        if let Some(y) = &l.y {
-            chunk.push(y.len());
+        let mut dims = vec!["sample"];
+        let mut chunk = vec![1];
+        if !l.times.is_empty() {
+            dims.push("time");
+            chunk.push(l.time_chunk.clamp(1, l.times.len()));
         }
-        chunk.push(l.x.len());
+        dims.extend(l.space_dims());
+        chunk.extend(l.space_axes().iter().map(|(_, c)| c.len()));
         for field in &l.fields {
             let mut v = match l.precision {
                 Precision::F32 => nc(&p, f.add_variable::<f32>(&field.name, &dims))?,
@@ -247,7 +249,8 @@ impl DatasetWriter {
     }
 
     /// Writes sample `index` (local to this file, equal to [`samples_complete`](Self::samples_complete)):
-    /// `data` holds every time level, field and grid value, layout `(time, field, space)`; `params` one value
+    /// `data` holds every time level, field and grid value, layout `(time, field, space)` (`(field, space)` for a
+    /// static problem); `params` one value
     /// per parameter.
     pub fn write_sample(&mut self, index: usize, data: &[f64], params: &[f64]) -> Result<()> {
         let p = self.partial.clone();
@@ -258,7 +261,7 @@ impl DatasetWriter {
                 format!("sample {index} written out of order (next is {})", self.complete),
             ));
         }
-        let (nt, nf, ns) = (l.times.len(), l.fields.len(), l.space_len());
+        let (nt, nf, ns) = (l.levels(), l.fields.len(), l.space_len());
         if data.len() != nt * nf * ns || params.len() != l.parameters.len() {
             return Err(DatasetError::format(&p, "sample data of the wrong size"));
         }
@@ -273,11 +276,11 @@ impl DatasetWriter {
                 .file
                 .variable_mut(&field.name)
                 .ok_or_else(|| DatasetError::format(&p, "field variable vanished"))?;
-            let mut count = vec![1, nt];
-            if let Some(y) = &l.y {
-                count.push(y.len());
+            let mut count = vec![1];
+            if !l.times.is_empty() {
+                count.push(nt);
             }
-            count.push(l.x.len());
+            count.extend(l.space_axes().iter().map(|(_, c)| c.len()));
             let mut start = vec![0; count.len()];
             start[0] = index;
             let extent = (start.as_slice(), count.as_slice());

@@ -29,6 +29,7 @@ fn layout(precision: Precision, two_d: bool) -> Layout {
         times: vec![0.0, 0.5, 1.0, 1.5],
         x: (0..nx).map(|i| (i as f64 + 0.5) / nx as f64).collect(),
         y: two_d.then(|| (0..4).map(|j| (j as f64 + 0.5) * 0.5).collect()),
+        z: None,
         grid_type: GridType::CellCentered,
         extent: if two_d { vec![1.0, 2.0] } else { vec![1.0] },
         bc: if two_d { vec!["periodic".into(), "dirichlet".into()] } else { vec!["neumann".into()] },
