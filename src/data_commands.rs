@@ -49,7 +49,7 @@ fn bar(total: usize, what: &str) -> ProgressBar {
 /// Options of `ansatz generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// PDE: burgers1d or burgers2d.
+    /// PDE: burgers1d, burgers2d (trajectories), poisson2d, poisson3d or elasticity2d (static problems).
     pub pde: String,
     /// A TOML config replacing the embedded default (`configs/<pde>.toml` shows every key).
     #[arg(long)]
@@ -82,13 +82,12 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         )),
         None => None,
     };
-    let spec =
-        config::load(&a.pde, file_text.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), &a.sets, a.samples, a.seed)?;
-    let out = if a.out.is_dir() || a.out.as_os_str().to_string_lossy().ends_with('/') {
-        a.out.join(format!("{}.nc", spec.pde.name()))
-    } else {
-        a.out.clone()
-    };
+    let file = file_text.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
+    if let Some(sp) = ansatz_datasets::statics::StaticPde::from_name(&a.pde) {
+        return run_generate_static(a, sp, file);
+    }
+    let spec = config::load(&a.pde, file, &a.sets, a.samples, a.seed)?;
+    let out = output_path(&a.out, spec.pde.name());
     let grid = if spec.pde.two_d() { format!("{n} × {n}", n = spec.n) } else { format!("{}", spec.n) };
     eprintln!(
         "ansatz generate {}: {} samples, grid {grid}, {} levels to t = {}, {}, ν {}",
@@ -116,6 +115,46 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
     };
     println!(
         "{}: {} samples{resumed}, {} solved in {secs:.1} s ({:.2} samples/s)",
+        report.path.display(),
+        spec.samples,
+        report.solved,
+        report.solved as f64 / secs
+    );
+    Ok(())
+}
+
+fn output_path(out: &Path, pde: &str) -> PathBuf {
+    if out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/') {
+        out.join(format!("{pde}.nc"))
+    } else {
+        out.to_path_buf()
+    }
+}
+
+fn run_generate_static(
+    a: &GenerateArgs,
+    pde: ansatz_datasets::statics::StaticPde,
+    file: Option<(&str, &str)>,
+) -> Result<()> {
+    use ansatz_datasets::statics::{generate_static, load};
+    let spec = load(pde, file, &a.sets, a.samples, a.seed)?;
+    let out = output_path(&a.out, &a.pde);
+    eprintln!(
+        "ansatz generate {}: {} samples, {} cells per axis, relative residual {:e}",
+        a.pde, spec.samples, spec.n, spec.rtol
+    );
+    let pb = bar(spec.samples, "generating");
+    let t0 = Instant::now();
+    let opts = GenerateOptions { resume: a.resume, force: a.force, history: history() };
+    let report = generate_static(&spec, &out, &opts, |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    });
+    pb.finish_and_clear();
+    let report = report?;
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "{}: {} samples, {} solved in {secs:.1} s ({:.2} samples/s)",
         report.path.display(),
         spec.samples,
         report.solved,

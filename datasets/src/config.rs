@@ -29,7 +29,9 @@ impl Pde {
             "burgers2d" => Ok(Pde::Burgers2d),
             other => Err(DatasetError::Config {
                 origin: "pde".into(),
-                message: format!("unknown PDE '{other}' (known: burgers1d, burgers2d)"),
+                message: format!(
+                    "unknown PDE '{other}' (known: burgers1d, burgers2d, poisson2d, poisson3d, elasticity2d)"
+                ),
             }),
         }
     }
@@ -320,6 +322,14 @@ fn apply_set(table: &mut toml::Table, item: &str) -> Result<()> {
     Ok(())
 }
 
+/// Applies `--set key=value` items to a config table.
+pub(crate) fn apply_sets(table: &mut toml::Table, sets: &[String]) -> Result<()> {
+    for s in sets {
+        apply_set(table, s)?;
+    }
+    Ok(())
+}
+
 /// Loads the config of `pde`: the embedded default, or `file` (named in errors) instead, then `sets`, `samples`
 /// and `seed` on top; validates every value.
 pub fn load(
@@ -335,9 +345,7 @@ pub fn load(
         None => (format!("embedded config '{pde}'"), pde_kind.default_config().to_string()),
     };
     let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| cfg_err(&origin, e.to_string()))?;
-    for s in sets {
-        apply_set(&mut table, s)?;
-    }
+    apply_sets(&mut table, sets)?;
     if let Some(n) = samples {
         table.insert("samples".into(), toml::Value::Integer(n as i64));
     }

@@ -23,6 +23,7 @@ pub mod reader;
 pub mod rng;
 pub mod samplers;
 pub mod schema;
+pub mod statics;
 pub mod writer;
 
 pub use error::{DatasetError, Result};

@@ -8,24 +8,45 @@ use ansatz_solvers::poisson::{PoissonBc, PoissonFv};
 
 use crate::rng::SampleRng;
 
-/// A smooth random field on the unit box: a sum of `modes` random Fourier modes with integer wavenumbers up to 4
-/// per axis and amplitudes decaying like 1/|m|², normalised to unit maximum amplitude.
-fn smooth_field(rng: &mut SampleRng, centres: &[[f64; 3]], dims: usize, modes: usize) -> Vec<f64> {
-    let mut terms = vec![];
-    for _ in 0..modes {
-        let m: [f64; 3] = std::array::from_fn(|d| if d < dims { rng.int(0, 4) as f64 } else { 0.0 });
-        let m2 = (m[0] * m[0] + m[1] * m[1] + m[2] * m[2]).max(1.0);
-        terms.push((m, rng.normal() / m2, rng.range(0.0, 2.0 * PI)));
+/// A smooth random field on the unit box: a sum of random Fourier modes with integer wavenumbers up to 4 per
+/// axis and amplitudes decaying like 1/|m|², normalised to unit maximum amplitude on the points it was drawn for.
+#[derive(Clone, Debug)]
+pub struct SmoothField {
+    terms: Vec<([f64; 3], f64, f64)>,
+    scale: f64,
+}
+
+impl SmoothField {
+    /// Draws `modes` modes in `dims` dimensions and normalises on `points`.
+    pub fn draw(rng: &mut SampleRng, points: &[[f64; 3]], dims: usize, modes: usize) -> Self {
+        let mut terms = vec![];
+        for _ in 0..modes {
+            let m: [f64; 3] = std::array::from_fn(|d| if d < dims { rng.int(0, 4) as f64 } else { 0.0 });
+            let m2 = (m[0] * m[0] + m[1] * m[1] + m[2] * m[2]).max(1.0);
+            terms.push((m, rng.normal() / m2, rng.range(0.0, 2.0 * PI)));
+        }
+        let mut f = Self { terms, scale: 1.0 };
+        f.scale = points.iter().fold(0.0_f64, |a, x| a.max(f.eval(*x).abs())).max(f64::MIN_POSITIVE);
+        f
     }
-    let mut v: Vec<f64> = centres
-        .iter()
-        .map(|x| {
-            terms.iter().map(|(m, a, p)| a * (2.0 * PI * (m[0] * x[0] + m[1] * x[1] + m[2] * x[2]) + p).cos()).sum()
-        })
-        .collect();
-    let s = v.iter().fold(0.0_f64, |a, b| a.max(b.abs())).max(f64::MIN_POSITIVE);
-    v.iter_mut().for_each(|x| *x /= s);
-    v
+
+    /// The value at `x`.
+    pub fn eval(&self, x: [f64; 3]) -> f64 {
+        self.terms
+            .iter()
+            .map(|(m, a, p)| a * (2.0 * PI * (m[0] * x[0] + m[1] * x[1] + m[2] * x[2]) + p).cos())
+            .sum::<f64>()
+            / self.scale
+    }
+
+    /// Values at `points`.
+    pub fn sample(&self, points: &[[f64; 3]]) -> Vec<f64> {
+        points.iter().map(|x| self.eval(*x)).collect()
+    }
+}
+
+fn smooth_field(rng: &mut SampleRng, points: &[[f64; 3]], dims: usize, modes: usize) -> Vec<f64> {
+    SmoothField::draw(rng, points, dims, modes).sample(points)
 }
 
 /// `−∇·(k∇u) = f` on the unit square (`dims = 2`, n × n cells) or cube (`dims = 3`, n³ cells), Dirichlet

@@ -362,13 +362,23 @@ pub fn describe(path: &Path) -> Result<String> {
             ds.samples_complete,
             ds.samples
         );
-        if let (Some(t0), Some(t1)) = (ds.times.first(), ds.times.last()) {
-            let _ = writeln!(s, "  {} time levels, t = {t0} … {t1}", ds.times.len());
+        match (ds.times.first(), ds.times.last()) {
+            (Some(t0), Some(t1)) => {
+                let _ = writeln!(s, "  {} time levels, t = {t0} … {t1}", ds.times.len());
+            }
+            _ => {
+                let _ = writeln!(s, "  static problem (no time dimension)");
+            }
         }
-        let shape = match &ds.y {
-            Some(y) => format!("{} × {}", y.len(), ds.x.len()),
-            None => format!("{}", ds.x.len()),
-        };
+        let mut axes: Vec<String> = vec![];
+        if let Some(z) = &ds.z {
+            axes.push(z.len().to_string());
+        }
+        if let Some(y) = &ds.y {
+            axes.push(y.len().to_string());
+        }
+        axes.push(ds.x.len().to_string());
+        let shape = axes.join(" × ");
         let _ = writeln!(s, "  grid {shape} ({}), domain extent {:?}", ds.grid_type, ds.extent);
         for p in &ds.parameters {
             if let Ok(v) = ds.parameter(p) {
