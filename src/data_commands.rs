@@ -74,7 +74,14 @@ pub struct GenerateArgs {
     pub sets: Vec<String>,
 }
 
-pub fn run_generate(a: &GenerateArgs) -> Result<()> {
+/// What `generate` makes.
+enum Job {
+    Trajectories(ansatz_datasets::config::Spec),
+    Static(ansatz_datasets::statics::StaticSpec),
+}
+
+pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -> Result<()> {
+    use ansatz_datasets::manifest::{manifest_name, shard_name, write_manifest};
     let file_text = match &a.config {
         Some(p) => Some((
             p.display().to_string(),
@@ -83,28 +90,62 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
         None => None,
     };
     let file = file_text.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
-    if let Some(sp) = ansatz_datasets::statics::StaticPde::from_name(&a.pde) {
-        return run_generate_static(a, sp, file);
+    let (job, total, banner) = match ansatz_datasets::statics::StaticPde::from_name(&a.pde) {
+        Some(sp) => {
+            let spec = ansatz_datasets::statics::load(sp, file, &a.sets, a.samples, a.seed)?;
+            let banner =
+                format!("{} samples, {} cells per axis, relative residual {:e}", spec.samples, spec.n, spec.rtol);
+            (Job::Static(spec.clone()), spec.samples, banner)
+        }
+        None => {
+            let spec = config::load(&a.pde, file, &a.sets, a.samples, a.seed)?;
+            let grid = if spec.pde.two_d() { format!("{n} × {n}", n = spec.n) } else { format!("{}", spec.n) };
+            let banner = format!(
+                "{} samples, grid {grid}, {} levels to t = {}, {}, ν {}",
+                spec.samples,
+                spec.frames + 1,
+                spec.t_end,
+                spec.scheme.describe(),
+                spec.nu.describe()
+            );
+            (Job::Trajectories(spec.clone()), spec.samples, banner)
+        }
+    };
+    let out = output_path(&a.out, &a.pde);
+    let (rank, size) = (comm.rank(), comm.size());
+    // with several ranks: one shard per rank and a manifest
+    let (target, range, sharded) = if size > 1 {
+        let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| a.pde.clone());
+        let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let manifest = dir.join(manifest_name(&stem));
+        if manifest.exists() && !a.force && !a.resume {
+            return Err(DatasetError::Exists { path: manifest });
+        }
+        (dir.join(shard_name(&stem, rank)), Some(ansatz_cluster::partition(total, size, rank)), Some((manifest, stem)))
+    } else {
+        (out, None, None)
+    };
+    if size > 1 && std::env::var("ANSATZ_FAULT_RANK").ok().and_then(|r| r.parse::<usize>().ok()) == Some(rank) {
+        // a fault on one rank, for testing that the whole job stops
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        return Err(DatasetError::Config { origin: "ANSATZ_FAULT_RANK".into(), message: "injected fault".into() });
     }
-    let spec = config::load(&a.pde, file, &a.sets, a.samples, a.seed)?;
-    let out = output_path(&a.out, spec.pde.name());
-    let grid = if spec.pde.two_d() { format!("{n} × {n}", n = spec.n) } else { format!("{}", spec.n) };
-    eprintln!(
-        "ansatz generate {}: {} samples, grid {grid}, {} levels to t = {}, {}, ν {}",
-        spec.pde.name(),
-        spec.samples,
-        spec.frames + 1,
-        spec.t_end,
-        spec.scheme.describe(),
-        spec.nu.describe()
-    );
-    let pb = bar(spec.samples, "generating");
+    if rank == 0 {
+        let ranks = if size > 1 { format!(" on {size} ranks") } else { String::new() };
+        eprintln!("ansatz generate {}: {banner}{ranks}", a.pde);
+    }
+    let pb =
+        if rank == 0 { bar(range.as_ref().map_or(total, |r| r.len()), "generating") } else { ProgressBar::hidden() };
     let t0 = Instant::now();
-    let opts = GenerateOptions { resume: a.resume, force: a.force, history: history() };
-    let report = generate(&spec, &out, &opts, |done, total| {
-        pb.set_length(total as u64);
+    let opts = GenerateOptions { resume: a.resume, force: a.force, history: history(), range: range.clone() };
+    let progress = |done: usize, n: usize| {
+        pb.set_length(n as u64);
         pb.set_position(done as u64);
-    });
+    };
+    let report = match &job {
+        Job::Trajectories(spec) => generate(spec, &target, &opts, progress),
+        Job::Static(spec) => ansatz_datasets::statics::generate_static(spec, &target, &opts, progress),
+    };
     pb.finish_and_clear();
     let report = report?;
     let secs = t0.elapsed().as_secs_f64();
@@ -113,13 +154,32 @@ pub fn run_generate(a: &GenerateArgs) -> Result<()> {
     } else {
         String::new()
     };
-    println!(
-        "{}: {} samples{resumed}, {} solved in {secs:.1} s ({:.2} samples/s)",
-        report.path.display(),
-        spec.samples,
-        report.solved,
-        report.solved as f64 / secs
-    );
+    match sharded {
+        None => println!(
+            "{}: {} samples{resumed}, {} solved in {secs:.1} s ({:.2} samples/s)",
+            report.path.display(),
+            total,
+            report.solved,
+            report.solved as f64 / secs
+        ),
+        Some((manifest, stem)) => {
+            comm.barrier();
+            if rank == 0 {
+                let files: Vec<(String, usize, usize)> = (0..size)
+                    .map(|r| {
+                        let p = ansatz_cluster::partition(total, size, r);
+                        (shard_name(&stem, r), p.start, p.len())
+                    })
+                    .collect();
+                write_manifest(&manifest, &a.pde, total, &files)?;
+                println!(
+                    "{}: {total} samples in {size} shards, {secs:.1} s ({:.2} samples/s)",
+                    manifest.display(),
+                    total as f64 / secs
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -131,35 +191,28 @@ fn output_path(out: &Path, pde: &str) -> PathBuf {
     }
 }
 
-fn run_generate_static(
-    a: &GenerateArgs,
-    pde: ansatz_datasets::statics::StaticPde,
-    file: Option<(&str, &str)>,
-) -> Result<()> {
-    use ansatz_datasets::statics::{generate_static, load};
-    let spec = load(pde, file, &a.sets, a.samples, a.seed)?;
-    let out = output_path(&a.out, &a.pde);
-    eprintln!(
-        "ansatz generate {}: {} samples, {} cells per axis, relative residual {:e}",
-        a.pde, spec.samples, spec.n, spec.rtol
-    );
-    let pb = bar(spec.samples, "generating");
-    let t0 = Instant::now();
-    let opts = GenerateOptions { resume: a.resume, force: a.force, history: history() };
-    let report = generate_static(&spec, &out, &opts, |done, total| {
-        pb.set_length(total as u64);
-        pb.set_position(done as u64);
-    });
+/// Options of `ansatz merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The manifest of a sharded dataset (`NAME.manifest.json`).
+    pub manifest: PathBuf,
+    /// The merged file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite an existing output.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run_merge(a: &MergeArgs) -> Result<()> {
+    let (m, shards) = ansatz_datasets::manifest::read_manifest(&a.manifest)?;
+    for s in &shards {
+        probe(s)?;
+    }
+    let pb = bar(m.samples, "merging");
+    let out = ansatz_datasets::manifest::merge(&a.manifest, &a.out, a.force, |d, _| pb.set_position(d as u64));
     pb.finish_and_clear();
-    let report = report?;
-    let secs = t0.elapsed().as_secs_f64();
-    println!(
-        "{}: {} samples, {} solved in {secs:.1} s ({:.2} samples/s)",
-        report.path.display(),
-        spec.samples,
-        report.solved,
-        report.solved as f64 / secs
-    );
+    println!("{}: {} samples from {} shards", out?.display(), m.samples, shards.len());
     Ok(())
 }
 
@@ -411,8 +464,24 @@ pub fn run_solve(a: &SolveArgs) -> Result<()> {
     Ok(())
 }
 
-/// `ansatz info FILE`.
+/// `ansatz info FILE|MANIFEST`.
 pub fn run_info(path: &Path) -> Result<()> {
+    if ansatz_datasets::manifest::is_manifest(path) {
+        let (m, shards) = ansatz_datasets::manifest::read_manifest(path)?;
+        println!(
+            "{}: sharded {} dataset, {} samples in {} shards (sizes and checksums verified)",
+            path.display(),
+            m.pde,
+            m.samples,
+            shards.len()
+        );
+        for (e, p) in m.shards.iter().zip(&shards) {
+            println!("  {}: samples {}..{}, {} bytes", e.file, e.first_sample, e.first_sample + e.samples, e.bytes);
+            probe(p)?;
+        }
+        print!("{}", describe(&shards[0])?);
+        return Ok(());
+    }
     probe(path)?;
     print!("{}", describe(path)?);
     Ok(())

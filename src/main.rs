@@ -50,18 +50,52 @@ enum Command {
     /// Write a discretised linear system (random coefficient field and source) in MatrixMarket form:
     /// the matrix to --out and the right-hand side to <stem>.rhs.mtx, grid and ordering in the header comments.
     ExportSystem(data_commands::ExportArgs),
+    /// Merge the shards of a dataset generated on several ranks into one file.
+    Merge(data_commands::MergeArgs),
     /// Internal: open a file with libnetcdf in a child process (used to screen untrusted files).
     #[command(name = "__probe", hide = true)]
     Probe { file: std::path::PathBuf },
+}
+
+/// Exit code of an error: 2 for bad input, 1 otherwise.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let usage = e.downcast_ref::<UsageError>().is_some()
+        || e.downcast_ref::<ansatz_solvers::ConfigError>().is_some()
+        || e.downcast_ref::<ansatz_datasets::DatasetError>().is_some_and(|d| d.is_bad_input());
+    if usage { 2 } else { 1 }
+}
+
+/// `generate`, on one process or on every MPI rank: an error on any rank ends the whole job.
+fn generate_on_ranks(a: &data_commands::GenerateArgs) -> ExitCode {
+    let comm = match ansatz_cluster::init() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ansatz: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match data_commands::run_generate(a, comm.as_ref()).map_err(anyhow::Error::from) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = exit_code(&e);
+            if comm.size() > 1 {
+                eprintln!("ansatz: error on rank {} of {}: {e:#}", comm.rank(), comm.size());
+                comm.abort(code as i32);
+            }
+            eprintln!("ansatz: error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Demo(a) => demo::run(a),
-        Command::Generate(a) => data_commands::run_generate(a).map_err(anyhow::Error::from),
+        Command::Generate(a) => return generate_on_ranks(a),
         Command::Solve(a) => data_commands::run_solve(a).map_err(anyhow::Error::from),
         Command::Info { file } => data_commands::run_info(file).map_err(anyhow::Error::from),
+        Command::Merge(a) => data_commands::run_merge(a).map_err(anyhow::Error::from),
         Command::ExportSystem(a) => data_commands::run_export(a).map_err(anyhow::Error::from),
         Command::Probe { file } => probe::run_probe(file).map_err(anyhow::Error::from),
     };
@@ -69,10 +103,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ansatz: error: {e:#}");
-            let usage = e.downcast_ref::<UsageError>().is_some()
-                || e.downcast_ref::<ansatz_solvers::ConfigError>().is_some()
-                || e.downcast_ref::<ansatz_datasets::DatasetError>().is_some_and(|d| d.is_bad_input());
-            ExitCode::from(if usage { 2 } else { 1 })
+            ExitCode::from(exit_code(&e))
         }
     }
 }

@@ -305,6 +305,40 @@ pub struct GenerateOptions {
     pub force: bool,
     /// The command line, for the `history` attribute.
     pub history: String,
+    /// Only these samples of the dataset (one shard of a distributed run); all of them when `None`.
+    pub range: Option<std::ops::Range<usize>>,
+}
+
+/// Writes samples of a dataset with `layout` (whose `samples` is the dataset's total) into `out`: all of them,
+/// or the shard `opts.range`, creating or resuming the file; `solve(k)` receives global sample indices.
+pub fn write_dataset<F>(
+    mut layout: Layout,
+    out: &Path,
+    opts: &GenerateOptions,
+    solve: F,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<GenerateReport>
+where
+    F: Fn(usize) -> Result<(Vec<f64>, Vec<f64>)> + Sync,
+{
+    let range = opts.range.clone().unwrap_or(0..layout.samples);
+    if range.end > layout.samples {
+        return Err(DatasetError::Config {
+            origin: "sample range".into(),
+            message: format!("{range:?} exceeds {} samples", layout.samples),
+        });
+    }
+    layout.samples = range.len();
+    layout.first_sample = range.start as u64;
+    let mut writer = if opts.resume && !opts.force {
+        DatasetWriter::resume(out, &layout)?
+    } else {
+        DatasetWriter::create(out, &layout, opts.force)?
+    };
+    let start = writer.samples_complete();
+    write_in_parallel(&mut writer, start, range.len(), |k| solve(range.start + k), progress)?;
+    let path = writer.finish()?;
+    Ok(GenerateReport { path, solved: range.len() - start, resumed_from: start })
 }
 
 /// Result of [`generate`].
@@ -359,21 +393,7 @@ pub fn generate(
         text,
         Some(spec.seed),
     );
-    let mut writer = if opts.resume && !opts.force {
-        DatasetWriter::resume(out, &layout)?
-    } else {
-        DatasetWriter::create(out, &layout, opts.force)?
-    };
-    let start = writer.samples_complete();
-    write_in_parallel(
-        &mut writer,
-        start,
-        spec.samples,
-        |k| solve_sample(spec, k).map(|(t, nu)| (t.data, vec![nu, t.dt])),
-        &mut progress,
-    )?;
-    let path = writer.finish()?;
-    Ok(GenerateReport { path, solved: spec.samples - start, resumed_from: start })
+    write_dataset(layout, out, opts, |k| solve_sample(spec, k).map(|(t, nu)| (t.data, vec![nu, t.dt])), &mut progress)
 }
 
 #[cfg(test)]

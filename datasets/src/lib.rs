@@ -17,6 +17,7 @@ pub mod check;
 pub mod config;
 mod error;
 pub mod generate;
+pub mod manifest;
 pub mod mtx;
 pub mod problems;
 pub mod reader;

@@ -308,6 +308,124 @@ impl Dataset {
     pub fn text_attribute(&self, name: &str) -> Option<String> {
         text_attr(&self.file, name)
     }
+
+    /// The layout this file was written with (for copying or merging it), with `samples` and `first_sample` of
+    /// this file.
+    pub fn layout(&self) -> Result<crate::schema::Layout> {
+        use crate::schema::{Field, GridType, Layout, ParameterInfo, Precision};
+        let p = &self.path;
+        let long_name = |v: &netcdf::Variable| match v.attribute_value("long_name") {
+            Some(Ok(netcdf::AttributeValue::Str(s))) => s,
+            _ => String::new(),
+        };
+        let mut fields = vec![];
+        let mut precision = Precision::F32;
+        let mut time_chunk = 1;
+        for name in &self.fields {
+            let v = self
+                .file
+                .variable(name)
+                .ok_or_else(|| DatasetError::format(p, format!("missing variable '{name}'")))?;
+            if matches!(v.vartype(), netcdf::types::NcVariableType::Float(netcdf::types::FloatType::F64)) {
+                precision = Precision::F64;
+            }
+            if let (false, Ok(Some(c))) = (self.is_static(), v.chunking()) {
+                time_chunk = c.get(1).copied().unwrap_or(1);
+            }
+            fields.push(Field { name: name.clone(), long_name: long_name(&v) });
+        }
+        let mut parameters = vec![];
+        for v in self.file.variables() {
+            let dims: Vec<String> = v.dimensions().iter().map(|d| d.name()).collect();
+            let name = v.name();
+            if dims == ["sample"] && name != "sample" {
+                parameters.push(ParameterInfo {
+                    long_name: long_name(&v),
+                    simulation: self.parameters.contains(&name),
+                    name,
+                });
+            }
+        }
+        let fixed = [
+            "Conventions",
+            "pde",
+            "grid_type",
+            "simulation_parameters",
+            "ansatz_version",
+            "fields",
+            "bc_x",
+            "bc_y",
+            "bc_z",
+        ];
+        let text = self
+            .file
+            .attributes()
+            .filter(|a| !fixed.contains(&a.name()))
+            .filter_map(|a| match a.value() {
+                Ok(netcdf::AttributeValue::Str(s)) => Some((a.name().to_string(), s)),
+                _ => None,
+            })
+            .collect();
+        let bc = ["bc_x", "bc_y", "bc_z"].iter().filter_map(|k| text_attr(&self.file, k)).collect();
+        let sample0: Vec<i64> = nc(
+            p,
+            self.file
+                .variable("sample")
+                .ok_or_else(|| DatasetError::format(p, "missing variable 'sample'"))?
+                .get_values(..),
+        )?;
+        Ok(Layout {
+            pde: self.pde.clone(),
+            fields,
+            parameters,
+            samples: self.samples,
+            first_sample: sample0.first().copied().unwrap_or(0).max(0) as u64,
+            times: self.times.clone(),
+            x: self.x.clone(),
+            y: self.y.clone(),
+            z: self.z.clone(),
+            grid_type: if self.grid_type == "spectral_collocation" {
+                GridType::SpectralCollocation
+            } else {
+                GridType::CellCentered
+            },
+            extent: self.extent.clone(),
+            bc,
+            precision,
+            compression: 4,
+            time_chunk,
+            text,
+            seed: int_attr(&self.file, "seed").map(|s| s as u64),
+            context_frames: int_attr(&self.file, "context_frames").unwrap_or(1) as i32,
+        })
+    }
+
+    /// Sample `s` (local index) as written: every time level, field and grid value, layout `(time, field,
+    /// space)`, and the values of the per-sample variables `params`.
+    pub fn sample_data(&self, s: usize, params: &[String]) -> Result<(Vec<f64>, Vec<f64>)> {
+        let ns = self.space_len();
+        let nt = self.times.len().max(1);
+        let nf = self.fields.len();
+        let mut data = vec![0.0; nt * nf * ns];
+        for (k, f) in self.fields.iter().enumerate() {
+            let w = if self.is_static() { self.read_static(f, s..s + 1)? } else { self.read(f, s..s + 1, 0..nt)? };
+            let w = w.as_slice().ok_or_else(|| DatasetError::format(&self.path, "non-contiguous window"))?;
+            for t in 0..nt {
+                data[(t * nf + k) * ns..(t * nf + k + 1) * ns].copy_from_slice(&w[t * ns..(t + 1) * ns]);
+            }
+        }
+        let values = params
+            .iter()
+            .map(|p| {
+                self.parameter(p).and_then(|v| {
+                    v.get(s)
+                        .copied()
+                        .ok_or_else(|| DatasetError::format(&self.path, format!("'{p}' has no value for sample {s}")))
+                })
+            })
+            .collect::<Result<Vec<f64>>>()?;
+        Ok((data, values))
+    }
 }
 
 /// A summary of any NetCDF file: dimensions, variables and global attributes (for `ansatz info`), after the

@@ -11,11 +11,10 @@ use ansatz_solvers::precond::{Ic0, Multigrid, Preconditioner};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DatasetError, Result};
-use crate::generate::{GenerateOptions, GenerateReport, write_in_parallel};
+use crate::generate::{GenerateOptions, GenerateReport, write_dataset};
 use crate::problems::SmoothField;
 use crate::rng::SampleRng;
 use crate::schema::{Field, GridType, Layout, ParameterInfo, Precision};
-use crate::writer::DatasetWriter;
 
 /// The static problems `generate` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -392,23 +391,15 @@ pub fn generate_static(
         seed: Some(spec.seed),
         context_frames: 0,
     };
-    let mut writer = if opts.resume && !opts.force {
-        DatasetWriter::resume(out, &layout)?
-    } else {
-        DatasetWriter::create(out, &layout, opts.force)?
-    };
-    let start = writer.samples_complete();
-    write_in_parallel(
-        &mut writer,
-        start,
-        spec.samples,
+    write_dataset(
+        layout,
+        out,
+        opts,
         |k| {
             let (data, info) = solve_static_sample(spec, k)?;
             let bnorm = info.residuals.first().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
             Ok((data, vec![info.iterations as f64, info.residual() / bnorm]))
         },
         &mut progress,
-    )?;
-    let path = writer.finish()?;
-    Ok(GenerateReport { path, solved: spec.samples - start, resumed_from: start })
+    )
 }

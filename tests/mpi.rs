@@ -1,0 +1,108 @@
+//! `mpirun -np 2 ansatz generate`: one shard per rank and a manifest; the merged data are bitwise identical to a
+//! single-process run; readers reject tampered manifests; a failing rank stops the whole job. Needs `mpirun`
+//! (Open MPI; `make test` installs it); runs as root with the variables Open MPI asks for.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use ansatz_datasets::reader::Dataset;
+
+fn mpirun(np: usize, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = Command::new("mpirun");
+    c.args(["--oversubscribe", "-np", &np.to_string()]);
+    for (k, v) in env {
+        c.args(["-x", &format!("{k}={v}")]);
+    }
+    c.arg(env!("CARGO_BIN_EXE_ansatz")).args(args);
+    c.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    c.output().expect("mpirun (openmpi-bin) is installed by make test")
+}
+
+fn ansatz(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ansatz")).args(args).output().unwrap()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+const SMALL: [&str; 8] = ["--samples", "7", "--seed", "9", "--set", "grid.n=64", "--set", "time.t_end=0.2"];
+
+#[test]
+fn two_ranks_generate_shards_that_merge_to_the_single_process_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    for pde in ["burgers1d", "poisson2d"] {
+        let extra: &[&str] =
+            if pde == "burgers1d" { &SMALL } else { &["--samples", "5", "--seed", "9", "--set", "grid.n=16"] };
+        let sharded = dir.path().join(format!("{pde}-mpi.nc"));
+        let o = mpirun(2, &[], &[&["generate", pde, "--out", p(&sharded)], extra].concat());
+        assert!(o.status.success(), "{pde}: {}", String::from_utf8_lossy(&o.stderr));
+        let manifest = dir.path().join(format!("{pde}-mpi.manifest.json"));
+        assert!(manifest.exists() && dir.path().join(format!("{pde}-mpi.rank-0001.nc")).exists());
+        let single = dir.path().join(format!("{pde}-single.nc"));
+        assert!(ansatz(&[&["generate", pde, "--out", p(&single)], extra].concat()).status.success());
+        let merged = dir.path().join(format!("{pde}-merged.nc"));
+        let o = ansatz(&["merge", p(&manifest), "--out", p(&merged)]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let (a, b) = (Dataset::open(&single).unwrap(), Dataset::open(&merged).unwrap());
+        assert_eq!(a.samples, b.samples);
+        for f in &a.fields {
+            let (x, y) = if a.is_static() {
+                (a.read_static(f, 0..a.samples).unwrap(), b.read_static(f, 0..b.samples).unwrap())
+            } else {
+                (a.read(f, 0..a.samples, 0..a.times.len()).unwrap(), b.read(f, 0..b.samples, 0..b.times.len()).unwrap())
+            };
+            assert!(x.iter().zip(y.iter()).all(|(u, v)| u.to_bits() == v.to_bits()), "{pde}: field {f} differs");
+        }
+        let o = ansatz(&["info", p(&manifest)]);
+        assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("2 shards"));
+    }
+}
+
+#[test]
+fn tampered_manifests_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.nc");
+    let o = mpirun(2, &[], &[&["generate", "burgers1d", "--out", p(&out)], &SMALL[..]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest = dir.path().join("b.manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let bad = |name: &str, content: String, needle: &str| {
+        let m = dir.path().join(name);
+        std::fs::write(&m, content).unwrap();
+        let o = ansatz(&["info", p(&m)]);
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(err.contains(needle), "{name}: {err}");
+    };
+    bad("abs.manifest.json", text.replace("\"b.rank-0000.nc\"", "\"/etc/passwd\""), "plain file name");
+    bad("up.manifest.json", text.replace("\"b.rank-0000.nc\"", "\"../b.rank-0000.nc\""), "plain file name");
+    bad("gone.manifest.json", text.replace("b.rank-0001.nc", "b.rank-0009.nc"), "missing");
+    // an altered shard (same size, one byte changed)
+    let shard = dir.path().join("b.rank-0001.nc");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let k = bytes.len() - 100;
+    bytes[k] ^= 1;
+    std::fs::write(&shard, &bytes).unwrap();
+    let o = ansatz(&["info", p(&manifest)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("checksum"));
+}
+
+#[test]
+fn an_error_on_one_rank_stops_the_whole_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f.nc");
+    let t = Instant::now();
+    let o = mpirun(
+        2,
+        &[("ANSATZ_FAULT_RANK", "1")],
+        &["generate", "burgers1d", "--samples", "200", "--set", "grid.n=1024", "--out", p(&out)],
+    );
+    assert!(!o.status.success());
+    assert!(t.elapsed() < Duration::from_secs(10), "the job took {:?} to stop", t.elapsed());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("error on rank 1 of 2") && err.contains("injected fault"), "{err}");
+    assert!(!dir.path().join("f.manifest.json").exists());
+}
