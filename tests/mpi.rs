@@ -106,3 +106,74 @@ fn an_error_on_one_rank_stops_the_whole_job() {
     assert!(err.contains("error on rank 1 of 2") && err.contains("injected fault"), "{err}");
     assert!(!dir.path().join("f.manifest.json").exists());
 }
+
+#[test]
+fn an_interrupted_sharded_run_resumes_per_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "generate",
+            "burgers1d",
+            "--samples",
+            "160",
+            "--seed",
+            "5",
+            "--out",
+            p(out),
+            "--set",
+            "grid.n=256",
+            "--set",
+            "nu=0.004",
+            "--set",
+            "time.t_end=0.5",
+            "--set",
+            "time.save_every=0.05",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let full = dir.path().join("full.nc");
+    let t = Instant::now();
+    let o = mpirun(2, &[], &args(&full).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let whole = t.elapsed();
+    // interrupt a second run about halfway (mpirun forwards the kill to both ranks), then resume it
+    let cut = dir.path().join("cut.nc");
+    let mut c = Command::new("mpirun");
+    c.args(["--oversubscribe", "-np", "2", env!("CARGO_BIN_EXE_ansatz")]).args(args(&cut));
+    c.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    // wait until both ranks are writing, then a little longer
+    let t = Instant::now();
+    while !(0..2).all(|r| dir.path().join(format!("cut.rank-000{r}.nc.partial")).exists()) && t.elapsed() < whole * 2 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SIGTERM: mpirun forwards it to the ranks (a SIGKILL of mpirun would leave them running)
+    // SAFETY: sending a signal to our own child process
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_millis(500));
+    let interrupted = (0..2).any(|r| dir.path().join(format!("cut.rank-000{r}.nc.partial")).exists());
+    assert!(interrupted, "the run was not interrupted mid-way");
+    assert!(!dir.path().join("cut.manifest.json").exists(), "no manifest before every shard is complete");
+    let o = mpirun(2, &[], &args(&cut).iter().map(String::as_str).chain(["--resume"]).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (a, b) in [("full", "cut")] {
+        let ma = dir.path().join(format!("{a}.merged.nc"));
+        let mb = dir.path().join(format!("{b}.merged.nc"));
+        assert!(
+            ansatz(&["merge", p(&dir.path().join(format!("{a}.manifest.json"))), "--out", p(&ma)]).status.success()
+        );
+        assert!(
+            ansatz(&["merge", p(&dir.path().join(format!("{b}.manifest.json"))), "--out", p(&mb)]).status.success()
+        );
+        let (x, y) = (Dataset::open(&ma).unwrap(), Dataset::open(&mb).unwrap());
+        let (u, v) = (x.read("u", 0..160, 0..11).unwrap(), y.read("u", 0..160, 0..11).unwrap());
+        assert!(u.iter().zip(v.iter()).all(|(s, t)| s.to_bits() == t.to_bits()), "resumed shards differ");
+    }
+}

@@ -330,6 +330,18 @@ where
     }
     layout.samples = range.len();
     layout.first_sample = range.start as u64;
+    if opts.resume && !opts.force && !crate::writer::partial_path(out).exists() && out.exists() {
+        // nothing left to do if the file is already complete with the same configuration
+        let ds = crate::reader::Dataset::open(out)?;
+        let config = |l: &Layout| l.text.iter().find(|(k, _)| k == "generation_config").map(|(_, v)| v.clone());
+        if ds.samples_complete == layout.samples && ds.text_attribute("generation_config") == config(&layout) {
+            return Ok(GenerateReport { path: out.to_path_buf(), solved: 0, resumed_from: layout.samples });
+        }
+        return Err(DatasetError::NotResumable {
+            path: out.to_path_buf(),
+            reason: "it is complete but was made with a different configuration; pass --force to replace it".into(),
+        });
+    }
     let mut writer = if opts.resume && !opts.force {
         DatasetWriter::resume(out, &layout)?
     } else {
