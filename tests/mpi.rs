@@ -163,17 +163,12 @@ fn an_interrupted_sharded_run_resumes_per_shard() {
     assert!(!dir.path().join("cut.manifest.json").exists(), "no manifest before every shard is complete");
     let o = mpirun(2, &[], &args(&cut).iter().map(String::as_str).chain(["--resume"]).collect::<Vec<_>>());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for (a, b) in [("full", "cut")] {
-        let ma = dir.path().join(format!("{a}.merged.nc"));
-        let mb = dir.path().join(format!("{b}.merged.nc"));
-        assert!(
-            ansatz(&["merge", p(&dir.path().join(format!("{a}.manifest.json"))), "--out", p(&ma)]).status.success()
-        );
-        assert!(
-            ansatz(&["merge", p(&dir.path().join(format!("{b}.manifest.json"))), "--out", p(&mb)]).status.success()
-        );
-        let (x, y) = (Dataset::open(&ma).unwrap(), Dataset::open(&mb).unwrap());
-        let (u, v) = (x.read("u", 0..160, 0..11).unwrap(), y.read("u", 0..160, 0..11).unwrap());
-        assert!(u.iter().zip(v.iter()).all(|(s, t)| s.to_bits() == t.to_bits()), "resumed shards differ");
-    }
+    let (a, b) = ("full", "cut");
+    let ma = dir.path().join(format!("{a}.merged.nc"));
+    let mb = dir.path().join(format!("{b}.merged.nc"));
+    assert!(ansatz(&["merge", p(&dir.path().join(format!("{a}.manifest.json"))), "--out", p(&ma)]).status.success());
+    assert!(ansatz(&["merge", p(&dir.path().join(format!("{b}.manifest.json"))), "--out", p(&mb)]).status.success());
+    let (x, y) = (Dataset::open(&ma).unwrap(), Dataset::open(&mb).unwrap());
+    let (u, v) = (x.read("u", 0..160, 0..11).unwrap(), y.read("u", 0..160, 0..11).unwrap());
+    assert!(u.iter().zip(v.iter()).all(|(s, t)| s.to_bits() == t.to_bits()), "resumed shards differ");
 }
