@@ -98,6 +98,9 @@ pub enum ConfigError {
     /// A finite value was required.
     #[error("{name} must be finite, got {value}")]
     NotFinite { name: &'static str, value: f64 },
+    /// Data violate a solvability condition (e.g. a periodic source with non-zero mean).
+    #[error("{what}: {value:.3e} (must be zero)")]
+    Incompatible { what: &'static str, value: f64 },
     /// Periodic boundaries must be periodic on both sides of an axis.
     #[error("boundary along {axis}: periodic must be used on both sides or neither")]
     MixedPeriodic { axis: &'static str },

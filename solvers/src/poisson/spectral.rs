@@ -47,7 +47,7 @@ impl SpectralPoisson {
         let mean = f.iter().sum::<f64>() / n as f64;
         let scale = f.iter().map(|v| v.abs()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
         if mean.abs() > 1e-10 * scale {
-            return Err(ConfigError::NotFinite { name: "mean of the periodic source (must be zero)", value: mean });
+            return Err(ConfigError::Incompatible { what: "mean of the periodic source", value: mean });
         }
         let mut w = self.fft.work();
         let mut spec = vec![C::new(0.0, 0.0); self.fft.spec_len()];
