@@ -48,10 +48,7 @@ impl SpectralElasticity2d {
             let mean = b.iter().sum::<f64>() / n as f64;
             let scale = b.iter().fold(0.0_f64, |m, x| m.max(x.abs())).max(f64::MIN_POSITIVE);
             if mean.abs() > 1e-10 * scale {
-                return Err(ConfigError::NotFinite {
-                    name: "mean of the periodic body force (must be zero)",
-                    value: mean,
-                });
+                return Err(ConfigError::Incompatible { what: "mean of the periodic body force", value: mean });
             }
         }
         let mut w = self.fft.work();
