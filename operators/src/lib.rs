@@ -2,4 +2,7 @@
 //! hard-constraint layers, deep-conjugate-direction networks) and the bridge that makes native solver operations
 //! differentiable inside burn.
 //!
-//! This crate is filled by the model work; it will depend on burn 0.22.1 (pinned in the workspace).
+//! Available now: the spectral convolution of Fourier neural operators ([`spectral::SpectralConv1d`]) as a
+//! truncated DFT by matrix products (exact in f64, any grid size, every backend).
+
+pub mod spectral;
