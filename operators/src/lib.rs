@@ -2,7 +2,9 @@
 //! hard-constraint layers, deep-conjugate-direction networks) and the bridge that makes native solver operations
 //! differentiable inside burn.
 //!
-//! Available now: the spectral convolution of Fourier neural operators ([`spectral::SpectralConv1d`]) as a
-//! truncated DFT by matrix products (exact in f64, any grid size, every backend).
+//! Available now: the 1D Fourier neural operator ([`fno::Fno1d`]) and its spectral convolution
+//! ([`spectral::SpectralConv1d`]), a truncated DFT by matrix products (exact in f64, any grid size, every
+//! backend).
 
+pub mod fno;
 pub mod spectral;
