@@ -2,7 +2,8 @@
 //! optimisers, checkpoints, rollout evaluation and metrics, and reports with plots.
 //!
 //! Available now: the rollout metrics ([`metrics`]), which score any prediction against a reference trajectory,
-//! and learning-rate schedules ([`schedule`]).
+//! training windows with splits and normalisation ([`data`]), and learning-rate schedules ([`schedule`]).
 
+pub mod data;
 pub mod metrics;
 pub mod schedule;

@@ -1,0 +1,351 @@
+//! Training data from Ansatz datasets: whole trajectories held in memory as f32, a split by sample, windows of
+//! `history` input frames followed by `horizon` target frames, and per-channel normalisation statistics fitted on
+//! the training samples only (stored in the run so that rollouts undo exactly the same transform).
+
+use ansatz_datasets::DatasetError;
+use ansatz_datasets::reader::Dataset;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// An error while preparing training data.
+#[derive(Debug)]
+pub enum DataError {
+    /// The dataset could not be read.
+    Dataset(DatasetError),
+    /// The data do not fit the request (too few samples or time levels, non-finite values, ...).
+    Invalid { origin: String, message: String },
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataError::Dataset(e) => write!(f, "{e}"),
+            DataError::Invalid { origin, message } => write!(f, "{origin}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for DataError {}
+
+impl From<DatasetError> for DataError {
+    fn from(e: DatasetError) -> Self {
+        DataError::Dataset(e)
+    }
+}
+
+fn invalid(origin: &str, message: impl Into<String>) -> DataError {
+    DataError::Invalid { origin: origin.to_string(), message: message.into() }
+}
+
+/// Trajectories in memory, layout `(sample, time, channel, space...)`, one channel per field variable.
+#[derive(Clone, Debug)]
+pub struct Trajectories {
+    data: Vec<f32>,
+    samples: usize,
+    times: usize,
+    channels: usize,
+    space: Vec<usize>,
+    /// Field names, one per channel.
+    pub fields: Vec<String>,
+    /// Where the data came from (a file path, or "memory").
+    pub origin: String,
+}
+
+impl Trajectories {
+    /// Wraps values of shape `(samples, times, channels, space...)` given flat in that order. Refuses non-finite
+    /// values, naming the sample, time level and channel.
+    pub fn from_values(
+        values: Vec<f32>,
+        samples: usize,
+        times: usize,
+        fields: Vec<String>,
+        space: Vec<usize>,
+    ) -> Result<Self, DataError> {
+        let channels = fields.len();
+        let frame = channels * space.iter().product::<usize>();
+        if channels == 0 || frame == 0 || values.len() != samples * times * frame {
+            return Err(invalid(
+                "memory",
+                format!(
+                    "{} values do not fill {samples} samples × {times} times × {channels} channels × {space:?}",
+                    values.len()
+                ),
+            ));
+        }
+        let t = Trajectories { data: values, samples, times, channels, space, fields, origin: "memory".into() };
+        t.check_finite()?;
+        Ok(t)
+    }
+
+    /// Reads every field of `samples` from the dataset at `path` (all time levels).
+    pub fn load(path: &Path, samples: Range<usize>) -> Result<Self, DataError> {
+        let ds = Dataset::open(path)?;
+        let origin = path.display().to_string();
+        if ds.is_static() {
+            return Err(invalid(&origin, "a static dataset has no trajectories to train a time stepper on"));
+        }
+        if samples.is_empty() || samples.end > ds.samples_complete {
+            return Err(invalid(
+                &origin,
+                format!("samples {samples:?} requested, the file holds {} complete samples", ds.samples_complete),
+            ));
+        }
+        let (ns, nt, nc) = (samples.len(), ds.times.len(), ds.fields.len());
+        let mut space = Vec::new();
+        if let Some(z) = &ds.z {
+            space.push(z.len());
+        }
+        if let Some(y) = &ds.y {
+            space.push(y.len());
+        }
+        space.push(ds.x.len());
+        let n = space.iter().product::<usize>();
+        let mut data = vec![0f32; ns * nt * nc * n];
+        for (c, field) in ds.fields.iter().enumerate() {
+            let block = ds.read(field, samples.clone(), 0..nt)?;
+            let flat = block.as_slice().ok_or_else(|| invalid(&origin, "non-contiguous read"))?;
+            for s in 0..ns {
+                for t in 0..nt {
+                    let src = &flat[(s * nt + t) * n..(s * nt + t + 1) * n];
+                    let dst = ((s * nt + t) * nc + c) * n;
+                    for (d, &v) in data[dst..dst + n].iter_mut().zip(src) {
+                        *d = v as f32;
+                    }
+                }
+            }
+        }
+        let t = Trajectories { data, samples: ns, times: nt, channels: nc, space, fields: ds.fields.clone(), origin };
+        t.check_finite()?;
+        Ok(t)
+    }
+
+    fn check_finite(&self) -> Result<(), DataError> {
+        let n = self.space_len();
+        if let Some(i) = self.data.iter().position(|v| !v.is_finite()) {
+            let frame = i / n;
+            let (c, st) = (frame % self.channels, frame / self.channels);
+            return Err(invalid(
+                &self.origin,
+                format!(
+                    "variable '{}' is not finite (or overflows f32) at sample {}, time level {}",
+                    self.fields[c],
+                    st / self.times,
+                    st % self.times
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+    pub fn times(&self) -> usize {
+        self.times
+    }
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+    /// Grid sizes, slowest axis first.
+    pub fn space(&self) -> &[usize] {
+        &self.space
+    }
+    pub fn space_len(&self) -> usize {
+        self.space.iter().product()
+    }
+    /// Values of one time level across channels, layout `(channel, space...)`.
+    pub fn frame(&self, sample: usize, time: usize) -> &[f32] {
+        let f = self.channels * self.space_len();
+        let start = (sample * self.times + time) * f;
+        &self.data[start..start + f]
+    }
+}
+
+/// Train, validation and test samples as contiguous ranges. Samples of a dataset are independent draws (sample i
+/// depends only on the seed and i), so contiguous ranges are an unbiased split and stay the same when a file grows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Split {
+    pub train: Range<usize>,
+    pub validation: Range<usize>,
+    pub test: Range<usize>,
+}
+
+impl Split {
+    /// Splits `samples` by the given fractions of validation and test samples (each rounded, at least one when
+    /// the fraction is positive); the rest are training samples, and there must be at least one.
+    pub fn by_fraction(samples: usize, validation: f64, test: f64) -> Result<Self, DataError> {
+        let count = |f: f64, key: &str| -> Result<usize, DataError> {
+            if !(0.0..1.0).contains(&f) {
+                return Err(invalid("[data]", format!("`{key}` must lie in [0, 1), got {f}")));
+            }
+            Ok(if f > 0.0 { ((f * samples as f64).round() as usize).max(1) } else { 0 })
+        };
+        let (nv, nt) = (count(validation, "validation")?, count(test, "test")?);
+        if nv + nt >= samples {
+            return Err(invalid(
+                "[data]",
+                format!("{samples} samples leave none for training after {nv} validation and {nt} test samples"),
+            ));
+        }
+        let train = 0..samples - nv - nt;
+        let validation = train.end..train.end + nv;
+        let test = validation.end..samples;
+        Ok(Split { train, validation, test })
+    }
+}
+
+/// How training pairs are cut from trajectories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowSpec {
+    /// Input frames H.
+    pub history: usize,
+    /// Target frames K (the unrolled steps of autoregressive training).
+    pub horizon: usize,
+    /// Offset between successive window starts.
+    pub stride: usize,
+}
+
+/// Every window `(sample, first time level)` of a set of samples.
+#[derive(Clone, Debug)]
+pub struct Windows {
+    spec: WindowSpec,
+    index: Vec<(usize, usize)>,
+}
+
+impl Windows {
+    /// The windows of `samples` (indices into `traj`).
+    pub fn new(traj: &Trajectories, samples: Range<usize>, spec: WindowSpec) -> Result<Self, DataError> {
+        if spec.history == 0 || spec.horizon == 0 || spec.stride == 0 {
+            return Err(invalid("[data]", "`history`, `horizon` and `stride` must all be at least 1"));
+        }
+        let span = spec.history + spec.horizon;
+        if span > traj.times() {
+            return Err(invalid(
+                &traj.origin,
+                format!(
+                    "a window of {} + {} frames needs more than the {} time levels",
+                    spec.history,
+                    spec.horizon,
+                    traj.times()
+                ),
+            ));
+        }
+        if samples.end > traj.samples() {
+            return Err(invalid(&traj.origin, format!("samples {samples:?} beyond the {} loaded", traj.samples())));
+        }
+        let index = samples.flat_map(|s| (0..=traj.times() - span).step_by(spec.stride).map(move |t| (s, t))).collect();
+        Ok(Windows { spec, index })
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+    /// `(sample, first time level)` of window `i`.
+    pub fn origin(&self, i: usize) -> (usize, usize) {
+        self.index[i]
+    }
+
+    /// Copies the windows `batch` into `input` (layout `(batch, history·channel, space...)`) and `target`
+    /// (layout `(batch, horizon, channel, space...)`), resizing the buffers only when the batch size changes.
+    pub fn gather(&self, traj: &Trajectories, batch: &[usize], input: &mut Vec<f32>, target: &mut Vec<f32>) {
+        let f = traj.channels() * traj.space_len();
+        let (h, k) = (self.spec.history, self.spec.horizon);
+        input.resize(batch.len() * h * f, 0.0);
+        target.resize(batch.len() * k * f, 0.0);
+        for (b, &w) in batch.iter().enumerate() {
+            let (s, t0) = self.index[w];
+            for j in 0..h {
+                input[(b * h + j) * f..(b * h + j + 1) * f].copy_from_slice(traj.frame(s, t0 + j));
+            }
+            for j in 0..k {
+                target[(b * k + j) * f..(b * k + j + 1) * f].copy_from_slice(traj.frame(s, t0 + h + j));
+            }
+        }
+    }
+}
+
+/// Per-channel affine normalisation `(x - mean) / scale`, fitted on training samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    pub fields: Vec<String>,
+    pub mean: Vec<f64>,
+    pub scale: Vec<f64>,
+}
+
+impl Normalisation {
+    /// Mean and standard deviation of each channel over `samples` (all time levels and grid points). A channel
+    /// with (near) zero spread keeps scale 1 so that constant fields pass through unchanged.
+    pub fn fit(traj: &Trajectories, samples: Range<usize>) -> Self {
+        let (nc, n) = (traj.channels(), traj.space_len());
+        let mut sum = vec![0f64; nc];
+        let mut sq = vec![0f64; nc];
+        let mut count = 0f64;
+        for s in samples {
+            for t in 0..traj.times() {
+                let fr = traj.frame(s, t);
+                for c in 0..nc {
+                    for &v in &fr[c * n..(c + 1) * n] {
+                        sum[c] += v as f64;
+                        sq[c] += (v as f64) * (v as f64);
+                    }
+                }
+                count += n as f64;
+            }
+        }
+        let mean: Vec<f64> = sum.iter().map(|s| s / count.max(1.0)).collect();
+        let scale = (0..nc)
+            .map(|c| {
+                let var = (sq[c] / count.max(1.0) - mean[c] * mean[c]).max(0.0);
+                let sd = var.sqrt();
+                if sd > 1e-12 * (1.0 + mean[c].abs()) { sd } else { 1.0 }
+            })
+            .collect();
+        Normalisation { fields: traj.fields.clone(), mean, scale }
+    }
+
+    /// Normalises frames in place; `values` is a sequence of `(channel, space)` frames with `space_len` points.
+    pub fn apply(&self, values: &mut [f32], space_len: usize) {
+        self.map(values, space_len, |v, m, s| ((v as f64 - m) / s) as f32);
+    }
+
+    /// Undoes [`Normalisation::apply`].
+    pub fn invert(&self, values: &mut [f32], space_len: usize) {
+        self.map(values, space_len, |v, m, s| (v as f64 * s + m) as f32);
+    }
+
+    fn map(&self, values: &mut [f32], space_len: usize, f: impl Fn(f32, f64, f64) -> f32) {
+        let nc = self.mean.len();
+        for (i, chunk) in values.chunks_mut(space_len).enumerate() {
+            let c = i % nc;
+            for v in chunk {
+                *v = f(*v, self.mean[c], self.scale[c]);
+            }
+        }
+    }
+
+    /// Writes the statistics as JSON (to a temporary name, then renamed).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = PathBuf::from(format!("{}.partial", path.display()));
+        std::fs::write(&tmp, serde_json::to_string_pretty(self).map_err(std::io::Error::other)?)?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Reads statistics written by [`Normalisation::save`].
+    pub fn load(path: &Path) -> Result<Self, DataError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| invalid(&origin, e.to_string()))?;
+        let n: Normalisation = serde_json::from_str(&text).map_err(|e| invalid(&origin, e.to_string()))?;
+        if n.mean.len() != n.fields.len() || n.scale.len() != n.fields.len() {
+            return Err(invalid(&origin, "`mean` and `scale` need one value per field"));
+        }
+        if n.mean.iter().chain(&n.scale).any(|v| !v.is_finite()) || n.scale.iter().any(|&s| s <= 0.0) {
+            return Err(invalid(&origin, "statistics must be finite with positive `scale`"));
+        }
+        Ok(n)
+    }
+}
