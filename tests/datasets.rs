@@ -44,6 +44,7 @@ fn user_file(
     value: impl Fn(usize) -> f64,
 ) {
     ansatz_datasets::quiet_hdf5();
+    let _guard = FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let opts = if classic { netcdf::Options::empty() } else { netcdf::Options::NETCDF4 };
     let mut f = netcdf::create_with(path, opts).unwrap();
     for (name, len) in dims {
