@@ -1,92 +1,144 @@
-//! Fourier neural operator in 1D (Li et al. 2021, arXiv:2010.08895): pointwise lift, layers of spectral
-//! convolution plus pointwise linear map with GELU between them, pointwise projection through a hidden layer.
+//! Fourier neural operator (Li et al. 2021, arXiv:2010.08895) in one or two dimensions: the input channels and
+//! the grid coordinates are lifted pointwise to `width` channels, pass through layers of spectral convolution
+//! plus a pointwise linear map with GELU between them, and are projected pointwise through a hidden layer.
 
-use burn::nn::{Gelu, Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::activation::gelu;
 
-use crate::spectral::{SpectralConv1d, SpectralConv1dConfig};
+use crate::init::Init;
+use crate::layers::Pointwise;
+use crate::spectral::{SpectralConv, SpectralConvConfig};
 
-/// Configuration of [`Fno1d`].
+/// Configuration of [`Fno`].
 #[derive(Config, Debug)]
-pub struct Fno1dConfig {
-    /// Input channels (e.g. stacked input frames).
+pub struct FnoConfig {
+    /// Input channels (stacked input frames), not counting the coordinates.
     pub channels_in: usize,
     /// Output channels.
     pub channels_out: usize,
     /// Hidden channels.
     pub width: usize,
-    /// Fourier modes per spectral convolution.
-    pub modes: usize,
-    /// Number of Fourier layers.
+    /// Fourier modes along x.
+    pub modes_x: usize,
+    /// Fourier modes along y for each sign (ignored in 1D).
+    pub modes_y: usize,
+    /// Fourier layers.
     pub layers: usize,
-    /// Grid points.
-    pub n: usize,
+    /// Grid points along x.
+    pub nx: usize,
+    /// Grid points along y (1 for 1D).
+    pub ny: usize,
     /// Width of the projection's hidden layer.
     #[config(default = 128)]
     pub projection: usize,
+    /// Append the cell coordinates in [0, 1) as input channels.
+    #[config(default = true)]
+    pub coordinates: bool,
 }
 
-impl Fno1dConfig {
-    /// Initialises the network.
-    pub fn init(&self, device: &Device) -> Fno1d {
-        let spectral = (0..self.layers)
-            .map(|_| SpectralConv1dConfig::new(self.width, self.width, self.modes, self.n).init(device))
-            .collect();
-        let pointwise = (0..self.layers).map(|_| LinearConfig::new(self.width, self.width).init(device)).collect();
-        Fno1d {
-            lift: LinearConfig::new(self.channels_in, self.width).init(device),
+impl FnoConfig {
+    fn spectral(&self) -> SpectralConvConfig {
+        SpectralConvConfig::new(self.width, self.width, self.modes_x, self.modes_y, self.nx, self.ny)
+    }
+
+    /// Spatial dimensions: 1 when `ny = 1`, else 2.
+    pub fn dims(&self) -> usize {
+        if self.ny > 1 { 2 } else { 1 }
+    }
+
+    /// Initialises the network from `init`'s stream.
+    pub fn init(&self, init: &mut Init) -> Fno {
+        let extra = if self.coordinates { self.dims() } else { 0 };
+        let lift = Pointwise::new(self.channels_in + extra, self.width, init);
+        let mut spectral = Vec::with_capacity(self.layers);
+        let mut pointwise = Vec::with_capacity(self.layers);
+        for _ in 0..self.layers {
+            spectral.push(self.spectral().init(init));
+            pointwise.push(Pointwise::new(self.width, self.width, init));
+        }
+        Fno {
+            lift,
             spectral,
             pointwise,
-            proj1: LinearConfig::new(self.width, self.projection).init(device),
-            proj2: LinearConfig::new(self.projection, self.channels_out).init(device),
-            activation: Gelu::new(),
+            proj1: Pointwise::new(self.width, self.projection, init),
+            proj2: Pointwise::new(self.projection, self.channels_out, init),
+            grid: self.coordinates.then(|| coordinates(self.nx, self.ny, init)),
         }
+    }
+
+    /// Number of trainable values.
+    pub fn parameters(&self) -> usize {
+        let extra = if self.coordinates { self.dims() } else { 0 };
+        let pw = |i: usize, o: usize| i * o + o;
+        pw(self.channels_in + extra, self.width)
+            + self.layers * (self.spectral().parameters() + pw(self.width, self.width))
+            + pw(self.width, self.projection)
+            + pw(self.projection, self.channels_out)
     }
 }
 
-/// 1D FNO: `[batch, c_in, n] → [batch, c_out, n]`.
-#[derive(Module, Debug)]
-pub struct Fno1d {
-    lift: Linear,
-    spectral: Vec<SpectralConv1d>,
-    pointwise: Vec<Linear>,
-    proj1: Linear,
-    proj2: Linear,
-    activation: Gelu,
+/// Cell-centred coordinates in [0, 1): `[1, d, ny, nx]` (x first, then y in 2D).
+pub fn coordinates(nx: usize, ny: usize, init: &Init) -> Tensor<4> {
+    let mut v: Vec<f64> = (0..ny * nx).map(|p| ((p % nx) as f64 + 0.5) / nx as f64).collect();
+    if ny > 1 {
+        v.extend((0..ny * nx).map(|p| ((p / nx) as f64 + 0.5) / ny as f64));
+        init.tensor(v, [1, 2, ny, nx])
+    } else {
+        init.tensor(v, [1, 1, ny, nx])
+    }
 }
 
-impl Fno1d {
+/// Appends the coordinate channels to `x`.
+pub fn with_coordinates(x: Tensor<4>, grid: Option<&Tensor<4>>) -> Tensor<4> {
+    match grid {
+        Some(g) => {
+            let b = x.dims()[0];
+            Tensor::cat(vec![x, g.clone().repeat_dim(0, b)], 1)
+        }
+        None => x,
+    }
+}
+
+/// FNO: `[batch, c_in, ny, nx] → [batch, c_out, ny, nx]`.
+#[derive(Module, Debug)]
+pub struct Fno {
+    lift: Pointwise,
+    spectral: Vec<SpectralConv>,
+    pointwise: Vec<Pointwise>,
+    proj1: Pointwise,
+    proj2: Pointwise,
+    #[module(skip)]
+    grid: Option<Tensor<4>>,
+}
+
+impl Fno {
     /// Applies the network.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        // channels last for the pointwise maps
-        let mut h = self.lift.forward(x.swap_dims(1, 2)).swap_dims(1, 2);
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut h = self.lift.forward(with_coordinates(x, self.grid.as_ref()));
         let last = self.spectral.len().saturating_sub(1);
         for (l, (s, p)) in self.spectral.iter().zip(&self.pointwise).enumerate() {
-            let y = s.forward(h.clone()) + p.forward(h.swap_dims(1, 2)).swap_dims(1, 2);
-            h = if l < last { self.activation.forward(y) } else { y };
+            let y = s.forward(h.clone()) + p.forward(h);
+            h = if l < last { gelu(y) } else { y };
         }
-        let z = self.activation.forward(self.proj1.forward(h.swap_dims(1, 2)));
-        self.proj2.forward(z).swap_dims(1, 2)
+        self.proj2.forward(gelu(self.proj1.forward(h)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::module::Module;
     use burn::optim::{AdamConfig, GradientsParams};
     use burn::tensor::TensorData;
 
     /// Random smooth fields (4 Fourier modes) and their images under the heat semigroup e^{−0.05 k²}: a linear
     /// operator diagonal in Fourier space, which one spectral layer represents exactly.
     fn batch(seed: u64, b: usize, n: usize) -> (Vec<f32>, Vec<f32>) {
-        let mut s = seed;
-        let mut next = || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        };
+        let mut init = Init::new(seed, &Device::flex());
         let (mut x, mut y) = (vec![], vec![]);
         for _ in 0..b {
-            let coef: Vec<(f64, f64)> = (1..=4).map(|_| (next(), next())).collect();
+            let coef: Vec<(f64, f64)> =
+                (1..=4).map(|_| (2.0 * init.next_unit() - 1.0, 2.0 * init.next_unit() - 1.0)).collect();
             for i in 0..n {
                 let t = 2.0 * std::f64::consts::PI * i as f64 / n as f64;
                 let (mut u, mut v) = (0.0, 0.0);
@@ -104,14 +156,21 @@ mod tests {
     }
 
     #[test]
+    fn parameter_count_matches_the_module() {
+        let config = FnoConfig::new(3, 2, 8, 4, 3, 2, 16, 12).with_projection(10);
+        let model = config.init(&mut Init::new(1, &Device::flex()));
+        assert_eq!(model.num_params(), config.parameters());
+    }
+
+    #[test]
     fn learns_a_fourier_multiplier() {
         let device = Device::flex().autodiff();
         let n = 32;
-        let config = Fno1dConfig::new(1, 1, 8, 8, 2, n).with_projection(16);
-        let mut model = config.init(&device);
+        let config = FnoConfig::new(1, 1, 8, 8, 1, 2, n, 1).with_projection(16);
+        let mut model = config.init(&mut Init::new(3, &device));
         let mut optim = AdamConfig::new().init();
-        let to = |v: Vec<f32>, b: usize| Tensor::<3>::from_data(TensorData::new(v, [b, 1, n]), &device);
-        let rel = |model: &Fno1d, seed: u64| -> f64 {
+        let to = |v: Vec<f32>, b: usize| Tensor::<4>::from_data(TensorData::new(v, [b, 1, 1, n]), &device);
+        let rel = |model: &Fno, seed: u64| -> f64 {
             let (x, y) = batch(seed, 32, n);
             let p = model.forward(to(x, 32)).into_data();
             let p = p.as_slice::<f32>().expect("f32");

@@ -1,10 +1,16 @@
-//! Ansatz operators: burn modules for neural surrogates (FNO, DyMixOp, Φ-ROM, INSR, mixture-of-experts
-//! hard-constraint layers, deep-conjugate-direction networks) and the bridge that makes native solver operations
-//! differentiable inside burn.
+//! Ansatz operators: burn modules for neural surrogates and the tools to train them from host memory.
 //!
-//! Available now: the 1D Fourier neural operator ([`fno::Fno1d`]) and its spectral convolution
-//! ([`spectral::SpectralConv1d`]), a truncated DFT by matrix products (exact in f64, any grid size, every
-//! backend).
+//! Fields are `[batch, channels, ny, nx]`; a 1D field has `ny = 1`. Available now:
+//! - [`fno::Fno`]: the Fourier neural operator in 1D and 2D, on [`spectral::SpectralConv`] (truncated DFTs as
+//!   matrix products: exact in f64, any grid size, every backend);
+//! - [`dymixop::DyMixOp`]: the local–global-mixing operator with its gated DyIA stack;
+//! - [`layers`]: pointwise maps and periodic stencils;
+//! - [`init::Init`]: deterministic initialisation, so a network is a pure function of its config and seed;
+//! - [`flat`]: parameters and gradients as one flat vector (optimisers, checkpoints, all-reduce).
 
+pub mod dymixop;
+pub mod flat;
 pub mod fno;
+pub mod init;
+pub mod layers;
 pub mod spectral;

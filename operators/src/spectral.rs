@@ -1,173 +1,290 @@
-//! Spectral convolutions (Li et al. 2021, arXiv:2010.08895): transform to Fourier space, keep the lowest
-//! `modes` wavenumbers, multiply by learned complex weights per (input, output) channel pair, transform back.
-//! The transforms are truncated DFTs written as matrix products, which are exact in f64, work for any grid size
-//! and on every burn backend, and are faster than an FFT while `modes ≪ n`.
+//! Spectral convolutions (Li et al. 2021, arXiv:2010.08895) in one and two dimensions: transform to Fourier
+//! space, keep the lowest wavenumbers, multiply by learned complex weights per (input, output) channel pair,
+//! transform back. The transforms are truncated DFTs written as matrix products, which are exact in f64, work for
+//! any grid size and on every burn backend, and are faster than an FFT while the kept modes are few.
+//!
+//! Fields are `[batch, channels, ny, nx]`. Along x the real DFT keeps wavenumbers `0..modes_x`; along y (when
+//! `ny > 1`) the complex DFT keeps `0..modes_y` and `ny − modes_y..ny` (both signs, as the reference FNO's two
+//! weight blocks do). A 1D field is `ny = 1`, where the y transform is the identity and is skipped.
 
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::{DType, Distribution, TensorData};
 
-/// The truncated real DFT of length `n` with `modes` wavenumbers as matrices: forward `cos`, `sin` (`[n,
-/// modes]`, `X_re = x·cos`, `X_im = −x·sin`) and inverse `icos`, `isin` (`[modes, n]`, `x = X_re·icos −
-/// X_im·isin`, with the Hermitian weights 1 for k = 0 and 2 otherwise, and 1/n).
-fn dft_matrices(n: usize, modes: usize, device: &Device, dtype: DType) -> [Tensor<2>; 4] {
-    let mut m = [vec![0.0f64; n * modes], vec![0.0; n * modes], vec![0.0; modes * n], vec![0.0; modes * n]];
-    for x in 0..n {
-        for k in 0..modes {
-            let a = 2.0 * std::f64::consts::PI * (k * x) as f64 / n as f64;
-            let w = if k == 0 || 2 * k == n { 1.0 } else { 2.0 } / n as f64;
-            m[0][x * modes + k] = a.cos();
-            m[1][x * modes + k] = a.sin();
-            m[2][k * n + x] = w * a.cos();
-            m[3][k * n + x] = w * a.sin();
-        }
-    }
-    let [a, b, c, d] = m;
-    [
-        Tensor::from_data(TensorData::new(a, [n, modes]), (device, dtype)),
-        Tensor::from_data(TensorData::new(b, [n, modes]), (device, dtype)),
-        Tensor::from_data(TensorData::new(c, [modes, n]), (device, dtype)),
-        Tensor::from_data(TensorData::new(d, [modes, n]), (device, dtype)),
-    ]
-}
+use crate::init::Init;
 
-/// Configuration of [`SpectralConv1d`].
+/// Configuration of [`SpectralConv`].
 #[derive(Config, Debug)]
-pub struct SpectralConv1dConfig {
+pub struct SpectralConvConfig {
     /// Input channels.
     pub channels_in: usize,
     /// Output channels.
     pub channels_out: usize,
-    /// Fourier modes kept (at most n/2 + 1).
-    pub modes: usize,
-    /// Grid points.
-    pub n: usize,
+    /// Modes kept along x (clamped to nx/2 + 1).
+    pub modes_x: usize,
+    /// Modes kept along y for each sign (clamped to ny/2; ignored when ny = 1).
+    pub modes_y: usize,
+    /// Grid points along x.
+    pub nx: usize,
+    /// Grid points along y (1 for 1D fields).
+    pub ny: usize,
 }
 
-impl SpectralConv1dConfig {
-    /// Weights uniform in [0, 1/(c_in c_out)) as in the reference FNO.
-    pub fn init(&self, device: &Device) -> SpectralConv1d {
+impl SpectralConvConfig {
+    /// The wavenumbers kept along y.
+    pub fn y_modes(&self) -> Vec<usize> {
+        if self.ny <= 1 {
+            return vec![0];
+        }
+        let my = self.modes_y.clamp(1, self.ny / 2);
+        (0..my).chain(self.ny - my..self.ny).collect()
+    }
+
+    /// The number of wavenumbers kept along x.
+    pub fn x_modes(&self) -> usize {
+        self.modes_x.clamp(1, self.nx / 2 + 1)
+    }
+
+    /// Weights uniform in [0, 1/(c_in c_out)) for real and imaginary parts, as in the reference FNO.
+    pub fn init(&self, init: &mut Init) -> SpectralConv {
         let scale = 1.0 / (self.channels_in * self.channels_out) as f64;
-        let shape = [self.channels_in, self.channels_out, self.modes];
-        let w_re = Tensor::random(shape, Distribution::Uniform(0.0, scale), device);
-        let w_im = Tensor::random(shape, Distribution::Uniform(0.0, scale), device);
-        SpectralConv1d::from_weights(w_re, w_im, self.n)
+        let modes = self.y_modes().len() * self.x_modes();
+        let shape = [modes, self.channels_in, self.channels_out];
+        let w_re = init.uniform(shape, 0.0, scale);
+        let w_im = init.uniform(shape, 0.0, scale);
+        SpectralConv::from_weights(w_re, w_im, self, init)
+    }
+
+    /// Number of trainable values.
+    pub fn parameters(&self) -> usize {
+        2 * self.y_modes().len() * self.x_modes() * self.channels_in * self.channels_out
     }
 }
 
-/// 1D spectral convolution: `[batch, c_in, n] → [batch, c_out, n]`.
+/// The DFT matrices of both axes.
+#[derive(Debug, Clone)]
+struct Transforms {
+    /// x forward `[nx, mx]` (cos, sin) and inverse `[mx, nx]` (with Hermitian weights and 1/nx).
+    fx: [Tensor<2>; 4],
+    /// y forward `[K, ny]` and inverse `[ny, K]` (with 1/ny); absent for 1D fields.
+    fy: Option<[Tensor<2>; 4]>,
+}
+
+fn transforms(config: &SpectralConvConfig, init: &Init) -> Transforms {
+    let tau = 2.0 * std::f64::consts::PI;
+    let (nx, mx) = (config.nx, config.x_modes());
+    let mut m = [vec![0.0f64; nx * mx], vec![0.0; nx * mx], vec![0.0; mx * nx], vec![0.0; mx * nx]];
+    for x in 0..nx {
+        for k in 0..mx {
+            let a = tau * (k * x) as f64 / nx as f64;
+            let w = if k == 0 || 2 * k == nx { 1.0 } else { 2.0 } / nx as f64;
+            m[0][x * mx + k] = a.cos();
+            m[1][x * mx + k] = a.sin();
+            m[2][k * nx + x] = w * a.cos();
+            m[3][k * nx + x] = w * a.sin();
+        }
+    }
+    let [a, b, c, d] = m;
+    let fx = [init.tensor(a, [nx, mx]), init.tensor(b, [nx, mx]), init.tensor(c, [mx, nx]), init.tensor(d, [mx, nx])];
+    let fy = (config.ny > 1).then(|| {
+        let ny = config.ny;
+        let ks = config.y_modes();
+        let kk = ks.len();
+        let mut m = [vec![0.0f64; kk * ny], vec![0.0; kk * ny], vec![0.0; ny * kk], vec![0.0; ny * kk]];
+        for (r, &k) in ks.iter().enumerate() {
+            for y in 0..ny {
+                let a = tau * (k * y) as f64 / ny as f64;
+                m[0][r * ny + y] = a.cos();
+                m[1][r * ny + y] = a.sin();
+                m[2][y * kk + r] = a.cos() / ny as f64;
+                m[3][y * kk + r] = a.sin() / ny as f64;
+            }
+        }
+        let [a, b, c, d] = m;
+        [init.tensor(a, [kk, ny]), init.tensor(b, [kk, ny]), init.tensor(c, [ny, kk]), init.tensor(d, [ny, kk])]
+    });
+    Transforms { fx, fy }
+}
+
+/// Spectral convolution `[batch, c_in, ny, nx] → [batch, c_out, ny, nx]`.
 #[derive(Module, Debug)]
-pub struct SpectralConv1d {
-    /// Real and imaginary parts of the weights, `[c_in, c_out, modes]`.
+pub struct SpectralConv {
+    /// Real and imaginary parts of the weights, `[K·mx, c_in, c_out]` (mode-major: y modes outer, x inner).
     pub w_re: Param<Tensor<3>>,
     pub w_im: Param<Tensor<3>>,
     #[module(skip)]
-    dft: [Tensor<2>; 4],
+    dft: Transforms,
+    #[module(skip)]
+    shape: [usize; 2],
 }
 
-impl SpectralConv1d {
-    /// A convolution with the given weights (`[c_in, c_out, modes]`) on grids of `n` points; the DFT matrices
-    /// take the weights' device and dtype.
-    pub fn from_weights(w_re: Tensor<3>, w_im: Tensor<3>, n: usize) -> Self {
-        let [_, _, modes] = w_re.dims();
-        let dft = dft_matrices(n, modes, &w_re.device(), w_re.dtype());
-        Self { w_re: Param::from_tensor(w_re), w_im: Param::from_tensor(w_im), dft }
+impl SpectralConv {
+    /// A convolution with the given weights (`[K·mx, c_in, c_out]`); the DFT matrices take `init`'s device and
+    /// dtype.
+    pub fn from_weights(w_re: Tensor<3>, w_im: Tensor<3>, config: &SpectralConvConfig, init: &Init) -> Self {
+        let dims = w_re.dims();
+        assert_eq!(dims[0], config.y_modes().len() * config.x_modes(), "weights do not match the kept modes");
+        let dft = transforms(config, init);
+        Self {
+            w_re: Param::from_tensor(w_re),
+            w_im: Param::from_tensor(w_im),
+            dft,
+            shape: [config.y_modes().len(), config.x_modes()],
+        }
     }
 
-    /// Applies the convolution to `x` of shape `[batch, c_in, n]`.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [cos, sin, icos, isin] = self.dft.clone();
-        let xr = x.clone().matmul(cos.unsqueeze_dim(0)); // [b, cin, m]
-        let xi = x.matmul(sin.unsqueeze_dim(0)).neg();
-        let (xr, xi) = (xr.unsqueeze_dim::<4>(2), xi.unsqueeze_dim::<4>(2)); // [b, cin, 1, m]
-        let (wr, wi) = (self.w_re.val().unsqueeze_dim::<4>(0), self.w_im.val().unsqueeze_dim::<4>(0)); // [1, cin, cout, m]
-        let yr = (xr.clone() * wr.clone() - xi.clone() * wi.clone()).sum_dim(1).squeeze_dim::<3>(1); // [b, cout, m]
-        let yi = (xr * wi + xi * wr).sum_dim(1).squeeze_dim::<3>(1);
-        yr.matmul(icos.unsqueeze_dim(0)) - yi.matmul(isin.unsqueeze_dim(0))
+    /// Applies the convolution.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, cin, ny, nx] = x.dims();
+        let [kk, mx] = self.shape;
+        let [cx, sx, icx, isx] = self.dft.fx.clone();
+        let (cx, sx) = (cx.unsqueeze::<4>(), sx.unsqueeze::<4>());
+        // real DFT along x: [b, cin, ny, mx]
+        let xr = x.clone().matmul(cx);
+        let xi = x.matmul(sx).neg();
+        // complex DFT along y: [b, cin, K, mx]
+        let (xr, xi) = match &self.dft.fy {
+            Some([cy, sy, _, _]) => {
+                let (cy, sy) = (cy.clone().unsqueeze::<4>(), sy.clone().unsqueeze::<4>());
+                let yr = cy.clone().matmul(xr.clone()) + sy.clone().matmul(xi.clone());
+                let yi = cy.matmul(xi) - sy.matmul(xr);
+                (yr, yi)
+            }
+            None => (xr, xi),
+        };
+        // channel mixing per mode: [K·mx, b, cin] × [K·mx, cin, cout]
+        let to_modes = |t: Tensor<4>| t.permute([2, 3, 0, 1]).reshape([kk * mx, b, cin]);
+        let (xr, xi) = (to_modes(xr), to_modes(xi));
+        let (wr, wi) = (self.w_re.val(), self.w_im.val());
+        let cout = wr.dims()[2];
+        let or = xr.clone().matmul(wr.clone()) - xi.clone().matmul(wi.clone());
+        let oi = xr.matmul(wi) + xi.matmul(wr);
+        let from_modes = |t: Tensor<3>| t.reshape([kk, mx, b, cout]).permute([2, 3, 0, 1]);
+        let (or, oi) = (from_modes(or), from_modes(oi));
+        // inverse along y: [b, cout, ny, mx]
+        let (zr, zi) = match &self.dft.fy {
+            Some([_, _, icy, isy]) => {
+                let (icy, isy) = (icy.clone().unsqueeze::<4>(), isy.clone().unsqueeze::<4>());
+                let zr = icy.clone().matmul(or.clone()) - isy.clone().matmul(oi.clone());
+                let zi = icy.matmul(oi) + isy.matmul(or);
+                (zr, zi)
+            }
+            None => (or, oi),
+        };
+        // real inverse along x
+        let out = zr.matmul(icx.unsqueeze::<4>()) - zi.matmul(isx.unsqueeze::<4>());
+        debug_assert_eq!(out.dims(), [b, cout, ny, nx]);
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lcg(seed: u64, n: usize) -> Vec<f64> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
-    fn tensor<const D: usize>(v: Vec<f64>, shape: [usize; D], device: &Device) -> Tensor<D> {
-        Tensor::from_data(TensorData::new(v, shape), (device, DType::F64))
-    }
+    use burn::tensor::DType;
+    use std::f64::consts::PI;
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-        t.into_data().as_slice::<f64>().expect("f64 tensor").to_vec()
+        t.into_data().convert::<f64>().try_to_vec::<f64>().expect("values")
+    }
+
+    /// A single-channel convolution whose weight is 1 on one kept mode and 0 elsewhere.
+    fn selector(config: &SpectralConvConfig, mode: usize, device: &Device) -> SpectralConv {
+        let init = Init::new(0, device).with_dtype(DType::F64);
+        let k = config.y_modes().len() * config.x_modes();
+        let mut wr = vec![0.0; k];
+        wr[mode] = 1.0;
+        SpectralConv::from_weights(init.tensor(wr, [k, 1, 1]), init.tensor(vec![0.0; k], [k, 1, 1]), config, &init)
     }
 
     #[test]
-    fn matches_a_direct_fourier_evaluation() {
-        // one channel, identity-like weight on mode 2 only: the output is the mode-2 component of the input
+    fn one_dimensional_mode_selection_matches_a_direct_fourier_evaluation() {
         let device = Device::flex();
-        let (n, m) = (16, 5);
-        let mut wr = vec![0.0; m];
-        wr[2] = 1.0;
-        let conv =
-            SpectralConv1d::from_weights(tensor(wr, [1, 1, m], &device), tensor(vec![0.0; m], [1, 1, m], &device), n);
+        let n = 16;
+        let config = SpectralConvConfig::new(1, 1, 5, 1, n, 1);
+        let conv = selector(&config, 2, &device);
+        let init = Init::new(0, &device).with_dtype(DType::F64);
         let x: Vec<f64> = (0..n)
             .map(|i| {
-                let t = 2.0 * std::f64::consts::PI * i as f64 / n as f64;
+                let t = 2.0 * PI * i as f64 / n as f64;
                 0.3 + (2.0 * t).cos() + 0.5 * (2.0 * t).sin() + (3.0 * t).cos()
             })
             .collect();
-        let y = values(conv.forward(tensor(x, [1, 1, n], &device)));
+        let y = values(conv.forward(init.tensor(x, [1, 1, 1, n])));
         for (i, yi) in y.iter().enumerate() {
-            let t = 2.0 * std::f64::consts::PI * i as f64 / n as f64;
+            let t = 2.0 * PI * i as f64 / n as f64;
             assert!((yi - ((2.0 * t).cos() + 0.5 * (2.0 * t).sin())).abs() < 1e-12, "{i}: {yi}");
         }
     }
 
     #[test]
-    fn weight_gradients_match_central_differences_in_f64() {
-        let device = Device::flex().autodiff();
-        let (b, cin, cout, m, n) = (2, 3, 2, 4, 12);
-        let wr0 = lcg(1, cin * cout * m);
-        let wi0 = lcg(2, cin * cout * m);
-        let x = lcg(3, b * cin * n);
-        let g = lcg(4, b * cout * n);
-        let loss = |wr: &[f64], wi: &[f64]| -> (Tensor<1>, SpectralConv1d) {
-            let conv = SpectralConv1d::from_weights(
-                tensor(wr.to_vec(), [cin, cout, m], &device),
-                tensor(wi.to_vec(), [cin, cout, m], &device),
-                n,
-            );
-            let y = conv.forward(tensor(x.clone(), [b, cin, n], &device));
-            ((y * tensor(g.clone(), [b, cout, n], &device)).sum(), conv)
+    fn two_dimensional_mode_selection_keeps_both_signs_of_ky() {
+        // modes: y in {0, 1, 7, 6} for ny = 8 and my = 2 → K = [0, 1, 6, 7]; x modes 0..3
+        let device = Device::flex();
+        let (ny, nx) = (8, 10);
+        let config = SpectralConvConfig::new(1, 1, 3, 2, nx, ny);
+        assert_eq!(config.y_modes(), vec![0, 1, 6, 7]);
+        let init = Init::new(0, &device).with_dtype(DType::F64);
+        // field with (ky, kx) = (1, 2), (-1, 2) [= (7, 2)], and (3, 1) which is not kept
+        let f = |ky: f64, kx: f64, j: usize, i: usize| {
+            (2.0 * PI * (ky * j as f64 / ny as f64 + kx * i as f64 / nx as f64)).cos()
         };
-        let (l, conv) = loss(&wr0, &wi0);
-        let grads = l.backward();
-        let gr = values(conv.w_re.val().grad(&grads).expect("gradient of w_re"));
-        let gi = values(conv.w_im.val().grad(&grads).expect("gradient of w_im"));
-        let eps = 1e-6;
-        for k in [0, 5, 11, 17, 23] {
-            for (which, ad) in [(0, gr[k]), (1, gi[k])] {
-                let (mut p, mut q) = (wr0.clone(), wi0.clone());
-                let (mut pm, mut qm) = (wr0.clone(), wi0.clone());
-                if which == 0 {
-                    p[k] += eps;
-                    pm[k] -= eps;
-                } else {
-                    q[k] += eps;
-                    qm[k] -= eps;
+        let x: Vec<f64> = (0..ny * nx)
+            .map(|p| f(1.0, 2.0, p / nx, p % nx) + 0.7 * f(-1.0, 2.0, p / nx, p % nx) + f(3.0, 1.0, p / nx, p % nx))
+            .collect();
+        let input = init.tensor(x, [1, 1, ny, nx]);
+        // mode index = ky_index * mx + kx: (ky = 1, kx = 2) → 1 * 3 + 2; (ky = 7, kx = 2) → 3 * 3 + 2
+        let y1 = values(selector(&config, 5, &device).forward(input.clone()));
+        let y2 = values(selector(&config, 11, &device).forward(input));
+        for p in 0..ny * nx {
+            let (j, i) = (p / nx, p % nx);
+            assert!((y1[p] - f(1.0, 2.0, j, i)).abs() < 1e-12, "ky = +1 at {p}: {}", y1[p]);
+            assert!((y2[p] - 0.7 * f(-1.0, 2.0, j, i)).abs() < 1e-12, "ky = -1 at {p}: {}", y2[p]);
+        }
+    }
+
+    #[test]
+    fn weight_gradients_match_central_differences_in_f64() {
+        for (ny, nx, my, mx) in [(1, 12, 1, 4), (6, 8, 2, 3)] {
+            let device = Device::flex().autodiff();
+            let (b, cin, cout) = (2, 3, 2);
+            let config = SpectralConvConfig::new(cin, cout, mx, my, nx, ny);
+            let k = config.y_modes().len() * config.x_modes();
+            let mut init = Init::new(7, &device).with_dtype(DType::F64);
+            let wr0 = values(init.uniform([k, cin, cout], -1.0, 1.0));
+            let wi0 = values(init.uniform([k, cin, cout], -1.0, 1.0));
+            let x = init.uniform([b, cin, ny, nx], -1.0, 1.0);
+            let g = init.uniform([b, cout, ny, nx], -1.0, 1.0);
+            let loss = |wr: &[f64], wi: &[f64]| -> (Tensor<1>, SpectralConv) {
+                let conv = SpectralConv::from_weights(
+                    init.tensor(wr.to_vec(), [k, cin, cout]),
+                    init.tensor(wi.to_vec(), [k, cin, cout]),
+                    &config,
+                    &init,
+                );
+                ((conv.forward(x.clone()) * g.clone()).sum(), conv)
+            };
+            let (l, conv) = loss(&wr0, &wi0);
+            let grads = l.backward();
+            let gr = values(conv.w_re.val().grad(&grads).expect("gradient of w_re"));
+            let gi = values(conv.w_im.val().grad(&grads).expect("gradient of w_im"));
+            let eps = 1e-6;
+            for e in [0, 5, 11, 17, k * cin * cout - 1] {
+                for (which, ad) in [(0, gr[e]), (1, gi[e])] {
+                    let perturb = |d: f64| {
+                        let (mut p, mut q) = (wr0.clone(), wi0.clone());
+                        if which == 0 {
+                            p[e] += d
+                        } else {
+                            q[e] += d
+                        }
+                        values(loss(&p, &q).0)[0]
+                    };
+                    let fd = (perturb(eps) - perturb(-eps)) / (2.0 * eps);
+                    assert!(
+                        (fd - ad).abs() < 1e-8 * fd.abs().max(1.0),
+                        "{ny}x{nx} entry {e} ({which}): AD {ad} vs FD {fd}"
+                    );
                 }
-                let fp = values(loss(&p, &q).0)[0];
-                let fm = values(loss(&pm, &qm).0)[0];
-                let fd = (fp - fm) / (2.0 * eps);
-                assert!((fd - ad).abs() < 1e-8 * fd.abs().max(1.0), "entry {k} ({which}): AD {ad} vs FD {fd}");
             }
         }
     }

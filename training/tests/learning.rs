@@ -1,7 +1,8 @@
 //! Learning test on 1D Burgers: the output interval is long enough that persistence (predicting no change)
 //! scores relative L2 ≥ 0.3, and the FNO must reach < 0.05 on held-out samples within a CI-sized budget.
 
-use ansatz_operators::fno::{Fno1d, Fno1dConfig};
+use ansatz_operators::fno::{Fno, FnoConfig};
+use ansatz_operators::init::Init;
 use ansatz_solvers::prelude::*;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
@@ -47,8 +48,8 @@ fn fno_learns_a_burgers_step_that_persistence_cannot() {
     let (xte, yte) = pairs(2, 64);
     let persistence = rel_l2(&xte, &yte);
     assert!(persistence >= 0.3, "persistence scores {persistence}: the task is too easy");
-    let to = |v: &[f32], b: usize| Tensor::<3>::from_data(TensorData::new(v.to_vec(), [b, 1, N]), &device);
-    let mut model: Fno1d = Fno1dConfig::new(1, 1, 24, 12, 4, N).with_projection(64).init(&device);
+    let to = |v: &[f32], b: usize| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [b, 1, 1, N]), &device);
+    let mut model: Fno = FnoConfig::new(1, 1, 24, 12, 1, 4, N, 1).with_projection(64).init(&mut Init::new(1, &device));
     let mut optim = AdamConfig::new().init();
     let (batch, steps) = (32, 1500);
     for step in 0..steps {
