@@ -149,6 +149,14 @@ impl Trajectories {
         self.channels
     }
     /// Grid sizes, slowest axis first.
+    /// All values, layout `(sample, time, channel, space...)`.
+    pub fn values(&self) -> &[f32] {
+        &self.data
+    }
+    /// All values, mutable (e.g. to normalise in place).
+    pub fn values_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
     pub fn space(&self) -> &[usize] {
         &self.space
     }

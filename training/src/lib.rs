@@ -4,6 +4,11 @@
 //! Available now: the rollout metrics ([`metrics`]), which score any prediction against a reference trajectory,
 //! training windows with splits and normalisation ([`data`]), and learning-rate schedules ([`schedule`]).
 
+pub mod checkpoint;
+pub mod config;
 pub mod data;
 pub mod metrics;
+pub mod model;
+pub mod optim;
 pub mod schedule;
+pub mod trainer;

@@ -3,7 +3,7 @@
 //! A schedule is a pure function of the optimiser step, so a resumed run needs nothing but the step counter to
 //! continue on exactly the learning rate an uninterrupted run would have used.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A learning-rate schedule as written in an experiment configuration (`[schedule]` table, tagged by `kind`).
@@ -16,16 +16,19 @@ use std::fmt;
 /// total_steps = 5000
 /// final_fraction = 0.01
 /// ```
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Schedule {
     /// The same rate at every step.
     Constant { rate: f64 },
     /// Linear warmup from `peak / warmup_steps` to `peak` over `warmup_steps`, then a half-cosine decay to
-    /// `peak * final_fraction` at `total_steps`; the final rate is held after that.
+    /// `peak * final_fraction` at `total_steps`; the final rate is held after that. `total_steps` may be left out
+    /// in an experiment configuration, where it means the run's number of steps.
     WarmupCosine {
         peak: f64,
+        #[serde(default)]
         warmup_steps: usize,
+        #[serde(default)]
         total_steps: usize,
         #[serde(default)]
         final_fraction: f64,
@@ -61,6 +64,16 @@ fn positive(name: &str, value: f64) -> Result<(), ScheduleError> {
 }
 
 impl Schedule {
+    /// The schedule with an unset `total_steps` (0) replaced by `steps`.
+    pub fn resolved(mut self, steps: usize) -> Self {
+        if let Schedule::WarmupCosine { total_steps, .. } = &mut self
+            && *total_steps == 0
+        {
+            *total_steps = steps;
+        }
+        self
+    }
+
     /// Checks the parameters; [`Schedule::rate`] assumes a validated schedule.
     pub fn validate(&self) -> Result<(), ScheduleError> {
         match *self {

@@ -1,0 +1,153 @@
+//! The training loop end to end on a tiny 1D Burgers dataset: an interrupted and resumed run ends with the same
+//! parameters as an uninterrupted one, the non-finite guard skips and restores, logs and refusals.
+
+use ansatz_cluster::SingleProcess;
+use ansatz_datasets::config::load;
+use ansatz_datasets::generate::{GenerateOptions, generate};
+use ansatz_training::checkpoint::Checkpoint;
+use ansatz_training::config::Experiment;
+use ansatz_training::trainer::{Quiet, TrainOptions, Trained, train};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// 12 spectral 1D Burgers trajectories on 32 points, 13 frames each (shared by the tests).
+fn dataset() -> &'static Path {
+    static DATA: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &DATA
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("b1.nc");
+            let sets: Vec<String> = [
+                "grid.n=32",
+                "scheme.name=spectral",
+                "time.t_end=0.6",
+                "time.save_every=0.05",
+                "time.dt=0.005",
+                "parameters.nu=0.01",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let spec = load("burgers1d", None, &sets, Some(12), Some(3)).unwrap();
+            let opts = GenerateOptions { resume: false, force: false, history: "test".into(), range: None };
+            generate(&spec, &path, &opts, |_, _| {}).unwrap();
+            (dir, path)
+        })
+        .1
+}
+
+fn experiment(kind: &str) -> Experiment {
+    Experiment::parse(
+        &format!(
+            "seed = 5
+            [data]
+            history = 2
+            horizon = 3
+            validation = 0.2
+            test = 0.2
+            [model]
+            kind = \"{kind}\"
+            width = 8
+            layers = 2
+            modes = 4
+            [training]
+            steps = 12
+            batch = 4
+            checkpoint_every = 3
+            validate_every = 6"
+        ),
+        "test config",
+    )
+    .unwrap()
+}
+
+fn params(run: &Path) -> Vec<f32> {
+    Checkpoint::load(&run.join("checkpoint.ckpt")).unwrap().params
+}
+
+#[test]
+fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
+    for kind in ["fno", "dymixop"] {
+        let dir = tempfile::tempdir().unwrap();
+        let exp = experiment(kind);
+        let whole = dir.path().join("whole");
+        let s = train(&exp, &TrainOptions::new(dataset(), &whole), &SingleProcess, &mut Quiet).unwrap();
+        assert_eq!(s.steps, 12);
+        assert!(s.final_loss.is_finite() && s.validation.is_some_and(f64::is_finite), "{s:?}");
+
+        let parts = dir.path().join("parts");
+        let mut opts = TrainOptions::new(dataset(), &parts);
+        opts.stop_after = Some(7); // not a checkpoint multiple: the stop itself writes one
+        let first = train(&exp, &opts, &SingleProcess, &mut Quiet).unwrap();
+        assert!(first.stopped_early && first.steps == 7);
+        assert!(!parts.join("summary.json").exists());
+        let midway = params(&parts);
+        let mut opts = TrainOptions::new(dataset(), &parts);
+        opts.resume = true;
+        train(&exp, &opts, &SingleProcess, &mut Quiet).unwrap();
+        assert_eq!(params(&whole), params(&parts), "{kind}: resumed parameters differ");
+        assert_ne!(midway, params(&parts), "{kind}: the last five steps changed nothing");
+
+        // the logs hold each step once, in order, and agree with the uninterrupted run
+        let rows = |run: &Path| std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        let (a, b) = (rows(&whole), rows(&parts));
+        assert_eq!(a.lines().count(), 13, "{a}");
+        let loss = |t: &str| t.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(loss(&a), loss(&b));
+        assert_eq!(std::fs::read_to_string(parts.join("metrics.jsonl")).unwrap().lines().count(), 12);
+
+        // a trained run loads for inference
+        let t = Trained::load(&whole, &burn::prelude::Device::flex()).unwrap();
+        assert_eq!(t.info.model, kind);
+        assert_eq!(t.checkpoint.step, 12);
+    }
+}
+
+#[test]
+fn non_finite_steps_are_skipped_then_the_last_checkpoint_is_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment("fno");
+    let run = dir.path().join("nan");
+    let mut opts = TrainOptions::new(dataset(), &run);
+    opts.inject_nonfinite = vec![4, 5, 6];
+    struct Collect(Vec<String>);
+    impl ansatz_training::trainer::Observer for Collect {
+        fn message(&mut self, text: &str) {
+            self.0.push(text.to_string());
+        }
+    }
+    let mut seen = Collect(vec![]);
+    let s = train(&exp, &opts, &SingleProcess, &mut seen).unwrap();
+    assert_eq!(s.nonfinite_total, 3);
+    assert_eq!(s.restores, 1);
+    assert!(seen.0.iter().filter(|m| m.contains("update skipped")).count() == 3, "{:?}", seen.0);
+    assert!(seen.0.iter().any(|m| m.contains("restored") && m.contains("step 3")), "{:?}", seen.0);
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let skipped: Vec<&str> = csv.lines().filter(|l| l.split(',').nth(6) == Some("1")).collect();
+    assert_eq!(skipped.len(), 3, "{csv}");
+    assert!(params(&run).iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn existing_runs_are_not_overwritten_and_mismatched_resumes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut exp = experiment("fno");
+    exp.training.steps = 3;
+    let run = dir.path().join("r");
+    train(&exp, &TrainOptions::new(dataset(), &run), &SingleProcess, &mut Quiet).unwrap();
+    let e = train(&exp, &TrainOptions::new(dataset(), &run), &SingleProcess, &mut Quiet).unwrap_err();
+    assert!(e.input && e.message.contains("--resume") && e.message.contains("--force"), "{e}");
+    let mut opts = TrainOptions::new(dataset(), &run);
+    opts.force = true;
+    train(&exp, &opts, &SingleProcess, &mut Quiet).unwrap();
+    let mut other = exp.clone();
+    other.optimiser.clip_norm = 0.5;
+    let mut opts = TrainOptions::new(dataset(), &run);
+    opts.resume = true;
+    let e = train(&other, &opts, &SingleProcess, &mut Quiet).unwrap_err();
+    assert!(e.input && e.message.contains("clip_norm"), "{e}");
+    let mut big = exp.clone();
+    big.training.batch = 1000;
+    let e = train(&big, &TrainOptions::new(dataset(), dir.path().join("big")), &SingleProcess, &mut Quiet).unwrap_err();
+    assert!(e.input && e.message.contains("training.batch"), "{e}");
+}
