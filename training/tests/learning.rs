@@ -1,6 +1,8 @@
 //! Learning test on 1D Burgers: the output interval is long enough that persistence (predicting no change)
-//! scores relative L2 ≥ 0.3, and the FNO must reach < 0.05 on held-out samples within a CI-sized budget.
+//! scores relative L2 ≥ 0.3, and the FNO and DyMixOp must each reach < 0.05 on held-out samples within a
+//! CI-sized budget.
 
+use ansatz_operators::dymixop::{DyMixOp, DyMixOpConfig};
 use ansatz_operators::fno::{Fno, FnoConfig};
 use ansatz_operators::init::Init;
 use ansatz_solvers::prelude::*;
@@ -41,28 +43,44 @@ fn rel_l2(p: &[f32], y: &[f32]) -> f64 {
     (num / den).sqrt()
 }
 
-#[test]
-fn fno_learns_a_burgers_step_that_persistence_cannot() {
+/// Trains `forward`'s network for 1500 Adam steps (batch 32, cosine decay from `peak`) and returns the held-out
+/// relative L2 and the persistence score.
+fn fit<M: burn::module::Module>(mut model: M, forward: impl Fn(&M, Tensor<4>) -> Tensor<4>, peak: f64) -> (f64, f64) {
     let device = Device::flex().autodiff();
     let (xtr, ytr) = pairs(1, 256);
     let (xte, yte) = pairs(2, 64);
     let persistence = rel_l2(&xte, &yte);
-    assert!(persistence >= 0.3, "persistence scores {persistence}: the task is too easy");
     let to = |v: &[f32], b: usize| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [b, 1, 1, N]), &device);
-    let mut model: Fno = FnoConfig::new(1, 1, 24, 12, 1, 4, N, 1).with_projection(64).init(&mut Init::new(1, &device));
     let mut optim = AdamConfig::new().init();
     let (batch, steps) = (32, 1500);
     for step in 0..steps {
         let k = (step * batch) % 256;
         let (xb, yb) = (&xtr[k * N..(k + batch) * N], &ytr[k * N..(k + batch) * N]);
-        let loss = (model.forward(to(xb, batch)) - to(yb, batch)).powf_scalar(2.0).mean();
+        let loss = (forward(&model, to(xb, batch)) - to(yb, batch)).powf_scalar(2.0).mean();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        // cosine decay from 3e-3
-        let lr = 1.5e-3 * (1.0 + (PI * step as f64 / steps as f64).cos());
+        let lr = 0.5 * peak * (1.0 + (PI * step as f64 / steps as f64).cos());
         model = optim.step(lr, model, grads);
     }
-    let pred = model.forward(to(&xte, 64)).into_data();
-    let err = rel_l2(pred.as_slice::<f32>().unwrap(), &yte);
+    let pred = forward(&model, to(&xte, 64)).into_data();
+    (rel_l2(pred.as_slice::<f32>().unwrap(), &yte), persistence)
+}
+
+#[test]
+fn fno_learns_a_burgers_step_that_persistence_cannot() {
+    let device = Device::flex().autodiff();
+    let model: Fno = FnoConfig::new(1, 1, 24, 12, 1, 4, N, 1).with_projection(64).init(&mut Init::new(1, &device));
+    let (err, persistence) = fit(model, |m, x| m.forward(x), 3e-3);
     eprintln!("held-out relative L2: FNO {err:.4}, persistence {persistence:.4}");
+    assert!(persistence >= 0.3, "persistence scores {persistence}: the task is too easy");
     assert!(err < 0.05, "FNO relative L2 {err}");
+}
+
+#[test]
+fn dymixop_learns_a_burgers_step_that_persistence_cannot() {
+    let device = Device::flex().autodiff();
+    let model: DyMixOp = DyMixOpConfig::new(1, 1, 1, 16, 3, 12, 1, N, 1).init(&mut Init::new(1, &device));
+    let (err, persistence) = fit(model, |m, x| m.forward(x), 3e-3);
+    eprintln!("held-out relative L2: DyMixOp {err:.4}, persistence {persistence:.4}");
+    assert!(persistence >= 0.3, "persistence scores {persistence}: the task is too easy");
+    assert!(err < 0.05, "DyMixOp relative L2 {err}");
 }
