@@ -10,5 +10,7 @@ pub mod data;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod plot;
+pub mod rollout;
 pub mod schedule;
 pub mod trainer;

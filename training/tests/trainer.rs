@@ -151,3 +151,54 @@ fn existing_runs_are_not_overwritten_and_mismatched_resumes_are_refused() {
     let e = train(&big, &TrainOptions::new(dataset(), dir.path().join("big")), &SingleProcess, &mut Quiet).unwrap_err();
     assert!(e.input && e.message.contains("training.batch"), "{e}");
 }
+
+#[test]
+fn rollout_writes_metrics_predictions_summary_and_plots() {
+    use ansatz_datasets::reader::Dataset;
+    use ansatz_training::rollout::{RolloutOptions, rollout};
+    let dir = tempfile::tempdir().unwrap();
+    let exp = experiment("dymixop");
+    let run = dir.path().join("run");
+    train(&exp, &TrainOptions::new(dataset(), &run), &SingleProcess, &mut Quiet).unwrap();
+    let report = dir.path().join("report");
+    let mut opts = RolloutOptions::new(&run, dataset(), &report);
+    opts.steps = Some(10);
+    let s = rollout(&opts, &mut |_, _, _| {}).unwrap();
+    // test split: the last 20% of 12 samples
+    assert_eq!(s.samples, 10..12);
+    assert_eq!(s.steps, 10);
+    for f in [
+        "metrics.nc",
+        "predictions.nc",
+        "summary.json",
+        "summary.md",
+        "error.png",
+        "correlation.png",
+        "spectra.png",
+        "snapshots.png",
+    ] {
+        assert!(report.join(f).is_file(), "{f} missing");
+    }
+    assert!(s.nrmse_mean.mean.is_finite() && s.nrmse_mean.count == 2, "{s:?}");
+    // the solver at the data resolution reproduces the reference; coarser ones are less accurate
+    let full = s.cost.solver.iter().find(|c| c.fraction == 1.0).expect("full-resolution solver");
+    assert!(full.nrmse < 1e-4, "{:?}", s.cost.solver);
+    assert_eq!(s.cost.solver.len(), 3, "{:?}", s.cost.solver);
+    // predictions are a dataset whose context frames are the reference's
+    let p = Dataset::open(&report.join("predictions.nc")).unwrap();
+    let r = Dataset::open(dataset()).unwrap();
+    assert_eq!(p.samples_complete, 2);
+    assert_eq!(p.times.len(), 2 + 10);
+    let pc = p.read("u", 0..2, 0..2).unwrap();
+    let rc = r.read("u", 10..12, 0..2).unwrap();
+    assert_eq!(pc, rc);
+    // per-sample, per-step metrics
+    let m = netcdf::open(report.join("metrics.nc")).unwrap();
+    let v = m.variable("nrmse").unwrap();
+    assert_eq!(v.dimensions().iter().map(|d| d.len()).collect::<Vec<_>>(), vec![2, 10]);
+    let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
+    assert!(md.contains("Error-matched speed-up") || md.contains("No solver resolution"), "{md}");
+    // refuses to overwrite
+    let e = rollout(&opts, &mut |_, _, _| {}).unwrap_err();
+    assert!(e.input && e.message.contains("--force"), "{e}");
+}

@@ -1,0 +1,996 @@
+//! Long-horizon rollout evaluation: a trained network rolls itself out from the context frames of held-out
+//! trajectories and is scored against the reference at every step, and the reference solver is run on the same
+//! initial frames at the data resolution and at 1/2 and 1/4 of it, for the error-matched speed-up and the
+//! breakeven count.
+//!
+//! A report directory holds `metrics.nc` (per-sample, per-step metrics), `predictions.nc` (the rollouts in the
+//! dataset format, context frames included, so xarray users compare them directly with the reference),
+//! `summary.json`, `summary.md` and PNG plots.
+
+use crate::data::Trajectories;
+use crate::metrics::{self, Summary};
+use crate::model;
+use crate::plot;
+use crate::trainer::{TrainError, Trained};
+use ansatz_datasets::generate::{Setup, trajectory};
+use ansatz_datasets::reader::Dataset;
+use ansatz_datasets::schema::{GridType, Layout};
+use ansatz_datasets::writer::DatasetWriter;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn bad(message: impl Into<String>) -> TrainError {
+    TrainError { input: true, message: message.into() }
+}
+
+fn failed(message: impl Into<String>) -> TrainError {
+    TrainError { input: false, message: message.into() }
+}
+
+/// What to roll out and where to write the report.
+#[derive(Clone, Debug)]
+pub struct RolloutOptions {
+    pub run: PathBuf,
+    pub data: PathBuf,
+    /// Steps after the context frames (default: as many as the data hold).
+    pub steps: Option<usize>,
+    pub out: PathBuf,
+    pub force: bool,
+    /// At most this many held-out samples (default: all).
+    pub samples: Option<usize>,
+    /// Samples rolled out together.
+    pub batch: usize,
+    /// Run the reference solver at 1, 1/2 and 1/4 of the data resolution.
+    pub baseline: bool,
+    pub plots: bool,
+    pub device: Device,
+}
+
+impl RolloutOptions {
+    pub fn new(run: impl Into<PathBuf>, data: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Self {
+        Self {
+            run: run.into(),
+            data: data.into(),
+            steps: None,
+            out: out.into(),
+            force: false,
+            samples: None,
+            batch: 16,
+            baseline: true,
+            plots: true,
+            device: Device::flex(),
+        }
+    }
+}
+
+/// Mean, median and 5/95 percentiles over samples.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Stat {
+    pub mean: f64,
+    pub median: f64,
+    pub p5: f64,
+    pub p95: f64,
+    /// Samples with a finite value.
+    pub count: usize,
+}
+
+impl From<Summary> for Stat {
+    fn from(s: Summary) -> Self {
+        Stat { mean: s.mean, median: s.median, p5: s.p5, p95: s.p95, count: s.count }
+    }
+}
+
+fn stat(values: &[f64]) -> Stat {
+    Summary::of(values).into()
+}
+
+/// The reference solver at one resolution.
+#[derive(Clone, Debug, Serialize)]
+pub struct SolverCost {
+    /// Fraction of the data resolution (1, 1/2, 1/4).
+    pub fraction: f64,
+    pub n: usize,
+    /// Wall seconds per sample and stored frame (all samples solved in parallel on every core).
+    pub seconds_per_frame: f64,
+    /// nRMSE against the reference restricted to this grid, mean over samples and steps.
+    pub nrmse: f64,
+}
+
+/// Cost and the honest speed-up.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cost {
+    /// Wall seconds per sample and step of the network (batched, every core).
+    pub model_seconds_per_step: f64,
+    pub batch: usize,
+    pub solver: Vec<SolverCost>,
+    /// The cheapest solver resolution at least as accurate as the network (mean nRMSE), if any ran.
+    pub matched_fraction: Option<f64>,
+    /// Its cost per frame over the network's cost per step.
+    pub error_matched_speedup: Option<f64>,
+    /// Solver cost of the training data plus training time, in seconds.
+    pub upfront_seconds: Option<f64>,
+    /// Rollouts of this length before the network has paid for its data and training (none if it never does).
+    pub breakeven_rollouts: Option<f64>,
+}
+
+/// The headline numbers of a rollout.
+#[derive(Clone, Debug, Serialize)]
+pub struct RolloutSummary {
+    pub run: PathBuf,
+    pub data: PathBuf,
+    pub model: String,
+    pub parameters: usize,
+    pub fields: Vec<String>,
+    pub grid: [usize; 2],
+    pub samples: Range<usize>,
+    pub context_frames: usize,
+    pub steps: usize,
+    pub frame_interval: f64,
+    /// nRMSE (all fields) at steps 1, 10, 100 and the last, where the rollout reaches them.
+    pub nrmse_at: Vec<(usize, Stat)>,
+    pub nrmse_mean: Stat,
+    /// Geometric mean of nRMSE over the first min(100, steps) steps.
+    pub gmean_nrmse_100: Stat,
+    /// Mean VRMSE over steps 6–12 and 13–30 (where reached).
+    pub vrmse_6_12: Option<Stat>,
+    pub vrmse_13_30: Option<Stat>,
+    /// First step with Pearson ρ below 0.8, 0.9 and 0.5 (rollouts that never drop count as `steps`).
+    pub correlation_time_08: Stat,
+    pub correlation_time_09: Stat,
+    pub correlation_time_05: Stat,
+    /// First step with nRMSE above 0.5 (same censoring), in steps.
+    pub valid_prediction_steps: Stat,
+    /// Fraction of rollouts that became non-finite or exceeded 10× the reference norm, and the median step.
+    pub blow_up_rate: f64,
+    pub blow_up_median_step: Option<f64>,
+    /// Largest relative drift of ∫u per field and of ∫|u|², per sample.
+    pub mass_drift_max: Vec<(String, Stat)>,
+    pub energy_drift_max: Stat,
+    pub h1_nrmse_last: Stat,
+    /// Spectral band errors (k < 4, 4–12, ≥ 12) and the log-spectrum error at the last step, first field.
+    pub band_errors_last: Vec<Stat>,
+    pub log_spectrum_error_last: Stat,
+    pub cost: Cost,
+}
+
+/// Per-sample, per-step metrics (all fields together unless named).
+struct Curves {
+    samples: usize,
+    steps: usize,
+    fields: Vec<String>,
+    combined: Vec<metrics::StepErrors>,
+    per_field: Vec<Vec<metrics::StepErrors>>,
+    h1: Vec<f64>,
+    mass_drift: Vec<Vec<f64>>,
+    energy_drift: Vec<f64>,
+    blow_up: Vec<Option<usize>>,
+    /// Spectra at chosen steps: `[spectrum step][field]` → mean over samples (prediction, reference).
+    spectrum_steps: Vec<usize>,
+    spectra: Vec<Vec<(Vec<f64>, Vec<f64>)>>,
+    /// `[sample][spectrum step][field]` band errors and log-spectrum error.
+    bands: Vec<Vec<Vec<Vec<f64>>>>,
+    log_spec: Vec<Vec<Vec<f64>>>,
+}
+
+const BAND_EDGES: [usize; 4] = [0, 4, 12, usize::MAX];
+
+#[allow(clippy::too_many_arguments)]
+fn curves(
+    pred: &[f64],
+    truth: &[f64],
+    initial: &[f64],
+    samples: usize,
+    steps: usize,
+    fields: &[String],
+    grid: [usize; 2],
+    spacing: [f64; 2],
+) -> Curves {
+    let [ny, nx] = grid;
+    let space = nx * ny;
+    let nc = fields.len();
+    let frame = nc * space;
+    let mut spectrum_steps: Vec<usize> = [1, steps / 4, steps / 2, steps].into_iter().filter(|&s| s >= 1).collect();
+    spectrum_steps.dedup();
+    let per_sample: Vec<_> = (0..samples)
+        .into_par_iter()
+        .map(|s| {
+            let base = s * steps * frame;
+            let init = &initial[s * frame..(s + 1) * frame];
+            let mut combined = Vec::with_capacity(steps);
+            let mut per_field = vec![Vec::with_capacity(steps); nc];
+            let mut h1 = Vec::with_capacity(steps);
+            let mut mass = vec![Vec::with_capacity(steps); nc];
+            let mut energy = Vec::with_capacity(steps);
+            for t in 0..steps {
+                let p = &pred[base + t * frame..base + (t + 1) * frame];
+                let u = &truth[base + t * frame..base + (t + 1) * frame];
+                combined.push(metrics::step_errors(p, u));
+                let mut h = 0.0;
+                for c in 0..nc {
+                    let r = c * space..(c + 1) * space;
+                    per_field[c].push(metrics::step_errors(&p[r.clone()], &u[r.clone()]));
+                    h += metrics::h1_nrmse(&p[r.clone()], &u[r.clone()], nx, ny, spacing[1], spacing[0]) / nc as f64;
+                    mass[c].push(metrics::conserved_drift(&p[r.clone()], &u[r.clone()], &init[r], |x| x));
+                }
+                h1.push(h);
+                energy.push(metrics::conserved_drift(p, u, init, |x| x * x));
+            }
+            let blow = metrics::blow_up_step(
+                &pred[base..base + steps * frame],
+                &truth[base..base + steps * frame],
+                frame,
+                10.0,
+            );
+            let mut spectra = vec![];
+            let mut bands = vec![];
+            let mut logs = vec![];
+            for &st in &spectrum_steps {
+                let t = st - 1;
+                let mut sp = vec![];
+                let mut bd = vec![];
+                let mut lg = vec![];
+                for c in 0..nc {
+                    let r = base + t * frame + c * space..base + t * frame + (c + 1) * space;
+                    let ep = metrics::shell_spectrum(&pred[r.clone()], nx, ny);
+                    let eu = metrics::shell_spectrum(&truth[r], nx, ny);
+                    let edges: Vec<usize> = BAND_EDGES.iter().map(|&e| e.min(eu.len())).collect();
+                    bd.push(metrics::band_errors(&ep, &eu, &edges));
+                    lg.push(metrics::log_spectrum_error(&ep, &eu));
+                    sp.push((ep, eu));
+                }
+                spectra.push(sp);
+                bands.push(bd);
+                logs.push(lg);
+            }
+            (combined, per_field, h1, mass, energy, blow, spectra, bands, logs)
+        })
+        .collect();
+    let mut out = Curves {
+        samples,
+        steps,
+        fields: fields.to_vec(),
+        combined: vec![],
+        per_field: vec![vec![]; nc],
+        h1: vec![],
+        mass_drift: vec![vec![]; nc],
+        energy_drift: vec![],
+        blow_up: vec![],
+        spectra: vec![],
+        bands: vec![],
+        log_spec: vec![],
+        spectrum_steps: spectrum_steps.clone(),
+    };
+    let mut mean_spectra: Vec<Vec<(Vec<f64>, Vec<f64>)>> = vec![];
+    for (combined, per_field, h1, mass, energy, blow, spectra, bands, logs) in per_sample {
+        out.combined.extend(combined);
+        for c in 0..nc {
+            out.per_field[c].extend(per_field[c].iter().copied());
+            out.mass_drift[c].extend(mass[c].iter().copied());
+        }
+        out.h1.extend(h1);
+        out.energy_drift.extend(energy);
+        out.blow_up.push(blow);
+        if mean_spectra.is_empty() {
+            mean_spectra = spectra
+                .iter()
+                .map(|sp| sp.iter().map(|(a, b)| (vec![0.0; a.len()], vec![0.0; b.len()])).collect())
+                .collect();
+        }
+        for (acc, sp) in mean_spectra.iter_mut().zip(&spectra) {
+            for ((ap, au), (ep, eu)) in acc.iter_mut().zip(sp) {
+                for (a, e) in ap.iter_mut().zip(ep) {
+                    *a += e / samples as f64;
+                }
+                for (a, e) in au.iter_mut().zip(eu) {
+                    *a += e / samples as f64;
+                }
+            }
+        }
+        out.bands.push(bands);
+        out.log_spec.push(logs);
+    }
+    out.spectra = mean_spectra;
+    out
+}
+
+impl Curves {
+    fn at(&self, s: usize, t: usize) -> &metrics::StepErrors {
+        &self.combined[s * self.steps + t]
+    }
+
+    fn column(&self, f: impl Fn(&metrics::StepErrors) -> f64, t: usize) -> Vec<f64> {
+        (0..self.samples).map(|s| f(self.at(s, t))).collect()
+    }
+
+    fn curve(&self, s: usize, f: impl Fn(&metrics::StepErrors) -> f64) -> Vec<f64> {
+        (0..self.steps).map(|t| f(self.at(s, t))).collect()
+    }
+
+    /// Mean over samples of a metric at each step.
+    fn mean_curve(&self, f: impl Fn(&metrics::StepErrors) -> f64 + Copy) -> Vec<f64> {
+        (0..self.steps).map(|t| Summary::of(&self.column(f, t)).mean).collect()
+    }
+}
+
+/// Restricts frames `(component, ny, nx)` to a grid coarser by `r`: every r-th point for collocation grids, r×r
+/// block means for cell-centred ones.
+fn restrict(frame: &[f64], comps: usize, grid: [usize; 2], r: usize, grid_type: GridType) -> Vec<f64> {
+    let [ny, nx] = grid;
+    let (cy, cx) = (if ny > 1 { ny / r } else { 1 }, nx / r);
+    let ry = if ny > 1 { r } else { 1 };
+    let mut out = Vec::with_capacity(comps * cy * cx);
+    for c in 0..comps {
+        let f = &frame[c * nx * ny..(c + 1) * nx * ny];
+        for j in 0..cy {
+            for i in 0..cx {
+                let v = match grid_type {
+                    GridType::SpectralCollocation => f[j * ry * nx + i * r],
+                    GridType::CellCentered => {
+                        let mut s = 0.0;
+                        for a in 0..ry {
+                            for b in 0..r {
+                                s += f[(j * ry + a) * nx + i * r + b];
+                            }
+                        }
+                        s / (ry * r) as f64
+                    }
+                };
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// Runs the reference solver from the initial frames at `1/r` of the data resolution; returns the wall seconds
+/// per sample and frame and the mean nRMSE against the restricted reference.
+#[allow(clippy::too_many_arguments)]
+fn solver_baseline(
+    setup: &Setup,
+    r: usize,
+    initial: &[f64],
+    truth: &[f64],
+    nu: &[f64],
+    samples: usize,
+    steps: usize,
+    comps: usize,
+    grid: [usize; 2],
+) -> Result<SolverCost, TrainError> {
+    let [ny, nx] = grid;
+    let frame = comps * nx * ny;
+    let mut coarse = *setup;
+    coarse.nx = nx / r;
+    coarse.ny = if ny > 1 { ny / r } else { 1 };
+    coarse.frames = steps;
+    let gt = setup.grid_type();
+    let started = Instant::now();
+    let solved: Vec<Result<Vec<f64>, String>> = (0..samples)
+        .into_par_iter()
+        .map(|s| {
+            let u0 = restrict(&initial[s * frame..(s + 1) * frame], comps, grid, r, gt);
+            trajectory(&coarse, &u0, nu[s], s).map(|t| t.data).map_err(|e| e.to_string())
+        })
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut errs = vec![];
+    for (s, traj) in solved.into_iter().enumerate() {
+        let traj = traj.map_err(|e| failed(format!("solver baseline at 1/{r} resolution: {e}")))?;
+        let cf = traj.len() / (steps + 1);
+        for t in 0..steps {
+            let reference = restrict(&truth[(s * steps + t) * frame..(s * steps + t + 1) * frame], comps, grid, r, gt);
+            let p = &traj[(t + 1) * cf..(t + 2) * cf];
+            errs.push(metrics::step_errors(p, &reference).nrmse);
+        }
+    }
+    Ok(SolverCost {
+        fraction: 1.0 / r as f64,
+        n: nx / r,
+        seconds_per_frame: seconds / (samples * steps) as f64,
+        nrmse: Summary::of(&errs).mean,
+    })
+}
+
+fn nc<T>(path: &Path, r: Result<T, netcdf::Error>) -> Result<T, TrainError> {
+    r.map_err(|e| failed(format!("{}: {e}", path.display())))
+}
+
+fn write_metrics_nc(
+    path: &Path,
+    c: &Curves,
+    first_sample: usize,
+    frame_interval: f64,
+    summary: &RolloutSummary,
+) -> Result<(), TrainError> {
+    ansatz_datasets::quiet_hdf5();
+    let tmp = PathBuf::from(format!("{}.partial", path.display()));
+    let _ = std::fs::remove_file(&tmp);
+    {
+        let mut f = nc(&tmp, netcdf::create_with(&tmp, netcdf::Options::NETCDF4))?;
+        let (ns, nt) = (c.samples, c.steps);
+        nc(&tmp, f.add_dimension("sample", ns))?;
+        nc(&tmp, f.add_dimension("step", nt))?;
+        nc(&tmp, f.add_dimension("spectrum_step", c.spectrum_steps.len()))?;
+        nc(&tmp, f.add_dimension("band", BAND_EDGES.len() - 1))?;
+        let kmax = c.spectra.first().and_then(|s| s.first()).map_or(1, |(a, _)| a.len());
+        nc(&tmp, f.add_dimension("wavenumber", kmax))?;
+        nc(&tmp, f.add_attribute("Conventions", "CF-1.11"))?;
+        nc(&tmp, f.add_attribute("title", "Ansatz rollout metrics"))?;
+        nc(&tmp, f.add_attribute("model", summary.model.as_str()))?;
+        nc(&tmp, f.add_attribute("run", summary.run.display().to_string().as_str()))?;
+        nc(&tmp, f.add_attribute("data", summary.data.display().to_string().as_str()))?;
+        nc(&tmp, f.add_attribute("context_frames", summary.context_frames as i32))?;
+        nc(&tmp, f.add_attribute("fields", c.fields.join(" ").as_str()))?;
+        nc(&tmp, f.add_attribute("band_edges", "k < 4, 4 <= k < 12, k >= 12 (shell wavenumber)"))?;
+        nc(&tmp, f.add_attribute("model_seconds_per_step", summary.cost.model_seconds_per_step))?;
+        nc(&tmp, f.add_attribute("ansatz_version", env!("CARGO_PKG_VERSION")))?;
+        {
+            let mut v = nc(&tmp, f.add_variable::<i64>("sample", &["sample"]))?;
+            nc(&tmp, v.put_attribute("long_name", "sample index in the dataset"))?;
+            let idx: Vec<i64> = (0..ns).map(|s| (first_sample + s) as i64).collect();
+            nc(&tmp, v.put_values(&idx, ..))?;
+        }
+        {
+            let mut v = nc(&tmp, f.add_variable::<i32>("step", &["step"]))?;
+            nc(&tmp, v.put_attribute("long_name", "rollout step after the context frames"))?;
+            let idx: Vec<i32> = (1..=nt as i32).collect();
+            nc(&tmp, v.put_values(&idx, ..))?;
+        }
+        {
+            let mut v = nc(&tmp, f.add_variable::<f64>("lead_time", &["step"]))?;
+            nc(&tmp, v.put_attribute("long_name", "time after the last context frame"))?;
+            nc(&tmp, v.put_attribute("units", "1"))?;
+            let t: Vec<f64> = (1..=nt).map(|s| s as f64 * frame_interval).collect();
+            nc(&tmp, v.put_values(&t, ..))?;
+        }
+        let put = |f: &mut netcdf::FileMut,
+                   name: &str,
+                   long: &str,
+                   values: Vec<f64>,
+                   dims: &[&str]|
+         -> Result<(), TrainError> {
+            let mut v = nc(&tmp, f.add_variable::<f64>(name, dims))?;
+            nc(&tmp, v.put_attribute("long_name", long))?;
+            nc(&tmp, v.put_values(&values, ..))
+        };
+        type Get = fn(&metrics::StepErrors) -> f64;
+        let metrics_list: [(&str, &str, Get); 6] = [
+            ("nrmse", "normalised RMSE ||p - u|| / ||u||", |e| e.nrmse),
+            ("vrmse", "variance-scaled RMSE (eps 1e-7)", |e| e.vrmse),
+            ("rmse", "RMSE in physical units", |e| e.rmse),
+            ("linf", "maximum absolute error", |e| e.linf),
+            ("pearson", "Pearson correlation (mean-centred)", |e| e.pearson),
+            ("cosine", "uncentred cosine correlation", |e| e.cosine),
+        ];
+        for (name, long, get) in metrics_list {
+            put(
+                &mut f,
+                name,
+                &format!("{long}, all fields"),
+                c.combined.iter().map(get).collect(),
+                &["sample", "step"],
+            )?;
+            for (k, field) in c.fields.iter().enumerate() {
+                put(
+                    &mut f,
+                    &format!("{name}_{field}"),
+                    &format!("{long}, field {field}"),
+                    c.per_field[k].iter().map(get).collect(),
+                    &["sample", "step"],
+                )?;
+            }
+        }
+        put(
+            &mut f,
+            "h1_nrmse",
+            "nRMSE of the gradient (central differences), mean over fields",
+            c.h1.clone(),
+            &["sample", "step"],
+        )?;
+        for (k, field) in c.fields.iter().enumerate() {
+            put(
+                &mut f,
+                &format!("mass_drift_{field}"),
+                &format!("relative drift of the integral of {field}"),
+                c.mass_drift[k].clone(),
+                &["sample", "step"],
+            )?;
+        }
+        put(
+            &mut f,
+            "energy_drift",
+            "relative drift of the integral of the squared fields",
+            c.energy_drift.clone(),
+            &["sample", "step"],
+        )?;
+        {
+            let blow: Vec<i32> = c.blow_up.iter().map(|b| b.map_or(-1, |s| s as i32)).collect();
+            let mut v = nc(&tmp, f.add_variable::<i32>("blow_up_step", &["sample"]))?;
+            nc(
+                &tmp,
+                v.put_attribute("long_name", "first step non-finite or above 10x the reference norm (-1: never)"),
+            )?;
+            nc(&tmp, v.put_values(&blow, ..))?;
+        }
+        {
+            let st: Vec<i32> = c.spectrum_steps.iter().map(|&s| s as i32).collect();
+            let mut v = nc(&tmp, f.add_variable::<i32>("spectrum_step", &["spectrum_step"]))?;
+            nc(&tmp, v.put_attribute("long_name", "rollout steps at which spectra are computed"))?;
+            nc(&tmp, v.put_values(&st, ..))?;
+        }
+        for (k, field) in c.fields.iter().enumerate() {
+            let pad = |v: &Vec<f64>| {
+                let mut w = v.clone();
+                w.resize(kmax, f64::NAN);
+                w
+            };
+            let pred: Vec<f64> = c.spectra.iter().flat_map(|sp| pad(&sp[k].0)).collect();
+            let refr: Vec<f64> = c.spectra.iter().flat_map(|sp| pad(&sp[k].1)).collect();
+            put(
+                &mut f,
+                &format!("spectrum_pred_{field}"),
+                &format!("shell energy spectrum of the prediction, {field}, mean over samples"),
+                pred,
+                &["spectrum_step", "wavenumber"],
+            )?;
+            put(
+                &mut f,
+                &format!("spectrum_ref_{field}"),
+                &format!("shell energy spectrum of the reference, {field}, mean over samples"),
+                refr,
+                &["spectrum_step", "wavenumber"],
+            )?;
+            let bands: Vec<f64> = c.bands.iter().flat_map(|s| s.iter().flat_map(move |b| b[k].clone())).collect();
+            put(
+                &mut f,
+                &format!("band_error_{field}"),
+                &format!("relative spectral energy error per band, {field}"),
+                bands,
+                &["sample", "spectrum_step", "band"],
+            )?;
+            let logs: Vec<f64> = c.log_spec.iter().flat_map(|s| s.iter().map(move |l| l[k])).collect();
+            put(
+                &mut f,
+                &format!("log_spectrum_error_{field}"),
+                &format!("mean |log E_pred - log E_ref| over shells, {field}"),
+                logs,
+                &["sample", "spectrum_step"],
+            )?;
+        }
+    }
+    std::fs::rename(&tmp, path).map_err(|e| failed(format!("{}: {e}", path.display())))
+}
+
+fn markdown(s: &RolloutSummary) -> String {
+    let f = |x: f64| if x.is_finite() { format!("{x:.4}") } else { "n/a".into() };
+    let st = |x: &Stat| format!("{} | {} | {} | {}", f(x.mean), f(x.median), f(x.p5), f(x.p95));
+    let mut m = String::new();
+    m.push_str(&format!("# Rollout of {} ({} parameters)\n\n", s.model, s.parameters));
+    m.push_str(&format!(
+        "Data `{}`, samples {}..{} ({}), grid {}×{}, {} context frames, {} steps of {}.\n\n",
+        s.data.display(),
+        s.samples.start,
+        s.samples.end,
+        s.samples.len(),
+        s.grid[0],
+        s.grid[1],
+        s.context_frames,
+        s.steps,
+        s.frame_interval
+    ));
+    m.push_str("| metric | mean | median | p5 | p95 |\n|---|---|---|---|---|\n");
+    for (t, x) in &s.nrmse_at {
+        m.push_str(&format!("| nRMSE at step {t} | {} |\n", st(x)));
+    }
+    m.push_str(&format!("| nRMSE, mean over steps | {} |\n", st(&s.nrmse_mean)));
+    m.push_str(&format!("| geometric mean nRMSE, first 100 steps | {} |\n", st(&s.gmean_nrmse_100)));
+    if let Some(x) = &s.vrmse_6_12 {
+        m.push_str(&format!("| VRMSE, steps 6–12 | {} |\n", st(x)));
+    }
+    if let Some(x) = &s.vrmse_13_30 {
+        m.push_str(&format!("| VRMSE, steps 13–30 | {} |\n", st(x)));
+    }
+    m.push_str(&format!("| correlation time ρ < 0.9 (steps) | {} |\n", st(&s.correlation_time_09)));
+    m.push_str(&format!("| correlation time ρ < 0.8 (steps) | {} |\n", st(&s.correlation_time_08)));
+    m.push_str(&format!("| correlation time ρ < 0.5 (steps) | {} |\n", st(&s.correlation_time_05)));
+    m.push_str(&format!("| valid-prediction time nRMSE > 0.5 (steps) | {} |\n", st(&s.valid_prediction_steps)));
+    for (field, x) in &s.mass_drift_max {
+        m.push_str(&format!("| max drift of ∫{field} | {} |\n", st(x)));
+    }
+    m.push_str(&format!("| max drift of ∫\\|u\\|² | {} |\n", st(&s.energy_drift_max)));
+    m.push_str(&format!("| H1 nRMSE at the last step | {} |\n", st(&s.h1_nrmse_last)));
+    for (b, x) in ["k < 4", "4 ≤ k < 12", "k ≥ 12"].iter().zip(&s.band_errors_last) {
+        m.push_str(&format!("| spectral band error {b}, last step | {} |\n", st(x)));
+    }
+    m.push_str(&format!("| log-spectrum error, last step | {} |\n", st(&s.log_spectrum_error_last)));
+    m.push_str(&format!(
+        "\nCorrelation and valid-prediction times of rollouts that never cross the threshold count as {} steps.\n",
+        s.steps
+    ));
+    m.push_str(&format!(
+        "Blow-up rate {:.3}{}.\n\n",
+        s.blow_up_rate,
+        s.blow_up_median_step.map(|v| format!(" (median step {v})")).unwrap_or_default()
+    ));
+    m.push_str("## Cost\n\n");
+    m.push_str(&format!(
+        "Network: {:.3e} s per sample and step (batches of {}).\n\n",
+        s.cost.model_seconds_per_step, s.cost.batch
+    ));
+    if !s.cost.solver.is_empty() {
+        m.push_str("| solver resolution | n | s per sample and frame | nRMSE vs reference |\n|---|---|---|---|\n");
+        for c in &s.cost.solver {
+            m.push_str(&format!("| {} | {} | {:.3e} | {} |\n", c.fraction, c.n, c.seconds_per_frame, f(c.nrmse)));
+        }
+        match (s.cost.matched_fraction, s.cost.error_matched_speedup) {
+            (Some(fr), Some(sp)) => m.push_str(&format!(
+                "\nError-matched speed-up: {sp:.2}× against the solver at {fr} of the data resolution (the cheapest one at least as accurate as the network).\n"
+            )),
+            _ => m.push_str("\nNo solver resolution tried is as inaccurate as the network: no error-matched speed-up.\n"),
+        }
+        match s.cost.breakeven_rollouts {
+            Some(b) => m.push_str(&format!(
+                "Breakeven: {b:.0} rollouts of {} steps repay the {:.0} s of data generation and training.\n",
+                s.steps,
+                s.cost.upfront_seconds.unwrap_or(f64::NAN)
+            )),
+            None => {
+                m.push_str("Breakeven: never (the network saves no time per rollout against the matched solver).\n")
+            }
+        }
+    }
+    m
+}
+
+fn first_or_horizon(v: Option<usize>, steps: usize) -> f64 {
+    v.map_or(steps as f64, |s| s as f64)
+}
+
+/// Training seconds recorded in a run's `metrics.csv` (all invocations, resumes included).
+fn training_seconds(run: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).ok()?;
+    Some(text.lines().skip(1).filter_map(|l| l.split(',').nth(7)?.parse::<f64>().ok()).sum())
+}
+
+/// Rolls the run's network out on held-out samples and writes the report; `progress(done, total, what)`.
+pub fn rollout(
+    opts: &RolloutOptions,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<RolloutSummary, TrainError> {
+    let out = &opts.out;
+    if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false) {
+        if !opts.force {
+            return Err(bad(format!("{} exists and is not empty: pass --force to replace it", out.display())));
+        }
+        std::fs::remove_dir_all(out).map_err(|e| failed(format!("{}: {e}", out.display())))?;
+    }
+    let trained = Trained::load(&opts.run, &opts.device)?;
+    let info = &trained.info;
+    let ds = Dataset::open(&opts.data).map_err(|e| bad(e.to_string()))?;
+    let layout: Layout = ds.layout().map_err(|e| bad(e.to_string()))?;
+    if ds.fields != info.fields {
+        return Err(bad(format!(
+            "{}: fields {:?}, the network was trained on {:?}",
+            opts.data.display(),
+            ds.fields,
+            info.fields
+        )));
+    }
+    let grid = [layout.y.as_ref().map_or(1, |y| y.len()), layout.x.len()];
+    if grid != info.grid {
+        return Err(bad(format!(
+            "{}: grid {:?}, the network was trained on {:?}",
+            opts.data.display(),
+            grid,
+            info.grid
+        )));
+    }
+    let same = std::fs::canonicalize(&opts.data).ok() == std::fs::canonicalize(&info.data).ok();
+    let mut range = if same { info.split.test.clone() } else { 0..ds.samples_complete };
+    if range.is_empty() {
+        return Err(bad(format!("{}: no held-out samples (the run's test split is empty)", opts.data.display())));
+    }
+    if let Some(n) = opts.samples {
+        range.end = range.end.min(range.start + n.max(1));
+    }
+    let h = info.history;
+    let available = ds.times.len().saturating_sub(h);
+    let steps = opts.steps.unwrap_or(available);
+    if steps == 0 || steps > available {
+        return Err(bad(format!(
+            "{}: {} time levels leave {available} steps after {h} context frames; --steps {steps} asked",
+            opts.data.display(),
+            ds.times.len()
+        )));
+    }
+    let nu = ds.parameter("nu").ok();
+    let generation = ds.text_attribute("generation_config");
+    drop(ds);
+    let traj = Trajectories::load(&opts.data, range.clone()).map_err(|e| bad(e.to_string()))?;
+    let (ns, nc) = (traj.samples(), traj.channels());
+    let [ny, nx] = grid;
+    let space = nx * ny;
+    let frame = nc * space;
+
+    // roll out in batches
+    let norm = &trained.normalisation;
+    let residual = trained.config.model.residual();
+    let mut pred = vec![0f64; ns * steps * frame];
+    let mut model_seconds = 0.0;
+    let batch = opts.batch.max(1);
+    for b0 in (0..ns).step_by(batch) {
+        let b = batch.min(ns - b0);
+        let mut input = Vec::with_capacity(b * h * frame);
+        for s in b0..b0 + b {
+            for t in 0..h {
+                input.extend_from_slice(traj.frame(s, t));
+            }
+        }
+        norm.apply(&mut input, space);
+        let started = Instant::now();
+        let mut x = Tensor::<4>::from_data(TensorData::new(input, [b, h * nc, ny, nx]), &opts.device);
+        let mut outs = Vec::with_capacity(steps);
+        for _ in 0..steps {
+            let p = model::step(&trained.model, x.clone(), nc, residual);
+            outs.push(
+                p.clone().into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| failed(format!("{e:?}")))?,
+            );
+            x = model::advance(x, p, nc);
+        }
+        model_seconds += started.elapsed().as_secs_f64();
+        for (t, mut o) in outs.into_iter().enumerate() {
+            norm.invert(&mut o, space);
+            for s in 0..b {
+                let dst = ((b0 + s) * steps + t) * frame;
+                for (d, v) in pred[dst..dst + frame].iter_mut().zip(&o[s * frame..(s + 1) * frame]) {
+                    *d = *v as f64;
+                }
+            }
+        }
+        progress(b0 + b, ns, "rollout");
+    }
+    let model_seconds_per_step = model_seconds / (ns * steps) as f64;
+    let mut truth = vec![0f64; ns * steps * frame];
+    let mut initial = vec![0f64; ns * frame];
+    for s in 0..ns {
+        for t in 0..steps {
+            let dst = (s * steps + t) * frame;
+            for (d, v) in truth[dst..dst + frame].iter_mut().zip(traj.frame(s, h + t)) {
+                *d = *v as f64;
+            }
+        }
+        for (d, v) in initial[s * frame..(s + 1) * frame].iter_mut().zip(traj.frame(s, h - 1)) {
+            *d = *v as f64;
+        }
+    }
+    progress(0, 1, "metrics");
+    let spacing = [layout.extent.get(1).copied().unwrap_or(1.0) / ny as f64, layout.extent[0] / nx as f64];
+    let c = curves(&pred, &truth, &initial, ns, steps, &traj.fields, grid, spacing);
+
+    // the reference solver at 1, 1/2 and 1/4 of the resolution
+    let mut solver = vec![];
+    if opts.baseline {
+        match (&generation, &nu) {
+            (Some(text), Some(nu)) => {
+                let spec =
+                    ansatz_datasets::config::load(&layout.pde, Some(("generation_config", text)), &[], None, None)
+                        .map_err(|e| bad(format!("{}: generation_config: {e}", opts.data.display())))?;
+                let setup = Setup::of(&spec);
+                let nu = &nu[range.start - layout.first_sample as usize..range.end - layout.first_sample as usize];
+                for r in [1usize, 2, 4] {
+                    if nx % r != 0 || (ny > 1 && ny % r != 0) || nx / r < 8 {
+                        continue;
+                    }
+                    progress(0, 1, &format!("solver at 1/{r} resolution"));
+                    solver.push(solver_baseline(&setup, r, &initial, &truth, nu, ns, steps, nc, grid)?);
+                }
+            }
+            _ => progress(0, 1, "no generation_config or nu in the data: solver baseline skipped"),
+        }
+    }
+    let model_err = Summary::of(&c.combined.iter().map(|e| e.nrmse).collect::<Vec<_>>()).mean;
+    let matched = solver
+        .iter()
+        .filter(|s| s.nrmse <= model_err || s.fraction == 1.0 && !model_err.is_finite())
+        .min_by(|a, b| a.seconds_per_frame.total_cmp(&b.seconds_per_frame))
+        .filter(|_| model_err.is_finite());
+    let full = solver.iter().find(|s| s.fraction == 1.0);
+    let upfront = full.and_then(|f| {
+        let train_frames = (info.split.train.len() * (traj.times() - 1)) as f64;
+        training_seconds(&opts.run).map(|t| t + f.seconds_per_frame * train_frames)
+    });
+    let saving = matched.map(|m| (m.seconds_per_frame - model_seconds_per_step) * steps as f64);
+    let cost = Cost {
+        model_seconds_per_step,
+        batch,
+        matched_fraction: matched.map(|m| m.fraction),
+        error_matched_speedup: matched.map(|m| m.seconds_per_frame / model_seconds_per_step),
+        upfront_seconds: upfront,
+        breakeven_rollouts: match (upfront, saving) {
+            (Some(u), Some(s)) if s > 0.0 => Some(u / s),
+            _ => None,
+        },
+        solver,
+    };
+
+    // summary
+    let nrmse_at: Vec<(usize, Stat)> = [1usize, 10, 100, steps]
+        .into_iter()
+        .filter(|&t| t <= steps)
+        .fold(vec![], |mut v: Vec<usize>, t| {
+            if !v.contains(&t) {
+                v.push(t);
+            }
+            v
+        })
+        .into_iter()
+        .map(|t| (t, stat(&c.column(|e| e.nrmse, t - 1))))
+        .collect();
+    let per_sample = |f: &dyn Fn(usize) -> f64| -> Stat { stat(&(0..ns).map(f).collect::<Vec<_>>()) };
+    let window = |lo: usize, hi: usize| -> Option<Stat> {
+        (steps >= lo).then(|| {
+            per_sample(&|s| {
+                let v = c.curve(s, |e| e.vrmse);
+                let hi = hi.min(steps);
+                v[lo - 1..hi].iter().sum::<f64>() / (hi - lo + 1) as f64
+            })
+        })
+    };
+    let blown: Vec<usize> = c.blow_up.iter().flatten().copied().collect();
+    let last = steps - 1;
+    let summary = RolloutSummary {
+        run: opts.run.clone(),
+        data: opts.data.clone(),
+        model: info.model.clone(),
+        parameters: info.parameters,
+        fields: traj.fields.clone(),
+        grid,
+        samples: range.clone(),
+        context_frames: h,
+        steps,
+        frame_interval: info.frame_interval,
+        nrmse_at,
+        nrmse_mean: per_sample(&|s| c.curve(s, |e| e.nrmse).iter().sum::<f64>() / steps as f64),
+        gmean_nrmse_100: per_sample(&|s| metrics::geometric_mean(&c.curve(s, |e| e.nrmse)[..steps.min(100)])),
+        vrmse_6_12: window(6, 12),
+        vrmse_13_30: window(13, 30),
+        correlation_time_08: per_sample(&|s| {
+            first_or_horizon(metrics::first_below(&c.curve(s, |e| e.pearson), 0.8), steps)
+        }),
+        correlation_time_09: per_sample(&|s| {
+            first_or_horizon(metrics::first_below(&c.curve(s, |e| e.pearson), 0.9), steps)
+        }),
+        correlation_time_05: per_sample(&|s| {
+            first_or_horizon(metrics::first_below(&c.curve(s, |e| e.pearson), 0.5), steps)
+        }),
+        valid_prediction_steps: per_sample(&|s| {
+            first_or_horizon(metrics::first_above(&c.curve(s, |e| e.nrmse), 0.5), steps)
+        }),
+        blow_up_rate: blown.len() as f64 / ns as f64,
+        blow_up_median_step: (!blown.is_empty())
+            .then(|| Summary::of(&blown.iter().map(|&b| b as f64).collect::<Vec<_>>()).median),
+        mass_drift_max: traj
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(k, f)| {
+                (
+                    f.clone(),
+                    per_sample(&|s| {
+                        c.mass_drift[k][s * steps..(s + 1) * steps].iter().fold(0.0, |m: f64, v| m.max(*v))
+                    }),
+                )
+            })
+            .collect(),
+        energy_drift_max: per_sample(&|s| {
+            c.energy_drift[s * steps..(s + 1) * steps].iter().fold(0.0, |m: f64, v| m.max(*v))
+        }),
+        h1_nrmse_last: per_sample(&|s| c.h1[s * steps + last]),
+        band_errors_last: (0..BAND_EDGES.len() - 1)
+            .map(|b| per_sample(&|s| c.bands[s].last().map_or(f64::NAN, |x| x[0].get(b).copied().unwrap_or(f64::NAN))))
+            .collect(),
+        log_spectrum_error_last: per_sample(&|s| c.log_spec[s].last().map_or(f64::NAN, |x| x[0])),
+        cost,
+    };
+
+    // files
+    std::fs::create_dir_all(out).map_err(|e| failed(format!("{}: {e}", out.display())))?;
+    progress(0, 1, "writing the report");
+    write_metrics_nc(&out.join("metrics.nc"), &c, range.start, info.frame_interval, &summary)?;
+    let mut pl = layout.clone();
+    pl.samples = ns;
+    pl.first_sample = range.start as u64;
+    pl.times = layout.times[..h + steps].to_vec();
+    pl.context_frames = h as i32;
+    pl.text.retain(|(k, _)| k != "history" && k != "title");
+    pl.text.push(("title".into(), format!("{} rollout of {} ({} context frames)", info.model, info.pde, h)));
+    pl.text.push((
+        "history".into(),
+        format!("ansatz rollout --run {} --data {}", opts.run.display(), opts.data.display()),
+    ));
+    let params_all: Vec<Vec<f64>> = {
+        let ds = Dataset::open(&opts.data).map_err(|e| bad(e.to_string()))?;
+        pl.parameters
+            .iter()
+            .map(|p| ds.parameter(&p.name).unwrap_or_else(|_| vec![f64::NAN; ds.samples_complete]))
+            .collect()
+    };
+    let pred_path = out.join("predictions.nc");
+    let mut w = DatasetWriter::create(&pred_path, &pl, true).map_err(|e| failed(e.to_string()))?;
+    for s in 0..ns {
+        let mut data = Vec::with_capacity((h + steps) * frame);
+        for t in 0..h {
+            data.extend(traj.frame(s, t).iter().map(|v| *v as f64));
+        }
+        data.extend_from_slice(&pred[s * steps * frame..(s + 1) * steps * frame]);
+        let gi = range.start + s - layout.first_sample as usize;
+        let params: Vec<f64> = params_all.iter().map(|p| p.get(gi).copied().unwrap_or(f64::NAN)).collect();
+        w.write_sample(s, &data, &params).map_err(|e| failed(e.to_string()))?;
+    }
+    w.finish().map_err(|e| failed(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
+    std::fs::write(out.join("summary.json"), json).map_err(|e| failed(format!("{}: {e}", out.display())))?;
+    std::fs::write(out.join("summary.md"), markdown(&summary))
+        .map_err(|e| failed(format!("{}: {e}", out.display())))?;
+    if opts.plots {
+        progress(0, 1, "plots");
+        let steps_axis: Vec<f64> = (1..=steps).map(|t| t as f64).collect();
+        let curve = |f: fn(&metrics::StepErrors) -> f64| {
+            c.mean_curve(f).into_iter().zip(&steps_axis).map(|(v, t)| (*t, v)).collect::<Vec<_>>()
+        };
+        plot::line_chart(
+            &format!("{}: error vs step (mean over {} samples)", info.model, ns),
+            "step",
+            "nRMSE",
+            &[plot::Series::new("nRMSE", curve(|e| e.nrmse)), plot::Series::new("VRMSE", curve(|e| e.vrmse))],
+            true,
+        )
+        .save(&out.join("error.png"))
+        .map_err(|e| failed(format!("{}: {e}", out.join("error.png").display())))?;
+        plot::line_chart(
+            &format!("{}: correlation vs step", info.model),
+            "step",
+            "correlation",
+            &[plot::Series::new("Pearson", curve(|e| e.pearson)), plot::Series::new("cosine", curve(|e| e.cosine))],
+            false,
+        )
+        .save(&out.join("correlation.png"))
+        .map_err(|e| failed(format!("{}: {e}", out.join("correlation.png").display())))?;
+        let mut series = vec![];
+        for (i, st) in c.spectrum_steps.iter().enumerate() {
+            let (p, u) = &c.spectra[i][0];
+            let pts = |e: &Vec<f64>| e.iter().enumerate().skip(1).map(|(k, v)| (k as f64, *v)).collect::<Vec<_>>();
+            series.push(plot::Series::new(&format!("reference, step {st}"), pts(u)));
+            series.push(plot::Series::new(&format!("prediction, step {st}"), pts(p)).dashed());
+        }
+        plot::line_chart(
+            &format!("energy spectrum of {} (mean over samples)", traj.fields[0]),
+            "wavenumber",
+            "E(k)",
+            &series,
+            true,
+        )
+        .with_log_x()
+        .save(&out.join("spectra.png"))
+        .map_err(|e| failed(format!("{}: {e}", out.join("spectra.png").display())))?;
+        let shots: Vec<usize> = c.spectrum_steps.clone();
+        let sample0 = |t: usize, src: &[f64]| src[(t - 1) * frame..(t - 1) * frame + space].to_vec();
+        let panels: Vec<(String, Vec<f64>, Vec<f64>)> = shots
+            .iter()
+            .map(|&t| (format!("step {t}"), sample0(t, &pred[..steps * frame]), sample0(t, &truth[..steps * frame])))
+            .collect();
+        plot::snapshots(
+            &format!("{} of sample {}: prediction (top) vs reference (bottom)", traj.fields[0], range.start),
+            &panels,
+            ny,
+            nx,
+        )
+        .save(&out.join("snapshots.png"))
+        .map_err(|e| failed(format!("{}: {e}", out.join("snapshots.png").display())))?;
+    }
+    Ok(summary)
+}
