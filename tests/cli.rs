@@ -15,24 +15,24 @@ fn ansatz(args: &[&str]) -> (i32, String, String) {
 fn help_and_version() {
     let (code, out, _) = ansatz(&["--help"]);
     assert_eq!(code, 0);
-    assert!(out.contains("demo") && out.contains("Exit codes"), "{out}");
+    assert!(out.contains("solver-demo") && out.contains("Exit codes"), "{out}");
     let (code, out, _) = ansatz(&["--version"]);
     assert_eq!(code, 0);
     assert_eq!(out.trim(), format!("ansatz {}", env!("CARGO_PKG_VERSION")));
-    let (code, out, _) = ansatz(&["demo", "--help"]);
+    let (code, out, _) = ansatz(&["solver-demo", "--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("--scheme") && out.contains("fv-weno5"), "{out}");
 }
 
 #[test]
 fn bad_usage_exits_with_2_and_names_the_problem() {
-    let (code, _, err) = ansatz(&["demo", "--scheme", "finite-element"]);
+    let (code, _, err) = ansatz(&["solver-demo", "--scheme", "finite-element"]);
     assert_eq!(code, 2);
     assert!(err.contains("finite-element"), "{err}");
-    let (code, _, err) = ansatz(&["demo", "--n", "4"]);
+    let (code, _, err) = ansatz(&["solver-demo", "--n", "4"]);
     assert_eq!(code, 2);
     assert!(err.contains("--n"), "{err}");
-    let (code, _, err) = ansatz(&["demo", "--nu=-1"]);
+    let (code, _, err) = ansatz(&["solver-demo", "--nu=-1"]);
     assert_eq!(code, 2);
     assert!(err.contains("nu"), "{err}");
     let (code, _, _) = ansatz(&["no-such-command"]);
@@ -43,7 +43,7 @@ fn bad_usage_exits_with_2_and_names_the_problem() {
 fn blow_up_exits_with_1_and_says_where() {
     // an inviscid finite-volume run at CFL 5 cannot stay finite
     let (code, _, err) =
-        ansatz(&["demo", "--scheme", "fv-muscl", "--n", "16", "--nu", "0", "--cfl", "5", "--t-end", "50"]);
+        ansatz(&["solver-demo", "--scheme", "fv-muscl", "--n", "16", "--nu", "0", "--cfl", "5", "--t-end", "50"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("non-finite") && err.contains("sample"), "{err}");
 }
@@ -51,7 +51,8 @@ fn blow_up_exits_with_1_and_says_where() {
 #[test]
 fn small_demo_runs_and_checks_its_gradient() {
     for scheme in ["spectral", "fv-muscl", "fv-weno5"] {
-        let (code, out, err) = ansatz(&["demo", "--scheme", scheme, "--n", "16", "--batch", "2", "--t-end", "0.2"]);
+        let (code, out, err) =
+            ansatz(&["solver-demo", "--scheme", scheme, "--n", "16", "--batch", "2", "--t-end", "0.2"]);
         assert_eq!(code, 0, "{scheme}: {err}");
         assert!(out.contains("sample 1: kinetic energy"), "{out}");
         let line = out.lines().find(|l| l.contains("central difference")).expect("gradient check line");

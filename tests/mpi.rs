@@ -172,3 +172,135 @@ fn an_interrupted_sharded_run_resumes_per_shard() {
     let (u, v) = (x.read("u", 0..160, 0..11).unwrap(), y.read("u", 0..160, 0..11).unwrap());
     assert!(u.iter().zip(v.iter()).all(|(s, t)| s.to_bits() == t.to_bits()), "resumed shards differ");
 }
+
+// ---- data-parallel training ----
+
+/// A tiny 1D Burgers dataset and an FNO experiment with plain SGD (constant rate): global batch 8.
+fn training_setup(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = dir.join("b1.nc");
+    let o = ansatz(&[&["generate", "burgers1d", "--out", p(&data)], &SMALL[..]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = dir.join("sgd.toml");
+    std::fs::write(
+        &config,
+        "seed = 4\n[data]\nhistory = 2\nhorizon = 2\nvalidation = 0.15\ntest = 0.0\n\
+         [model]\nkind = \"fno\"\nwidth = 8\nlayers = 2\nmodes = 4\nprojection = 16\n\
+         [optimiser]\nkind = \"sgd\"\nclip_norm = 0.0\n[schedule]\nkind = \"constant\"\nrate = 0.05\n\
+         [training]\nsteps = 20\nbatch = 8\ncheckpoint_every = 5\nvalidate_every = 10\n",
+    )
+    .unwrap();
+    (data, config)
+}
+
+fn floats(path: &Path) -> Vec<f64> {
+    std::fs::read(path).unwrap().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap()) as f64).collect()
+}
+
+fn params(run: &Path) -> Vec<f64> {
+    ansatz_training::checkpoint::Checkpoint::load(&run.join("checkpoint.ckpt"))
+        .unwrap()
+        .params
+        .iter()
+        .map(|v| *v as f64)
+        .collect()
+}
+
+fn relative(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let d: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+    d / b.iter().map(|y| y * y).sum::<f64>().sqrt()
+}
+
+#[test]
+fn two_ranks_train_like_one_rank_with_the_same_global_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = training_setup(dir.path());
+    let train = |np: usize, run: &Path, env: &[(&str, &str)], extra: &[&str]| {
+        let args = [&["train", p(&config), "--data", p(&data), "--out", p(run)], extra].concat();
+        let o = if np == 1 {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_ansatz"));
+            c.args(&args).envs(env.iter().copied());
+            c.output().unwrap()
+        } else {
+            mpirun(np, env, &args)
+        };
+        assert!(o.status.success(), "np {np}: {}", String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    // the averaged first gradient of 2 ranks × 4 windows equals the 1-rank gradient of the same 8
+    let (g1, g2) = (dir.path().join("g1.bin"), dir.path().join("g2.bin"));
+    let one = dir.path().join("one");
+    train(1, &one, &[("ANSATZ_DUMP_GRADIENT", p(&g1))], &[]);
+    let two = dir.path().join("two");
+    let o = train(2, &two, &[("ANSATZ_DUMP_GRADIENT", p(&g2))], &[]);
+    let (a, b) = (floats(&g2), floats(&g1));
+    let rel = relative(&a, &b);
+    eprintln!("first gradient, 2 ranks vs 1: {rel:e} relative");
+    assert!(rel < 1e-6, "gradient differs by {rel:e} (relative)");
+    // plain SGD: the parameters after 20 steps agree
+    let rel = relative(&params(&two), &params(&one));
+    eprintln!("parameters after 20 SGD steps, 2 ranks vs 1: {rel:e} relative");
+    assert!(rel < 1e-5, "parameters after 20 SGD steps differ by {rel:e}");
+    // rank 0 alone reports and logs
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.matches("run directory").count(), 1, "{out}");
+    assert_eq!(std::fs::read_to_string(two.join("metrics.csv")).unwrap().lines().count(), 21);
+    // interrupted on 2 ranks, resumed on 1: the same parameters
+    let mixed = dir.path().join("mixed");
+    train(2, &mixed, &[("ANSATZ_STOP_AFTER", "7")], &[]);
+    train(1, &mixed, &[], &["--resume"]);
+    let rel = relative(&params(&mixed), &params(&one));
+    eprintln!("2 ranks resumed on 1 vs 1 rank: {rel:e} relative");
+    assert!(rel < 1e-5, "2-rank run resumed on 1 rank differs by {rel:e}");
+}
+
+#[test]
+fn a_failing_or_killed_training_rank_ends_the_job_and_leaves_a_valid_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = training_setup(dir.path());
+    // an error on rank 1 at step 6 (after the checkpoint of step 5) aborts both ranks quickly
+    let run = dir.path().join("fault");
+    let t = Instant::now();
+    let o = mpirun(
+        2,
+        &[("ANSATZ_FAULT_RANK", "1"), ("ANSATZ_FAULT_STEP", "6")],
+        &["train", p(&config), "--data", p(&data), "--out", p(&run)],
+    );
+    assert!(!o.status.success());
+    assert!(t.elapsed() < Duration::from_secs(60), "took {:?}", t.elapsed());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("rank 1") && err.contains("injected fault"), "{err}");
+    let ck = ansatz_training::checkpoint::Checkpoint::load(&run.join("checkpoint.ckpt")).unwrap();
+    assert_eq!(ck.header.step, 5);
+    // a killed rank: mpirun exits non-zero, the last checkpoint still loads and resumes
+    let run = dir.path().join("killed");
+    let mut c = Command::new("mpirun");
+    c.args(["--oversubscribe", "-np", "2"])
+        .arg(env!("CARGO_BIN_EXE_ansatz"))
+        .args(["train", p(&config), "--data", p(&data), "--out", p(&run), "--set", "training.steps=100000"])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !run.join("checkpoint.ckpt").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(run.join("checkpoint.ckpt").exists(), "no checkpoint within 120 s");
+    let pids = Command::new("pgrep").args(["-f", "--", &format!("--out {}", p(&run))]).output().unwrap();
+    let victim = String::from_utf8_lossy(&pids.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with(env!("CARGO_BIN_EXE_ansatz")))
+        })
+        .last()
+        .expect("a training rank");
+    unsafe { libc::kill(victim, libc::SIGKILL) };
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let ck = ansatz_training::checkpoint::Checkpoint::load(&run.join("checkpoint.ckpt")).unwrap();
+    assert!(ck.header.step >= 5 && ck.header.step % 5 == 0, "{}", ck.header.step);
+}

@@ -27,6 +27,28 @@ pub trait Communicator {
     fn all_reduce_sum_f32(&self, buf: &mut [f32]);
     /// Ends the whole job immediately with `code` (after the caller has printed why). Never returns.
     fn abort(&self, code: i32) -> !;
+    /// This process's rank among the ranks on the same node (shared-memory domain), for choosing a local device.
+    fn local_rank(&self) -> usize {
+        0
+    }
+}
+
+/// Values per all-reduce message: gradients are reduced in buckets of at most this many values, which keeps
+/// messages large (bandwidth-bound) but below MPI's 2³¹ element count and bounds the temporary copy.
+pub const BUCKET: usize = 1 << 22;
+
+/// In-place sum over ranks of `buf`, in buckets of [`BUCKET`] values.
+pub fn all_reduce_sum_f32_bucketed(comm: &dyn Communicator, buf: &mut [f32]) {
+    if comm.size() > 1 {
+        for chunk in buf.chunks_mut(BUCKET) {
+            comm.all_reduce_sum_f32(chunk);
+        }
+    }
+}
+
+/// The device index for this rank: its local rank modulo the devices on the node.
+pub fn device_index(comm: &dyn Communicator, devices: usize) -> usize {
+    comm.local_rank() % devices.max(1)
 }
 
 /// One process, no communication.

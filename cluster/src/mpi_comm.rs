@@ -11,6 +11,7 @@ use crate::Communicator;
 pub struct Mpi {
     _universe: Universe,
     world: SimpleCommunicator,
+    local_rank: usize,
 }
 
 impl Mpi {
@@ -18,7 +19,9 @@ impl Mpi {
     pub fn init() -> Result<Self, String> {
         let universe = mpi::initialize().ok_or("MPI was already initialised")?;
         let world = universe.world();
-        Ok(Self { _universe: universe, world })
+        // ranks sharing memory with this one (MPI_COMM_TYPE_SHARED), ordered by world rank
+        let local_rank = world.split_shared(world.rank()).rank() as usize;
+        Ok(Self { _universe: universe, world, local_rank })
     }
 }
 
@@ -49,5 +52,8 @@ impl Communicator for Mpi {
     }
     fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
+    }
+    fn local_rank(&self) -> usize {
+        self.local_rank
     }
 }

@@ -63,8 +63,18 @@ impl PeriodicConv {
         Self { weight, bias }
     }
 
-    /// Applies the convolution with the module's weights.
+    /// Applies the convolution with the module's weights (a 1×1 kernel is a matrix product, no padding).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [cout, cin, ky, kx] = self.weight.dims();
+        if ky == 1 && kx == 1 {
+            let [b, _, ny, nx] = x.dims();
+            let w = self.weight.val().reshape([1, cout, cin]);
+            let mut y = w.matmul(x.reshape([b, cin, ny * nx]));
+            if let Some(bias) = &self.bias {
+                y = y + bias.val().reshape([1, cout, 1]);
+            }
+            return y.reshape([b, cout, ny, nx]);
+        }
         periodic_conv(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()))
     }
 }

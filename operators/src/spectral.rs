@@ -60,12 +60,12 @@ impl SpectralConvConfig {
     }
 }
 
-/// The DFT matrices of both axes.
+/// The DFT matrices of both axes, shaped for right-multiplication of row-major data.
 #[derive(Debug, Clone)]
 struct Transforms {
     /// x forward `[nx, mx]` (cos, sin) and inverse `[mx, nx]` (with Hermitian weights and 1/nx).
     fx: [Tensor<2>; 4],
-    /// y forward `[K, ny]` and inverse `[ny, K]` (with 1/ny); absent for 1D fields.
+    /// y forward `[ny, K]` and inverse `[K, ny]` (with 1/ny); absent for 1D fields.
     fy: Option<[Tensor<2>; 4]>,
 }
 
@@ -89,18 +89,18 @@ fn transforms(config: &SpectralConvConfig, init: &Init) -> Transforms {
         let ny = config.ny;
         let ks = config.y_modes();
         let kk = ks.len();
-        let mut m = [vec![0.0f64; kk * ny], vec![0.0; kk * ny], vec![0.0; ny * kk], vec![0.0; ny * kk]];
+        let mut m = [vec![0.0f64; ny * kk], vec![0.0; ny * kk], vec![0.0; kk * ny], vec![0.0; kk * ny]];
         for (r, &k) in ks.iter().enumerate() {
             for y in 0..ny {
                 let a = tau * (k * y) as f64 / ny as f64;
-                m[0][r * ny + y] = a.cos();
-                m[1][r * ny + y] = a.sin();
-                m[2][y * kk + r] = a.cos() / ny as f64;
-                m[3][y * kk + r] = a.sin() / ny as f64;
+                m[0][y * kk + r] = a.cos();
+                m[1][y * kk + r] = a.sin();
+                m[2][r * ny + y] = a.cos() / ny as f64;
+                m[3][r * ny + y] = a.sin() / ny as f64;
             }
         }
         let [a, b, c, d] = m;
-        [init.tensor(a, [kk, ny]), init.tensor(b, [kk, ny]), init.tensor(c, [ny, kk]), init.tensor(d, [ny, kk])]
+        [init.tensor(a, [ny, kk]), init.tensor(b, [ny, kk]), init.tensor(c, [kk, ny]), init.tensor(d, [kk, ny])]
     });
     Transforms { fx, fy }
 }
@@ -132,48 +132,54 @@ impl SpectralConv {
         }
     }
 
-    /// Applies the convolution.
+    /// Applies the convolution. Every transform is one large matrix product on a 2D view of the data.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, cin, ny, nx] = x.dims();
         let [kk, mx] = self.shape;
         let [cx, sx, icx, isx] = self.dft.fx.clone();
-        let (cx, sx) = (cx.unsqueeze::<4>(), sx.unsqueeze::<4>());
-        // real DFT along x: [b, cin, ny, mx]
-        let xr = x.clone().matmul(cx);
-        let xi = x.matmul(sx).neg();
-        // complex DFT along y: [b, cin, K, mx]
+        // real DFT along x: rows (b, c, y)
+        let rows = x.reshape([b * cin * ny, nx]);
+        let xr = rows.clone().matmul(cx);
+        let xi = rows.matmul(sx).neg();
+        // complex DFT along y: rows (b, c, kx), columns ky; then modes-major [K·mx, b, cin]
         let (xr, xi) = match &self.dft.fy {
             Some([cy, sy, _, _]) => {
-                let (cy, sy) = (cy.clone().unsqueeze::<4>(), sy.clone().unsqueeze::<4>());
-                let yr = cy.clone().matmul(xr.clone()) + sy.clone().matmul(xi.clone());
-                let yi = cy.matmul(xi) - sy.matmul(xr);
-                (yr, yi)
+                let to_rows = |t: Tensor<2>| t.reshape([b * cin, ny, mx]).swap_dims(1, 2).reshape([b * cin * mx, ny]);
+                let (r, i) = (to_rows(xr), to_rows(xi));
+                let yr = r.clone().matmul(cy.clone()) + i.clone().matmul(sy.clone());
+                let yi = i.matmul(cy.clone()) - r.matmul(sy.clone());
+                let to_modes =
+                    |t: Tensor<2>| t.reshape([b, cin, mx, kk]).permute([3, 2, 0, 1]).reshape([kk * mx, b, cin]);
+                (to_modes(yr), to_modes(yi))
             }
-            None => (xr, xi),
+            None => {
+                let to_modes = |t: Tensor<2>| t.reshape([b, cin, mx]).permute([2, 0, 1]);
+                (to_modes(xr), to_modes(xi))
+            }
         };
         // channel mixing per mode: [K·mx, b, cin] × [K·mx, cin, cout]
-        let to_modes = |t: Tensor<4>| t.permute([2, 3, 0, 1]).reshape([kk * mx, b, cin]);
-        let (xr, xi) = (to_modes(xr), to_modes(xi));
         let (wr, wi) = (self.w_re.val(), self.w_im.val());
         let cout = wr.dims()[2];
         let or = xr.clone().matmul(wr.clone()) - xi.clone().matmul(wi.clone());
         let oi = xr.matmul(wi) + xi.matmul(wr);
-        let from_modes = |t: Tensor<3>| t.reshape([kk, mx, b, cout]).permute([2, 3, 0, 1]);
-        let (or, oi) = (from_modes(or), from_modes(oi));
-        // inverse along y: [b, cout, ny, mx]
+        // inverse along y, then the real inverse along x
         let (zr, zi) = match &self.dft.fy {
             Some([_, _, icy, isy]) => {
-                let (icy, isy) = (icy.clone().unsqueeze::<4>(), isy.clone().unsqueeze::<4>());
-                let zr = icy.clone().matmul(or.clone()) - isy.clone().matmul(oi.clone());
-                let zi = icy.matmul(oi) + isy.matmul(or);
-                (zr, zi)
+                let to_rows =
+                    |t: Tensor<3>| t.reshape([kk, mx, b, cout]).permute([2, 3, 1, 0]).reshape([b * cout * mx, kk]);
+                let (r, i) = (to_rows(or), to_rows(oi));
+                let zr = r.clone().matmul(icy.clone()) - i.clone().matmul(isy.clone());
+                let zi = i.matmul(icy.clone()) + r.matmul(isy.clone());
+                let to_x = |t: Tensor<2>| t.reshape([b * cout, mx, ny]).swap_dims(1, 2).reshape([b * cout * ny, mx]);
+                (to_x(zr), to_x(zi))
             }
-            None => (or, oi),
+            None => {
+                let to_x = |t: Tensor<3>| t.permute([1, 2, 0]).reshape([b * cout, mx]);
+                (to_x(or), to_x(oi))
+            }
         };
-        // real inverse along x
-        let out = zr.matmul(icx.unsqueeze::<4>()) - zi.matmul(isx.unsqueeze::<4>());
-        debug_assert_eq!(out.dims(), [b, cout, ny, nx]);
-        out
+        let out = zr.matmul(icx) - zi.matmul(isx);
+        out.reshape([b, cout, ny, nx])
     }
 }
 

@@ -65,6 +65,10 @@ pub struct TrainOptions {
     pub stop_after: Option<usize>,
     /// Steps whose loss is replaced by NaN (exercises the non-finite guard in tests).
     pub inject_nonfinite: Vec<usize>,
+    /// Rank 0 writes the averaged gradient of the first step here (f32 little-endian), for equivalence tests.
+    pub gradient_dump: Option<PathBuf>,
+    /// `(rank, step)`: that rank fails at that step (exercises whole-job aborts in tests).
+    pub fault: Option<(usize, usize)>,
 }
 
 impl TrainOptions {
@@ -77,6 +81,8 @@ impl TrainOptions {
             device: Device::flex(),
             stop_after: None,
             inject_nonfinite: vec![],
+            gradient_dump: None,
+            fault: None,
         }
     }
 }
@@ -563,6 +569,9 @@ pub fn train(
     };
 
     for step in first..end {
+        if opts.fault == Some((rank, step)) {
+            return Err(failed(format!("injected fault at step {step}")));
+        }
         let t0 = Instant::now();
         let epoch = step / per_epoch;
         if order.as_ref().map(|(e, _)| *e) != Some(epoch) {
@@ -584,11 +593,18 @@ pub fn train(
             loss_value[0] = f64::NAN;
         }
         if size > 1 {
-            comm.all_reduce_sum_f32(&mut grads);
+            ansatz_cluster::all_reduce_sum_f32_bucketed(comm, &mut grads);
             comm.all_reduce_sum_f64(&mut loss_value);
             let inv = 1.0 / size as f32;
             grads.iter_mut().for_each(|v| *v *= inv);
             loss_value[0] /= size as f64;
+        }
+        if step == first
+            && root
+            && let Some(path) = &opts.gradient_dump
+        {
+            let bytes: Vec<u8> = grads.iter().flat_map(|v| v.to_le_bytes()).collect();
+            std::fs::write(path, bytes).map_err(|e| io(path, e))?;
         }
         let lr = exp.schedule.rate(step);
         let finite = loss_value[0].is_finite() && grads.iter().all(|v| v.is_finite());

@@ -1,0 +1,127 @@
+//! Training throughput (windows per second) and peak memory of one configuration per process.
+//!
+//! ```text
+//! cargo run --release -p ansatz-benches --example training_throughput -- fno1d      # N = 256, batch 64, width 64, 16 modes
+//! cargo run --release -p ansatz-benches --example training_throughput -- fno2d      # 32², batch 16, 10 frames, width 32, 8 modes
+//! cargo run --release -p ansatz-benches --example training_throughput -- demo-fno   # the demo: 2 fields, 10 frames, 5-step unroll
+//! cargo run --release -p ansatz-benches --example training_throughput -- demo-dymixop
+//! ```
+//!
+//! One step = forward over the unrolled horizon, MSE loss, backward, gradients into the flat vector, Adam update,
+//! parameters back into the network: the training loop's hot path. Inputs are random (throughput does not
+//! depend on the values). Reports the median of 20 timed steps after 3 warm-up steps, and the peak resident
+//! memory of the process.
+
+use ansatz_operators::dymixop::DyMixOpConfig;
+use ansatz_operators::flat;
+use ansatz_operators::fno::FnoConfig;
+use ansatz_operators::init::Init;
+use ansatz_training::config::{OptimiserConfig, OptimiserKind};
+use ansatz_training::model::{self, Surrogate};
+use ansatz_training::optim::{self, OptimiserState};
+use burn::prelude::*;
+use std::time::Instant;
+
+struct Case {
+    model: Surrogate,
+    batch: usize,
+    channels: usize,
+    history: usize,
+    horizon: usize,
+    grid: [usize; 2],
+}
+
+fn case(name: &str, device: &Device) -> Case {
+    let mut init = Init::new(1, device);
+    match name {
+        "fno1d" => Case {
+            model: Surrogate::Fno(FnoConfig::new(1, 1, 64, 16, 1, 4, 256, 1).with_projection(128).init(&mut init)),
+            batch: 64,
+            channels: 1,
+            history: 1,
+            horizon: 1,
+            grid: [1, 256],
+        },
+        "fno2d" => Case {
+            model: Surrogate::Fno(FnoConfig::new(10, 1, 32, 8, 8, 4, 32, 32).with_projection(128).init(&mut init)),
+            batch: 16,
+            channels: 1,
+            history: 10,
+            horizon: 1,
+            grid: [32, 32],
+        },
+        "demo-fno" => Case {
+            model: Surrogate::Fno(FnoConfig::new(20, 2, 32, 8, 8, 4, 32, 32).with_projection(128).init(&mut init)),
+            batch: 16,
+            channels: 2,
+            history: 10,
+            horizon: 5,
+            grid: [32, 32],
+        },
+        "demo-dymixop" => Case {
+            model: Surrogate::DyMixOp(DyMixOpConfig::new(2, 10, 2, 32, 4, 8, 8, 32, 32).init(&mut init)),
+            batch: 16,
+            channels: 2,
+            history: 10,
+            horizon: 5,
+            grid: [32, 32],
+        },
+        other => panic!("unknown case '{other}': fno1d, fno2d, demo-fno, demo-dymixop"),
+    }
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn main() {
+    let name = std::env::args().nth(1).unwrap_or_else(|| "fno2d".into());
+    let device = Device::flex().autodiff();
+    let Case { mut model, batch, channels, history, horizon, grid } = case(&name, &device);
+    let [ny, nx] = grid;
+    let mut init = Init::new(2, &device);
+    let input = init.uniform([batch, history * channels, ny, nx], -1.0, 1.0);
+    let target = init.uniform([batch, horizon * channels, ny, nx], -1.0, 1.0);
+    let config = OptimiserConfig { kind: OptimiserKind::Adam, ..Default::default() };
+    let mut params: Vec<f32> = vec![];
+    flat::flatten_into(&model, &mut params);
+    let mut state = OptimiserState::new(params.len());
+    let mut grads: Vec<f32> = vec![];
+    let mut times = vec![];
+    for step in 0..23 {
+        let t = Instant::now();
+        let mut x = input.clone();
+        let mut loss: Option<Tensor<1>> = None;
+        for k in 0..horizon {
+            let p = model::step(&model, x.clone(), channels, false);
+            let l = (p.clone() - target.clone().narrow(1, k * channels, channels)).powf_scalar(2.0).mean();
+            loss = Some(match loss {
+                Some(a) => a + l,
+                None => l,
+            });
+            x = model::advance(x, p, channels);
+        }
+        let g = loss.expect("horizon ≥ 1").backward();
+        flat::flatten_grads_into(&model, &g, &mut grads);
+        optim::update(&config, 1e-4, &mut params, &grads, &mut state);
+        model = flat::unflatten(model, &params);
+        if step >= 3 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "{name}: {} parameters, batch {batch}, horizon {horizon}: {:.1} ms/step, {:.0} windows/s ({:.0} sample-steps/s), peak RSS {:.0} MiB",
+        params.len(),
+        median * 1e3,
+        batch as f64 / median,
+        (batch * horizon) as f64 / median,
+        peak_rss_mib()
+    );
+}

@@ -1,0 +1,343 @@
+//! `ansatz train` and `ansatz rollout`.
+
+use std::path::{Path, PathBuf};
+
+use ansatz_cluster::Communicator;
+use ansatz_training::config::Experiment;
+use ansatz_training::rollout::{RolloutOptions, RolloutSummary, rollout};
+use ansatz_training::trainer::{Observer, StepRecord, TrainError, TrainOptions, TrainSummary, train};
+use anyhow::Result;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Embedded experiment configurations, by name.
+pub const EMBEDDED: [(&str, &str); 2] = [
+    ("dymixop-burgers2d", include_str!("../configs/train-dymixop-burgers2d.toml")),
+    ("fno-burgers2d", include_str!("../configs/train-fno-burgers2d.toml")),
+];
+
+/// Options of `ansatz train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Experiment configuration: a TOML file, or an embedded one (dymixop-burgers2d, fno-burgers2d).
+    pub config: String,
+    /// Dataset file (overrides `data.path` of the configuration).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Run directory [default: runs/<config name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint (the configuration must be the same).
+    #[arg(long)]
+    pub resume: bool,
+    /// Replace an existing run directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Override a configuration value: `--set training.steps=500`. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Where to compute: `cpu` (burn Flex, every core) or `gpu` (wgpu; builds with feature `wgpu`). Under MPI
+    /// each rank takes the node's GPU number local_rank mod ANSATZ_GPUS (default: the /dev/nvidia* count, or 1).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+}
+
+/// Compute devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    Gpu,
+}
+
+/// GPUs on this node: `ANSATZ_GPUS`, else the number of /dev/nvidiaN devices, else 1.
+#[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
+fn gpus_on_node() -> usize {
+    if let Some(n) = std::env::var("ANSATZ_GPUS").ok().and_then(|v| v.parse().ok()) {
+        return n;
+    }
+    let n = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_prefix("nvidia").is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_digit()))
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    n.max(1)
+}
+
+/// The burn device for `arg` on this rank.
+pub fn device(arg: DeviceArg, comm: &dyn Communicator) -> Result<burn::prelude::Device> {
+    match arg {
+        DeviceArg::Cpu => Ok(burn::prelude::Device::flex()),
+        #[cfg(feature = "wgpu")]
+        DeviceArg::Gpu => {
+            let index = ansatz_cluster::device_index(comm, gpus_on_node());
+            Ok(burn::prelude::Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)))
+        }
+        #[cfg(not(feature = "wgpu"))]
+        DeviceArg::Gpu => {
+            let _ = comm;
+            Err(usage("--device gpu needs a build with the `wgpu` feature: cargo build --release --features wgpu"))
+        }
+    }
+}
+
+/// Options of `ansatz rollout`.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// Run directory written by `ansatz train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Dataset to roll out on [default: the run's data; its test split is used when it is the training file].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Steps after the context frames [default: as many as the data hold].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Report directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// At most this many held-out samples.
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Samples rolled out together.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Skip the reference solver at 1, 1/2 and 1/4 resolution (no speed-up or breakeven).
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Skip the PNG plots.
+    #[arg(long)]
+    pub no_plots: bool,
+    /// Replace an existing report directory.
+    #[arg(long)]
+    pub force: bool,
+    /// Where to compute: `cpu` or `gpu` (feature `wgpu`).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+}
+
+fn usage(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(crate::UsageError(e.to_string()))
+}
+
+fn train_error(e: TrainError) -> anyhow::Error {
+    if e.input { usage(e.message) } else { anyhow::anyhow!(e.message) }
+}
+
+/// Applies `key=value` (the value parsed as TOML, else taken as a string) to a table.
+fn apply_set(table: &mut toml::Table, item: &str) -> Result<()> {
+    let (key, raw) = item.split_once('=').ok_or_else(|| usage(format!("--set '{item}' is not key=value")))?;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(usage(format!("--set: bad key '{key}'")));
+    }
+    let value: toml::Value = format!("v = {}", raw.trim())
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let mut t = table;
+    for p in &parts[..parts.len() - 1] {
+        t = match t.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+            toml::Value::Table(inner) => inner,
+            _ => return Err(usage(format!("--set: '{p}' in '{key}' is not a table"))),
+        };
+    }
+    t.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+/// The experiment named by `config` (a file or an embedded name) with `sets` applied; returns it and its name.
+pub fn load_experiment(config: &str, sets: &[String]) -> Result<(Experiment, String)> {
+    let path = Path::new(config);
+    let (text, origin, name, dir) = if path.exists() {
+        let text = std::fs::read_to_string(path).map_err(|e| usage(format!("{config}: {e}")))?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().trim_start_matches("train-").to_string());
+        (text, config.to_string(), name.unwrap_or_else(|| "run".into()), path.parent().map(Path::to_path_buf))
+    } else if let Some((n, t)) = EMBEDDED.iter().find(|(n, _)| *n == config) {
+        (t.to_string(), format!("embedded config '{n}'"), n.to_string(), None)
+    } else {
+        let names: Vec<&str> = EMBEDDED.iter().map(|(n, _)| *n).collect();
+        return Err(usage(format!("{config}: no such file, and not an embedded configuration ({})", names.join(", "))));
+    };
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| usage(format!("{origin}: {e}")))?;
+    for s in sets {
+        apply_set(&mut table, s)?;
+    }
+    let text = toml::to_string(&table).expect("a TOML table serialises");
+    let mut exp = Experiment::parse(&text, &origin).map_err(usage)?;
+    if let (Some(p), Some(dir)) = (&exp.data.path, dir)
+        && p.is_relative()
+    {
+        exp.data.path = Some(dir.join(p));
+    }
+    Ok((exp, name))
+}
+
+/// Progress bar and messages of a training run.
+pub struct Bar {
+    bar: Option<ProgressBar>,
+    label: String,
+    last_validation: Option<f64>,
+}
+
+impl Bar {
+    pub fn new(label: &str) -> Self {
+        Self { bar: None, label: label.to_string(), last_validation: None }
+    }
+}
+
+impl Observer for Bar {
+    fn start(&mut self, first: usize, total: usize) {
+        let bar = ProgressBar::new(total as u64).with_style(
+            ProgressStyle::with_template(&format!(
+                "  {} [{{bar:30}}] {{pos}}/{{len}} steps, {{per_sec}}, ETA {{eta}}  {{msg}}",
+                self.label
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_position(first as u64);
+        bar.reset_eta();
+        self.bar = Some(bar);
+    }
+    fn step(&mut self, r: &StepRecord) {
+        if let Some(v) = r.validation {
+            self.last_validation = Some(v);
+        }
+        if let Some(b) = &self.bar {
+            b.set_position(r.step as u64 + 1);
+            let val = self.last_validation.map(|v| format!(", validation rel. L2 {v:.4}")).unwrap_or_default();
+            b.set_message(format!("loss {:.4e}{val}", r.loss));
+        }
+    }
+    fn message(&mut self, text: &str) {
+        match &self.bar {
+            Some(b) => b.println(format!("  warning: {text}")),
+            None => eprintln!("  warning: {text}"),
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Trains on `comm`'s ranks; prints a summary on rank 0.
+pub fn run_train(a: &TrainArgs, comm: &dyn Communicator) -> Result<()> {
+    let (exp, name) = load_experiment(&a.config, &a.sets)?;
+    let data = a.data.clone().or_else(|| exp.data.path.clone()).ok_or_else(|| {
+        usage("no dataset: pass --data PATH or set `data.path` in the configuration (`ansatz generate` makes one)")
+    })?;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&name));
+    let mut opts = TrainOptions::new(&data, &out);
+    opts.resume = a.resume;
+    opts.force = a.force;
+    opts.device = device(a.device, comm)?;
+    // test hooks: stop early as an interrupted run would, dump the first averaged gradient, fail on one rank
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    opts.stop_after = env("ANSATZ_STOP_AFTER").and_then(|v| v.parse().ok());
+    opts.gradient_dump = env("ANSATZ_DUMP_GRADIENT").map(PathBuf::from);
+    if let Some(r) = env("ANSATZ_FAULT_RANK").and_then(|v| v.parse().ok()) {
+        opts.fault = Some((r, env("ANSATZ_FAULT_STEP").and_then(|v| v.parse().ok()).unwrap_or(0)));
+    }
+    let root = comm.rank() == 0;
+    if root {
+        println!(
+            "training {} on {} ({} rank{}) into {}",
+            exp.model.kind(),
+            data.display(),
+            comm.size(),
+            if comm.size() == 1 { "" } else { "s" },
+            out.display()
+        );
+    }
+    let mut bar = Bar::new(exp.model.kind());
+    let mut quiet = ansatz_training::trainer::Quiet;
+    let observer: &mut dyn Observer = if root { &mut bar } else { &mut quiet };
+    let s = train(&exp, &opts, comm, observer).map_err(train_error)?;
+    drop(bar);
+    if root {
+        print_train_summary(&s, &out);
+    }
+    Ok(())
+}
+
+pub fn print_train_summary(s: &TrainSummary, out: &Path) {
+    println!(
+        "  {} steps, {} parameters, final loss {:.4e}, validation relative L2 {}, {:.1} s ({:.1} windows/s){}",
+        s.steps,
+        s.parameters,
+        s.final_loss,
+        s.validation.map_or("n/a".into(), |v| format!("{v:.4}")),
+        s.seconds,
+        s.samples_per_second,
+        if s.nonfinite_total > 0 { format!(", {} non-finite steps skipped", s.nonfinite_total) } else { String::new() }
+    );
+    println!("  run directory: {}", out.display());
+}
+
+/// Rolls a trained network out and writes the report.
+pub fn run_rollout(a: &RolloutArgs) -> Result<()> {
+    let data = match &a.data {
+        Some(d) => d.clone(),
+        None => ansatz_training::trainer::RunInfo::load(&a.run).map_err(train_error)?.data,
+    };
+    let mut opts = RolloutOptions::new(&a.run, &data, &a.out);
+    opts.steps = a.steps;
+    opts.samples = a.samples;
+    opts.batch = a.batch;
+    opts.baseline = !a.no_baseline;
+    opts.plots = !a.no_plots;
+    opts.force = a.force;
+    opts.device = device(a.device, &ansatz_cluster::SingleProcess)?;
+    let s = rollout_with_progress(&opts)?;
+    print_rollout_summary(&s, &a.out);
+    Ok(())
+}
+
+pub fn rollout_with_progress(opts: &RolloutOptions) -> Result<RolloutSummary> {
+    let bar = ProgressBar::new(1).with_style(
+        ProgressStyle::with_template("  {msg} [{bar:30}] {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let s = rollout(opts, &mut |done, total, what| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(what.to_string());
+    });
+    bar.finish_and_clear();
+    s.map_err(train_error)
+}
+
+pub fn print_rollout_summary(s: &RolloutSummary, out: &Path) {
+    let f = |x: f64| if x.is_finite() { format!("{x:.4}") } else { "n/a".into() };
+    println!(
+        "  {} rollout, {} samples × {} steps: nRMSE at step 1 {}, at step {} {}; correlation time (ρ < 0.8) median {} steps; blow-up rate {:.2}",
+        s.model,
+        s.samples.len(),
+        s.steps,
+        f(s.nrmse_at.first().map_or(f64::NAN, |x| x.1.median)),
+        s.steps,
+        f(s.nrmse_at.last().map_or(f64::NAN, |x| x.1.median)),
+        f(s.correlation_time_08.median),
+        s.blow_up_rate
+    );
+    if let Some(sp) = s.cost.error_matched_speedup {
+        println!(
+            "  error-matched speed-up {sp:.2}× against the solver at {} resolution; breakeven after {}",
+            s.cost.matched_fraction.map_or("?".into(), |f| f.to_string()),
+            s.cost.breakeven_rollouts.map_or("never".into(), |b| format!("{b:.0} rollouts"))
+        );
+    }
+    println!("  report: {}", out.display());
+}
