@@ -60,3 +60,57 @@ fn small_demo_runs_and_checks_its_gradient() {
         assert!(rel < 1e-4, "{scheme}: {line}");
     }
 }
+
+#[test]
+fn train_and_rollout_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (code, _, err) = ansatz(&[
+        "generate", "burgers1d", "--samples", "6", "--out", &d("b.nc"), "--set", "grid.n=32", "--set",
+        "scheme.name=spectral", "--set", "time.t_end=0.3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(
+        d("tiny.toml"),
+        "[data]\npath = \"b.nc\"\nhistory = 2\nhorizon = 2\nvalidation = 0.2\ntest = 0.2\n\
+         [model]\nkind = \"fno\"\nwidth = 6\nlayers = 1\nmodes = 4\nprojection = 8\n[training]\nsteps = 4\nbatch = 2\n",
+    )
+    .unwrap();
+    // the data path comes from the configuration, relative to its folder
+    let (code, out, err) = ansatz(&["train", &d("tiny.toml"), "--out", &d("run")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("4 steps") && out.contains("run directory"), "{out}");
+    let (code, _, err) = ansatz(&["train", &d("tiny.toml"), "--out", &d("run")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--resume") && err.contains("--force"), "{err}");
+    let (code, _, err) = ansatz(&["train", &d("tiny.toml"), "--out", &d("run2"), "--set", "training.nope=1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nope"), "{err}");
+    let (code, _, err) = ansatz(&["train", "no-such-config", "--data", &d("b.nc")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("dymixop-burgers2d"), "{err}");
+    let (code, _, err) = ansatz(&["train", &d("tiny.toml"), "--data", &d("missing.nc"), "--out", &d("run3")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("missing.nc"), "{err}");
+    #[cfg(not(feature = "wgpu"))]
+    {
+        let (code, _, err) = ansatz(&["train", &d("tiny.toml"), "--out", &d("run4"), "--device", "gpu"]);
+        assert_eq!(code, 2);
+        assert!(err.contains("wgpu"), "{err}");
+    }
+    let (code, out, err) = ansatz(&["rollout", "--run", &d("run"), "--out", &d("report"), "--steps", "3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("report"), "{out}");
+    for f in ["metrics.nc", "predictions.nc", "summary.json", "summary.md", "error.png"] {
+        assert!(dir.path().join("report").join(f).exists(), "{f}");
+    }
+    let (code, _, err) = ansatz(&["rollout", "--run", &d("nowhere"), "--out", &d("r2")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nowhere"), "{err}");
+    let (code, _, err) = ansatz(&["rollout", "--run", &d("run"), "--out", &d("r3"), "--steps", "1000"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("1000"), "{err}");
+    let (code, _, err) = ansatz(&["demo", "--n", "4"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--n"), "{err}");
+}
