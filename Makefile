@@ -9,7 +9,7 @@ CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 PYENV := target/pyenv
 PYSTAMP := $(PYENV)/.installed-2
 
-.PHONY: demo test lint bench deps system-deps rust fuzz hostile
+.PHONY: demo test check-wgpu lint bench deps system-deps rust fuzz hostile
 
 demo: deps
 	$(CARGO) build --release --bin ansatz
@@ -17,6 +17,11 @@ demo: deps
 
 test: deps $(PYSTAMP)
 	ANSATZ_PYTHON=$(CURDIR)/$(PYENV)/bin/python $(CARGO) test --workspace
+	$(MAKE) check-wgpu
+
+# The GPU path (burn's wgpu backend) must compile; CI machines have no GPU to run it (see docs/benchmarks.md).
+check-wgpu: deps
+	$(CARGO) check --features wgpu --bin ansatz
 
 $(PYSTAMP):
 	python3 -m venv $(PYENV)

@@ -66,8 +66,18 @@ fn train_and_rollout_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     let (code, _, err) = ansatz(&[
-        "generate", "burgers1d", "--samples", "6", "--out", &d("b.nc"), "--set", "grid.n=32", "--set",
-        "scheme.name=spectral", "--set", "time.t_end=0.3",
+        "generate",
+        "burgers1d",
+        "--samples",
+        "6",
+        "--out",
+        &d("b.nc"),
+        "--set",
+        "grid.n=32",
+        "--set",
+        "scheme.name=spectral",
+        "--set",
+        "time.t_end=0.3",
     ]);
     assert_eq!(code, 0, "{err}");
     std::fs::write(

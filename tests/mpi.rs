@@ -292,11 +292,10 @@ fn a_failing_or_killed_training_rank_ends_the_job_and_leaves_a_valid_checkpoint(
     let victim = String::from_utf8_lossy(&pids.stdout)
         .lines()
         .filter_map(|l| l.trim().parse::<i32>().ok())
-        .filter(|&pid| {
+        .rfind(|&pid| {
             std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
                 .is_ok_and(|c| c.starts_with(env!("CARGO_BIN_EXE_ansatz")))
         })
-        .last()
         .expect("a training rank");
     unsafe { libc::kill(victim, libc::SIGKILL) };
     let status = child.wait().unwrap();

@@ -111,6 +111,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn devices_follow_the_local_rank() {
+        struct Local(usize);
+        impl Communicator for Local {
+            fn rank(&self) -> usize {
+                10 + self.0
+            }
+            fn size(&self) -> usize {
+                16
+            }
+            fn barrier(&self) {}
+            fn broadcast_bytes(&self, _: usize, _: &mut Vec<u8>) {}
+            fn all_reduce_sum_f64(&self, _: &mut [f64]) {}
+            fn all_reduce_sum_f32(&self, _: &mut [f32]) {}
+            fn abort(&self, code: i32) -> ! {
+                std::process::exit(code)
+            }
+            fn local_rank(&self) -> usize {
+                self.0
+            }
+        }
+        assert_eq!(device_index(&SingleProcess, 4), 0);
+        assert_eq!((0..6).map(|r| device_index(&Local(r), 4)).collect::<Vec<_>>(), vec![0, 1, 2, 3, 0, 1]);
+        assert_eq!(device_index(&Local(3), 0), 0);
+    }
+
+    #[test]
     fn partition_covers_everything_once() {
         for items in [0, 1, 7, 10, 100] {
             for size in 1..6 {
