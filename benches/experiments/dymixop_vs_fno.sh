@@ -67,7 +67,8 @@ for model in dymixop fno; do
   done
 done
 
-python3 - "$OUT" "$STEPS" "$SEEDS" <<'PY'
+PYTHON=${PYTHON:-$( [ -x target/pyenv/bin/python ] && echo target/pyenv/bin/python || echo python3 )}
+"$PYTHON" - "$OUT" "$STEPS" "$SEEDS" <<'PY'
 import json, sys, statistics, pathlib
 out, steps, seeds = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3].split()
 try:
