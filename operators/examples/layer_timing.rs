@@ -1,4 +1,5 @@
-//! Forward + backward time of each layer type at the demo size (batch 16, 32 channels, 32²).
+//! Forward + backward time of each layer type at the demo size (batch 16, 32 channels, 32²) and at the 1D FNO
+//! benchmark's size (batch 64, 64 channels, N = 256).
 //! `cargo run --release -p ansatz-operators --example layer_timing`
 
 use ansatz_operators::init::Init;
@@ -38,4 +39,18 @@ fn main() {
     time("gelu (tanh)", || scalar(burn::tensor::activation::gelu_approximate(x.clone())));
     time("x sigmoid(1.702 x)", || scalar(x.clone() * burn::tensor::activation::sigmoid(x.clone().mul_scalar(1.702))));
     time("product", || scalar(x.clone() * x.clone()));
+
+    // the 1D FNO benchmark's sizes: batch 64, width 64, N = 256, 16 modes
+    let x1 = init.uniform([64, 64, 1, 256], -1.0, 1.0).require_grad();
+    let spec1 = SpectralConvConfig::new(64, 64, 16, 1, 256, 1).init(&mut init);
+    let pw1 = Pointwise::new(64, 64, &mut init);
+    let proj = Pointwise::new(64, 128, &mut init);
+    let scalar1 = |t: Tensor<4>| -> f64 {
+        let g = t.sum().backward();
+        x1.grad(&g).map(|g| g.sum().into_scalar::<f64>()).unwrap_or(0.0)
+    };
+    time("1D spectral conv", || scalar1(spec1.forward(x1.clone())));
+    time("1D pointwise 64->64", || scalar1(pw1.forward(x1.clone())));
+    time("1D pointwise 64->128", || scalar1(proj.forward(x1.clone())));
+    time("1D gelu", || scalar1(burn::tensor::activation::gelu(x1.clone())));
 }
