@@ -334,7 +334,7 @@ pub fn print_rollout_summary(s: &RolloutSummary, out: &Path) {
     );
     if let Some(sp) = s.cost.error_matched_speedup {
         println!(
-            "  error-matched speed-up {sp:.2}× against the solver at {} resolution; breakeven after {}",
+            "  error-matched speed-up {sp:.3}× against the solver at {} resolution; breakeven after {}",
             s.cost.matched_fraction.map_or("?".into(), |f| f.to_string()),
             s.cost.breakeven_rollouts.map_or("never".into(), |b| format!("{b:.0} rollouts"))
         );
