@@ -120,6 +120,18 @@ fn train_and_rollout_from_the_command_line() {
     let (code, _, err) = ansatz(&["rollout", "--run", &d("run"), "--out", &d("r3"), "--steps", "1000"]);
     assert_eq!(code, 2);
     assert!(err.contains("1000"), "{err}");
+    // a damaged checkpoint is refused by name, for resuming and for rollouts
+    let ck = dir.path().join("run").join("checkpoint.ckpt");
+    let mut bytes = std::fs::read(&ck).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&ck, bytes).unwrap();
+    let (code, _, err) = ansatz(&["train", &d("tiny.toml"), "--out", &d("run"), "--resume"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("checkpoint.ckpt") && err.contains("checksum"), "{err}");
+    let (code, _, err) = ansatz(&["rollout", "--run", &d("run"), "--out", &d("r4")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("checkpoint.ckpt"), "{err}");
     let (code, _, err) = ansatz(&["demo", "--n", "4"]);
     assert_eq!(code, 2);
     assert!(err.contains("--n"), "{err}");
