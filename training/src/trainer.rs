@@ -331,7 +331,8 @@ fn prepare(
     let shape = FrameShape { channels: traj.channels(), ny: grid[0], nx: grid[1], history: exp.data.history };
     let info = RunInfo {
         ansatz_version: env!("CARGO_PKG_VERSION").to_string(),
-        data: opts.data.clone(),
+        // absolute, so that rollouts started from another folder find the data
+        data: std::fs::canonicalize(&opts.data).unwrap_or_else(|_| opts.data.clone()),
         pde: layout.pde.clone(),
         fields: traj.fields.clone(),
         grid,
