@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # DyMixOp vs FNO on 2D Burgers (ν = 0.005, 32², periodic): 10 frames in, 10 frames out, 200 training and 50 test
-# trajectories, equal parameter counts (DyMixOp width 32: 1.12 M; FNO width 32: 1.06 M), 3 seeds.
+# trajectories (plus 5 for validation), equal parameter counts (DyMixOp width 32: 1.12 M; FNO width 32: 1.06 M), 3 seeds.
 # Reports the relative MSE over the 10-step rollout and the long-rollout metrics (200 steps) per model: median
 # and inter-quartile range over seeds. Results go to $OUT/results.md (docs/results.md records a run).
 #
@@ -22,7 +22,7 @@ DATA="$OUT/burgers2d.nc"
 if [ ! -f "$DATA" ]; then
   cat > "$OUT/burgers2d.toml" <<TOML
 pde = "burgers2d"
-samples = 250
+samples = 255
 seed = 0
 [grid]
 n = 32
@@ -50,14 +50,14 @@ TOML
   "$ANSATZ" generate burgers2d --config "$OUT/burgers2d.toml" --out "$DATA" $resume
 fi
 
-# 250 samples: the last 50 (20%) are the test split, 5 (2%) validate, 195 train
+# 255 samples: the last 50 (round(0.196 × 255)) are the test split, 5 (2%) validate, 200 train
 for model in dymixop fno; do
   for seed in $SEEDS; do
     run="$OUT/runs/$model-seed$seed"
     if [ ! -f "$run/summary.json" ]; then
       resume=""; [ -f "$run/checkpoint.ckpt" ] && resume="--resume"
       "$ANSATZ" train "$model-burgers2d" --data "$DATA" --out "$run" $resume \
-        --set seed=$seed --set training.steps=$STEPS --set data.validation=0.02 --set data.test=0.2 \
+        --set seed=$seed --set training.steps=$STEPS --set data.validation=0.02 --set data.test=0.196 \
         --set training.validate_every=$STEPS --set model.residual=true
     fi
     report="$OUT/reports/$model-seed$seed"
