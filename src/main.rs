@@ -78,8 +78,8 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if usage { 2 } else { 1 }
 }
 
-/// `generate`, on one process or on every MPI rank: an error on any rank ends the whole job.
-fn generate_on_ranks(a: &data_commands::GenerateArgs) -> ExitCode {
+/// A command on one process or on every MPI rank: an error on any rank ends the whole job.
+fn on_ranks(run: impl FnOnce(&dyn ansatz_cluster::Communicator) -> anyhow::Result<()>) -> ExitCode {
     let comm = match ansatz_cluster::init() {
         Ok(c) => c,
         Err(e) => {
@@ -87,30 +87,7 @@ fn generate_on_ranks(a: &data_commands::GenerateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match data_commands::run_generate(a, comm.as_ref()).map_err(anyhow::Error::from) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let code = exit_code(&e);
-            if comm.size() > 1 {
-                eprintln!("ansatz: error on rank {} of {}: {e:#}", comm.rank(), comm.size());
-                comm.abort(code as i32);
-            }
-            eprintln!("ansatz: error: {e:#}");
-            ExitCode::from(code)
-        }
-    }
-}
-
-/// `train`, on one process or on every MPI rank: an error on any rank ends the whole job.
-fn train_on_ranks(a: &train_commands::TrainArgs) -> ExitCode {
-    let comm = match ansatz_cluster::init() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("ansatz: error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match train_commands::run_train(a, comm.as_ref()) {
+    match run(comm.as_ref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = exit_code(&e);
@@ -129,9 +106,11 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Demo(a) => demo::run(a),
         Command::SolverDemo(a) => solver_demo::run(a),
-        Command::Train(a) => return train_on_ranks(a),
+        Command::Train(a) => return on_ranks(|comm| train_commands::run_train(a, comm)),
         Command::Rollout(a) => train_commands::run_rollout(a),
-        Command::Generate(a) => return generate_on_ranks(a),
+        Command::Generate(a) => {
+            return on_ranks(|comm| data_commands::run_generate(a, comm).map_err(anyhow::Error::from));
+        }
         Command::Solve(a) => data_commands::run_solve(a).map_err(anyhow::Error::from),
         Command::Info { file } => data_commands::run_info(file).map_err(anyhow::Error::from),
         Command::Merge(a) => data_commands::run_merge(a).map_err(anyhow::Error::from),

@@ -131,24 +131,7 @@ fn train_error(e: TrainError) -> anyhow::Error {
 /// Applies `key=value` (the value parsed as TOML, else taken as a string) to a table.
 fn apply_set(table: &mut toml::Table, item: &str) -> Result<()> {
     let (key, raw) = item.split_once('=').ok_or_else(|| usage(format!("--set '{item}' is not key=value")))?;
-    let parts: Vec<&str> = key.trim().split('.').collect();
-    if parts.iter().any(|p| p.is_empty()) {
-        return Err(usage(format!("--set: bad key '{key}'")));
-    }
-    let value: toml::Value = format!("v = {}", raw.trim())
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
-    let mut t = table;
-    for p in &parts[..parts.len() - 1] {
-        t = match t.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
-            toml::Value::Table(inner) => inner,
-            _ => return Err(usage(format!("--set: '{p}' in '{key}' is not a table"))),
-        };
-    }
-    t.insert(parts[parts.len() - 1].to_string(), value);
-    Ok(())
+    ansatz_datasets::config::set_dotted(table, key.trim(), raw).map_err(|m| usage(format!("--set: {m}")))
 }
 
 /// The experiment named by `config` (a file or an embedded name) with `sets` applied; returns it and its name.

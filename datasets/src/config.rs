@@ -302,24 +302,30 @@ fn parse_value(raw: &str) -> toml::Value {
     }
 }
 
-/// Applies one `--set key=value` to a config table. `nu` is short for `parameters.nu`.
-fn apply_set(table: &mut toml::Table, item: &str) -> Result<()> {
-    let (key, raw) = item.split_once('=').ok_or_else(|| cfg_err("--set", format!("'{item}' is not key=value")))?;
-    let key = key.trim();
-    let key = if key == "nu" { "parameters.nu" } else { key };
+/// Sets the dotted `key` (e.g. `training.steps`) of a TOML table to `raw`, read as a TOML value (a bare word is
+/// a string), creating tables on the way. Shared by every `--set key=value` of the command line.
+pub fn set_dotted(table: &mut toml::Table, key: &str, raw: &str) -> std::result::Result<(), String> {
     let parts: Vec<&str> = key.split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(cfg_err("--set", format!("bad key '{key}'")));
+        return Err(format!("bad key '{key}'"));
     }
     let mut t = table;
     for p in &parts[..parts.len() - 1] {
         t = match t.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
             toml::Value::Table(inner) => inner,
-            _ => return Err(cfg_err("--set", format!("'{p}' in '{key}' is not a section"))),
+            _ => return Err(format!("'{p}' in '{key}' is not a section")),
         };
     }
     t.insert(parts[parts.len() - 1].to_string(), parse_value(raw.trim()));
     Ok(())
+}
+
+/// Applies one `--set key=value` to a config table. `nu` is short for `parameters.nu`.
+fn apply_set(table: &mut toml::Table, item: &str) -> Result<()> {
+    let (key, raw) = item.split_once('=').ok_or_else(|| cfg_err("--set", format!("'{item}' is not key=value")))?;
+    let key = key.trim();
+    let key = if key == "nu" { "parameters.nu" } else { key };
+    set_dotted(table, key, raw).map_err(|m| cfg_err("--set", m))
 }
 
 /// Applies `--set key=value` items to a config table.

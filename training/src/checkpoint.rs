@@ -103,7 +103,12 @@ impl Checkpoint {
             usize::try_from(hlen).ok().filter(|&h| h <= body.len() - 20).ok_or_else(|| fail("bad header length"))?;
         let header: Header =
             serde_json::from_slice(&body[20..20 + hlen]).map_err(|e| fail(&format!("bad header: {e}")))?;
-        let n: usize = header.layout.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+        let n = header
+            .layout
+            .iter()
+            .try_fold(0usize, |n, (_, s)| s.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?.checked_add(n))
+            .filter(|n| n.checked_mul(12).is_some())
+            .ok_or_else(|| fail("parameter shapes in the header overflow"))?;
         let arrays = &body[20 + hlen..];
         if arrays.len() != 12 * n {
             return Err(fail(&format!("{} bytes of arrays for {n} parameters", arrays.len())));

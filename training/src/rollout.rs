@@ -680,6 +680,9 @@ pub fn rollout(
             info.fields
         )));
     }
+    if layout.z.is_some() {
+        return Err(bad(format!("{}: 3D data, the network was trained on {:?}", opts.data.display(), info.grid)));
+    }
     let grid = [layout.y.as_ref().map_or(1, |y| y.len()), layout.x.len()];
     if grid != info.grid {
         return Err(bad(format!(
