@@ -81,6 +81,10 @@ fn peak_rss_mib() -> f64 {
 
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_else(|| "fno2d".into());
+    // as `ansatz train` does; ANSATZ_DEFAULT_MALLOC=1 measures glibc's defaults instead
+    if std::env::var_os("ANSATZ_DEFAULT_MALLOC").is_none() {
+        ansatz_operators::memory::retain_freed_memory();
+    }
     let device = Device::flex().autodiff();
     let Case { mut model, batch, channels, history, horizon, grid } = case(&name, &device);
     let [ny, nx] = grid;

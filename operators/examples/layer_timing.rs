@@ -35,7 +35,8 @@ fn main() {
     time("pointwise", || scalar(pw.forward(x.clone())));
     time("periodic conv 1x1", || scalar(k1.forward(x.clone())));
     time("periodic conv 3x3", || scalar(k3.forward(x.clone())));
-    time("gelu", || scalar(burn::tensor::activation::gelu(x.clone())));
+    time("gelu (kernels::gelu)", || scalar(ansatz_operators::kernels::gelu(x.clone())));
+    time("gelu (burn)", || scalar(burn::tensor::activation::gelu(x.clone())));
     time("gelu (tanh)", || scalar(burn::tensor::activation::gelu_approximate(x.clone())));
     time("x sigmoid(1.702 x)", || scalar(x.clone() * burn::tensor::activation::sigmoid(x.clone().mul_scalar(1.702))));
     time("product", || scalar(x.clone() * x.clone()));
@@ -52,5 +53,6 @@ fn main() {
     time("1D spectral conv", || scalar1(spec1.forward(x1.clone())));
     time("1D pointwise 64->64", || scalar1(pw1.forward(x1.clone())));
     time("1D pointwise 64->128", || scalar1(proj.forward(x1.clone())));
-    time("1D gelu", || scalar1(burn::tensor::activation::gelu(x1.clone())));
+    time("1D gelu (burn)", || scalar1(burn::tensor::activation::gelu(x1.clone())));
+    time("1D gelu (kernels::gelu)", || scalar1(ansatz_operators::kernels::gelu(x1.clone())));
 }

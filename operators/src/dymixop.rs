@@ -15,9 +15,10 @@
 //! data-derived constant `tau` the trainer measures on the training split. `docs/design-decisions.md` explains
 //! how this differs from the public reference code, whose gate is σ(λ) (reproduced by `reference_gate`).
 
+use crate::kernels::gelu;
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, sigmoid};
+use burn::tensor::activation::sigmoid;
 
 use crate::fno::{coordinates, with_coordinates};
 use crate::init::Init;

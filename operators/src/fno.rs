@@ -2,8 +2,8 @@
 //! the grid coordinates are lifted pointwise to `width` channels, pass through layers of spectral convolution
 //! plus a pointwise linear map with GELU between them, and are projected pointwise through a hidden layer.
 
+use crate::kernels::gelu;
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
 
 use crate::init::Init;
 use crate::layers::Pointwise;

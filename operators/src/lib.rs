@@ -12,5 +12,7 @@ pub mod dymixop;
 pub mod flat;
 pub mod fno;
 pub mod init;
+pub mod kernels;
 pub mod layers;
+pub mod memory;
 pub mod spectral;

@@ -656,11 +656,13 @@ fn training_seconds(run: &Path) -> Option<f64> {
     Some(text.lines().skip(1).filter_map(|l| l.split(',').nth(7)?.parse::<f64>().ok()).sum())
 }
 
-/// Rolls the run's network out on held-out samples and writes the report; `progress(done, total, what)`.
+/// Rolls the run's network out on held-out samples and writes the report; `progress(done, total, what)`. Freed
+/// buffers are kept in the process for reuse ([`ansatz_operators::memory::retain_freed_memory`]).
 pub fn rollout(
     opts: &RolloutOptions,
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<RolloutSummary, TrainError> {
+    ansatz_operators::memory::retain_freed_memory();
     let out = &opts.out;
     if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false) {
         if !opts.force {

@@ -447,13 +447,15 @@ fn config_difference(a: &str, b: &str) -> String {
     "the configurations differ in length".into()
 }
 
-/// Trains the experiment `exp` with `opts`; rank 0 writes the run directory and talks to `observer`.
+/// Trains the experiment `exp` with `opts`; rank 0 writes the run directory and talks to `observer`. Freed
+/// buffers are kept in the process for reuse ([`ansatz_operators::memory::retain_freed_memory`]).
 pub fn train(
     exp: &Experiment,
     opts: &TrainOptions,
     comm: &dyn Communicator,
     observer: &mut dyn Observer,
 ) -> Result<TrainSummary, TrainError> {
+    ansatz_operators::memory::retain_freed_memory();
     let exp = exp.clone().validated().map_err(|e| bad(e.to_string()))?;
     let root = comm.rank() == 0;
     let (rank, size) = (comm.rank(), comm.size());
