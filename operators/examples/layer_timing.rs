@@ -19,6 +19,7 @@ fn time(name: &str, f: impl Fn() -> f64) {
 }
 
 fn main() {
+    ansatz_operators::memory::retain_freed_memory();
     let device = Device::flex().autodiff();
     let (b, c, n) = (16, 32, 32);
     let mut init = Init::new(1, &device);
