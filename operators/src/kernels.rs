@@ -254,6 +254,19 @@ mod tests {
     }
 
     #[test]
+    fn vectorised_and_scalar_paths_give_identical_bits() {
+        let x: Vec<f32> = (0..40_001).map(|i| (i as f32 - 20_000.0) * 7.3e-4).collect();
+        let g: Vec<f32> = x.iter().map(|v| 1.0 - 0.3 * v).collect();
+        let (mut a, mut b) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+        gelu_slice(&x, &mut a);
+        gelu_generic(&x, &mut b);
+        assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "forward differs between paths");
+        gelu_grad_slice(&x, &g, &mut a);
+        gelu_grad_generic(&x, &g, &mut b);
+        assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "backward differs between paths");
+    }
+
+    #[test]
     fn kernel_agrees_with_burn_and_its_gradient_with_the_closed_form() {
         let device = Device::flex().autodiff();
         let mut init = Init::new(3, &device);
