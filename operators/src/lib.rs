@@ -5,6 +5,8 @@
 //!   matrix products: exact in f64, any grid size, every backend);
 //! - [`dymixop::DyMixOp`]: the local–global-mixing operator with its gated DyIA stack;
 //! - [`layers`]: pointwise maps and periodic stencils;
+//! - [`kernels::gelu`]: the exact GELU as a vectorised, multi-threaded CPU kernel with its own backward step;
+//! - [`memory::retain_freed_memory`]: keeps freed activation buffers in the process (glibc) between steps;
 //! - [`init::Init`]: deterministic initialisation, so a network is a pure function of its config and seed;
 //! - [`flat`]: parameters and gradients as one flat vector (optimisers, checkpoints, all-reduce).
 
