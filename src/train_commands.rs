@@ -30,6 +30,10 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint (the configuration must be the same).
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: train a run on to a larger `training.steps` (`--set training.steps=N`); everything else must
+    /// match. A cosine schedule that ends at `training.steps` is stretched to the new end from the resumed step.
+    #[arg(long, requires = "resume")]
+    pub extend: bool,
     /// Replace an existing run directory.
     #[arg(long)]
     pub force: bool,
@@ -223,6 +227,7 @@ pub fn run_train(a: &TrainArgs, comm: &dyn Communicator) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&name));
     let mut opts = TrainOptions::new(&data, &out);
     opts.resume = a.resume;
+    opts.extend = a.extend;
     opts.force = a.force;
     opts.device = device(a.device, comm)?;
     // test hooks: stop early as an interrupted run would, dump the first averaged gradient, fail on one rank

@@ -120,13 +120,27 @@ fn train_and_rollout_from_the_command_line() {
     let (code, _, err) = ansatz(&["rollout", "--run", &d("run"), "--out", &d("r3"), "--steps", "1000"]);
     assert_eq!(code, 2);
     assert!(err.contains("1000"), "{err}");
+    // a finished run trains on to more steps with --resume --extend (and --extend alone is a usage error)
+    let (code, _, err) = ansatz(&["train", &d("tiny.toml"), "--out", &d("run"), "--extend"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    let (code, _, err) =
+        ansatz(&["train", &d("tiny.toml"), "--out", &d("run"), "--resume", "--set", "training.steps=6"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--extend"), "{err}");
+    let extend = ["train", &d("tiny.toml"), "--out", &d("run"), "--resume", "--extend", "--set", "training.steps=6"];
+    let (code, out, err) = ansatz(&extend);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("6 steps"), "{out}");
+    assert!(format!("{out}{err}").contains("from 4 to 6 steps"), "{out}{err}");
     // a damaged checkpoint is refused by name, for resuming and for rollouts
     let ck = dir.path().join("run").join("checkpoint.ckpt");
     let mut bytes = std::fs::read(&ck).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
     std::fs::write(&ck, bytes).unwrap();
-    let (code, _, err) = ansatz(&["train", &d("tiny.toml"), "--out", &d("run"), "--resume"]);
+    let (code, _, err) =
+        ansatz(&["train", &d("tiny.toml"), "--out", &d("run"), "--resume", "--set", "training.steps=6"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("checkpoint.ckpt") && err.contains("checksum"), "{err}");
     let (code, _, err) = ansatz(&["rollout", "--run", &d("run"), "--out", &d("r4")]);

@@ -11,6 +11,7 @@ use crate::config::{Experiment, Loss};
 use crate::data::{Normalisation, Split, Trajectories, WindowSpec, Windows};
 use crate::model::{self, FrameShape, Surrogate};
 use crate::optim::{self, OptimiserState};
+use crate::schedule::Schedule;
 use ansatz_cluster::{Communicator, partition};
 use ansatz_operators::flat;
 use ansatz_operators::init::Init;
@@ -57,6 +58,10 @@ pub struct TrainOptions {
     pub out: PathBuf,
     /// Continue from the run directory's checkpoint.
     pub resume: bool,
+    /// With `resume`: the configuration may raise `training.steps` (everything else must match), so a finished
+    /// run trains on. With a cosine schedule whose `total_steps` follows `training.steps`, the learning rate
+    /// follows the longer schedule from the resumed step on.
+    pub extend: bool,
     /// Replace an existing run directory.
     pub force: bool,
     /// The device to train on (its autodiff twin is used for gradients).
@@ -77,6 +82,7 @@ impl TrainOptions {
             data: data.into(),
             out: out.into(),
             resume: false,
+            extend: false,
             force: false,
             device: Device::flex(),
             stop_after: None,
@@ -432,8 +438,13 @@ fn validate(model: &Surrogate, prep: &Prepared, exp: &Experiment, device: &Devic
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), TrainError> {
+    write_atomically(path, serde_json::to_string_pretty(value).expect("serialisable").as_bytes())
+}
+
+/// Writes `PATH.partial`, then renames it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     let tmp = PathBuf::from(format!("{}.partial", path.display()));
-    std::fs::write(&tmp, serde_json::to_string_pretty(value).expect("serialisable")).map_err(|e| io(&tmp, e))?;
+    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
 
@@ -467,6 +478,11 @@ pub fn train(
     let mut config_text = exp.to_toml();
     // the data path is an option of the invocation, not of the experiment
     let mut stored = None;
+    let mut extended_from = None;
+    let mut stretched = false;
+    if opts.extend && !opts.resume {
+        return Err(bad("--extend continues a run: it needs --resume".to_string()));
+    }
     if opts.resume {
         if !ck_path.exists() {
             return Err(bad(format!("{}: no checkpoint to resume from", ck_path.display())));
@@ -476,14 +492,41 @@ pub fn train(
         let old_exp = Experiment::parse(&old, "config.toml").map_err(|e| bad(e.to_string()))?;
         let mut mine = exp.clone();
         mine.data.path = old_exp.data.path.clone();
-        if old_exp != mine {
+        let mut reference = old_exp.clone();
+        let (old_steps, new_steps) = (old_exp.training.steps, exp.training.steps);
+        if opts.extend {
+            if new_steps < old_steps {
+                return Err(bad(format!(
+                    "{}: --extend can only raise `training.steps` (the run has {old_steps}, the configuration {new_steps})",
+                    out.display()
+                )));
+            }
+            reference.training.steps = new_steps;
+            // a cosine schedule that ended at the run's last step ends at the new last step
+            if let (
+                Schedule::WarmupCosine { total_steps: t_old, .. },
+                Schedule::WarmupCosine { total_steps: t_new, .. },
+            ) = (&mut reference.schedule, &mine.schedule)
+                && *t_old == old_steps
+                && *t_new == new_steps
+                && new_steps != old_steps
+            {
+                *t_old = new_steps;
+                stretched = true;
+            }
+        }
+        if reference != mine {
+            let hint = if opts.extend { "" } else { " (--extend allows a larger `training.steps`)" };
             return Err(bad(format!(
-                "{}: the configuration differs from the run's: {}",
+                "{}: the configuration differs from the run's: {}{hint}",
                 out.display(),
-                config_difference(&old_exp.to_toml(), &mine.to_toml())
+                config_difference(&reference.to_toml(), &mine.to_toml())
             )));
         }
-        config_text = old;
+        config_text = reference.to_toml();
+        if new_steps != old_steps {
+            extended_from = Some(old_steps);
+        }
         let norm = Normalisation::load(&out.join("normalisation.json")).map_err(|e| bad(e.to_string()))?;
         stored = Some((norm, RunInfo::load(out)?));
     } else if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false) {
@@ -499,6 +542,23 @@ pub fn train(
     }
     comm.barrier();
     let prep = prepare(&exp, opts, stored.clone())?;
+    if let (true, Some(old_steps)) = (root, extended_from) {
+        // the run is not finished until the longer schedule is
+        let summary = out.join("summary.json");
+        if summary.exists() {
+            std::fs::remove_file(&summary).map_err(|e| io(&summary, e))?;
+        }
+        write_atomically(&out.join("config.toml"), config_text.as_bytes())?;
+        observer.message(&format!(
+            "extending the run from {old_steps} to {} steps{}",
+            exp.training.steps,
+            if stretched {
+                "; the cosine schedule now ends at the new last step, so the learning rate rises from here on"
+            } else {
+                ""
+            }
+        ));
+    }
     if root && !opts.resume {
         std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
         std::fs::write(out.join("config.toml"), &config_text).map_err(|e| io(&out.join("config.toml"), e))?;

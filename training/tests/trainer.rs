@@ -153,6 +153,78 @@ fn existing_runs_are_not_overwritten_and_mismatched_resumes_are_refused() {
 }
 
 #[test]
+fn a_finished_run_extended_to_more_steps_matches_a_longer_run() {
+    use ansatz_training::schedule::Schedule;
+    let dir = tempfile::tempdir().unwrap();
+    // with a constant rate the extension is exact: the data order and the updates depend only on the step
+    let mut long = experiment("fno");
+    long.schedule = Schedule::Constant { rate: 1e-3 };
+    let whole = dir.path().join("whole");
+    train(&long, &TrainOptions::new(dataset(), &whole), &SingleProcess, &mut Quiet).unwrap();
+
+    let mut short = long.clone();
+    short.training.steps = 6;
+    let run = dir.path().join("run");
+    train(&short, &TrainOptions::new(dataset(), &run), &SingleProcess, &mut Quiet).unwrap();
+    assert!(run.join("summary.json").exists());
+
+    struct Collect(Vec<String>);
+    impl ansatz_training::trainer::Observer for Collect {
+        fn message(&mut self, text: &str) {
+            self.0.push(text.to_string());
+        }
+    }
+    let mut opts = TrainOptions::new(dataset(), &run);
+    opts.resume = true;
+    // without --extend the larger step count is a different configuration
+    let e = train(&long, &opts, &SingleProcess, &mut Quiet).unwrap_err();
+    assert!(e.input && e.message.contains("steps") && e.message.contains("--extend"), "{e}");
+    opts.extend = true;
+    // other differences are still refused, and so is a smaller step count
+    let mut other = long.clone();
+    other.optimiser.clip_norm = 0.5;
+    let e = train(&other, &opts, &SingleProcess, &mut Quiet).unwrap_err();
+    assert!(e.input && e.message.contains("clip_norm"), "{e}");
+    let mut fewer = long.clone();
+    fewer.training.steps = 4;
+    let e = train(&fewer, &opts, &SingleProcess, &mut Quiet).unwrap_err();
+    assert!(e.input && e.message.contains("can only raise"), "{e}");
+    assert_eq!(params(&run), Checkpoint::load(&run.join("checkpoint.ckpt")).unwrap().params, "refusals change nothing");
+
+    let mut seen = Collect(vec![]);
+    let s = train(&long, &opts, &SingleProcess, &mut seen).unwrap();
+    assert_eq!(s.steps, 12);
+    assert!(seen.0.iter().any(|m| m.contains("from 6 to 12 steps")), "{:?}", seen.0);
+    assert!(!seen.0.iter().any(|m| m.contains("cosine")), "a constant rate is not stretched: {:?}", seen.0);
+    assert_eq!(params(&whole), params(&run), "the extended run differs from the uninterrupted longer one");
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("steps = 12"), "{config}");
+    assert_eq!(std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().count(), 13);
+    // the stored configuration now matches, so a plain resume of the finished run is accepted
+    let mut again = TrainOptions::new(dataset(), &run);
+    again.resume = true;
+    train(&long, &again, &SingleProcess, &mut Quiet).unwrap();
+
+    // a cosine schedule that follows training.steps is stretched, and the user is told
+    let cosine = dir.path().join("cosine");
+    let mut short = experiment("fno");
+    short.training.steps = 6;
+    // as parsing a configuration with `steps = 6` would resolve it
+    short.schedule = Schedule::WarmupCosine { peak: 1e-3, warmup_steps: 2, total_steps: 6, final_fraction: 0.01 };
+    train(&short, &TrainOptions::new(dataset(), &cosine), &SingleProcess, &mut Quiet).unwrap();
+    let mut long = experiment("fno");
+    long.schedule = Schedule::WarmupCosine { peak: 1e-3, warmup_steps: 2, total_steps: 12, final_fraction: 0.01 };
+    let mut opts = TrainOptions::new(dataset(), &cosine);
+    opts.resume = true;
+    opts.extend = true;
+    let mut seen = Collect(vec![]);
+    train(&long, &opts, &SingleProcess, &mut seen).unwrap();
+    assert!(seen.0.iter().any(|m| m.contains("cosine schedule")), "{:?}", seen.0);
+    let stored = Experiment::parse(&std::fs::read_to_string(cosine.join("config.toml")).unwrap(), "stored").unwrap();
+    assert_eq!(stored.schedule, long.schedule);
+}
+
+#[test]
 fn rollout_writes_metrics_predictions_summary_and_plots() {
     use ansatz_datasets::reader::Dataset;
     use ansatz_training::rollout::{RolloutOptions, rollout};
