@@ -283,10 +283,28 @@ mod tests {
         let xd = x.clone().into_data().try_to_vec::<f32>().unwrap();
         let wd = w.into_data().try_to_vec::<f32>().unwrap();
         let gd = g.into_data().try_to_vec::<f32>().unwrap();
+        let mut expected = vec![0.0f32; xd.len()];
+        gelu_grad_slice(&xd, &wd, &mut expected);
+        assert!(gd.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits()), "the backward kernel did not run");
         for ((&x, &w), &g) in xd.iter().zip(&wd).zip(&gd) {
             let xx = x as f64;
             let exact = w as f64 * (phi64(xx) + xx * (-0.5 * xx * xx).exp() / (2.0 * std::f64::consts::PI).sqrt());
             assert!((g as f64 - exact).abs() < 1e-6, "gradient at {x}: {g} vs {exact}");
+        }
+    }
+
+    #[test]
+    fn flex_tensors_take_the_kernel_with_and_without_autodiff() {
+        // bitwise equality with the slice kernel shows the fast path ran (burn's erff differs in low bits)
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            let x = Init::new(9, &device).uniform([4, 1000], -5.0, 5.0);
+            let xs = x.clone().into_data().try_to_vec::<f32>().unwrap();
+            let mut expected = vec![0.0f32; xs.len()];
+            gelu_slice(&xs, &mut expected);
+            let got = gelu(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+            assert!(got.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits()), "{device:?}");
+            let burn = activation::gelu(x).into_data().try_to_vec::<f32>().unwrap();
+            assert!(burn.iter().zip(&expected).any(|(a, b)| a.to_bits() != b.to_bits()), "cannot tell the paths apart");
         }
     }
 
