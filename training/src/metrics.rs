@@ -91,10 +91,14 @@ pub fn blow_up_step(pred: &[f64], truth: &[f64], m: usize, factor: f64) -> Optio
         .map(|i| i + 1)
 }
 
-/// Relative drift of a conserved quantity: `|Σ q(û) − Σ q(u)| / |Σ q(u₀)|` with q applied pointwise.
+/// Relative drift of a conserved quantity: `|Σ q(û) − Σ q(u)| / Σ |q(u₀)|` with q applied pointwise. For a
+/// sign-definite q (energy, density) the denominator is `|Σ q(u₀)|`, the usual normalisation; for a signed q
+/// whose integral is near zero (the momentum of a zero-mean flow) it stays the size of the field instead of
+/// dividing by round-off.
 pub fn conserved_drift(pred: &[f64], truth: &[f64], initial: &[f64], q: impl Fn(f64) -> f64) -> f64 {
     let s = |v: &[f64]| v.iter().map(|x| q(*x)).sum::<f64>();
-    (s(pred) - s(truth)).abs() / s(initial).abs()
+    let scale = initial.iter().map(|x| q(*x).abs()).sum::<f64>();
+    (s(pred) - s(truth)).abs() / scale
 }
 
 /// Isotropic shell spectrum of a periodic field on an `ny × nx` grid (`ny = 1` in 1D): `E(k)` for integer
@@ -235,6 +239,9 @@ mod tests {
         assert_eq!(blow_up_step(&[1.0, 1.0, 1.0, 1.0, 20.0, 20.0], &truth, 2, 10.0), Some(3));
         assert_eq!(blow_up_step(&truth, &truth, 2, 10.0), None);
         assert!((conserved_drift(&[1.0, 2.0], &[1.0, 1.5], &[2.0, 2.0], |x| x) - 0.125).abs() < 1e-15);
+        // a zero-mean initial field: the drift is relative to the field's size, not to its vanishing integral
+        assert!((conserved_drift(&[1.0, -0.5], &[1.0, -1.0], &[1.0, -1.0], |x| x) - 0.25).abs() < 1e-15);
+        assert!((conserved_drift(&[2.0, 0.0], &[1.0, 1.0], &[1.0, -1.0], |x| x * x) - 1.0).abs() < 1e-15);
         let s = Summary::of(&[3.0, 1.0, f64::NAN, 2.0, 4.0, 5.0]);
         assert_eq!((s.count, s.mean, s.median), (5, 3.0, 3.0));
         assert!((s.p5 - 1.2).abs() < 1e-12 && (s.p95 - 4.8).abs() < 1e-12);
