@@ -6,8 +6,8 @@
 //! its own backward step with burn's autodiff. It applies to `float32` tensors on the Flex backend, with or without
 //! autodiff; any other tensor (other dtypes, GPU backends) takes burn's own `gelu`, so models stay backend-generic.
 //!
-//! The erf is Abramowitz and Stegun's formula 7.1.26 (absolute error below 1.5·10⁻⁷, one `float32` ulp at 1), whose
-//! exponential is shared with the Gaussian density of the derivative. Results do not depend on the number of
+//! The erf is Abramowitz and Stegun's formula 7.1.26 (absolute error below 1.5·10⁻⁷, about one `float32` ulp at
+//! 1), whose exponential is shared with the Gaussian density of the derivative. Results do not depend on the number of
 //! threads or on the instruction set: every element is computed by the same sequence of IEEE operations (no fused
 //! multiply-adds are requested), so runs stay bitwise reproducible across machines of the same architecture.
 
