@@ -4,7 +4,7 @@
 # Reports the relative MSE over the 10-step rollout and the long-rollout metrics (200 steps) per model: median
 # and inter-quartile range over seeds. Results go to $OUT/results.md (docs/results.md records a run).
 #
-#   benches/experiments/dymixop_vs_fno.sh                 # STEPS=1000 per run (about 2.5 h on 2 cores)
+#   benches/experiments/dymixop_vs_fno.sh                 # STEPS=1000 per run (about 1 h 45 min on 2 cores)
 #   STEPS=300 SEEDS="0 1 2" OUT=/tmp/exp benches/experiments/dymixop_vs_fno.sh
 #
 # Re-running continues: the dataset is reused, finished runs are skipped, interrupted ones resume.
