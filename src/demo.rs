@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::train_commands::{Bar, load_experiment, rollout_with_progress};
+use crate::train_commands::{Bar, fmt_steps, load_experiment, rollout_with_progress};
 
 /// Options of `ansatz demo`.
 #[derive(Debug, Args)]
@@ -101,7 +101,6 @@ fn train_one(name: &str, a: &DemoArgs, data: &Path, run: &Path) -> Result<Option
 
 fn row(name: &str, s: &RolloutSummary) -> String {
     let f = |x: f64| if x.is_finite() { format!("{x:.3}") } else { "n/a".into() };
-    let steps = |x: f64| if x.is_finite() { format!("{x:.1}") } else { "n/a".into() };
     let at = |t: usize| s.nrmse_at.iter().find(|(k, _)| *k == t).map_or("n/a".into(), |(_, x)| f(x.median));
     format!(
         "| {name} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
@@ -109,8 +108,8 @@ fn row(name: &str, s: &RolloutSummary) -> String {
         at(1),
         at(10),
         at(s.steps),
-        steps(s.correlation_time_08.median),
-        steps(s.valid_prediction_steps.median),
+        fmt_steps(s.correlation_time_08.median),
+        fmt_steps(s.valid_prediction_steps.median),
         s.blow_up_rate,
         s.cost
             .error_matched_speedup

@@ -307,9 +307,13 @@ pub fn rollout_with_progress(opts: &RolloutOptions) -> Result<RolloutSummary> {
     s.map_err(train_error)
 }
 
+/// A number of steps (a median may be a half-integer), or `n/a`.
+pub fn fmt_steps(x: f64) -> String {
+    if x.is_finite() { format!("{x:.1}") } else { "n/a".into() }
+}
+
 pub fn print_rollout_summary(s: &RolloutSummary, out: &Path) {
     let f = |x: f64| if x.is_finite() { format!("{x:.4}") } else { "n/a".into() };
-    let steps = |x: f64| if x.is_finite() { format!("{x:.1}") } else { "n/a".into() };
     println!(
         "  {} rollout, {} samples × {} steps: nRMSE at step 1 {}, at step {} {}; correlation time (ρ < 0.8) median {} steps; blow-up rate {:.2}",
         s.model,
@@ -318,7 +322,7 @@ pub fn print_rollout_summary(s: &RolloutSummary, out: &Path) {
         f(s.nrmse_at.first().map_or(f64::NAN, |x| x.1.median)),
         s.steps,
         f(s.nrmse_at.last().map_or(f64::NAN, |x| x.1.median)),
-        steps(s.correlation_time_08.median),
+        fmt_steps(s.correlation_time_08.median),
         s.blow_up_rate
     );
     if let Some(sp) = s.cost.error_matched_speedup {

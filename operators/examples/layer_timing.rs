@@ -18,6 +18,12 @@ fn time(name: &str, f: impl Fn() -> f64) {
     println!("{name:>28}: {:8.2} ms  ({s:.1e})", t.elapsed().as_secs_f64() * 100.0);
 }
 
+/// Back-propagates the sum of `t` and reduces the gradient of `x` to a number (so nothing is optimised away).
+fn input_gradient_sum(x: &Tensor<4>, t: Tensor<4>) -> f64 {
+    let g = t.sum().backward();
+    x.grad(&g).map(|g| g.sum().into_scalar::<f64>()).unwrap_or(0.0)
+}
+
 fn main() {
     ansatz_operators::memory::retain_freed_memory();
     let device = Device::flex().autodiff();
@@ -28,10 +34,7 @@ fn main() {
     let pw = Pointwise::new(c, c, &mut init);
     let k1 = PeriodicConv::new(c, c, [1, 1], true, &mut init);
     let k3 = PeriodicConv::new(c, c, [3, 3], false, &mut init);
-    let scalar = |t: Tensor<4>| -> f64 {
-        let g = t.sum().backward();
-        x.grad(&g).map(|g| g.sum().into_scalar::<f64>()).unwrap_or(0.0)
-    };
+    let scalar = |t: Tensor<4>| input_gradient_sum(&x, t);
     time("spectral conv", || scalar(spec.forward(x.clone())));
     time("pointwise", || scalar(pw.forward(x.clone())));
     time("periodic conv 1x1", || scalar(k1.forward(x.clone())));
@@ -47,10 +50,7 @@ fn main() {
     let spec1 = SpectralConvConfig::new(64, 64, 16, 1, 256, 1).init(&mut init);
     let pw1 = Pointwise::new(64, 64, &mut init);
     let proj = Pointwise::new(64, 128, &mut init);
-    let scalar1 = |t: Tensor<4>| -> f64 {
-        let g = t.sum().backward();
-        x1.grad(&g).map(|g| g.sum().into_scalar::<f64>()).unwrap_or(0.0)
-    };
+    let scalar1 = |t: Tensor<4>| input_gradient_sum(&x1, t);
     time("1D spectral conv", || scalar1(spec1.forward(x1.clone())));
     time("1D pointwise 64->64", || scalar1(pw1.forward(x1.clone())));
     time("1D pointwise 64->128", || scalar1(proj.forward(x1.clone())));

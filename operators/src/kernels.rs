@@ -100,8 +100,9 @@ const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 /// 1/√(2π).
 const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
 
-/// e^y for y ≤ 0, flushed to zero below e^−87 (no subnormal results, which would slow later arithmetic): range reduction y = n ln 2 + r with |r| ≤ ln 2 / 2, then a degree-7 Taylor polynomial (relative error
-/// below 6·10⁻⁹ before rounding) scaled by 2ⁿ built from its exponent bits.
+/// e^y for y ≤ 0, flushed to zero below e^−87 (no subnormal results, which would slow later arithmetic): range
+/// reduction y = n ln 2 + r with |r| ≤ ln 2 / 2, then a degree-7 Taylor polynomial (relative error below 6·10⁻⁹
+/// before rounding) scaled by 2ⁿ built from its exponent bits.
 #[inline(always)]
 fn exp_nonpositive(y: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -175,9 +176,15 @@ fn gelu_grad_avx2(x: &[f32], g: &[f32], dst: &mut [f32]) {
     gelu_grad_generic(x, g, dst)
 }
 
+/// Whether the AVX2 + FMA versions can run (the detection is cached by the standard library).
+#[cfg(target_arch = "x86_64")]
+fn avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
 fn gelu_slice(src: &[f32], dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if avx2_fma() {
         // SAFETY: the CPU supports the features the function was compiled for.
         return unsafe { gelu_avx2(src, dst) };
     }
@@ -186,7 +193,7 @@ fn gelu_slice(src: &[f32], dst: &mut [f32]) {
 
 fn gelu_grad_slice(x: &[f32], g: &[f32], dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if avx2_fma() {
         // SAFETY: the CPU supports the features the function was compiled for.
         return unsafe { gelu_grad_avx2(x, g, dst) };
     }
