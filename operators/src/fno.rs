@@ -6,6 +6,7 @@ use crate::kernels::gelu;
 use burn::prelude::*;
 
 use crate::init::Init;
+use crate::jet::Jet;
 use crate::layers::Pointwise;
 use crate::spectral::{SpectralConv, SpectralConvConfig};
 
@@ -121,6 +122,33 @@ impl Fno {
             h = if l < last { gelu(y) } else { y };
         }
         self.proj2.forward(gelu(self.proj1.forward(h)))
+    }
+
+    /// Forward-mode derivatives of [`Fno::forward`] with respect to its input: for an input jet with tangents
+    /// `vᵢ` (`[batch, c_in, ny, nx]` each), the output tangents are the Jacobian–vector products `J vᵢ` and, when
+    /// the input carries second derivatives, the output's `d²F/dsᵢ²` along the same directions. The value is
+    /// computed by the same operations as [`Fno::forward`]; the coordinate channels are constants (zero
+    /// tangents). Each layer's spectral and pointwise maps take the value and all derivatives in one stacked pass.
+    pub fn forward_jet(&self, x: &Jet<4>) -> Jet<4> {
+        let x = match &self.grid {
+            Some(g) => {
+                let b = x.value.dims()[0];
+                Jet::cat(vec![x.clone(), Jet::constant(g.clone().repeat_dim(0, b))], 1)
+            }
+            None => x.clone(),
+        };
+        let mut h = self.lift.forward_jet(&x);
+        let last = self.spectral.len().saturating_sub(1);
+        for (l, (s, p)) in self.spectral.iter().zip(&self.pointwise).enumerate() {
+            let (k, second) = (h.k(), h.has_second());
+            let stacked = h.stack();
+            let global = Jet::unstack(s.forward(stacked.clone()), k, second);
+            let mut local = Jet::unstack(p.forward_without_bias(stacked), k, second);
+            local.value = p.add_bias(local.value);
+            let y = global.add(&local);
+            h = if l < last { y.gelu() } else { y };
+        }
+        self.proj2.forward_jet(&self.proj1.forward_jet(&h).gelu())
     }
 }
 

@@ -5,15 +5,21 @@
 //!   matrix products: exact in f64, any grid size, every backend);
 //! - [`dymixop::DyMixOp`]: the local–global-mixing operator with its gated DyIA stack;
 //! - [`layers`]: pointwise maps and periodic stencils;
+//! - [`bridge`]: native f64 solver operations (right-hand sides, time steps, SpMV, linear solves,
+//!   Levenberg–Marquardt) as burn ops whose backward step calls the solver's adjoint;
+//! - [`jet`]: forward-mode derivatives as tensor operations (gradients, Laplacians, Jacobian–vector products of
+//!   coordinate networks and of the FNO), differentiable by burn's reverse mode;
 //! - [`kernels::gelu`]: the exact GELU as a vectorised, multi-threaded CPU kernel with its own backward step;
 //! - [`memory::retain_freed_memory`]: keeps freed activation buffers in the process (glibc) between steps;
 //! - [`init::Init`]: deterministic initialisation, so a network is a pure function of its config and seed;
 //! - [`flat`]: parameters and gradients as one flat vector (optimisers, checkpoints, all-reduce).
 
+pub mod bridge;
 pub mod dymixop;
 pub mod flat;
 pub mod fno;
 pub mod init;
+pub mod jet;
 pub mod kernels;
 pub mod layers;
 pub mod memory;

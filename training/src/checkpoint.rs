@@ -3,8 +3,9 @@
 //! counters of the non-finite guard, in one self-checking file.
 //!
 //! Layout: the magic `ANSATZCK`, a little-endian u32 format version, a u64 header length, the JSON header, the
-//! f32 arrays (parameters, first moments, second moments; little-endian), and the SHA-256 of everything before
-//! it. A file is written to `NAME.partial`, synced and renamed, so a crash leaves either the old checkpoint or
+//! f32 arrays (parameters, first moments, second moments; little-endian), the training method's own state (any
+//! bytes after the arrays, empty for methods without one), and the SHA-256 of everything before it. A file is
+//! written to `NAME.partial`, synced and renamed, so a crash leaves either the old checkpoint or
 //! the new one, never half of one.
 
 use crate::optim::OptimiserState;
@@ -41,6 +42,8 @@ pub struct Checkpoint {
     pub header: Header,
     pub params: Vec<f32>,
     pub optimiser: OptimiserState,
+    /// The training method's state besides the weights (see `engine::Method::state`); empty for most methods.
+    pub method: Vec<u8>,
 }
 
 /// A checkpoint that cannot be read or does not fit the run.
@@ -79,6 +82,7 @@ impl Checkpoint {
         bytes_of(&self.params, &mut out);
         bytes_of(&self.optimiser.m, &mut out);
         bytes_of(&self.optimiser.v, &mut out);
+        out.extend_from_slice(&self.method);
         let digest = Sha256::digest(&out);
         out.extend_from_slice(&digest);
         out
@@ -110,7 +114,7 @@ impl Checkpoint {
             .filter(|n| n.checked_mul(12).is_some())
             .ok_or_else(|| fail("parameter shapes in the header overflow"))?;
         let arrays = &body[20 + hlen..];
-        if arrays.len() != 12 * n {
+        if arrays.len() < 12 * n {
             return Err(fail(&format!("{} bytes of arrays for {n} parameters", arrays.len())));
         }
         let read = |k: usize| -> Vec<f32> {
@@ -120,7 +124,8 @@ impl Checkpoint {
                 .collect()
         };
         let optimiser = OptimiserState { updates: header.updates, m: read(1), v: read(2) };
-        Ok(Checkpoint { params: read(0), optimiser, header })
+        let method = arrays[12 * n..].to_vec();
+        Ok(Checkpoint { params: read(0), optimiser, header, method })
     }
 
     /// Writes the checkpoint atomically (temporary name, fsync, rename, fsync of the folder).
@@ -165,6 +170,7 @@ mod tests {
             },
             params: vec![1.0, -2.0, 3.5, f32::MIN_POSITIVE, 0.1],
             optimiser: OptimiserState { updates: 6, m: vec![0.1; 5], v: vec![0.2; 5] },
+            method: vec![],
         }
     }
 
@@ -175,6 +181,14 @@ mod tests {
         sample().save(&p).unwrap();
         assert_eq!(Checkpoint::load(&p).unwrap(), sample());
         assert!(!dir.path().join("c.ckpt.partial").exists());
+    }
+
+    #[test]
+    fn method_state_round_trips() {
+        let mut ck = sample();
+        ck.method = vec![1, 2, 3, 250];
+        let back = Checkpoint::from_bytes(&ck.to_bytes(), Path::new("m.ckpt")).unwrap();
+        assert_eq!(back, ck);
     }
 
     #[test]

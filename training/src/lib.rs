@@ -1,12 +1,17 @@
 //! Ansatz training: experiment configurations, data loading from datasets, the training loop, losses,
 //! optimisers, checkpoints, rollout evaluation and metrics, and reports with plots.
 //!
-//! Available now: the rollout metrics ([`metrics`]), which score any prediction against a reference trajectory,
-//! training windows with splits and normalisation ([`data`]), and learning-rate schedules ([`schedule`]).
+//! - [`engine`]: the one training loop; a method plugs in through [`engine::Method`];
+//! - [`methods`]: the training methods, one file each ([`methods::autoregressive`] for FNO and DyMixOp);
+//! - [`trainer`]: `ansatz train`: an experiment configuration trained by the autoregressive method;
+//! - [`rollout`]: long rollouts of any [`rollout::TrajectoryModel`] scored against the data and the solver;
+//! - [`metrics`], [`data`], [`schedule`], [`optim`], [`checkpoint`], [`config`], [`plot`]: the pieces they share.
 
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod engine;
+pub mod methods;
 pub mod metrics;
 pub mod model;
 pub mod optim;

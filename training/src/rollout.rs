@@ -25,11 +25,104 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 fn bad(message: impl Into<String>) -> TrainError {
-    TrainError { input: true, message: message.into() }
+    TrainError::input(message)
 }
 
 fn failed(message: impl Into<String>) -> TrainError {
-    TrainError { input: false, message: message.into() }
+    TrainError::failed(message)
+}
+
+/// Any model that produces trajectories: context frames in, N frames out, in physical units. The
+/// autoregressive surrogates ([`Trained`]) implement it; so does every method whose model predicts
+/// trajectories, and [`rollout_model`] then gives it the same report.
+pub trait TrajectoryModel {
+    /// The name reports use (`fno`, `dymixop`, ...).
+    fn name(&self) -> String;
+    /// Trainable values.
+    fn parameters(&self) -> usize;
+    /// The fields it predicts, in the data's order.
+    fn fields(&self) -> &[String];
+    /// `[ny, nx]` (ny = 1 in 1D).
+    fn grid(&self) -> [usize; 2];
+    /// Frames it needs before the first prediction.
+    fn context_frames(&self) -> usize;
+    /// Time between frames.
+    fn frame_interval(&self) -> f64;
+    /// Rolls `batch` samples out for `steps` frames. `context` holds `batch × context_frames × frame` values
+    /// (sample-major, then time, then the fields in order, each `ny × nx`), `out` receives `batch × steps ×
+    /// frame` values in the same layout.
+    fn predict(&self, context: &[f32], batch: usize, steps: usize, out: &mut [f64]) -> Result<(), TrainError>;
+}
+
+/// Where a model's training data came from: rollouts on the same file use its held-out samples, and the
+/// breakeven count charges the data and the training.
+#[derive(Clone, Debug)]
+pub struct Provenance {
+    /// The training data (absolute).
+    pub data: PathBuf,
+    /// The held-out test samples of that file.
+    pub test: Range<usize>,
+    /// Trajectories the model was trained on.
+    pub train_samples: usize,
+}
+
+impl Trained {
+    /// Where the run's data came from.
+    pub fn provenance(&self) -> Provenance {
+        Provenance {
+            data: self.info.data.clone(),
+            test: self.info.split.test.clone(),
+            train_samples: self.info.split.train.len(),
+        }
+    }
+}
+
+impl TrajectoryModel for Trained {
+    fn name(&self) -> String {
+        self.info.model.clone()
+    }
+    fn parameters(&self) -> usize {
+        self.info.parameters
+    }
+    fn fields(&self) -> &[String] {
+        &self.info.fields
+    }
+    fn grid(&self) -> [usize; 2] {
+        self.info.grid
+    }
+    fn context_frames(&self) -> usize {
+        self.info.history
+    }
+    fn frame_interval(&self) -> f64 {
+        self.info.frame_interval
+    }
+    fn predict(&self, context: &[f32], b: usize, steps: usize, out: &mut [f64]) -> Result<(), TrainError> {
+        let (h, nc) = (self.info.history, self.info.fields.len());
+        let [ny, nx] = self.info.grid;
+        let (space, frame) = (nx * ny, nc * nx * ny);
+        let mut input = context.to_vec();
+        self.normalisation.apply(&mut input, space);
+        let residual = self.config.model.residual();
+        let mut x = Tensor::<4>::from_data(TensorData::new(input, [b, h * nc, ny, nx]), &self.device);
+        let mut outs = Vec::with_capacity(steps);
+        for _ in 0..steps {
+            let p = model::step(&self.model, x.clone(), nc, residual);
+            outs.push(
+                p.clone().into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| failed(format!("{e:?}")))?,
+            );
+            x = model::advance(x, p, nc);
+        }
+        for (t, mut o) in outs.into_iter().enumerate() {
+            self.normalisation.invert(&mut o, space);
+            for s in 0..b {
+                let dst = (s * steps + t) * frame;
+                for (d, v) in out[dst..dst + frame].iter_mut().zip(&o[s * frame..(s + 1) * frame]) {
+                    *d = *v as f64;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What to roll out and where to write the report.
@@ -663,6 +756,13 @@ pub fn rollout(
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<RolloutSummary, TrainError> {
     ansatz_operators::memory::retain_freed_memory();
+    clear_output(opts)?;
+    let trained = Trained::load(&opts.run, &opts.device)?;
+    rollout_model(&trained, &trained.provenance(), opts, progress)
+}
+
+/// Refuses a non-empty report directory unless `force`, which empties it.
+fn clear_output(opts: &RolloutOptions) -> Result<(), TrainError> {
     let out = &opts.out;
     if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(false) {
         if !opts.force {
@@ -670,128 +770,157 @@ pub fn rollout(
         }
         std::fs::remove_dir_all(out).map_err(|e| failed(format!("{}: {e}", out.display())))?;
     }
-    let trained = Trained::load(&opts.run, &opts.device)?;
-    let info = &trained.info;
-    let ds = Dataset::open(&opts.data).map_err(|e| bad(e.to_string()))?;
-    let layout: Layout = ds.layout().map_err(|e| bad(e.to_string()))?;
-    if ds.fields != info.fields {
-        return Err(bad(format!(
-            "{}: fields {:?}, the network was trained on {:?}",
-            opts.data.display(),
-            ds.fields,
-            info.fields
-        )));
-    }
-    if layout.z.is_some() {
-        return Err(bad(format!("{}: 3D data, the network was trained on {:?}", opts.data.display(), info.grid)));
-    }
-    let grid = [layout.y.as_ref().map_or(1, |y| y.len()), layout.x.len()];
-    if grid != info.grid {
-        return Err(bad(format!(
-            "{}: grid {:?}, the network was trained on {:?}",
-            opts.data.display(),
-            grid,
-            info.grid
-        )));
-    }
-    let same = std::fs::canonicalize(&opts.data).ok() == std::fs::canonicalize(&info.data).ok();
-    let mut range = if same { info.split.test.clone() } else { 0..ds.samples_complete };
-    if range.is_empty() {
-        return Err(bad(format!("{}: no held-out samples (the run's test split is empty)", opts.data.display())));
-    }
-    if let Some(n) = opts.samples {
-        range.end = range.end.min(range.start + n.max(1));
-    }
-    let h = info.history;
-    let available = ds.times.len().saturating_sub(h);
-    let steps = opts.steps.unwrap_or(available);
-    if steps == 0 || steps > available {
-        return Err(bad(format!(
-            "{}: {} time levels leave {available} steps after {h} context frames; --steps {steps} asked",
-            opts.data.display(),
-            ds.times.len()
-        )));
-    }
-    let nu = ds.parameter("nu").ok();
-    let generation = ds.text_attribute("generation_config");
-    drop(ds);
-    let traj = Trajectories::load(&opts.data, range.clone()).map_err(|e| bad(e.to_string()))?;
-    let (ns, nc) = (traj.samples(), traj.channels());
-    let [ny, nx] = grid;
-    let space = nx * ny;
-    let frame = nc * space;
+    Ok(())
+}
 
-    // roll out in batches
-    let norm = &trained.normalisation;
-    let residual = trained.config.model.residual();
-    let mut pred = vec![0f64; ns * steps * frame];
-    let mut model_seconds = 0.0;
-    let batch = opts.batch.max(1);
-    for b0 in (0..ns).step_by(batch) {
-        let b = batch.min(ns - b0);
-        let mut input = Vec::with_capacity(b * h * frame);
-        for s in b0..b0 + b {
-            for t in 0..h {
-                input.extend_from_slice(traj.frame(s, t));
-            }
+/// The held-out trajectories a rollout is scored on.
+struct HeldOut {
+    layout: Layout,
+    range: Range<usize>,
+    steps: usize,
+    nu: Option<Vec<f64>>,
+    generation: Option<String>,
+    traj: Trajectories,
+}
+
+impl HeldOut {
+    /// Opens `opts.data` and checks it against what `model` was trained on.
+    fn open(model: &dyn TrajectoryModel, prov: &Provenance, opts: &RolloutOptions) -> Result<Self, TrainError> {
+        let ds = Dataset::open(&opts.data).map_err(|e| bad(e.to_string()))?;
+        let layout: Layout = ds.layout().map_err(|e| bad(e.to_string()))?;
+        if ds.fields != model.fields() {
+            return Err(bad(format!(
+                "{}: fields {:?}, the network was trained on {:?}",
+                opts.data.display(),
+                ds.fields,
+                model.fields()
+            )));
         }
-        norm.apply(&mut input, space);
-        let started = Instant::now();
-        let mut x = Tensor::<4>::from_data(TensorData::new(input, [b, h * nc, ny, nx]), &opts.device);
-        let mut outs = Vec::with_capacity(steps);
-        for _ in 0..steps {
-            let p = model::step(&trained.model, x.clone(), nc, residual);
-            outs.push(
-                p.clone().into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| failed(format!("{e:?}")))?,
-            );
-            x = model::advance(x, p, nc);
+        if layout.z.is_some() {
+            return Err(bad(format!(
+                "{}: 3D data, the network was trained on {:?}",
+                opts.data.display(),
+                model.grid()
+            )));
         }
-        model_seconds += started.elapsed().as_secs_f64();
-        for (t, mut o) in outs.into_iter().enumerate() {
-            norm.invert(&mut o, space);
-            for s in 0..b {
-                let dst = ((b0 + s) * steps + t) * frame;
-                for (d, v) in pred[dst..dst + frame].iter_mut().zip(&o[s * frame..(s + 1) * frame]) {
+        let grid = [layout.y.as_ref().map_or(1, |y| y.len()), layout.x.len()];
+        if grid != model.grid() {
+            return Err(bad(format!(
+                "{}: grid {:?}, the network was trained on {:?}",
+                opts.data.display(),
+                grid,
+                model.grid()
+            )));
+        }
+        let same = std::fs::canonicalize(&opts.data).ok() == std::fs::canonicalize(&prov.data).ok();
+        let mut range = if same { prov.test.clone() } else { 0..ds.samples_complete };
+        if range.is_empty() {
+            return Err(bad(format!("{}: no held-out samples (the run's test split is empty)", opts.data.display())));
+        }
+        if let Some(n) = opts.samples {
+            range.end = range.end.min(range.start + n.max(1));
+        }
+        let h = model.context_frames();
+        let available = ds.times.len().saturating_sub(h);
+        let steps = opts.steps.unwrap_or(available);
+        if steps == 0 || steps > available {
+            return Err(bad(format!(
+                "{}: {} time levels leave {available} steps after {h} context frames; --steps {steps} asked",
+                opts.data.display(),
+                ds.times.len()
+            )));
+        }
+        let nu = ds.parameter("nu").ok();
+        let generation = ds.text_attribute("generation_config");
+        drop(ds);
+        let traj = Trajectories::load(&opts.data, range.clone()).map_err(|e| bad(e.to_string()))?;
+        Ok(Self { layout, range, steps, nu, generation, traj })
+    }
+
+    fn frame(&self) -> usize {
+        self.traj.channels() * self.traj.space_len()
+    }
+
+    /// The reference frames after the context, `samples × steps × frame`, and the last context frame of each
+    /// sample.
+    fn reference(&self, h: usize) -> (Vec<f64>, Vec<f64>) {
+        let (ns, steps, frame) = (self.traj.samples(), self.steps, self.frame());
+        let mut truth = vec![0f64; ns * steps * frame];
+        let mut initial = vec![0f64; ns * frame];
+        for s in 0..ns {
+            for t in 0..steps {
+                let dst = (s * steps + t) * frame;
+                for (d, v) in truth[dst..dst + frame].iter_mut().zip(self.traj.frame(s, h + t)) {
                     *d = *v as f64;
                 }
             }
-        }
-        progress(b0 + b, ns, "rollout");
-    }
-    let model_seconds_per_step = model_seconds / (ns * steps) as f64;
-    let mut truth = vec![0f64; ns * steps * frame];
-    let mut initial = vec![0f64; ns * frame];
-    for s in 0..ns {
-        for t in 0..steps {
-            let dst = (s * steps + t) * frame;
-            for (d, v) in truth[dst..dst + frame].iter_mut().zip(traj.frame(s, h + t)) {
+            for (d, v) in initial[s * frame..(s + 1) * frame].iter_mut().zip(self.traj.frame(s, h - 1)) {
                 *d = *v as f64;
             }
         }
-        for (d, v) in initial[s * frame..(s + 1) * frame].iter_mut().zip(traj.frame(s, h - 1)) {
-            *d = *v as f64;
-        }
+        (truth, initial)
     }
-    progress(0, 1, "metrics");
-    let spacing = [layout.extent.get(1).copied().unwrap_or(1.0) / ny as f64, layout.extent[0] / nx as f64];
-    let c = curves(&pred, &truth, &initial, ns, steps, &traj.fields, grid, spacing);
+}
 
-    // the reference solver at 1, 1/2 and 1/4 of the resolution
+/// Rolls `model` out on the held-out samples in batches; returns the predictions (`samples × steps × frame`)
+/// and the model's wall seconds per sample and step.
+fn predict(
+    model: &dyn TrajectoryModel,
+    held: &HeldOut,
+    batch: usize,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<(Vec<f64>, f64), TrainError> {
+    let (ns, steps, frame, h) = (held.traj.samples(), held.steps, held.frame(), model.context_frames());
+    let mut pred = vec![0f64; ns * steps * frame];
+    let mut model_seconds = 0.0;
+    for b0 in (0..ns).step_by(batch) {
+        let b = batch.min(ns - b0);
+        let mut context = Vec::with_capacity(b * h * frame);
+        for s in b0..b0 + b {
+            for t in 0..h {
+                context.extend_from_slice(held.traj.frame(s, t));
+            }
+        }
+        let started = Instant::now();
+        model.predict(&context, b, steps, &mut pred[b0 * steps * frame..(b0 + b) * steps * frame])?;
+        model_seconds += started.elapsed().as_secs_f64();
+        progress(b0 + b, ns, "rollout");
+    }
+    Ok((pred, model_seconds / (ns * steps) as f64))
+}
+
+/// The reference solver at 1, 1/2 and 1/4 of the resolution against the model's cost and error: the
+/// error-matched speed-up and the breakeven count.
+#[allow(clippy::too_many_arguments)]
+fn costs(
+    held: &HeldOut,
+    prov: &Provenance,
+    opts: &RolloutOptions,
+    c: &Curves,
+    truth: &[f64],
+    initial: &[f64],
+    model_seconds_per_step: f64,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<Cost, TrainError> {
+    let (ns, steps, nc) = (held.traj.samples(), held.steps, held.traj.channels());
+    let grid = [held.layout.y.as_ref().map_or(1, |y| y.len()), held.layout.x.len()];
+    let [ny, nx] = grid;
     let mut solver = vec![];
     if opts.baseline {
-        match (&generation, &nu) {
+        match (&held.generation, &held.nu) {
             (Some(text), Some(nu)) => {
                 let spec =
-                    ansatz_datasets::config::load(&layout.pde, Some(("generation_config", text)), &[], None, None)
+                    ansatz_datasets::config::load(&held.layout.pde, Some(("generation_config", text)), &[], None, None)
                         .map_err(|e| bad(format!("{}: generation_config: {e}", opts.data.display())))?;
                 let setup = Setup::of(&spec);
-                let nu = &nu[range.start - layout.first_sample as usize..range.end - layout.first_sample as usize];
+                let first = held.layout.first_sample as usize;
+                let nu = &nu[held.range.start - first..held.range.end - first];
                 for r in [1usize, 2, 4] {
                     if nx % r != 0 || (ny > 1 && ny % r != 0) || nx / r < 8 {
                         continue;
                     }
                     progress(0, 1, &format!("solver at 1/{r} resolution"));
-                    solver.push(solver_baseline(&setup, r, &initial, &truth, nu, ns, steps, nc, grid)?);
+                    solver.push(solver_baseline(&setup, r, initial, truth, nu, ns, steps, nc, grid)?);
                 }
             }
             _ => progress(0, 1, "no generation_config or nu in the data: solver baseline skipped"),
@@ -805,13 +934,13 @@ pub fn rollout(
         .filter(|_| model_err.is_finite());
     let full = solver.iter().find(|s| s.fraction == 1.0);
     let upfront = full.and_then(|f| {
-        let train_frames = (info.split.train.len() * (traj.times() - 1)) as f64;
+        let train_frames = (prov.train_samples * (held.traj.times() - 1)) as f64;
         training_seconds(&opts.run).map(|t| t + f.seconds_per_frame * train_frames)
     });
     let saving = matched.map(|m| (m.seconds_per_frame - model_seconds_per_step) * steps as f64);
-    let cost = Cost {
+    Ok(Cost {
         model_seconds_per_step,
-        batch,
+        batch: opts.batch.max(1),
         matched_fraction: matched.map(|m| m.fraction),
         error_matched_speedup: matched.map(|m| m.seconds_per_frame / model_seconds_per_step),
         upfront_seconds: upfront,
@@ -820,9 +949,18 @@ pub fn rollout(
             _ => None,
         },
         solver,
-    };
+    })
+}
 
-    // summary
+/// The headline numbers from the per-step curves.
+fn summarise(
+    model: &dyn TrajectoryModel,
+    held: &HeldOut,
+    opts: &RolloutOptions,
+    c: &Curves,
+    cost: Cost,
+) -> RolloutSummary {
+    let (ns, steps) = (held.traj.samples(), held.steps);
     let nrmse_at: Vec<(usize, Stat)> = [1usize, 10, 100, steps]
         .into_iter()
         .filter(|&t| t <= steps)
@@ -847,17 +985,18 @@ pub fn rollout(
     };
     let blown: Vec<usize> = c.blow_up.iter().flatten().copied().collect();
     let last = steps - 1;
-    let summary = RolloutSummary {
+    let fields = &held.traj.fields;
+    RolloutSummary {
         run: opts.run.clone(),
         data: opts.data.clone(),
-        model: info.model.clone(),
-        parameters: info.parameters,
-        fields: traj.fields.clone(),
-        grid,
-        samples: range.clone(),
-        context_frames: h,
+        model: model.name(),
+        parameters: model.parameters(),
+        fields: fields.clone(),
+        grid: model.grid(),
+        samples: held.range.clone(),
+        context_frames: model.context_frames(),
         steps,
-        frame_interval: info.frame_interval,
+        frame_interval: model.frame_interval(),
         nrmse_at,
         nrmse_mean: per_sample(&|s| c.curve(s, |e| e.nrmse).iter().sum::<f64>() / steps as f64),
         gmean_nrmse_100: per_sample(&|s| metrics::geometric_mean(&c.curve(s, |e| e.nrmse)[..steps.min(100)])),
@@ -878,8 +1017,7 @@ pub fn rollout(
         blow_up_rate: blown.len() as f64 / ns as f64,
         blow_up_median_step: (!blown.is_empty())
             .then(|| Summary::of(&blown.iter().map(|&b| b as f64).collect::<Vec<_>>()).median),
-        mass_drift_max: traj
-            .fields
+        mass_drift_max: fields
             .iter()
             .enumerate()
             .map(|(k, f)| {
@@ -900,19 +1038,25 @@ pub fn rollout(
             .collect(),
         log_spectrum_error_last: per_sample(&|s| c.log_spec[s].last().map_or(f64::NAN, |x| x[0])),
         cost,
-    };
+    }
+}
 
-    // files
-    std::fs::create_dir_all(out).map_err(|e| failed(format!("{}: {e}", out.display())))?;
-    progress(0, 1, "writing the report");
-    write_metrics_nc(&out.join("metrics.nc"), &c, range.start, info.frame_interval, &summary)?;
+/// `predictions.nc`: the rollouts in the dataset format, context frames included.
+fn write_predictions(
+    model: &dyn TrajectoryModel,
+    held: &HeldOut,
+    opts: &RolloutOptions,
+    pred: &[f64],
+) -> Result<(), TrainError> {
+    let (ns, steps, frame, h) = (held.traj.samples(), held.steps, held.frame(), model.context_frames());
+    let layout = &held.layout;
     let mut pl = layout.clone();
     pl.samples = ns;
-    pl.first_sample = range.start as u64;
+    pl.first_sample = held.range.start as u64;
     pl.times = layout.times[..h + steps].to_vec();
     pl.context_frames = h as i32;
     pl.text.retain(|(k, _)| k != "history" && k != "title");
-    pl.text.push(("title".into(), format!("{} rollout of {} ({} context frames)", info.model, info.pde, h)));
+    pl.text.push(("title".into(), format!("{} rollout of {} ({} context frames)", model.name(), layout.pde, h)));
     pl.text.push((
         "history".into(),
         format!("ansatz rollout --run {} --data {}", opts.run.display(), opts.data.display()),
@@ -924,78 +1068,135 @@ pub fn rollout(
             .map(|p| ds.parameter(&p.name).unwrap_or_else(|_| vec![f64::NAN; ds.samples_complete]))
             .collect()
     };
-    let pred_path = out.join("predictions.nc");
+    let pred_path = opts.out.join("predictions.nc");
     let mut w = DatasetWriter::create(&pred_path, &pl, true).map_err(|e| failed(e.to_string()))?;
     for s in 0..ns {
         let mut data = Vec::with_capacity((h + steps) * frame);
         for t in 0..h {
-            data.extend(traj.frame(s, t).iter().map(|v| *v as f64));
+            data.extend(held.traj.frame(s, t).iter().map(|v| *v as f64));
         }
         data.extend_from_slice(&pred[s * steps * frame..(s + 1) * steps * frame]);
-        let gi = range.start + s - layout.first_sample as usize;
+        let gi = held.range.start + s - layout.first_sample as usize;
         let params: Vec<f64> = params_all.iter().map(|p| p.get(gi).copied().unwrap_or(f64::NAN)).collect();
         w.write_sample(s, &data, &params).map_err(|e| failed(e.to_string()))?;
     }
     w.finish().map_err(|e| failed(e.to_string()))?;
-    let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
-    std::fs::write(out.join("summary.json"), json).map_err(|e| failed(format!("{}: {e}", out.display())))?;
-    std::fs::write(out.join("summary.md"), markdown(&summary))
-        .map_err(|e| failed(format!("{}: {e}", out.display())))?;
-    if opts.plots {
-        progress(0, 1, "plots");
-        let steps_axis: Vec<f64> = (1..=steps).map(|t| t as f64).collect();
-        let curve = |f: fn(&metrics::StepErrors) -> f64| {
-            c.mean_curve(f).into_iter().zip(&steps_axis).map(|(v, t)| (*t, v)).collect::<Vec<_>>()
-        };
+    Ok(())
+}
+
+/// Error, correlation, spectra and snapshot plots.
+fn write_plots(
+    model: &dyn TrajectoryModel,
+    held: &HeldOut,
+    out: &Path,
+    c: &Curves,
+    pred: &[f64],
+    truth: &[f64],
+) -> Result<(), TrainError> {
+    let (ns, steps, frame) = (held.traj.samples(), held.steps, held.frame());
+    let [ny, nx] = model.grid();
+    let space = nx * ny;
+    let name = model.name();
+    let saved = |r: std::io::Result<()>, file: &str| -> Result<(), TrainError> {
+        r.map_err(|e| failed(format!("{}: {e}", out.join(file).display())))
+    };
+    let steps_axis: Vec<f64> = (1..=steps).map(|t| t as f64).collect();
+    let curve = |f: fn(&metrics::StepErrors) -> f64| {
+        c.mean_curve(f).into_iter().zip(&steps_axis).map(|(v, t)| (*t, v)).collect::<Vec<_>>()
+    };
+    saved(
         plot::line_chart(
-            &format!("{}: error vs step (mean over {} samples)", info.model, ns),
+            &format!("{name}: error vs step (mean over {ns} samples)"),
             "step",
             "nRMSE",
             &[plot::Series::new("nRMSE", curve(|e| e.nrmse)), plot::Series::new("VRMSE", curve(|e| e.vrmse))],
             true,
         )
-        .save(&out.join("error.png"))
-        .map_err(|e| failed(format!("{}: {e}", out.join("error.png").display())))?;
+        .save(&out.join("error.png")),
+        "error.png",
+    )?;
+    saved(
         plot::line_chart(
-            &format!("{}: correlation vs step", info.model),
+            &format!("{name}: correlation vs step"),
             "step",
             "correlation",
             &[plot::Series::new("Pearson", curve(|e| e.pearson)), plot::Series::new("cosine", curve(|e| e.cosine))],
             false,
         )
-        .save(&out.join("correlation.png"))
-        .map_err(|e| failed(format!("{}: {e}", out.join("correlation.png").display())))?;
-        let mut series = vec![];
-        for (i, st) in c.spectrum_steps.iter().enumerate() {
-            let (p, u) = &c.spectra[i][0];
-            let pts = |e: &Vec<f64>| e.iter().enumerate().skip(1).map(|(k, v)| (k as f64, *v)).collect::<Vec<_>>();
-            series.push(plot::Series::new(&format!("reference, step {st}"), pts(u)));
-            series.push(plot::Series::new(&format!("prediction, step {st}"), pts(p)).dashed());
-        }
+        .save(&out.join("correlation.png")),
+        "correlation.png",
+    )?;
+    let mut series = vec![];
+    for (i, st) in c.spectrum_steps.iter().enumerate() {
+        let (p, u) = &c.spectra[i][0];
+        let pts = |e: &Vec<f64>| e.iter().enumerate().skip(1).map(|(k, v)| (k as f64, *v)).collect::<Vec<_>>();
+        series.push(plot::Series::new(&format!("reference, step {st}"), pts(u)));
+        series.push(plot::Series::new(&format!("prediction, step {st}"), pts(p)).dashed());
+    }
+    let fields = &held.traj.fields;
+    saved(
         plot::line_chart(
-            &format!("energy spectrum of {} (mean over samples)", traj.fields[0]),
+            &format!("energy spectrum of {} (mean over samples)", fields[0]),
             "wavenumber",
             "E(k)",
             &series,
             true,
         )
         .with_log_x()
-        .save(&out.join("spectra.png"))
-        .map_err(|e| failed(format!("{}: {e}", out.join("spectra.png").display())))?;
-        let shots: Vec<usize> = c.spectrum_steps.clone();
-        let sample0 = |t: usize, src: &[f64]| src[(t - 1) * frame..(t - 1) * frame + space].to_vec();
-        let panels: Vec<(String, Vec<f64>, Vec<f64>)> = shots
-            .iter()
-            .map(|&t| (format!("step {t}"), sample0(t, &pred[..steps * frame]), sample0(t, &truth[..steps * frame])))
-            .collect();
+        .save(&out.join("spectra.png")),
+        "spectra.png",
+    )?;
+    let sample0 = |t: usize, src: &[f64]| src[(t - 1) * frame..(t - 1) * frame + space].to_vec();
+    let panels: Vec<(String, Vec<f64>, Vec<f64>)> = c
+        .spectrum_steps
+        .iter()
+        .map(|&t| (format!("step {t}"), sample0(t, &pred[..steps * frame]), sample0(t, &truth[..steps * frame])))
+        .collect();
+    saved(
         plot::snapshots(
-            &format!("{} of sample {}: prediction (top) vs reference (bottom)", traj.fields[0], range.start),
+            &format!("{} of sample {}: prediction (top) vs reference (bottom)", fields[0], held.range.start),
             &panels,
             ny,
             nx,
         )
-        .save(&out.join("snapshots.png"))
-        .map_err(|e| failed(format!("{}: {e}", out.join("snapshots.png").display())))?;
+        .save(&out.join("snapshots.png")),
+        "snapshots.png",
+    )
+}
+
+/// Rolls any trajectory model out on the held-out samples of `opts.data` and writes the report to `opts.out`
+/// (which must be empty or missing, or `opts.force`); `prov` says where the model's training data came from.
+pub fn rollout_model(
+    model: &dyn TrajectoryModel,
+    prov: &Provenance,
+    opts: &RolloutOptions,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<RolloutSummary, TrainError> {
+    clear_output(opts)?;
+    let held = HeldOut::open(model, prov, opts)?;
+    let (pred, model_seconds_per_step) = predict(model, &held, opts.batch.max(1), progress)?;
+    let (truth, initial) = held.reference(model.context_frames());
+    progress(0, 1, "metrics");
+    let layout = &held.layout;
+    let [ny, nx] = model.grid();
+    let spacing = [layout.extent.get(1).copied().unwrap_or(1.0) / ny as f64, layout.extent[0] / nx as f64];
+    let (ns, steps) = (held.traj.samples(), held.steps);
+    let c = curves(&pred, &truth, &initial, ns, steps, &held.traj.fields, model.grid(), spacing);
+    let cost = costs(&held, prov, opts, &c, &truth, &initial, model_seconds_per_step, progress)?;
+    let summary = summarise(model, &held, opts, &c, cost);
+
+    let out = &opts.out;
+    std::fs::create_dir_all(out).map_err(|e| failed(format!("{}: {e}", out.display())))?;
+    progress(0, 1, "writing the report");
+    write_metrics_nc(&out.join("metrics.nc"), &c, held.range.start, model.frame_interval(), &summary)?;
+    write_predictions(model, &held, opts, &pred)?;
+    let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
+    std::fs::write(out.join("summary.json"), json).map_err(|e| failed(format!("{}: {e}", out.display())))?;
+    std::fs::write(out.join("summary.md"), markdown(&summary))
+        .map_err(|e| failed(format!("{}: {e}", out.display())))?;
+    if opts.plots {
+        progress(0, 1, "plots");
+        write_plots(model, &held, out, &c, &pred, &truth)?;
     }
     Ok(summary)
 }

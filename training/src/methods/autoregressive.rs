@@ -1,0 +1,323 @@
+//! The autoregressive surrogate (FNO, DyMixOp) as a training method: windows of normalised trajectories,
+//! unrolled over the horizon with back-propagation through every step, scored on validation windows by the
+//! relative L2 error over the horizon in physical units.
+//!
+//! Its run directory holds, besides the engine's files, `run.json` (what the data looked like, see [`RunInfo`])
+//! and `normalisation.json`; [`Trained::load`] rebuilds the network from them for rollouts.
+
+use crate::checkpoint::{Checkpoint, Header};
+use crate::config::{Experiment, Loss};
+use crate::data::{Normalisation, Split, Trajectories, WindowSpec, Windows};
+use crate::engine::{self, Method, StepContext, StepOutput, TrainError, write_json};
+use crate::model::{self, FrameShape, Surrogate};
+use ansatz_operators::flat;
+use ansatz_operators::init::Init;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+fn bad(message: impl Into<String>) -> TrainError {
+    TrainError::input(message)
+}
+
+/// What the data looked like when the run started; rollouts rebuild the network from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub ansatz_version: String,
+    pub data: PathBuf,
+    pub pde: String,
+    pub fields: Vec<String>,
+    /// `[ny, nx]` (ny = 1 in 1D).
+    pub grid: [usize; 2],
+    pub extent: Vec<f64>,
+    /// Time between stored frames.
+    pub frame_interval: f64,
+    pub samples: usize,
+    pub split: Split,
+    pub history: usize,
+    pub horizon: usize,
+    /// Structure-change coefficient of the training data (normalised frames).
+    pub tau: f64,
+    pub parameters: usize,
+    pub model: String,
+}
+
+impl RunInfo {
+    pub fn shape(&self) -> FrameShape {
+        FrameShape { channels: self.fields.len(), ny: self.grid[0], nx: self.grid[1], history: self.history }
+    }
+
+    /// Reads `run.json` of a run directory.
+    pub fn load(run: &Path) -> Result<Self, TrainError> {
+        let p = run.join("run.json");
+        let text =
+            std::fs::read_to_string(&p).map_err(|e| bad(format!("{}: {e} (is this a run directory?)", p.display())))?;
+        serde_json::from_str(&text).map_err(|e| bad(format!("{}: {e}", p.display())))
+    }
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainSummary {
+    pub steps: usize,
+    pub parameters: usize,
+    pub final_loss: f64,
+    pub validation: Option<f64>,
+    pub nonfinite_total: usize,
+    pub restores: usize,
+    /// Seconds spent in this invocation and the windows per second it achieved (global batch).
+    pub seconds: f64,
+    pub samples_per_second: f64,
+    pub stopped_early: bool,
+}
+
+/// A trained network loaded from a run directory, ready for inference on `device`.
+pub struct Trained {
+    pub config: Experiment,
+    pub info: RunInfo,
+    pub normalisation: Normalisation,
+    pub model: Surrogate,
+    pub checkpoint: Header,
+    /// The device the network lives on.
+    pub device: Device,
+}
+
+impl Trained {
+    /// Loads the run's configuration, data description, normalisation and latest checkpoint.
+    pub fn load(run: &Path, device: &Device) -> Result<Self, TrainError> {
+        let cpath = run.join("config.toml");
+        let text = std::fs::read_to_string(&cpath).map_err(|e| bad(format!("{}: {e}", cpath.display())))?;
+        let config = Experiment::parse(&text, &cpath.display().to_string()).map_err(|e| bad(e.to_string()))?;
+        let info = RunInfo::load(run)?;
+        let normalisation = Normalisation::load(&run.join("normalisation.json")).map_err(|e| bad(e.to_string()))?;
+        let ck = Checkpoint::load(&run.join("checkpoint.ckpt")).map_err(|e| bad(e.to_string()))?;
+        let model = model::build(&config.model, info.shape(), info.tau, &mut Init::new(config.seed, device));
+        if flat::layout(&model) != ck.header.layout {
+            return Err(bad(format!("{}: the checkpoint does not fit the network in config.toml", run.display())));
+        }
+        let model = flat::unflatten(model, &ck.params);
+        Ok(Self { config, info, normalisation, model, checkpoint: ck.header, device: device.clone() })
+    }
+}
+
+/// The training data, normalised, with its windows.
+struct Prepared {
+    traj: Trajectories,
+    norm: Normalisation,
+    train: Windows,
+    validation: Windows,
+    info: RunInfo,
+}
+
+fn prepare(exp: &Experiment, data: &Path, stored: Option<(Normalisation, RunInfo)>) -> Result<Prepared, TrainError> {
+    let ds = ansatz_datasets::reader::Dataset::open(data).map_err(|e| bad(e.to_string()))?;
+    let layout = ds.layout().map_err(|e| bad(e.to_string()))?;
+    if layout.z.is_some() {
+        return Err(bad(format!("{}: 3D datasets are not supported by the FNO and DyMixOp yet", data.display())));
+    }
+    let mut samples = ds.samples_complete;
+    drop(ds);
+    if exp.data.max_samples > 0 {
+        samples = samples.min(exp.data.max_samples);
+    }
+    let split = Split::by_fraction(samples, exp.data.validation, exp.data.test).map_err(|e| bad(e.to_string()))?;
+    let mut traj = Trajectories::load(data, 0..samples).map_err(|e| bad(e.to_string()))?;
+    let norm = match &stored {
+        Some((n, _)) => n.clone(),
+        None => Normalisation::fit(&traj, split.train.clone()),
+    };
+    if norm.fields != traj.fields {
+        return Err(bad(format!(
+            "{}: fields {:?} differ from the run's {:?}",
+            data.display(),
+            traj.fields,
+            norm.fields
+        )));
+    }
+    let n = traj.space_len();
+    norm.apply(traj.values_mut(), n);
+    let spec = WindowSpec { history: exp.data.history, horizon: exp.data.horizon, stride: exp.data.stride };
+    let train = Windows::new(&traj, split.train.clone(), spec).map_err(|e| bad(e.to_string()))?;
+    let validation = Windows::new(&traj, split.validation.clone(), spec).map_err(|e| bad(e.to_string()))?;
+    if train.len() < exp.training.batch {
+        return Err(bad(format!(
+            "`training.batch` = {} exceeds the {} training windows of {}",
+            exp.training.batch,
+            train.len(),
+            data.display()
+        )));
+    }
+    let space = traj.space().to_vec();
+    let grid = if space.len() == 2 { [space[0], space[1]] } else { [1, space[0]] };
+    let tau = model::mean_structure_change(split.train.len(), traj.times(), |s, t| traj.frame(s, t).to_vec());
+    let frame_interval = if layout.times.len() > 1 { layout.times[1] - layout.times[0] } else { 0.0 };
+    let shape = FrameShape { channels: traj.channels(), ny: grid[0], nx: grid[1], history: exp.data.history };
+    let info = RunInfo {
+        ansatz_version: env!("CARGO_PKG_VERSION").to_string(),
+        // absolute, so that rollouts started from another folder find the data
+        data: std::fs::canonicalize(data).unwrap_or_else(|_| data.to_path_buf()),
+        pde: layout.pde.clone(),
+        fields: traj.fields.clone(),
+        grid,
+        extent: layout.extent.clone(),
+        frame_interval,
+        samples,
+        split,
+        history: exp.data.history,
+        horizon: exp.data.horizon,
+        tau: stored.as_ref().map(|(_, i)| i.tau).unwrap_or(tau),
+        parameters: model::parameters(&exp.model, shape),
+        model: exp.model.kind().to_string(),
+    };
+    Ok(Prepared { traj, norm, train, validation, info })
+}
+
+fn tensor4(values: &[f32], shape: [usize; 4], device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
+}
+
+/// The unrolled loss of one batch: `input` `[b, H·C, ny, nx]`, `target` `[b, K·C, ny, nx]`.
+pub fn unrolled_loss(
+    model: &Surrogate,
+    input: Tensor<4>,
+    target: Tensor<4>,
+    channels: usize,
+    residual: bool,
+    loss: Loss,
+) -> Tensor<1> {
+    let [_, kc, ..] = target.dims();
+    let horizon = kc / channels;
+    let mut x = input;
+    let mut total: Option<Tensor<1>> = None;
+    for k in 0..horizon {
+        let p = model::step(model, x.clone(), channels, residual);
+        let y = target.clone().narrow(1, k * channels, channels);
+        let err = (p.clone() - y.clone()).powf_scalar(2.0);
+        let l = match loss {
+            Loss::Mse => err.mean(),
+            Loss::RelativeMse => {
+                let [b, ..] = err.dims();
+                let num = err.reshape([b as i32, -1]).sum_dim(1);
+                let den = y.powf_scalar(2.0).reshape([b as i32, -1]).sum_dim(1).add_scalar(1e-12);
+                (num / den).mean()
+            }
+        };
+        total = Some(match total {
+            Some(t) => t + l,
+            None => l,
+        });
+        x = model::advance(x, p, channels);
+    }
+    total.expect("horizon ≥ 1").div_scalar(horizon as f64)
+}
+
+/// Relative L2 over the horizon (physical units), averaged over validation windows.
+fn validate(model: &Surrogate, prep: &Prepared, exp: &Experiment, device: &Device) -> Option<f64> {
+    let n = prep.validation.len();
+    if n == 0 {
+        return None;
+    }
+    let limit = if exp.training.validation_windows == 0 { n } else { n.min(exp.training.validation_windows) };
+    let c = prep.traj.channels();
+    let [ny, nx] = prep.info.grid;
+    let (h, k) = (exp.data.history, exp.data.horizon);
+    let space = ny * nx;
+    let (mut input, mut target) = (vec![], vec![]);
+    let mut sum = 0.0;
+    let chunk = 32;
+    let windows: Vec<usize> = (0..limit).map(|i| i * n / limit).collect();
+    for batch in windows.chunks(chunk) {
+        prep.validation.gather(&prep.traj, batch, &mut input, &mut target);
+        let b = batch.len();
+        let mut x = tensor4(&input, [b, h * c, ny, nx], device);
+        let mut preds = Vec::with_capacity(b * k * c * space);
+        let mut steps = vec![];
+        for _ in 0..k {
+            let p = model::step(model, x.clone(), c, exp.model.residual());
+            steps.push(p.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 prediction"));
+            x = model::advance(x, p, c);
+        }
+        for s in 0..b {
+            for st in &steps {
+                preds.extend_from_slice(&st[s * c * space..(s + 1) * c * space]);
+            }
+        }
+        prep.norm.invert(&mut preds, space);
+        prep.norm.invert(&mut target, space);
+        for s in 0..b {
+            let r = s * k * c * space..(s + 1) * k * c * space;
+            let num: f64 = preds[r.clone()].iter().zip(&target[r.clone()]).map(|(p, y)| ((p - y) as f64).powi(2)).sum();
+            let den: f64 = target[r].iter().map(|y| (*y as f64).powi(2)).sum();
+            sum += (num / den.max(1e-30)).sqrt();
+        }
+    }
+    Some(sum / limit as f64)
+}
+
+/// The autoregressive method on prepared data.
+pub struct Autoregressive {
+    exp: Experiment,
+    prep: Prepared,
+    input: Vec<f32>,
+    target: Vec<f32>,
+}
+
+impl Autoregressive {
+    /// Loads and normalises the trajectories of `data` for `exp`; `stored` are the normalisation and data
+    /// description of the run being resumed (the statistics are then not refitted).
+    pub fn prepare(
+        exp: &Experiment,
+        data: &Path,
+        stored: Option<(Normalisation, RunInfo)>,
+    ) -> Result<Self, TrainError> {
+        let prep = prepare(exp, data, stored)?;
+        Ok(Self { exp: exp.clone(), prep, input: vec![], target: vec![] })
+    }
+
+    /// What the data looked like.
+    pub fn info(&self) -> &RunInfo {
+        &self.prep.info
+    }
+}
+
+impl Method for Autoregressive {
+    type Model = Surrogate;
+
+    fn examples(&self) -> usize {
+        self.prep.train.len()
+    }
+
+    fn build(&self, init: &mut Init) -> Surrogate {
+        model::build(&self.exp.model, self.prep.info.shape(), self.prep.info.tau, init)
+    }
+
+    fn write_setup(&self, out: &Path) -> Result<(), TrainError> {
+        let p = out.join("normalisation.json");
+        self.prep.norm.save(&p).map_err(|e| TrainError::io(&p, e))?;
+        write_json(&out.join("run.json"), &self.prep.info)
+    }
+
+    fn step(
+        &mut self,
+        model: &Surrogate,
+        batch: &[usize],
+        ctx: &StepContext,
+        grads: &mut Vec<f32>,
+    ) -> Result<StepOutput, TrainError> {
+        let shape = self.prep.info.shape();
+        let (c, [ny, nx]) = (shape.channels, self.prep.info.grid);
+        let (h, k) = (self.exp.data.history, self.exp.data.horizon);
+        self.prep.train.gather(&self.prep.traj, batch, &mut self.input, &mut self.target);
+        let b = batch.len();
+        let x = tensor4(&self.input, [b, h * c, ny, nx], &ctx.device);
+        let y = tensor4(&self.target, [b, k * c, ny, nx], &ctx.device);
+        let loss = unrolled_loss(model, x, y, c, self.exp.model.residual(), self.exp.training.loss);
+        let loss = engine::backward_into(model, loss, grads);
+        Ok(StepOutput { loss, metrics: vec![] })
+    }
+
+    fn validate(&mut self, model: &Surrogate, device: &Device) -> Result<Option<f64>, TrainError> {
+        Ok(validate(model, &self.prep, &self.exp, device))
+    }
+}
