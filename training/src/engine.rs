@@ -408,6 +408,160 @@ pub struct Drills {
     pub fault: Option<(usize, usize)>,
 }
 
+/// What a checkpoint holds while the loop runs, and the non-finite guard's fallback.
+struct LoopState {
+    header: Header,
+    params: Vec<f32>,
+    optimiser: OptimiserState,
+    /// The last checkpoint written after a finite step: where a non-finite streak falls back to.
+    last_good: Checkpoint,
+    restores: usize,
+    restores_in_a_row: usize,
+}
+
+impl LoopState {
+    fn snapshot<M: Method>(&self, method: &M) -> Checkpoint {
+        Checkpoint {
+            header: self.header.clone(),
+            params: self.params.clone(),
+            optimiser: self.optimiser.clone(),
+            method: method.state(),
+        }
+    }
+
+    /// A non-finite step: skip the update; after `max_nonfinite` in a row restore the last good checkpoint
+    /// (weights, optimiser, method state), and give up after three restores that did not help.
+    fn reject<M: Method>(
+        &mut self,
+        step: usize,
+        max_nonfinite: usize,
+        method: &mut M,
+        mut observer: Option<&mut dyn Observer>,
+    ) -> Result<(), TrainError> {
+        self.header.nonfinite_run += 1;
+        self.header.nonfinite_total += 1;
+        if let Some(o) = observer.as_deref_mut() {
+            o.message(&format!("step {step}: non-finite loss or gradient, update skipped"));
+        }
+        if self.header.nonfinite_run >= max_nonfinite {
+            self.restores += 1;
+            self.restores_in_a_row += 1;
+            if self.restores_in_a_row > 3 {
+                return Err(TrainError::failed(format!(
+                    "training diverged: {} restores of the checkpoint of step {} did not help; lower the \
+                     learning rate or the clip norm",
+                    self.restores_in_a_row - 1,
+                    self.last_good.header.step
+                )));
+            }
+            self.params.clone_from(&self.last_good.params);
+            self.optimiser = self.last_good.optimiser.clone();
+            method.restore(&self.last_good.method).map_err(TrainError::failed)?;
+            self.header.nonfinite_run = 0;
+            if let Some(o) = observer {
+                o.message(&format!(
+                    "step {step}: {max_nonfinite} non-finite steps in a row, restored the weights and optimiser \
+                     state of step {}",
+                    self.last_good.header.step
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rank 0's files at the start: an extended run's new configuration (and no summary until it finishes), a fresh
+/// run's configuration and the method's description of it.
+fn write_start<M: Method>(
+    method: &M,
+    dir: &RunDir,
+    steps: usize,
+    observer: &mut dyn Observer,
+) -> Result<(), TrainError> {
+    let out = &dir.out;
+    if let Some(old_steps) = dir.extended_from {
+        let summary = out.join("summary.json");
+        if summary.exists() {
+            std::fs::remove_file(&summary).map_err(|e| TrainError::io(&summary, e))?;
+        }
+        write_atomically(&out.join("config.toml"), dir.config_text.as_bytes())?;
+        observer.message(&format!(
+            "extending the run from {old_steps} to {steps} steps{}",
+            dir.note.as_deref().unwrap_or("")
+        ));
+    }
+    if !dir.resume {
+        std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+        std::fs::write(out.join("config.toml"), &dir.config_text)
+            .map_err(|e| TrainError::io(&out.join("config.toml"), e))?;
+        method.write_setup(out)?;
+    }
+    Ok(())
+}
+
+/// The state the loop starts from: the checkpoint of a resumed run, or the initial weights of `model` (rank 0's,
+/// broadcast, so every rank starts identically). `model` receives the parameters.
+fn start_state<M: Method>(
+    method: &mut M,
+    dir: &RunDir,
+    seed: u64,
+    model: &mut Option<M::Model>,
+    comm: &dyn Communicator,
+) -> Result<LoopState, TrainError> {
+    let m = model.take().expect("a model");
+    let layout = flat::layout(&m);
+    let mut params: Vec<f32> = vec![];
+    flat::flatten_into(&m, &mut params);
+    let (mut header, mut optimiser) = (
+        Header {
+            step: 0,
+            seed,
+            nonfinite_run: 0,
+            nonfinite_total: 0,
+            validation: None,
+            layout: layout.clone(),
+            updates: 0,
+        },
+        OptimiserState::new(params.len()),
+    );
+    if dir.resume {
+        let ck_path = dir.checkpoint_path();
+        let ck = Checkpoint::load(&ck_path).map_err(|e| TrainError::input(e.to_string()))?;
+        if ck.header.layout != layout {
+            return Err(TrainError::input(format!(
+                "{}: the checkpoint does not fit the configured network",
+                ck_path.display()
+            )));
+        }
+        method.restore(&ck.method).map_err(|e| TrainError::input(format!("{}: {e}", ck_path.display())))?;
+        (params, optimiser, header) = (ck.params, ck.optimiser, ck.header);
+    } else {
+        let mut bytes: Vec<u8> = params.iter().flat_map(|v| v.to_le_bytes()).collect();
+        comm.broadcast_bytes(0, &mut bytes);
+        params = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
+    }
+    *model = Some(flat::unflatten(m, &params));
+    let last_good = Checkpoint {
+        header: header.clone(),
+        params: params.clone(),
+        optimiser: optimiser.clone(),
+        method: method.state(),
+    };
+    Ok(LoopState { header, params, optimiser, last_good, restores: 0, restores_in_a_row: 0 })
+}
+
+/// Averages this rank's gradient and values (the loss, then the metrics) over the ranks.
+fn average(comm: &dyn Communicator, grads: &mut [f32], values: &mut [f64]) {
+    let size = comm.size();
+    if size > 1 {
+        ansatz_cluster::all_reduce_sum_f32_bucketed(comm, grads);
+        comm.all_reduce_sum_f64(values);
+        let inv = 1.0 / size as f32;
+        grads.iter_mut().for_each(|v| *v *= inv);
+        values.iter_mut().for_each(|v| *v /= size as f64);
+    }
+}
+
 /// Trains `method` in the opened run directory `dir` on `device` (its autodiff twin computes gradients); rank 0
 /// writes the run directory and talks to `observer`.
 pub fn train<M: Method>(
@@ -432,88 +586,18 @@ pub fn train<M: Method>(
             method.examples()
         )));
     }
-    let out = &dir.out;
-    let ck_path = dir.checkpoint_path();
-    if let (true, Some(old_steps)) = (root, dir.extended_from) {
-        // the run is not finished until the longer schedule is
-        let summary = out.join("summary.json");
-        if summary.exists() {
-            std::fs::remove_file(&summary).map_err(|e| TrainError::io(&summary, e))?;
-        }
-        write_atomically(&out.join("config.toml"), dir.config_text.as_bytes())?;
-        observer.message(&format!(
-            "extending the run from {old_steps} to {} steps{}",
-            tr.steps,
-            dir.note.as_deref().unwrap_or("")
-        ));
-    }
-    if root && !dir.resume {
-        std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
-        std::fs::write(out.join("config.toml"), &dir.config_text)
-            .map_err(|e| TrainError::io(&out.join("config.toml"), e))?;
-        method.write_setup(out)?;
+    if root {
+        write_start(method, dir, tr.steps, observer)?;
     }
     let ad = device.clone().autodiff();
-    let mut model = method.build(&mut Init::new(settings.seed, &ad));
+    let mut built = Some(method.build(&mut Init::new(settings.seed, &ad)));
     let eval_template = method.build(&mut Init::new(settings.seed, device));
-    let layout = flat::layout(&model);
-    let mut params: Vec<f32> = vec![];
-    flat::flatten_into(&model, &mut params);
-    let np = params.len();
-    let mut state = OptimiserState::new(np);
-    let mut header = Header {
-        step: 0,
-        seed: settings.seed,
-        nonfinite_run: 0,
-        nonfinite_total: 0,
-        validation: None,
-        layout: layout.clone(),
-        updates: 0,
-    };
-    if dir.resume {
-        let ck = Checkpoint::load(&ck_path).map_err(|e| TrainError::input(e.to_string()))?;
-        if ck.header.layout != layout {
-            return Err(TrainError::input(format!(
-                "{}: the checkpoint does not fit the configured network",
-                ck_path.display()
-            )));
-        }
-        method.restore(&ck.method).map_err(|e| TrainError::input(format!("{}: {e}", ck_path.display())))?;
-        params = ck.params;
-        state = ck.optimiser;
-        header = ck.header;
-        model = flat::unflatten(model, &params);
-    } else {
-        // identical initial weights on every rank: rank 0's are authoritative
-        let mut bytes: Vec<u8> = params.iter().flat_map(|v| v.to_le_bytes()).collect();
-        comm.broadcast_bytes(0, &mut bytes);
-        params = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
-        model = flat::unflatten(model, &params);
-    }
-    let snapshot = |header: &Header, params: &[f32], state: &OptimiserState, method: &M| Checkpoint {
-        header: header.clone(),
-        params: params.to_vec(),
-        optimiser: state.clone(),
-        method: method.state(),
-    };
-    let mut last_good = snapshot(&header, &params, &state, method);
+    let mut st = start_state(method, dir, settings.seed, &mut built, comm)?;
+    let mut model = built.expect("the model");
+    let np = st.params.len();
     let names = method.metric_names();
-    let mut log = if root { Some(MetricsLog::open(out, header.step, names.clone())?) } else { None };
-
-    let total = tr.steps;
-    let end = drills.stop_after.map_or(total, |s| s.min(total));
-    let per_epoch = method.examples() / tr.batch;
-    let local = partition(tr.batch, size, rank);
-    let mut grads: Vec<f32> = Vec::with_capacity(np);
-    let mut order: Option<(usize, Vec<usize>)> = None;
-    let mut restores = 0usize;
-    let mut restores_in_a_row = 0usize;
-    let mut last_loss = f64::NAN;
-    let started = Instant::now();
-    let first = header.step;
-    if root {
-        observer.start(first, total);
-    }
+    let mut log = if root { Some(MetricsLog::open(&dir.out, st.header.step, names.clone())?) } else { None };
+    let ck_path = dir.checkpoint_path();
     let save = |ck: Checkpoint| -> Result<Checkpoint, TrainError> {
         if root {
             ck.save(&ck_path).map_err(|e| TrainError::io(&ck_path, e))?;
@@ -521,6 +605,18 @@ pub fn train<M: Method>(
         Ok(ck)
     };
 
+    let total = tr.steps;
+    let end = drills.stop_after.map_or(total, |s| s.min(total));
+    let per_epoch = method.examples() / tr.batch;
+    let local = partition(tr.batch, size, rank);
+    let mut grads: Vec<f32> = Vec::with_capacity(np);
+    let mut order: Option<(usize, Vec<usize>)> = None;
+    let mut last_loss = f64::NAN;
+    let started = Instant::now();
+    let first = st.header.step;
+    if root {
+        observer.start(first, total);
+    }
     for step in first..end {
         if drills.fault == Some((rank, step)) {
             return Err(TrainError::failed(format!("injected fault at step {step}")));
@@ -541,19 +637,12 @@ pub fn train<M: Method>(
                 grads.len()
             )));
         }
-        let mut reduced: Vec<f64> = std::iter::once(output.loss).chain(output.metrics.iter().copied()).collect();
-        reduced.resize(1 + names.len(), f64::NAN);
+        let mut values: Vec<f64> = std::iter::once(output.loss).chain(output.metrics.iter().copied()).collect();
+        values.resize(1 + names.len(), f64::NAN);
         if drills.inject_nonfinite.contains(&step) {
-            reduced[0] = f64::NAN;
+            values[0] = f64::NAN;
         }
-        if size > 1 {
-            ansatz_cluster::all_reduce_sum_f32_bucketed(comm, &mut grads);
-            comm.all_reduce_sum_f64(&mut reduced);
-            let inv = 1.0 / size as f32;
-            grads.iter_mut().for_each(|v| *v *= inv);
-            reduced.iter_mut().for_each(|v| *v /= size as f64);
-        }
-        let loss_value = reduced[0];
+        average(comm, &mut grads, &mut values);
         if step == first
             && root
             && let Some(path) = &drills.gradient_dump
@@ -562,71 +651,46 @@ pub fn train<M: Method>(
             std::fs::write(path, bytes).map_err(|e| TrainError::io(path, e))?;
         }
         let lr = settings.schedule.rate(step);
-        let finite = loss_value.is_finite() && grads.iter().all(|v| v.is_finite());
+        let finite = values[0].is_finite() && grads.iter().all(|v| v.is_finite());
         let mut record = StepRecord {
             step,
             epoch,
-            loss: loss_value,
+            loss: values[0],
             grad_norm: f64::NAN,
             lr,
             validation: None,
             skipped: !finite,
             seconds: 0.0,
-            metrics: names.iter().cloned().zip(reduced[1..].iter().copied()).collect(),
+            metrics: names.iter().cloned().zip(values[1..].iter().copied()).collect(),
         };
         if finite {
             record.grad_norm = optim::clip(&mut grads, settings.optimiser.clip_norm);
-            optim::update(&settings.optimiser, lr, &mut params, &grads, &mut state);
-            header.nonfinite_run = 0;
-            restores_in_a_row = 0;
-            last_loss = loss_value;
+            optim::update(&settings.optimiser, lr, &mut st.params, &grads, &mut st.optimiser);
+            st.header.nonfinite_run = 0;
+            st.restores_in_a_row = 0;
+            last_loss = values[0];
         } else {
-            header.nonfinite_run += 1;
-            header.nonfinite_total += 1;
-            if root {
-                observer.message(&format!("step {step}: non-finite loss or gradient, update skipped"));
-            }
-            if header.nonfinite_run >= tr.max_nonfinite {
-                restores += 1;
-                restores_in_a_row += 1;
-                if restores_in_a_row > 3 {
-                    return Err(TrainError::failed(format!(
-                        "training diverged: {} restores of the checkpoint of step {} did not help; lower the \
-                         learning rate or the clip norm",
-                        restores_in_a_row - 1,
-                        last_good.header.step
-                    )));
-                }
-                params.clone_from(&last_good.params);
-                state = last_good.optimiser.clone();
-                method.restore(&last_good.method).map_err(TrainError::failed)?;
-                header.nonfinite_run = 0;
-                if root {
-                    observer.message(&format!(
-                        "step {step}: {} non-finite steps in a row, restored the weights and optimiser state of step {}",
-                        tr.max_nonfinite, last_good.header.step
-                    ));
-                }
-            }
+            let o: Option<&mut dyn Observer> = if root { Some(&mut *observer) } else { None };
+            st.reject(step, tr.max_nonfinite, method, o)?;
         }
-        model = flat::unflatten(model, &params);
+        model = flat::unflatten(model, &st.params);
         record.seconds = t0.elapsed().as_secs_f64();
         let done = step + 1;
-        header.step = done;
+        st.header.step = done;
         let validate_now = (tr.validate_every > 0 && done % tr.validate_every == 0) || done == total;
         if validate_now && root {
-            let eval = flat::unflatten(eval_template.clone(), &params);
+            let eval = flat::unflatten(eval_template.clone(), &st.params);
             record.validation = method.validate(&eval, device)?;
-            header.validation = record.validation;
+            st.header.validation = record.validation;
         }
         // weights from a non-finite streak are not trusted: they are written only when the run stops here, and
         // never become the state a later streak falls back to
         if finite && done % tr.checkpoint_every == 0 {
-            last_good = save(snapshot(&header, &params, &state, method))?;
+            st.last_good = save(st.snapshot(method))?;
         } else if done == end {
-            let ck = save(snapshot(&header, &params, &state, method))?;
+            let ck = save(st.snapshot(method))?;
             if finite {
-                last_good = ck;
+                st.last_good = ck;
             }
         }
         if let Some(log) = log.as_mut() {
@@ -637,20 +701,20 @@ pub fn train<M: Method>(
     let seconds = started.elapsed().as_secs_f64();
     let steps_run = end.saturating_sub(first);
     let summary = TrainSummary {
-        steps: header.step,
+        steps: st.header.step,
         parameters: np,
         final_loss: last_loss,
-        validation: header.validation,
-        nonfinite_total: header.nonfinite_total,
-        restores,
+        validation: st.header.validation,
+        nonfinite_total: st.header.nonfinite_total,
+        restores: st.restores,
         seconds,
         samples_per_second: (steps_run * tr.batch) as f64 / seconds.max(1e-9),
         stopped_early: end < total,
     };
     if end == total {
-        method.finish(&model, out, rank)?;
+        method.finish(&model, &dir.out, rank)?;
         if root {
-            write_json(&out.join("summary.json"), &summary)?;
+            write_json(&dir.out.join("summary.json"), &summary)?;
         }
     }
     comm.barrier();

@@ -1,0 +1,176 @@
+//! The cost of the method foundation: each bridged solver op against the bare solver call it wraps, and k
+//! forward-mode tangents through an FNO against the k + 1 forward passes of one-sided finite differences.
+//!
+//! `cargo bench -p ansatz-benches --bench bridge` (figures in docs/benchmarks.md).
+
+use ansatz_datasets::problems::random_poisson;
+use ansatz_operators::bridge::{self, BridgeReport, LinearSystem, SparseOperator};
+use ansatz_operators::fno::FnoConfig;
+use ansatz_operators::init::Init;
+use ansatz_operators::jet::Jet;
+use ansatz_solvers::implicit::LinearSolver;
+use ansatz_solvers::integrate::{self, AdjointStrategy, TrajectoryLoss};
+use ansatz_solvers::krylov::{Tolerance, cg};
+use ansatz_solvers::prelude::*;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use criterion::{Criterion, criterion_group, criterion_main};
+use ndarray::Array2;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `L = Σ g · u_T`: the bare adjoint that the bridged `steps` backward runs.
+struct Inject<'a>(&'a Array2<f64>, usize);
+impl TrajectoryLoss for Inject<'_> {
+    fn term(&self, sample: usize, step: usize, u: &[f64], grad: &mut [f64]) -> f64 {
+        if step != self.1 {
+            return 0.0;
+        }
+        let g = self.0.row(sample);
+        grad.iter_mut().zip(g.iter()).for_each(|(a, b)| *a += b);
+        u.iter().zip(g.iter()).map(|(a, b)| a * b).sum()
+    }
+}
+
+fn tensor(values: Vec<f64>, shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(values, shape), (device, burn::tensor::DType::F64))
+}
+
+fn solver_ops(c: &mut Criterion) {
+    let (plain, ad) = (Device::flex(), Device::flex().autodiff());
+    let report = BridgeReport::new();
+    // 1D spectral Burgers, 256 points, 16 samples, 20 RK4 steps
+    let (n, batch, steps) = (256, 16, 20);
+    let pde = SpectralBurgers1d::new(n, std::f64::consts::TAU).unwrap();
+    let stepper = Arc::new(ExplicitRk::rk4(SpectralRhs::new(pde, 0.02).unwrap(), 1e-3).unwrap());
+    let u0 = Array2::from_shape_fn((batch, n), |(s, i)| ((i as f64) * 0.0245 * (1.0 + s as f64 * 0.1)).sin());
+    let g = Array2::from_elem((batch, n), 1.0);
+    let adjoint: Arc<dyn AdjointStrategy + Send + Sync> = Arc::new(Checkpointed::sqrt());
+    let mut works = integrate::works(&*stepper, batch);
+    c.bench_function("steps bare: 16 x 20 RK4 steps, N=256", |b| {
+        b.iter(|| {
+            let mut u = u0.clone();
+            integrate::advance(&*stepper, u.view_mut(), steps, &mut works).unwrap();
+            black_box(u)
+        })
+    });
+    let flat: Vec<f64> = u0.iter().copied().collect();
+    c.bench_function("steps bridged forward: 16 x 20 RK4 steps, N=256", |b| {
+        b.iter(|| {
+            let u = tensor(flat.clone(), [batch, n], &plain);
+            black_box(bridge::steps(stepper.clone(), u, steps, adjoint.clone(), &report).unwrap().into_data())
+        })
+    });
+    c.bench_function("steps bare adjoint: forward + checkpointed reverse", |b| {
+        b.iter(|| {
+            let r = integrate::gradient(&*stepper, u0.view(), steps, &Inject(&g, steps), &Checkpointed::sqrt());
+            black_box(r.unwrap().du0)
+        })
+    });
+    c.bench_function("steps bridged forward + backward", |b| {
+        b.iter(|| {
+            let u = tensor(flat.clone(), [batch, n], &ad).require_grad();
+            let y = bridge::steps(stepper.clone(), u.clone(), steps, adjoint.clone(), &report).unwrap();
+            let grads = y.sum().backward();
+            black_box(u.grad(&grads).map(|t| t.into_data()))
+        })
+    });
+    let rhs_scheme =
+        Arc::new(SpectralRhs::new(SpectralBurgers1d::new(n, std::f64::consts::TAU).unwrap(), 0.02).unwrap());
+    let mut w = rhs_scheme.work();
+    let mut out = vec![0.0; n];
+    c.bench_function("rhs bare: 16 samples, N=256", |b| {
+        b.iter(|| {
+            for s in 0..batch {
+                rhs_scheme.rhs(&flat[s * n..(s + 1) * n], &mut out, &mut w);
+            }
+            black_box(&out);
+        })
+    });
+    c.bench_function("rhs bridged forward + backward", |b| {
+        b.iter(|| {
+            let u = tensor(flat.clone(), [batch, n], &ad).require_grad();
+            let y = bridge::rhs(rhs_scheme.clone(), u.clone(), &report).unwrap();
+            let grads = y.sum().backward();
+            black_box(u.grad(&grads).map(|t| t.into_data()))
+        })
+    });
+
+    // Poisson 128², 8 right-hand sides
+    let (p, _) = random_poisson(2, 128, 1).unwrap();
+    let a = p.assemble();
+    let m = a.nrows();
+    let rb = 8;
+    let xs: Vec<f64> = (0..rb * m).map(|i| ((i % 97) as f64 - 48.0) / 48.0).collect();
+    let mut y = vec![0.0; m];
+    c.bench_function("spmv bare: 8 vectors, Poisson 128^2", |b| {
+        b.iter(|| {
+            for s in 0..rb {
+                a.matvec(&xs[s * m..(s + 1) * m], &mut y);
+            }
+            black_box(&y);
+        })
+    });
+    let op = Arc::new(SparseOperator::new(a.clone()));
+    c.bench_function("spmv bridged forward + backward", |b| {
+        b.iter(|| {
+            let x = tensor(xs.clone(), [rb, m], &ad).require_grad();
+            let grads = bridge::spmv(op.clone(), x.clone(), &report).unwrap().sum().backward();
+            black_box(x.grad(&grads).map(|t| t.into_data()))
+        })
+    });
+    let tol = Tolerance::relative(1e-8, 2000);
+    c.bench_function("cg bare: 8 solves to 1e-8, Poisson 128^2", |b| {
+        b.iter(|| {
+            for s in 0..rb {
+                let mut u = vec![0.0; m];
+                cg(&a, &xs[s * m..(s + 1) * m], &mut u, tol).unwrap();
+                black_box(u);
+            }
+        })
+    });
+    let system = Arc::new(LinearSystem::new(a.clone(), LinearSolver::Cg, tol).unwrap());
+    c.bench_function("linear_solve bridged forward + backward (CG both ways)", |b| {
+        b.iter(|| {
+            let x = tensor(xs.clone(), [rb, m], &ad).require_grad();
+            let grads = bridge::linear_solve(system.clone(), x.clone(), &report).unwrap().sum().backward();
+            black_box(x.grad(&grads).map(|t| t.into_data()))
+        })
+    });
+    assert!(report.is_empty(), "{:?}", report.failures());
+}
+
+fn tangents(c: &mut Criterion) {
+    // the FNO of the 2D benchmarks: 32², width 32, 8 modes, 4 layers, batch 4, f32
+    let device = Device::flex();
+    let mut init = Init::new(3, &device);
+    let model = FnoConfig::new(1, 1, 32, 8, 8, 4, 32, 32).with_projection(128).init(&mut init);
+    let x = init.uniform([4, 1, 32, 32], -1.0, 1.0);
+    for k in [1usize, 4] {
+        let v: Vec<Tensor<4>> = (0..k).map(|_| init.uniform([4, 1, 32, 32], -1.0, 1.0)).collect();
+        c.bench_function(&format!("fno2d jet: value + {k} tangents"), |b| {
+            b.iter(|| {
+                let out = model.forward_jet(&Jet::seed(x.clone(), v.clone()));
+                black_box(out.tangents.into_iter().map(|t| t.into_data()).count())
+            })
+        });
+        c.bench_function(&format!("fno2d finite differences: {} forward passes", k + 1), |b| {
+            b.iter(|| {
+                let f0 = model.forward(x.clone());
+                let d: Vec<_> = v
+                    .iter()
+                    .map(|vi| (model.forward(x.clone() + vi.clone().mul_scalar(1e-3)) - f0.clone()).into_data())
+                    .collect();
+                black_box(d)
+            })
+        });
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(10);
+    targets = solver_ops, tangents
+}
+criterion_main!(benches);
