@@ -40,7 +40,6 @@ struct Case {
 }
 
 fn case(name: &str, init: &mut Init) -> Case {
-    let mut init = init;
     match name {
         "fno1d" => Case {
             model: Surrogate::Fno(FnoConfig::new(1, 1, 64, 16, 1, 4, 256, 1).with_projection(128).init(init)),
@@ -176,13 +175,13 @@ fn main() {
             times.push(t.elapsed().as_secs_f64());
         }
     }
-    let median = median(times);
+    let loop_median = median(times);
     println!(
         "{name}: {} parameters, batch {batch}, horizon {horizon}: {:.1} ms/step, {:.0} windows/s ({:.0} sample-steps/s), peak RSS {:.0} MiB",
         params.len(),
-        median * 1e3,
-        batch as f64 / median,
-        (batch * horizon) as f64 / median,
+        loop_median * 1e3,
+        batch as f64 / loop_median,
+        (batch * horizon) as f64 / loop_median,
         peak_rss_mib()
     );
 
@@ -205,6 +204,6 @@ fn main() {
     println!(
         "{name} through the engine: {:.1} ms/step ({:+.1}% against the loop above)",
         engine_median * 1e3,
-        100.0 * (engine_median / median - 1.0)
+        100.0 * (engine_median / loop_median - 1.0)
     );
 }

@@ -15,6 +15,7 @@
 //! data-derived constant `tau` the trainer measures on the training split. `docs/design-decisions.md` explains
 //! how this differs from the public reference code, whose gate is σ(λ) (reproduced by `reference_gate`).
 
+use crate::jet::Jet;
 use crate::kernels::gelu;
 use burn::module::Param;
 use burn::prelude::*;
@@ -141,6 +142,11 @@ impl Lgm {
     /// The learned finite difference: the stencil minus its tap sum at the centre, so every output stencil
     /// sums to zero.
     fn finite_difference(&self, c: Tensor<4>) -> Tensor<4> {
+        periodic_conv(c, self.finite_difference_stencil(), None)
+    }
+
+    /// The zero-sum stencil of [`Lgm::finite_difference`].
+    fn finite_difference_stencil(&self) -> Tensor<4> {
         let w = self.fd.weight.val();
         let [co, ci, ky, kx] = w.dims();
         let total = w.clone().sum_dim(2).sum_dim(3); // [co, ci, 1, 1]
@@ -148,8 +154,7 @@ impl Lgm {
         centre[(ky / 2) * kx + kx / 2] = 1.0;
         let mask = Tensor::<1>::from_data(burn::tensor::TensorData::new(centre, [ky * kx]), (&w.device(), w.dtype()))
             .reshape([1, 1, ky, kx]);
-        let w = w - total.expand([co, ci, ky, kx]) * mask;
-        periodic_conv(c, w, None)
+        w - total.expand([co, ci, ky, kx]) * mask
     }
 
     /// Applies the layer.
@@ -157,6 +162,16 @@ impl Lgm {
         let mixed = self.global.forward(c.clone()) * self.mix.forward(c.clone());
         let corrected = self.corrector_down.forward(self.corrector_up.forward(mixed));
         self.local.forward(c.clone()) + self.finite_difference(c) + corrected
+    }
+
+    /// The layer on a jet: the same operations as [`Lgm::forward`], the product `G(c) ⊙ L'(c)` by the product
+    /// rule, every linear map applied once to the value and the derivatives stacked along the batch.
+    pub fn forward_jet(&self, c: &Jet<4>) -> Jet<4> {
+        let mixed = self.global.forward_jet(c).mul(&self.mix.forward_jet(c));
+        let corrected = self.corrector_down.forward_jet(&self.corrector_up.forward_jet(&mixed));
+        let stencil = self.finite_difference_stencil();
+        let fd = c.map_linear_batched(|t| periodic_conv(t, stencil, None));
+        self.local.forward_jet(c).add(&fd).add(&corrected)
     }
 }
 
@@ -224,6 +239,35 @@ impl DyMixOp {
             }
         }
         self.project.forward(self.expand.forward(out))
+    }
+
+    /// Forward-mode derivatives of [`DyMixOp::forward`] with respect to its input (tangents `vᵢ`, and second
+    /// derivatives along them when the input jet carries them): the same operations, layer by layer. The gate
+    /// σ(λτ) is a constant of the step here, as in training, where τ is computed from detached frames: with one
+    /// input frame (or the reference gate) it is exact; with several frames the tangents leave out the change of
+    /// τ with the frames.
+    pub fn forward_jet(&self, x: &Jet<4>) -> Jet<4> {
+        let [b, ..] = x.value.dims();
+        let gate = if self.reference_gate {
+            sigmoid(self.lambda.val()).reshape([1, 1, 1, 1])
+        } else {
+            let tau = self.structure_change(&x.value);
+            sigmoid(self.lambda.val().reshape([1]) * tau).reshape([b, 1, 1, 1])
+        };
+        let grid = Jet::constant(self.grid.clone().repeat_dim(0, b));
+        let c0 = self.reduce.forward_jet(&self.lift.forward_jet(&Jet::cat(vec![x.clone(), grid], 1)));
+        let weights = self.aggregate.val();
+        let mut c = c0.clone();
+        let mut out = c0.add_constant(&self.aggregate_bias.val().reshape([1, 1, 1, 1]));
+        let last = self.layers.len().saturating_sub(1);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let f = layer.forward_jet(&c).gelu();
+            out = out.add(&f.mul_constant(&weights.clone().narrow(0, i, 1).reshape([1, 1, 1, 1])));
+            if i < last {
+                c = c.add(&f.mul_constant(&gate));
+            }
+        }
+        self.project.forward_jet(&self.expand.forward_jet(&out))
     }
 }
 
@@ -297,6 +341,67 @@ mod tests {
                     (fd - grad[e]).abs() < 1e-7 * fd.abs().max(1.0),
                     "ny {ny}, entry {e}/{n}: AD {} vs FD {fd}",
                     grad[e]
+                );
+            }
+        }
+    }
+
+    /// The Jacobian–vector products of the jet against the full Jacobian of a tiny model assembled row by row by
+    /// reverse mode (an independent oracle), and first and second derivatives against central differences.
+    #[test]
+    fn jets_match_the_reverse_mode_jacobian_and_finite_differences() {
+        // (frames, ny, reference gate): one frame (τ constant), and two frames with the reference gate σ(λ)
+        for (frames, ny, reference) in [(1, 1, false), (2, 4, true)] {
+            let nx = 6;
+            let case = format!("frames {frames}, ny {ny}");
+            let ad = Device::flex().autodiff();
+            let config = DyMixOpConfig::new(1, frames, 1, 3, 2, 2, 1, nx, ny)
+                .with_kernel(3)
+                .with_tau(0.3)
+                .with_reference_gate(reference);
+            // the same weights on the autodiff and the plain device (Init streams do not depend on the device)
+            let model = config.init(&mut Init::new(17, &ad).with_dtype(DType::F64));
+            let plain = config.init(&mut Init::new(17, &Device::flex()).with_dtype(DType::F64));
+            let n_in = frames * ny * nx;
+            let n_out = ny * nx;
+            let mut draw = Init::new(18, &Device::flex()).with_dtype(DType::F64);
+            let x0 = values(draw.uniform([1, frames, ny, nx], -1.0, 1.0));
+            let v = values(draw.uniform([1, frames, ny, nx], -1.0, 1.0));
+            let data = Init::new(0, &ad).with_dtype(DType::F64);
+            // rows of J by reverse mode
+            let mut jac = vec![0.0; n_out * n_in];
+            for r in 0..n_out {
+                let x = data.tensor(x0.clone(), [1, frames, ny, nx]).require_grad();
+                let mut e = vec![0.0; n_out];
+                e[r] = 1.0;
+                let y = (model.forward(x.clone()) * data.tensor(e, [1, 1, ny, nx])).sum();
+                let g = values(x.grad(&y.backward()).expect("input gradient"));
+                jac[r * n_in..(r + 1) * n_in].copy_from_slice(&g);
+            }
+            let pdata = Init::new(0, &Device::flex()).with_dtype(DType::F64);
+            let x = pdata.tensor(x0.clone(), [1, frames, ny, nx]);
+            let vt = pdata.tensor(v.clone(), [1, frames, ny, nx]);
+            let out = plain.forward_jet(&Jet::seed(x.clone(), vec![vt.clone()]).with_zero_second());
+            let jv = values(out.tangents[0].clone());
+            let f0 = values(plain.forward(x.clone()));
+            for (e, (a, b)) in values(out.value.clone()).iter().zip(&f0).enumerate() {
+                assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{case}: value {e}: jet {a} vs forward {b}");
+            }
+            let f = |eps: f64| values(plain.forward(x.clone() + vt.clone().mul_scalar(eps)));
+            let (p2, m2) = (f(1e-4), f(-1e-4));
+            let second = values(out.second.as_ref().expect("second derivatives")[0].clone());
+            for r in 0..n_out {
+                let exact: f64 = (0..n_in).map(|c| jac[r * n_in + c] * v[c]).sum();
+                assert!(
+                    (jv[r] - exact).abs() <= 1e-10 * exact.abs().max(1.0),
+                    "{case}: (J v)[{r}]: jet {} vs reverse-mode Jacobian {exact}",
+                    jv[r]
+                );
+                let fd2 = (p2[r] - 2.0 * f0[r] + m2[r]) / 1e-8;
+                assert!(
+                    (second[r] - fd2).abs() <= 1e-5 * fd2.abs().max(1.0),
+                    "{case}: second derivative [{r}]: jet {} vs FD {fd2}",
+                    second[r]
                 );
             }
         }

@@ -53,7 +53,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::module::linear as affine;
 
 use crate::kernels;
-use crate::layers::Pointwise;
+use crate::layers::{PeriodicConv, Pointwise, periodic_conv};
 use crate::spectral::SpectralConv;
 
 /// 1/√(2π), the normalisation of the standard normal density.
@@ -433,6 +433,30 @@ impl Pointwise {
     pub fn forward_jet(&self, x: &Jet<4>) -> Jet<4> {
         let mut y = x.map_linear_batched(|t| self.forward_without_bias(t));
         y.value = self.add_bias(y.value);
+        y
+    }
+}
+
+impl PeriodicConv {
+    /// The convolution on a jet: `y = w ∗ x + b`, `ẏ = w ∗ ẋ`, `ÿ = w ∗ ẍ`, value and derivatives stacked along
+    /// the batch through one convolution, the bias on the value only.
+    pub fn forward_jet(&self, x: &Jet<4>) -> Jet<4> {
+        let [cout, cin, ky, kx] = self.weight.dims();
+        let mut y = x.map_linear_batched(|t| {
+            if ky == 1 && kx == 1 {
+                let [b, _, ny, nx] = t.dims();
+                self.weight
+                    .val()
+                    .reshape([1, cout, cin])
+                    .matmul(t.reshape([b, cin, ny * nx]))
+                    .reshape([b, cout, ny, nx])
+            } else {
+                periodic_conv(t, self.weight.val(), None)
+            }
+        });
+        if let Some(bias) = &self.bias {
+            y.value = y.value + bias.val().reshape([1, cout, 1, 1]);
+        }
         y
     }
 }
