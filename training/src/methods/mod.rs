@@ -2,6 +2,9 @@
 //! `ansatz_operators` and its equations in `docs/methods/`.
 //!
 //! - [`autoregressive`]: one-step surrogates (FNO, DyMixOp) unrolled over a horizon, the method of
-//!   `ansatz train` and `ansatz demo`.
+//!   `ansatz train` and `ansatz demo`;
+//! - [`jaws`]: Jacobian penalties for one-step surrogates (Hutchinson row norms from forward-mode tangents, the
+//!   global and the variance-weighted contraction penalty).
 
 pub mod autoregressive;
+pub mod jaws;
