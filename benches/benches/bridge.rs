@@ -152,7 +152,7 @@ fn tangents(c: &mut Criterion) {
         c.bench_function(&format!("fno2d jet: value + {k} tangents"), |b| {
             b.iter(|| {
                 let out = model.forward_jet(&Jet::seed(x.clone(), v.clone()));
-                black_box(out.tangents.into_iter().map(|t| t.into_data()).count())
+                black_box(out.tangents.into_iter().map(|t| t.into_data()).collect::<Vec<_>>())
             })
         });
         c.bench_function(&format!("fno2d finite differences: {} forward passes", k + 1), |b| {

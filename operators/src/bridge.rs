@@ -1125,7 +1125,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let report = BridgeReport::new();
         let scheme = Arc::new(burgers_rhs(16));
-        let err = rhs(scheme, tensor(vec![0.0; 2 * 15], [2, 15], &device), &report).err().expect("a shape error");
+        let err = rhs(scheme, tensor(vec![0.0; 2 * 15], [2, 15], &device), &report).expect_err("a shape error");
         assert!(matches!(err, BridgeError::Shape { op: "rhs", .. }), "{err}");
         let stepper = Arc::new(ExplicitRk::rk4(burgers_rhs(16), 0.01).expect("time step"));
         let err = steps(stepper, tensor(vec![0.0; 17], [1, 17], &device), 3, Arc::new(StoreAll), &report);
@@ -1158,7 +1158,7 @@ mod tests {
         );
         let mut b = vec![0.0; 3 * 8];
         b[2 * 8 + 3] = 1.0;
-        let err = linear_solve(system, tensor(b, [3, 8], &device), &report).err().expect("a solve error");
+        let err = linear_solve(system, tensor(b, [3, 8], &device), &report).expect_err("a solve error");
         match err {
             BridgeError::Solve { op, sample, failed, .. } => assert_eq!((op, sample, failed), ("linear_solve", 2, 1)),
             other => panic!("unexpected error {other}"),

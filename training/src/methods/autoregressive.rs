@@ -57,21 +57,6 @@ impl RunInfo {
     }
 }
 
-/// The outcome of a run.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TrainSummary {
-    pub steps: usize,
-    pub parameters: usize,
-    pub final_loss: f64,
-    pub validation: Option<f64>,
-    pub nonfinite_total: usize,
-    pub restores: usize,
-    /// Seconds spent in this invocation and the windows per second it achieved (global batch).
-    pub seconds: f64,
-    pub samples_per_second: f64,
-    pub stopped_early: bool,
-}
-
 /// A trained network loaded from a run directory, ready for inference on `device`.
 pub struct Trained {
     pub config: Experiment,
