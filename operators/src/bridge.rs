@@ -36,12 +36,11 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use ansatz_solvers::implicit::{LinearSolver, RootProblem, dense_lu_solve, implicit_vjp};
+use ansatz_solvers::implicit::{self, LinearSolver, RootProblem, implicit_vjp};
 use ansatz_solvers::integrate::{AdjointStrategy, TrajectoryLoss, gradient};
-use ansatz_solvers::krylov::{Tolerance, cg, gmres};
+use ansatz_solvers::krylov::Tolerance;
 use ansatz_solvers::linalg::CsrMatrix;
 use ansatz_solvers::lm::{LeastSquares, LmOptions, least_squares_vjp, levenberg_marquardt};
-use ansatz_solvers::precond::Identity;
 use ansatz_solvers::scheme::{SemiDiscrete, Stepper};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::{BalancedCheckpointing, NoCheckpointing};
@@ -268,8 +267,6 @@ pub fn spmv(op: Arc<SparseOperator>, x: Tensor<2>, report: &BridgeReport) -> Res
 pub struct LinearSystem {
     a: CsrMatrix,
     at: CsrMatrix,
-    /// Row-major copy of `a` for [`LinearSolver::DenseLu`] (empty otherwise).
-    dense: Vec<f64>,
     solver: LinearSolver,
     tol: Tolerance,
 }
@@ -297,9 +294,8 @@ impl LinearSystem {
                 });
             }
         }
-        let dense = if solver == LinearSolver::DenseLu { a.to_dense() } else { Vec::new() };
         let at = a.transpose();
-        Ok(Self { a, at, dense, solver, tol })
+        Ok(Self { a, at, solver, tol })
     }
 
     /// The matrix `A`.
@@ -319,16 +315,9 @@ impl LinearSystem {
 
     /// Solves `A x = b` from `x = 0`.
     fn solve(&self, b: &[f64], x: &mut [f64]) -> Result<(), String> {
-        x.fill(0.0);
-        let result = match self.solver {
-            LinearSolver::Cg => cg(&self.a, b, x, self.tol).map(|_| ()),
-            LinearSolver::Gmres { restart } => gmres(&self.a, &Identity, b, x, self.tol, restart).map(|_| ()),
-            LinearSolver::DenseLu => {
-                let mut lu = self.dense.clone();
-                dense_lu_solve(&mut lu, b, self.a.nrows()).map(|v| x.copy_from_slice(&v))
-            }
-        };
-        result.map_err(|e| e.to_string())
+        let (value, _) = implicit::solve(&self.a, b, self.solver, self.tol).map_err(|e| e.to_string())?;
+        x.copy_from_slice(&value);
+        Ok(())
     }
 }
 

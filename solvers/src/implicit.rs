@@ -46,7 +46,9 @@ pub struct Implicit {
     pub info: Option<SolveInfo>,
 }
 
-fn solve(
+/// Solves `op x = rhs` from `x = 0` with `solver` to `tol`: the dispatch the implicit products use, for callers
+/// that solve the forward system the same way (`DenseLu` assembles `op` column by column).
+pub fn solve(
     op: &dyn LinearOperator,
     rhs: &[f64],
     solver: LinearSolver,

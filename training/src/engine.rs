@@ -207,8 +207,8 @@ pub fn backward_into<M: Module>(model: &M, loss: Tensor<1>, grads: &mut Vec<f32>
     value
 }
 
-/// A SplitMix64 stream for the data order.
-fn splitmix(state: &mut u64) -> u64 {
+/// A SplitMix64 stream (the data order, the probes of Jacobian penalties).
+pub(crate) fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -499,16 +499,15 @@ fn write_start<M: Method>(
     Ok(())
 }
 
-/// The state the loop starts from: the checkpoint of a resumed run, or the initial weights of `model` (rank 0's,
-/// broadcast, so every rank starts identically). `model` receives the parameters.
+/// The state the loop starts from: the checkpoint of a resumed run, or the initial weights of `m` (rank 0's,
+/// broadcast, so every rank starts identically); returns it with the network holding those parameters.
 fn start_state<M: Method>(
     method: &mut M,
     dir: &RunDir,
     seed: u64,
-    model: &mut Option<M::Model>,
+    m: M::Model,
     comm: &dyn Communicator,
-) -> Result<LoopState, TrainError> {
-    let m = model.take().expect("a model");
+) -> Result<(LoopState, M::Model), TrainError> {
     let layout = flat::layout(&m);
     let mut params: Vec<f32> = vec![];
     flat::flatten_into(&m, &mut params);
@@ -540,14 +539,14 @@ fn start_state<M: Method>(
         comm.broadcast_bytes(0, &mut bytes);
         params = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
     }
-    *model = Some(flat::unflatten(m, &params));
+    let model = flat::unflatten(m, &params);
     let last_good = Checkpoint {
         header: header.clone(),
         params: params.clone(),
         optimiser: optimiser.clone(),
         method: method.state(),
     };
-    Ok(LoopState { header, params, optimiser, last_good, restores: 0, restores_in_a_row: 0 })
+    Ok((LoopState { header, params, optimiser, last_good, restores: 0, restores_in_a_row: 0 }, model))
 }
 
 /// Averages this rank's gradient and values (the loss, then the metrics) over the ranks.
@@ -590,10 +589,9 @@ pub fn train<M: Method>(
         write_start(method, dir, tr.steps, observer)?;
     }
     let ad = device.clone().autodiff();
-    let mut built = Some(method.build(&mut Init::new(settings.seed, &ad)));
+    let built = method.build(&mut Init::new(settings.seed, &ad));
     let eval_template = method.build(&mut Init::new(settings.seed, device));
-    let mut st = start_state(method, dir, settings.seed, &mut built, comm)?;
-    let mut model = built.expect("the model");
+    let (mut st, mut model) = start_state(method, dir, settings.seed, built, comm)?;
     let np = st.params.len();
     let names = method.metric_names();
     let mut log = if root { Some(MetricsLog::open(&dir.out, st.header.step, names.clone())?) } else { None };

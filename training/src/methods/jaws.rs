@@ -13,6 +13,7 @@
 //! so a row that is already contractive costs nothing, and the weight falls from 1 where the predicted variance is
 //! smallest to `exp(s_min − s_max)` where it is largest (shocks stay free).
 
+use crate::engine::splitmix;
 use ansatz_operators::jet::Jet;
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -101,14 +102,6 @@ impl RegularisationConfig {
         }
         Ok(())
     }
-}
-
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// `count` probe vectors of `shape` (dtype and device of `like`), a pure function of `(seed, step, count)` so
