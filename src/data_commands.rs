@@ -49,7 +49,8 @@ fn bar(total: usize, what: &str) -> ProgressBar {
 /// Options of `ansatz generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// PDE: burgers1d, burgers2d (trajectories), poisson2d, poisson3d or elasticity2d (static problems).
+    /// PDE: burgers1d, burgers2d (trajectories), poisson2d, poisson3d or elasticity2d (static problems); or a
+    /// preset: burgers1d-shocks (256 points, small ν, 600 levels: the data of the JAWS study).
     pub pde: String,
     /// A TOML config replacing the embedded default (`configs/<pde>.toml` shows every key).
     #[arg(long)]

@@ -11,15 +11,18 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Embedded experiment configurations, by name.
-pub const EMBEDDED: [(&str, &str); 2] = [
+pub const EMBEDDED: [(&str, &str); 4] = [
     ("dymixop-burgers2d", include_str!("../configs/train-dymixop-burgers2d.toml")),
     ("fno-burgers2d", include_str!("../configs/train-fno-burgers2d.toml")),
+    ("jaws-fno-burgers1d", include_str!("../configs/train-jaws-fno-burgers1d.toml")),
+    ("jaws-dymixop-burgers1d", include_str!("../configs/train-jaws-dymixop-burgers1d.toml")),
 ];
 
 /// Options of `ansatz train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Experiment configuration: a TOML file, or an embedded one (dymixop-burgers2d, fno-burgers2d).
+    /// Experiment configuration: a TOML file, or an embedded one (dymixop-burgers2d, fno-burgers2d,
+    /// jaws-fno-burgers1d, jaws-dymixop-burgers1d).
     pub config: String,
     /// Dataset file (overrides `data.path` of the configuration).
     #[arg(long)]
@@ -270,6 +273,9 @@ pub fn print_train_summary(s: &TrainSummary, out: &Path) {
         s.samples_per_second,
         if s.nonfinite_total > 0 { format!(", {} non-finite steps skipped", s.nonfinite_total) } else { String::new() }
     );
+    if let (Some(start), Some(peak)) = (s.rss_start_mib, s.peak_rss_mib) {
+        println!("  resident memory: {start:.0} MiB when the loop started, {peak:.0} MiB at its peak");
+    }
     println!("  run directory: {}", out.display());
 }
 
@@ -333,4 +339,19 @@ pub fn print_rollout_summary(s: &RolloutSummary, out: &Path) {
         );
     }
     println!("  report: {}", out.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_configuration_is_valid() {
+        for (name, text) in EMBEDDED {
+            let e = Experiment::parse(text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            if name.starts_with("jaws-") {
+                assert!(e.model.variance_head() && e.regularisation.kind != Default::default(), "{name}");
+            }
+        }
+    }
 }

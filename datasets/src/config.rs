@@ -14,6 +14,10 @@ pub const DEFAULTS: [(&str, &str); 2] = [
     ("burgers2d", include_str!("../../configs/burgers2d.toml")),
 ];
 
+/// Embedded presets: a name, the PDE it configures and its config (`ansatz generate <preset>`).
+pub const PRESETS: [(&str, &str, &str); 1] =
+    [("burgers1d-shocks", "burgers1d", include_str!("../../configs/burgers1d-shocks.toml"))];
+
 /// The PDEs `generate` and `solve` know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pde {
@@ -345,10 +349,13 @@ pub fn load(
     samples: Option<usize>,
     seed: Option<u64>,
 ) -> Result<Spec> {
+    let preset = PRESETS.iter().find(|(n, _, _)| *n == pde);
+    let pde = preset.map_or(pde, |(_, p, _)| *p);
     let pde_kind = Pde::from_name(pde)?;
-    let (origin, text) = match file {
-        Some((name, text)) => (name.to_string(), text.to_string()),
-        None => (format!("embedded config '{pde}'"), pde_kind.default_config().to_string()),
+    let (origin, text) = match (file, preset) {
+        (Some((name, text)), _) => (name.to_string(), text.to_string()),
+        (None, Some((name, _, text))) => (format!("embedded preset '{name}'"), text.to_string()),
+        (None, None) => (format!("embedded config '{pde}'"), pde_kind.default_config().to_string()),
     };
     let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| cfg_err(&origin, e.to_string()))?;
     apply_sets(&mut table, sets)?;
@@ -506,6 +513,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!((s.n, s.samples, s.seed, s.nu, s.scheme), (32, 3, 9, Parameter::Fixed(0.003), Scheme::Spectral));
+    }
+
+    #[test]
+    fn the_shock_preset_is_burgers1d_on_256_points() {
+        let s = load("burgers1d-shocks", None, &[], None, None).unwrap();
+        assert_eq!((s.pde, s.n, s.frames), (Pde::Burgers1d, 256, 600));
+        assert!(matches!(s.nu, Parameter::LogUniform(a, b) if a == 0.001 && b == 0.003));
+        let s = load("burgers1d-shocks", None, &["nu=0.0005".into()], None, None).unwrap();
+        assert_eq!(s.nu, Parameter::Fixed(0.0005));
     }
 
     #[test]

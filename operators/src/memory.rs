@@ -34,8 +34,54 @@ pub fn retain_freed_memory() -> bool {
     }
 }
 
+/// Returns the free memory the allocator holds to the kernel (glibc's `malloc_trim`; elsewhere nothing), e.g. the
+/// buffers of data loading before a training loop whose peak is measured. Returns whether memory was released.
+pub fn release_free_memory() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only returns unused heap pages; it is safe to call at any time.
+        unsafe { libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+/// Resets the process's peak resident set size (`VmHWM`) to its current resident size (Linux ≥ 4.0), so that a
+/// later [`peak_rss`] measures a phase of the run; returns whether it could.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The current and the peak resident set size in bytes (`VmRSS`, `VmHWM`) since the start or the last
+/// [`reset_peak_rss`]; `None` where `/proc/self/status` does not say.
+pub fn peak_rss() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = |key: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok().map(|v| v * 1024)
+    };
+    Some((kib("VmRSS:")?, kib("VmHWM:")?))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_peak_follows_an_allocation_and_resets() {
+        let (_, before) = super::peak_rss().expect("/proc/self/status");
+        let big = vec![1u8; 256 << 20];
+        std::hint::black_box(&big);
+        let (_, during) = super::peak_rss().unwrap();
+        assert!(during >= before.max(200 << 20), "{before} -> {during}");
+        drop(big);
+        if super::reset_peak_rss() {
+            let (now, after) = super::peak_rss().unwrap();
+            assert!(after < during && after >= now, "after a reset: peak {after}, current {now}, before {during}");
+        }
+    }
+
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn settings_are_accepted_by_glibc() {

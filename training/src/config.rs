@@ -21,6 +21,8 @@
 //! batch = 16
 //! ```
 
+pub use crate::methods::jaws::RegularisationConfig;
+use crate::methods::jaws::Regulariser;
 use crate::schedule::Schedule;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -59,6 +61,13 @@ pub struct Experiment {
     pub schedule: Schedule,
     #[serde(default)]
     pub training: TrainingConfig,
+    /// `[regularisation]`: the Jacobian penalty (left out of stored configurations when it is the default).
+    #[serde(default, skip_serializing_if = "RegularisationConfig::is_default")]
+    pub regularisation: RegularisationConfig,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn default_schedule() -> Schedule {
@@ -107,6 +116,9 @@ pub enum ModelConfig {
         /// Predict the change from the last input frame instead of the frame itself.
         #[serde(default)]
         residual: bool,
+        /// Also predict log σ² per location and channel (needs `training.loss = "gaussian-nll"`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        variance_head: bool,
     },
     /// Local–global-mixing operator.
     Dymixop {
@@ -124,6 +136,8 @@ pub enum ModelConfig {
         gate: Gate,
         #[serde(default)]
         residual: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        variance_head: bool,
     },
 }
 
@@ -152,6 +166,7 @@ impl Default for ModelConfig {
             kernel: d_kernel(),
             gate: Gate::default(),
             residual: false,
+            variance_head: false,
         }
     }
 }
@@ -169,6 +184,13 @@ impl ModelConfig {
     pub fn residual(&self) -> bool {
         match self {
             ModelConfig::Fno { residual, .. } | ModelConfig::Dymixop { residual, .. } => *residual,
+        }
+    }
+
+    /// Whether the network also predicts log σ² per location and channel.
+    pub fn variance_head(&self) -> bool {
+        match self {
+            ModelConfig::Fno { variance_head, .. } | ModelConfig::Dymixop { variance_head, .. } => *variance_head,
         }
     }
 }
@@ -229,6 +251,9 @@ pub enum Loss {
     RelativeMse,
     /// Mean squared error.
     Mse,
+    /// The heteroscedastic Gaussian negative log-likelihood mean (p − y)²/(2σ²) + ½ log σ², with σ from the
+    /// variance head (`model.variance_head = true`).
+    GaussianNll,
 }
 
 /// `[training]`.
@@ -344,6 +369,21 @@ impl Experiment {
             if v == 0 {
                 return Err(err(format!("`{key}` must be at least 1")));
             }
+        }
+        let heads = self.model.variance_head();
+        if heads != (t.loss == Loss::GaussianNll) {
+            return Err(err(if heads {
+                "`model.variance_head = true` needs `training.loss = \"gaussian-nll\"` (the likelihood trains σ)"
+            } else {
+                "`training.loss = \"gaussian-nll\"` needs `model.variance_head = true`"
+            }));
+        }
+        let r = &self.regularisation;
+        r.validate().map_err(err)?;
+        if r.kind == Regulariser::Jaws && !heads {
+            return Err(err(
+                "`regularisation.kind = \"jaws\"` weights the penalty by σ: set `model.variance_head = true`",
+            ));
         }
         self.schedule = self.schedule.clone().resolved(t.steps);
         self.schedule.validate().map_err(|e| err(e.to_string()))?;

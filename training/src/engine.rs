@@ -109,6 +109,12 @@ pub struct TrainSummary {
     pub seconds: f64,
     pub samples_per_second: f64,
     pub stopped_early: bool,
+    /// Resident memory of rank 0 when its training loop started (the data, the network and the optimiser's
+    /// state in place) and its peak during the loop, MiB (Linux; absent elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_start_mib: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_mib: Option<f64>,
 }
 
 /// The engine's part of an experiment: the seed, the `[training]`, `[optimiser]` and `[schedule]` tables.
@@ -594,6 +600,9 @@ pub fn train<M: Method>(
     let (mut st, mut model) = start_state(method, dir, settings.seed, built, comm)?;
     let np = st.params.len();
     let names = method.metric_names();
+    // the loop's peak memory, without what data loading freed
+    ansatz_operators::memory::release_free_memory();
+    let rss_start = ansatz_operators::memory::reset_peak_rss().then(ansatz_operators::memory::peak_rss).flatten();
     let mut log = if root { Some(MetricsLog::open(&dir.out, st.header.step, names.clone())?) } else { None };
     let ck_path = dir.checkpoint_path();
     let save = |ck: Checkpoint| -> Result<Checkpoint, TrainError> {
@@ -698,6 +707,8 @@ pub fn train<M: Method>(
     }
     let seconds = started.elapsed().as_secs_f64();
     let steps_run = end.saturating_sub(first);
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    let peak = rss_start.and(ansatz_operators::memory::peak_rss());
     let summary = TrainSummary {
         steps: st.header.step,
         parameters: np,
@@ -708,6 +719,8 @@ pub fn train<M: Method>(
         seconds,
         samples_per_second: (steps_run * tr.batch) as f64 / seconds.max(1e-9),
         stopped_early: end < total,
+        rss_start_mib: rss_start.map(|(now, _)| mib(now)),
+        peak_rss_mib: peak.map(|(_, p)| mib(p)),
     };
     if end == total {
         method.finish(&model, &dir.out, rank)?;

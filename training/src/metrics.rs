@@ -136,6 +136,22 @@ pub fn band_errors(pred: &[f64], truth: &[f64], edges: &[usize]) -> Vec<f64> {
         .collect()
 }
 
+/// The predicted over the reference energy in each band `[edges[i], edges[i+1])` (shell indices): below 1 where the
+/// prediction has lost energy (a dissipated spectrum), above 1 where it has gained some; NaN for a band whose
+/// reference energy is below 1e-14 of the total.
+pub fn band_ratios(pred: &[f64], truth: &[f64], edges: &[usize]) -> Vec<f64> {
+    let total: f64 = truth.iter().sum();
+    edges
+        .windows(2)
+        .map(|b| {
+            let (lo, hi) = (b[0].min(truth.len()), b[1].min(truth.len()));
+            let ep: f64 = pred[lo.min(pred.len())..hi.min(pred.len())].iter().sum();
+            let et: f64 = truth[lo..hi].iter().sum();
+            if et <= 1e-14 * total { f64::NAN } else { ep / et }
+        })
+        .collect()
+}
+
 /// `mean_k |log E_p(k) − log E_t(k)|` over the shells where the reference holds more than 1e-14 of its total
 /// energy and the prediction is positive (round-off shells say nothing).
 pub fn log_spectrum_error(pred: &[f64], truth: &[f64]) -> f64 {
@@ -256,7 +272,12 @@ mod tests {
         assert!((e[3] - 0.5).abs() < 1e-12 && e.iter().enumerate().all(|(k, v)| k == 3 || v.abs() < 1e-20));
         let g: Vec<f64> = f.iter().map(|x| 1.1 * x).collect();
         let bands = band_errors(&shell_spectrum(&g, n, 1), &e, &[0, 4, 12, 17]);
+        let ratios = band_ratios(&shell_spectrum(&g, n, 1), &e, &[0, 4, 12, 17]);
+        for (b, r) in bands.iter().zip(&ratios) {
+            assert!(b.is_nan() && r.is_nan() || ((r - 1.0).abs() - b).abs() < 1e-12, "{bands:?} vs {ratios:?}");
+        }
         assert!((bands[0] - 0.21).abs() < 1e-12 && bands[1].is_nan());
+        assert!((ratios[0] - 1.21).abs() < 1e-12, "energy scales with the square of the amplitude: {ratios:?}");
         assert!((log_spectrum_error(&shell_spectrum(&g, n, 1), &e) - 2.0 * 1.1f64.ln()).abs() < 1e-12);
         // 2D: cos(2πx) cos(2π·2y) sits in shell round(√5) = 2
         let (nx, ny) = (16, 16);

@@ -153,18 +153,25 @@ impl Canvas {
 }
 
 /// One curve of a line chart.
+#[derive(Clone)]
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub dashed: bool,
+    /// Draw a marker at each point instead of joining them (a scatter plot).
+    pub markers: bool,
 }
 
 impl Series {
     pub fn new(name: &str, points: Vec<(f64, f64)>) -> Self {
-        Self { name: name.to_string(), points, dashed: false }
+        Self { name: name.to_string(), points, dashed: false, markers: false }
     }
     pub fn dashed(mut self) -> Self {
         self.dashed = true;
+        self
+    }
+    pub fn markers(mut self) -> Self {
+        self.markers = true;
         self
     }
 }
@@ -193,8 +200,7 @@ impl Chart {
 
 /// A line chart; `log_y` plots the y axis logarithmically (non-positive values are left out).
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool) -> Chart {
-    let owned: Vec<Series> =
-        series.iter().map(|s| Series { name: s.name.clone(), points: s.points.clone(), dashed: s.dashed }).collect();
+    let owned: Vec<Series> = series.to_vec();
     Chart {
         canvas: draw_chart(title, x_label, y_label, &owned, false, log_y),
         spec: Some((title.into(), x_label.into(), y_label.into(), owned, log_y)),
@@ -303,6 +309,10 @@ fn draw_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], log_
                 continue;
             }
             let q = (px(tx(p.0)), py(ty(p.1)));
+            if s.markers {
+                c.fill_rect(q.0 as i64 - 1, q.1 as i64 - 1, 3, 3, color);
+                continue;
+            }
             if let Some(a) = prev {
                 c.line(a, q, color, 2, if s.dashed { 6 } else { 0 });
             }
@@ -314,13 +324,17 @@ fn draw_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], log_
         }
         let ly = top as i64 + 10 + 18 * k as i64;
         let lx = (left + pw) as i64 + 12;
-        c.line(
-            (lx as f64, ly as f64 + 3.0),
-            (lx as f64 + 24.0, ly as f64 + 3.0),
-            color,
-            2,
-            if s.dashed { 6 } else { 0 },
-        );
+        if s.markers {
+            c.fill_rect(lx + 10, ly + 1, 5, 5, color);
+        } else {
+            c.line(
+                (lx as f64, ly as f64 + 3.0),
+                (lx as f64 + 24.0, ly as f64 + 3.0),
+                color,
+                2,
+                if s.dashed { 6 } else { 0 },
+            );
+        }
         c.text(lx + 30, ly, &s.name, 1, black);
     }
     c.text((left + pw / 2.0) as i64 - Canvas::text_width(title, 2) / 2, 14, title, 2, black);

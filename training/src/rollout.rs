@@ -52,6 +52,23 @@ pub trait TrajectoryModel {
     /// (sample-major, then time, then the fields in order, each `ny × nx`), `out` receives `batch × steps ×
     /// frame` values in the same layout.
     fn predict(&self, context: &[f32], batch: usize, steps: usize, out: &mut [f64]) -> Result<(), TrainError>;
+    /// Whether [`TrajectoryModel::predict_with_sigma`] gives a predicted standard deviation.
+    fn predicts_sigma(&self) -> bool {
+        false
+    }
+    /// [`TrajectoryModel::predict`], and the predicted standard deviation σ of every value (physical units, laid
+    /// out like `out`) into `sigma`, for models that predict one ([`TrajectoryModel::predicts_sigma`]).
+    fn predict_with_sigma(
+        &self,
+        context: &[f32],
+        batch: usize,
+        steps: usize,
+        out: &mut [f64],
+        sigma: &mut [f64],
+    ) -> Result<(), TrainError> {
+        let _ = sigma;
+        self.predict(context, batch, steps, out)
+    }
 }
 
 /// Where a model's training data came from: rollouts on the same file use its held-out samples, and the
@@ -97,19 +114,51 @@ impl TrajectoryModel for Trained {
         self.info.frame_interval
     }
     fn predict(&self, context: &[f32], b: usize, steps: usize, out: &mut [f64]) -> Result<(), TrainError> {
+        self.roll(context, b, steps, out, None)
+    }
+    fn predicts_sigma(&self) -> bool {
+        self.config.model.variance_head()
+    }
+    fn predict_with_sigma(
+        &self,
+        context: &[f32],
+        b: usize,
+        steps: usize,
+        out: &mut [f64],
+        sigma: &mut [f64],
+    ) -> Result<(), TrainError> {
+        self.roll(context, b, steps, out, Some(sigma))
+    }
+}
+
+impl Trained {
+    /// The autoregressive rollout behind [`TrajectoryModel::predict`], with σ from the variance head when asked.
+    fn roll(
+        &self,
+        context: &[f32],
+        b: usize,
+        steps: usize,
+        out: &mut [f64],
+        sigma: Option<&mut [f64]>,
+    ) -> Result<(), TrainError> {
         let (h, nc) = (self.info.history, self.info.fields.len());
         let [ny, nx] = self.info.grid;
         let (space, frame) = (nx * ny, nc * nx * ny);
         let mut input = context.to_vec();
         self.normalisation.apply(&mut input, space);
         let residual = self.config.model.residual();
+        let reg = &self.config.regularisation;
         let mut x = Tensor::<4>::from_data(TensorData::new(input, [b, h * nc, ny, nx]), &self.device);
+        let values =
+            |t: Tensor<4>| t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| failed(format!("{e:?}")));
         let mut outs = Vec::with_capacity(steps);
+        let mut sigmas = Vec::with_capacity(if sigma.is_some() { steps } else { 0 });
         for _ in 0..steps {
-            let p = model::step(&self.model, x.clone(), nc, residual);
-            outs.push(
-                p.clone().into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| failed(format!("{e:?}")))?,
-            );
+            let (p, raw) = model::step_with_variance(&self.model, x.clone(), nc, residual);
+            outs.push(values(p.clone())?);
+            if let (Some(_), Some(raw)) = (&sigma, raw) {
+                sigmas.push(values(crate::methods::jaws::bounded_log_var(raw, reg).mul_scalar(0.5).exp())?);
+            }
             x = model::advance(x, p, nc);
         }
         for (t, mut o) in outs.into_iter().enumerate() {
@@ -118,6 +167,16 @@ impl TrajectoryModel for Trained {
                 let dst = (s * steps + t) * frame;
                 for (d, v) in out[dst..dst + frame].iter_mut().zip(&o[s * frame..(s + 1) * frame]) {
                     *d = *v as f64;
+                }
+            }
+        }
+        if let Some(dst) = sigma {
+            for (t, sd) in sigmas.iter().enumerate() {
+                for s in 0..b {
+                    for (i, v) in sd[s * frame..(s + 1) * frame].iter().enumerate() {
+                        // σ scales with the field's normalisation scale
+                        dst[(s * steps + t) * frame + i] = *v as f64 * self.normalisation.scale[i / space];
+                    }
                 }
             }
         }
@@ -248,7 +307,28 @@ pub struct RolloutSummary {
     /// Spectral band errors (k < 4, 4–12, ≥ 12) and the log-spectrum error at the last step, first field.
     pub band_errors_last: Vec<Stat>,
     pub log_spectrum_error_last: Stat,
+    /// Predicted over reference energy in the highest band (k ≥ 12) at the last step, first field: below 1 where
+    /// the rollout has dissipated the small scales.
+    pub high_k_energy_ratio_last: Stat,
+    /// The predicted σ against the error, for networks with a variance head.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uncertainty: Option<Uncertainty>,
     pub cost: Cost,
+}
+
+/// How the predicted standard deviation σ compares with the true error at chosen steps (all fields, physical
+/// units).
+#[derive(Clone, Debug, Serialize)]
+pub struct Uncertainty {
+    pub steps: Vec<usize>,
+    /// Mean σ over samples and locations.
+    pub sigma_mean: Vec<f64>,
+    /// Root mean square error over samples and locations.
+    pub rmse: Vec<f64>,
+    /// Pearson correlation over locations between σ and |error|, over samples.
+    pub correlation: Vec<Stat>,
+    /// Fraction of values with |error| ≤ 2σ (0.954 for a calibrated Gaussian).
+    pub coverage_2sigma: Vec<f64>,
 }
 
 /// Per-sample, per-step metrics (all fields together unless named).
@@ -268,6 +348,8 @@ struct Curves {
     /// `[sample][spectrum step][field]` band errors and log-spectrum error.
     bands: Vec<Vec<Vec<Vec<f64>>>>,
     log_spec: Vec<Vec<Vec<f64>>>,
+    /// `[sample][spectrum step][field]` predicted over reference energy per band.
+    ratios: Vec<Vec<Vec<Vec<f64>>>>,
 }
 
 const BAND_EDGES: [usize; 4] = [0, 4, 12, usize::MAX];
@@ -322,25 +404,29 @@ fn curves(
             let mut spectra = vec![];
             let mut bands = vec![];
             let mut logs = vec![];
+            let mut ratios = vec![];
             for &st in &spectrum_steps {
                 let t = st - 1;
                 let mut sp = vec![];
                 let mut bd = vec![];
                 let mut lg = vec![];
+                let mut rt = vec![];
                 for c in 0..nc {
                     let r = base + t * frame + c * space..base + t * frame + (c + 1) * space;
                     let ep = metrics::shell_spectrum(&pred[r.clone()], nx, ny);
                     let eu = metrics::shell_spectrum(&truth[r], nx, ny);
                     let edges: Vec<usize> = BAND_EDGES.iter().map(|&e| e.min(eu.len())).collect();
                     bd.push(metrics::band_errors(&ep, &eu, &edges));
+                    rt.push(metrics::band_ratios(&ep, &eu, &edges));
                     lg.push(metrics::log_spectrum_error(&ep, &eu));
                     sp.push((ep, eu));
                 }
                 spectra.push(sp);
                 bands.push(bd);
                 logs.push(lg);
+                ratios.push(rt);
             }
-            (combined, per_field, h1, mass, energy, blow, spectra, bands, logs)
+            (combined, per_field, h1, mass, energy, blow, spectra, bands, logs, ratios)
         })
         .collect();
     let mut out = Curves {
@@ -356,10 +442,11 @@ fn curves(
         spectra: vec![],
         bands: vec![],
         log_spec: vec![],
+        ratios: vec![],
         spectrum_steps: spectrum_steps.clone(),
     };
     let mut mean_spectra: Vec<Vec<(Vec<f64>, Vec<f64>)>> = vec![];
-    for (combined, per_field, h1, mass, energy, blow, spectra, bands, logs) in per_sample {
+    for (combined, per_field, h1, mass, energy, blow, spectra, bands, logs, ratios) in per_sample {
         out.combined.extend(combined);
         for c in 0..nc {
             out.per_field[c].extend(per_field[c].iter().copied());
@@ -386,6 +473,7 @@ fn curves(
         }
         out.bands.push(bands);
         out.log_spec.push(logs);
+        out.ratios.push(ratios);
     }
     out.spectra = mean_spectra;
     out
@@ -701,6 +789,15 @@ fn markdown(s: &RolloutSummary) -> String {
     }
     m.push_str(&format!("| log-spectrum error, last step | {} |\n", st(&s.log_spectrum_error_last)));
     m.push_str(&format!(
+        "| energy ratio k ≥ 12 (prediction / reference), last step | {} |\n",
+        st(&s.high_k_energy_ratio_last)
+    ));
+    if let Some(u) = &s.uncertainty {
+        for (i, t) in u.steps.iter().enumerate() {
+            m.push_str(&format!("| Pearson ρ(σ, \\|error\\|) at step {t} | {} |\n", st(&u.correlation[i])));
+        }
+    }
+    m.push_str(&format!(
         "\nCorrelation and valid-prediction times of rollouts that never cross the threshold count as {} steps.\n",
         s.steps
     ));
@@ -709,6 +806,19 @@ fn markdown(s: &RolloutSummary) -> String {
         s.blow_up_rate,
         s.blow_up_median_step.map(|v| format!(" (median step {v})")).unwrap_or_default()
     ));
+    if let Some(u) = &s.uncertainty {
+        m.push_str("## Predicted uncertainty\n\n| step | mean σ | RMSE | ρ(σ, \\|error\\|) | fraction with \\|error\\| ≤ 2σ |\n|---|---|---|---|---|\n");
+        for (i, t) in u.steps.iter().enumerate() {
+            m.push_str(&format!(
+                "| {t} | {} | {} | {} | {} |\n",
+                f(u.sigma_mean[i]),
+                f(u.rmse[i]),
+                f(u.correlation[i].mean),
+                f(u.coverage_2sigma[i])
+            ));
+        }
+        m.push_str("\nA calibrated Gaussian σ covers 0.954 of the values within 2σ.\n\n");
+    }
     m.push_str("## Cost\n\n");
     m.push_str(&format!(
         "Network: {:.3e} s per sample and step (batches of {}).\n\n",
@@ -862,16 +972,21 @@ impl HeldOut {
     }
 }
 
-/// Rolls `model` out on the held-out samples in batches; returns the predictions (`samples × steps × frame`)
-/// and the model's wall seconds per sample and step.
+/// Predictions, the predicted σ (if any) and the model's seconds per sample and step.
+type Rolled = (Vec<f64>, Option<Vec<f64>>, f64);
+
+/// Rolls `model` out on the held-out samples in batches; returns the predictions (`samples × steps × frame`),
+/// the predicted σ in the same layout for models that predict one, and the model's wall seconds per sample and
+/// step.
 fn predict(
     model: &dyn TrajectoryModel,
     held: &HeldOut,
     batch: usize,
     progress: &mut dyn FnMut(usize, usize, &str),
-) -> Result<(Vec<f64>, f64), TrainError> {
+) -> Result<Rolled, TrainError> {
     let (ns, steps, frame, h) = (held.traj.samples(), held.steps, held.frame(), model.context_frames());
     let mut pred = vec![0f64; ns * steps * frame];
+    let mut sigma = model.predicts_sigma().then(|| vec![f64::NAN; ns * steps * frame]);
     let mut model_seconds = 0.0;
     for b0 in (0..ns).step_by(batch) {
         let b = batch.min(ns - b0);
@@ -882,11 +997,55 @@ fn predict(
             }
         }
         let started = Instant::now();
-        model.predict(&context, b, steps, &mut pred[b0 * steps * frame..(b0 + b) * steps * frame])?;
+        let r = b0 * steps * frame..(b0 + b) * steps * frame;
+        match &mut sigma {
+            Some(sd) => model.predict_with_sigma(&context, b, steps, &mut pred[r.clone()], &mut sd[r])?,
+            None => model.predict(&context, b, steps, &mut pred[r])?,
+        }
         model_seconds += started.elapsed().as_secs_f64();
         progress(b0 + b, ns, "rollout");
     }
-    Ok((pred, model_seconds / (ns * steps) as f64))
+    Ok((pred, sigma, model_seconds / (ns * steps) as f64))
+}
+
+/// σ against the error at `steps` (1-based).
+fn uncertainty(
+    pred: &[f64],
+    truth: &[f64],
+    sigma: &[f64],
+    samples: usize,
+    total: usize,
+    frame: usize,
+    steps: &[usize],
+) -> Uncertainty {
+    let mut u = Uncertainty {
+        steps: steps.to_vec(),
+        sigma_mean: vec![],
+        rmse: vec![],
+        correlation: vec![],
+        coverage_2sigma: vec![],
+    };
+    for &st in steps {
+        let (mut sum_s, mut sum_e2, mut covered, mut n) = (0.0, 0.0, 0usize, 0usize);
+        let mut corr = Vec::with_capacity(samples);
+        for s in 0..samples {
+            let r = (s * total + st - 1) * frame..(s * total + st) * frame;
+            let err: Vec<f64> = pred[r.clone()].iter().zip(&truth[r.clone()]).map(|(p, y)| (p - y).abs()).collect();
+            let sd = &sigma[r];
+            for (e, d) in err.iter().zip(sd) {
+                sum_s += d;
+                sum_e2 += e * e;
+                covered += (*e <= 2.0 * d) as usize;
+                n += 1;
+            }
+            corr.push(metrics::step_errors(&err, sd).pearson);
+        }
+        u.sigma_mean.push(sum_s / n.max(1) as f64);
+        u.rmse.push((sum_e2 / n.max(1) as f64).sqrt());
+        u.correlation.push(stat(&corr));
+        u.coverage_2sigma.push(covered as f64 / n.max(1) as f64);
+    }
+    u
 }
 
 /// The reference solver at 1, 1/2 and 1/4 of the resolution against the model's cost and error: the
@@ -1037,6 +1196,10 @@ fn summarise(
             .map(|b| per_sample(&|s| c.bands[s].last().map_or(f64::NAN, |x| x[0].get(b).copied().unwrap_or(f64::NAN))))
             .collect(),
         log_spectrum_error_last: per_sample(&|s| c.log_spec[s].last().map_or(f64::NAN, |x| x[0])),
+        high_k_energy_ratio_last: per_sample(&|s| {
+            c.ratios[s].last().and_then(|x| x[0].last().copied()).unwrap_or(f64::NAN)
+        }),
+        uncertainty: None,
         cost,
     }
 }
@@ -1164,6 +1327,90 @@ fn write_plots(
     )
 }
 
+/// `sigma.png`: predicted σ against the true |error| per location of the first sample at the chosen steps (log–log,
+/// with the line σ = |error|); for 1D data also `sigma_profile.png`, both along x.
+fn write_sigma_plots(
+    model: &dyn TrajectoryModel,
+    held: &HeldOut,
+    out: &Path,
+    c: &Curves,
+    pred: &[f64],
+    truth: &[f64],
+    sigma: &[f64],
+) -> Result<(), TrainError> {
+    let frame = held.frame();
+    let [ny, nx] = model.grid();
+    let space = nx * ny;
+    let saved = |r: std::io::Result<()>, file: &str| -> Result<(), TrainError> {
+        r.map_err(|e| failed(format!("{}: {e}", out.join(file).display())))
+    };
+    let at = |t: usize| (t - 1) * frame..(t - 1) * frame + frame;
+    let mut scatter = vec![];
+    let (mut lo, mut hi) = (f64::INFINITY, 0f64);
+    for &t in &c.spectrum_steps {
+        let r = at(t);
+        let pts: Vec<(f64, f64)> = pred[r.clone()]
+            .iter()
+            .zip(&truth[r.clone()])
+            .zip(&sigma[r])
+            .map(|((p, y), s)| ((p - y).abs(), *s))
+            .filter(|(e, s)| *e > 0.0 && *s > 0.0)
+            .collect();
+        for (e, s) in &pts {
+            lo = lo.min(e.min(*s));
+            hi = hi.max(e.max(*s));
+        }
+        scatter.push(plot::Series::new(&format!("step {t}"), pts).markers());
+    }
+    if lo < hi {
+        scatter.push(plot::Series::new("σ = |error|", vec![(lo, lo), (hi, hi)]));
+    }
+    let fields = &held.traj.fields;
+    saved(
+        plot::line_chart(
+            &format!("predicted σ against |error|, sample {} (all fields)", held.range.start),
+            "|error|",
+            "σ",
+            &scatter,
+            true,
+        )
+        .with_log_x()
+        .save(&out.join("sigma.png")),
+        "sigma.png",
+    )?;
+    if ny == 1 {
+        let dx = held.layout.extent[0] / nx as f64;
+        let mut series = vec![];
+        for &t in &c.spectrum_steps {
+            let r = (t - 1) * frame..(t - 1) * frame + space;
+            let err = pred[r.clone()].iter().zip(&truth[r.clone()]).enumerate();
+            series.push(plot::Series::new(
+                &format!("|error|, step {t}"),
+                err.map(|(i, (p, y))| (i as f64 * dx, (p - y).abs())).collect(),
+            ));
+            series.push(
+                plot::Series::new(
+                    &format!("σ, step {t}"),
+                    sigma[r].iter().enumerate().map(|(i, s)| (i as f64 * dx, *s)).collect(),
+                )
+                .dashed(),
+            );
+        }
+        saved(
+            plot::line_chart(
+                &format!("{}: |error| and predicted σ along x, sample {}", fields[0], held.range.start),
+                "x",
+                "value",
+                &series,
+                true,
+            )
+            .save(&out.join("sigma_profile.png")),
+            "sigma_profile.png",
+        )?;
+    }
+    Ok(())
+}
+
 /// Rolls any trajectory model out on the held-out samples of `opts.data` and writes the report to `opts.out`
 /// (which must be empty or missing, or `opts.force`); `prov` says where the model's training data came from.
 pub fn rollout_model(
@@ -1174,7 +1421,7 @@ pub fn rollout_model(
 ) -> Result<RolloutSummary, TrainError> {
     clear_output(opts)?;
     let held = HeldOut::open(model, prov, opts)?;
-    let (pred, model_seconds_per_step) = predict(model, &held, opts.batch.max(1), progress)?;
+    let (pred, sigma, model_seconds_per_step) = predict(model, &held, opts.batch.max(1), progress)?;
     let (truth, initial) = held.reference(model.context_frames());
     progress(0, 1, "metrics");
     let layout = &held.layout;
@@ -1183,7 +1430,9 @@ pub fn rollout_model(
     let (ns, steps) = (held.traj.samples(), held.steps);
     let c = curves(&pred, &truth, &initial, ns, steps, &held.traj.fields, model.grid(), spacing);
     let cost = costs(&held, prov, opts, &c, &truth, &initial, model_seconds_per_step, progress)?;
-    let summary = summarise(model, &held, opts, &c, cost);
+    let mut summary = summarise(model, &held, opts, &c, cost);
+    summary.uncertainty =
+        sigma.as_ref().map(|sd| uncertainty(&pred, &truth, sd, ns, steps, held.frame(), &c.spectrum_steps));
 
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| failed(format!("{}: {e}", out.display())))?;
@@ -1197,6 +1446,9 @@ pub fn rollout_model(
     if opts.plots {
         progress(0, 1, "plots");
         write_plots(model, &held, out, &c, &pred, &truth)?;
+        if let Some(sd) = &sigma {
+            write_sigma_plots(model, &held, out, &c, &pred, &truth, sd)?;
+        }
     }
     Ok(summary)
 }

@@ -9,6 +9,7 @@ use crate::checkpoint::{Checkpoint, Header};
 use crate::config::{Experiment, Loss};
 use crate::data::{Normalisation, Split, Trajectories, WindowSpec, Windows};
 use crate::engine::{self, Method, StepContext, StepOutput, TrainError, write_json};
+use crate::methods::jaws::{self, RegularisationConfig, Regulariser};
 use crate::model::{self, FrameShape, Surrogate};
 use ansatz_operators::flat;
 use ansatz_operators::init::Init;
@@ -162,30 +163,64 @@ fn tensor4(values: &[f32], shape: [usize; 4], device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
 }
 
-/// The unrolled loss of one batch: `input` `[b, H·C, ny, nx]`, `target` `[b, K·C, ny, nx]`.
-pub fn unrolled_loss(
-    model: &Surrogate,
-    input: Tensor<4>,
-    target: Tensor<4>,
-    channels: usize,
-    residual: bool,
-    loss: Loss,
-) -> Tensor<1> {
+/// What a batch's objective is made of, besides the network.
+pub struct Objective<'a> {
+    pub channels: usize,
+    pub residual: bool,
+    pub loss: Loss,
+    pub regularisation: &'a RegularisationConfig,
+    /// The probe directions of the Jacobian penalty at the first window (shaped like it); needed unless
+    /// `regularisation.kind` is `none`.
+    pub probes: Vec<Tensor<4>>,
+}
+
+/// The terms of a batch's objective (each a `[1]` tensor on the autodiff device).
+pub struct Terms {
+    /// What is back-propagated: `fit + penalty`.
+    pub total: Tensor<1>,
+    /// The data term averaged over the horizon.
+    pub fit: Tensor<1>,
+    /// The Jacobian penalty (zero without one).
+    pub penalty: Tensor<1>,
+    /// The mean bounded log σ² at the first step, with a variance head.
+    pub log_var: Option<Tensor<1>>,
+}
+
+/// The objective of one batch: `input` `[b, H·C, ny, nx]`, `target` `[b, K·C, ny, nx]`; the data term over the K
+/// unrolled steps (back-propagated through all of them) plus, at the first window, the Jacobian penalty of
+/// `docs/methods/jaws.md` from forward-mode tangents along `objective.probes`.
+pub fn objective(model: &Surrogate, input: Tensor<4>, target: Tensor<4>, o: &Objective) -> Terms {
+    let (channels, reg) = (o.channels, o.regularisation);
     let [_, kc, ..] = target.dims();
     let horizon = kc / channels;
     let mut x = input;
     let mut total: Option<Tensor<1>> = None;
+    let mut first: Option<(Tensor<4>, Option<Tensor<4>>)> = None;
+    let mut log_var_mean = None;
     for k in 0..horizon {
-        let p = model::step(model, x.clone(), channels, residual);
+        let (p, raw) = if k == 0 && reg.kind != Regulariser::None {
+            let (jet, raw) = model::step_jet(model, x.clone(), o.probes.clone(), channels, o.residual);
+            first = Some((jaws::row_norms(&jet), raw.clone()));
+            (jet.value, raw)
+        } else {
+            model::step_with_variance(model, x.clone(), channels, o.residual)
+        };
         let y = target.clone().narrow(1, k * channels, channels);
-        let err = (p.clone() - y.clone()).powf_scalar(2.0);
-        let l = match loss {
-            Loss::Mse => err.mean(),
+        let l = match o.loss {
+            Loss::Mse => (p.clone() - y).powf_scalar(2.0).mean(),
             Loss::RelativeMse => {
+                let err = (p.clone() - y.clone()).powf_scalar(2.0);
                 let [b, ..] = err.dims();
                 let num = err.reshape([b as i32, -1]).sum_dim(1);
                 let den = y.powf_scalar(2.0).reshape([b as i32, -1]).sum_dim(1).add_scalar(1e-12);
                 (num / den).mean()
+            }
+            Loss::GaussianNll => {
+                let s = jaws::bounded_log_var(raw.expect("a variance head (checked by the configuration)"), reg);
+                if k == 0 {
+                    log_var_mean = Some(s.clone().detach().mean());
+                }
+                jaws::gaussian_nll(p.clone(), y, s)
             }
         };
         total = Some(match total {
@@ -194,7 +229,30 @@ pub fn unrolled_loss(
         });
         x = model::advance(x, p, channels);
     }
-    total.expect("horizon ≥ 1").div_scalar(horizon as f64)
+    let fit = total.expect("horizon ≥ 1").div_scalar(horizon as f64);
+    let penalty = match (reg.kind, first) {
+        (Regulariser::Global, Some((rows, _))) => jaws::penalty(rows, None, reg),
+        (Regulariser::Jaws, Some((rows, Some(raw)))) => {
+            let w = jaws::weight(jaws::bounded_log_var(raw, reg), reg);
+            jaws::penalty(rows, Some(w), reg)
+        }
+        (Regulariser::Jaws, Some((_, None))) => panic!("the jaws penalty needs a variance head"),
+        _ => fit.zeros_like(),
+    };
+    Terms { total: fit.clone() + penalty.clone(), fit, penalty, log_var: log_var_mean }
+}
+
+/// The unrolled loss of one batch without regularisation: `input` `[b, H·C, ny, nx]`, `target` `[b, K·C, ny, nx]`.
+pub fn unrolled_loss(
+    model: &Surrogate,
+    input: Tensor<4>,
+    target: Tensor<4>,
+    channels: usize,
+    residual: bool,
+    loss: Loss,
+) -> Tensor<1> {
+    let reg = RegularisationConfig::default();
+    objective(model, input, target, &Objective { channels, residual, loss, regularisation: &reg, probes: vec![] }).total
 }
 
 /// Relative L2 over the horizon (physical units), averaged over validation windows.
@@ -273,6 +331,17 @@ impl Method for Autoregressive {
         self.prep.train.len()
     }
 
+    fn metric_names(&self) -> Vec<String> {
+        let mut names = vec![];
+        if self.exp.regularisation.kind != Regulariser::None {
+            names.extend(["fit".to_string(), "penalty".to_string()]);
+        }
+        if self.exp.model.variance_head() {
+            names.push("log_var".to_string());
+        }
+        names
+    }
+
     fn build(&self, init: &mut Init) -> Surrogate {
         model::build(&self.exp.model, self.prep.info.shape(), self.prep.info.tau, init)
     }
@@ -297,9 +366,31 @@ impl Method for Autoregressive {
         let b = batch.len();
         let x = tensor4(&self.input, [b, h * c, ny, nx], &ctx.device);
         let y = tensor4(&self.target, [b, k * c, ny, nx], &ctx.device);
-        let loss = unrolled_loss(model, x, y, c, self.exp.model.residual(), self.exp.training.loss);
-        let loss = engine::backward_into(model, loss, grads);
-        Ok(StepOutput { loss, metrics: vec![] })
+        let reg = &self.exp.regularisation;
+        let probes = if reg.kind == Regulariser::None {
+            vec![]
+        } else {
+            jaws::batch_probes(reg.probe, self.exp.seed, ctx.step, batch, reg.probes, [h * c, ny, nx], &x)
+        };
+        let o = Objective {
+            channels: c,
+            residual: self.exp.model.residual(),
+            loss: self.exp.training.loss,
+            regularisation: reg,
+            probes,
+        };
+        let terms = objective(model, x, y, &o);
+        let scalar = |t: Tensor<1>| t.into_data().convert::<f64>().as_slice::<f64>().map_or(f64::NAN, |v| v[0]);
+        let mut metrics = vec![];
+        if reg.kind != Regulariser::None {
+            metrics.push(scalar(terms.fit.clone().detach()));
+            metrics.push(scalar(terms.penalty.clone().detach()));
+        }
+        if let Some(s) = terms.log_var {
+            metrics.push(scalar(s));
+        }
+        let loss = engine::backward_into(model, terms.total, grads);
+        Ok(StepOutput { loss, metrics })
     }
 
     fn validate(&mut self, model: &Surrogate, device: &Device) -> Result<Option<f64>, TrainError> {

@@ -104,6 +104,31 @@ impl RegularisationConfig {
     }
 }
 
+/// `n` probe values from the SplitMix stream `state`.
+fn probe_values(kind: Probe, state: &mut u64, n: usize) -> impl Iterator<Item = f64> + '_ {
+    let unit = |s: &mut u64| (splitmix(s) >> 11) as f64 / (1u64 << 53) as f64;
+    (0..n).map(move |_| match kind {
+        Probe::Rademacher => {
+            if splitmix(state) >> 63 == 0 {
+                1.0
+            } else {
+                -1.0
+            }
+        }
+        Probe::Gaussian => {
+            // Box–Muller; 1 − u keeps the logarithm finite
+            let (a, b) = (1.0 - unit(state), unit(state));
+            (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
+        }
+    })
+}
+
+fn stream(seed: u64, step: usize, salt: u64) -> u64 {
+    seed ^ (step as u64).wrapping_mul(0xA24B_AED4_963E_E407)
+        ^ salt.wrapping_mul(0x9FB2_1C65_1E98_DF25)
+        ^ 0x5851_F42D_4C95_7F2D
+}
+
 /// `count` probe vectors of `shape` (dtype and device of `like`), a pure function of `(seed, step, count)` so
 /// resumed runs draw the same probes.
 pub fn probes<const D: usize>(
@@ -114,24 +139,51 @@ pub fn probes<const D: usize>(
     shape: [usize; D],
     like: &Tensor<D>,
 ) -> Vec<Tensor<D>> {
-    let mut state = seed ^ (step as u64).wrapping_mul(0xA24B_AED4_963E_E407) ^ 0x5851_F42D_4C95_7F2D;
+    let mut state = stream(seed, step, 0);
     let n: usize = shape.iter().product();
-    let unit = |s: &mut u64| (splitmix(s) >> 11) as f64 / (1u64 << 53) as f64;
     (0..count)
         .map(|_| {
-            let values: Vec<f64> = match kind {
-                Probe::Rademacher => (0..n).map(|_| if splitmix(&mut state) >> 63 == 0 { 1.0 } else { -1.0 }).collect(),
-                Probe::Gaussian => (0..n)
-                    .map(|_| {
-                        // Box–Muller; 1 − u keeps the logarithm finite
-                        let (a, b) = (1.0 - unit(&mut state), unit(&mut state));
-                        (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
-                    })
-                    .collect(),
-            };
+            let values: Vec<f64> = probe_values(kind, &mut state, n).collect();
             Tensor::from_data(TensorData::new(values, shape), (&like.device(), like.dtype()))
         })
         .collect()
+}
+
+/// `count` probe vectors for a batch of training windows `[b, …frame]`: the slice of window `i` is drawn from a
+/// stream of `(seed, step, examples[i])`, so the probes of a window do not depend on how the batch is split
+/// among ranks, and a resumed run draws the same ones.
+pub fn batch_probes(
+    kind: Probe,
+    seed: u64,
+    step: usize,
+    examples: &[usize],
+    count: usize,
+    frame: [usize; 3],
+    like: &Tensor<4>,
+) -> Vec<Tensor<4>> {
+    let n: usize = frame.iter().product();
+    let mut values = vec![Vec::with_capacity(examples.len() * n); count];
+    for &e in examples {
+        let mut state = stream(seed, step, e as u64 + 1);
+        for v in values.iter_mut() {
+            v.extend(probe_values(kind, &mut state, n));
+        }
+    }
+    let shape = [examples.len(), frame[0], frame[1], frame[2]];
+    values.into_iter().map(|v| Tensor::from_data(TensorData::new(v, shape), (&like.device(), like.dtype()))).collect()
+}
+
+/// The variance head's raw output mapped smoothly into `[s_min, s_max]`: `s = s_min + (s_max − s_min)·sigmoid(r)`
+/// (the guard against σ → ∞ on hard regions and σ → 0 on easy ones, with a gradient everywhere).
+pub fn bounded_log_var<const D: usize>(raw: Tensor<D>, cfg: &RegularisationConfig) -> Tensor<D> {
+    burn::tensor::activation::sigmoid(raw).mul_scalar(cfg.log_var_max - cfg.log_var_min).add_scalar(cfg.log_var_min)
+}
+
+/// The heteroscedastic Gaussian negative log-likelihood `mean_j (pⱼ − yⱼ)² / (2σⱼ²) + ½ log σⱼ²` (the constant
+/// ½ log 2π left out) for a bounded log-variance `s = log σ²`.
+pub fn gaussian_nll<const D: usize>(prediction: Tensor<D>, target: Tensor<D>, log_var: Tensor<D>) -> Tensor<1> {
+    let misfit = (prediction - target).powf_scalar(2.0) * log_var.clone().neg().exp();
+    (misfit + log_var).mean().mul_scalar(0.5)
 }
 
 /// The Hutchinson estimate of the squared row norms `‖J_{j,:}‖²` from the tangents `J vₚ` of a jet seeded with
