@@ -350,6 +350,8 @@ struct Curves {
     log_spec: Vec<Vec<Vec<f64>>>,
     /// `[sample][spectrum step][field]` predicted over reference energy per band.
     ratios: Vec<Vec<Vec<Vec<f64>>>>,
+    /// RMS over locations and fields of the predicted σ, `[sample × step]`, for models that predict one.
+    sigma_rms: Option<Vec<f64>>,
 }
 
 const BAND_EDGES: [usize; 4] = [0, 4, 12, usize::MAX];
@@ -443,6 +445,7 @@ fn curves(
         bands: vec![],
         log_spec: vec![],
         ratios: vec![],
+        sigma_rms: None,
         spectrum_steps: spectrum_steps.clone(),
     };
     let mut mean_spectra: Vec<Vec<(Vec<f64>, Vec<f64>)>> = vec![];
@@ -688,6 +691,15 @@ fn write_metrics_nc(
             c.energy_drift.clone(),
             &["sample", "step"],
         )?;
+        if let Some(sd) = &c.sigma_rms {
+            put(
+                &mut f,
+                "sigma_rms",
+                "RMS of the predicted standard deviation, all fields",
+                sd.clone(),
+                &["sample", "step"],
+            )?;
+        }
         {
             let blow: Vec<i32> = c.blow_up.iter().map(|b| b.map_or(-1, |s| s as i32)).collect();
             let mut v = nc(&tmp, f.add_variable::<i32>("blow_up_step", &["sample"]))?;
@@ -1363,14 +1375,14 @@ fn write_sigma_plots(
         scatter.push(plot::Series::new(&format!("step {t}"), pts).markers());
     }
     if lo < hi {
-        scatter.push(plot::Series::new("σ = |error|", vec![(lo, lo), (hi, hi)]));
+        scatter.push(plot::Series::new("sigma = abs error", vec![(lo, lo), (hi, hi)]));
     }
     let fields = &held.traj.fields;
     saved(
         plot::line_chart(
-            &format!("predicted σ against |error|, sample {} (all fields)", held.range.start),
-            "|error|",
-            "σ",
+            &format!("predicted sigma against abs error, sample {} (all fields)", held.range.start),
+            "abs error",
+            "sigma",
             &scatter,
             true,
         )
@@ -1385,12 +1397,12 @@ fn write_sigma_plots(
             let r = (t - 1) * frame..(t - 1) * frame + space;
             let err = pred[r.clone()].iter().zip(&truth[r.clone()]).enumerate();
             series.push(plot::Series::new(
-                &format!("|error|, step {t}"),
+                &format!("abs error, step {t}"),
                 err.map(|(i, (p, y))| (i as f64 * dx, (p - y).abs())).collect(),
             ));
             series.push(
                 plot::Series::new(
-                    &format!("σ, step {t}"),
+                    &format!("sigma, step {t}"),
                     sigma[r].iter().enumerate().map(|(i, s)| (i as f64 * dx, *s)).collect(),
                 )
                 .dashed(),
@@ -1398,7 +1410,7 @@ fn write_sigma_plots(
         }
         saved(
             plot::line_chart(
-                &format!("{}: |error| and predicted σ along x, sample {}", fields[0], held.range.start),
+                &format!("{}: abs error and predicted sigma along x, sample {}", fields[0], held.range.start),
                 "x",
                 "value",
                 &series,
@@ -1428,7 +1440,10 @@ pub fn rollout_model(
     let [ny, nx] = model.grid();
     let spacing = [layout.extent.get(1).copied().unwrap_or(1.0) / ny as f64, layout.extent[0] / nx as f64];
     let (ns, steps) = (held.traj.samples(), held.steps);
-    let c = curves(&pred, &truth, &initial, ns, steps, &held.traj.fields, model.grid(), spacing);
+    let mut c = curves(&pred, &truth, &initial, ns, steps, &held.traj.fields, model.grid(), spacing);
+    c.sigma_rms = sigma.as_ref().map(|sd| {
+        sd.chunks(held.frame()).map(|f| (f.iter().map(|v| v * v).sum::<f64>() / f.len() as f64).sqrt()).collect()
+    });
     let cost = costs(&held, prov, opts, &c, &truth, &initial, model_seconds_per_step, progress)?;
     let mut summary = summarise(model, &held, opts, &c, cost);
     summary.uncertainty =

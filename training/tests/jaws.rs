@@ -146,6 +146,11 @@ fn a_jaws_run_learns_and_the_penalty_acts() {
     for f in ["sigma.png", "sigma_profile.png"] {
         assert!(report.join(f).is_file(), "{f} missing");
     }
+    let m = netcdf::open(report.join("metrics.nc")).unwrap();
+    let v = m.variable("sigma_rms").expect("σ per sample and step in metrics.nc");
+    assert_eq!(v.dimensions().iter().map(|d| d.len()).collect::<Vec<_>>(), vec![s.samples.len(), 12]);
+    let sd: Vec<f64> = v.get_values(..).unwrap();
+    assert!(sd.iter().all(|x| x.is_finite() && *x > 0.0), "{sd:?}");
     let md = std::fs::read_to_string(report.join("summary.md")).unwrap();
     assert!(md.contains("Predicted uncertainty") && md.contains("2σ"), "{md}");
 }
