@@ -10,6 +10,7 @@
 #
 #   benches/experiments/jaws.sh                                  # defaults below
 #   STEPS=300 KS="1 4" SEEDS="0" OUT=/tmp/jaws benches/experiments/jaws.sh
+#   TRAIN=0 ... benches/experiments/jaws.sh                     # only report the runs that exist
 #
 # Re-running continues: datasets are reused, finished runs and reports are skipped.
 set -euo pipefail
@@ -40,6 +41,7 @@ for kind in $KINDS; do
       name="$kind-k$k-seed$seed"
       run="$OUT/runs/$name"
       if [ ! -f "$run/summary.json" ]; then
+        [ "${TRAIN:-1}" = 1 ] || continue
         resume=""; [ -f "$run/checkpoint.ckpt" ] && resume="--resume"
         force=""; [ -z "$resume" ] && [ -d "$run" ] && force="--force"
         mkdir -p "$OUT/time"

@@ -321,7 +321,7 @@ pub struct RolloutSummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct Uncertainty {
     pub steps: Vec<usize>,
-    /// Mean σ over samples and locations.
+    /// Mean σ over samples and locations (finite values only, as the two rows below).
     pub sigma_mean: Vec<f64>,
     /// Root mean square error over samples and locations.
     pub rmse: Vec<f64>,
@@ -1044,7 +1044,8 @@ fn uncertainty(
             let r = (s * total + st - 1) * frame..(s * total + st) * frame;
             let err: Vec<f64> = pred[r.clone()].iter().zip(&truth[r.clone()]).map(|(p, y)| (p - y).abs()).collect();
             let sd = &sigma[r];
-            for (e, d) in err.iter().zip(sd) {
+            // values of rollouts that blew up say nothing about calibration
+            for (e, d) in err.iter().zip(sd).filter(|(e, d)| e.is_finite() && d.is_finite()) {
                 sum_s += d;
                 sum_e2 += e * e;
                 covered += (*e <= 2.0 * d) as usize;
