@@ -303,3 +303,46 @@ fn a_failing_or_killed_training_rank_ends_the_job_and_leaves_a_valid_checkpoint(
     let ck = ansatz_training::checkpoint::Checkpoint::load(&run.join("checkpoint.ckpt")).unwrap();
     assert!(ck.header.step >= 5 && ck.header.step % 5 == 0, "{}", ck.header.step);
 }
+
+#[test]
+fn the_jacobian_penalty_averages_over_ranks_like_one_rank() {
+    // probes are drawn per window, so 2 ranks × 4 windows see the probes 1 rank sees for the same 8
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = training_setup(dir.path());
+    let jaws = [
+        "--set",
+        "regularisation.kind=jaws",
+        "--set",
+        "model.variance_head=true",
+        "--set",
+        "training.loss=gaussian-nll",
+        "--set",
+        "training.steps=4",
+    ];
+    let (g1, g2) = (dir.path().join("g1.bin"), dir.path().join("g2.bin"));
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let args = |run: &Path| -> Vec<String> {
+        [&["train", p(&config), "--data", p(&data), "--out", p(run)][..], &jaws[..]]
+            .concat()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let a1 = args(&one);
+    let o = Command::new(env!("CARGO_BIN_EXE_ansatz")).args(&a1).env("ANSATZ_DUMP_GRADIENT", p(&g1)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a2 = args(&two);
+    let a2: Vec<&str> = a2.iter().map(|s| s.as_str()).collect();
+    let o = mpirun(2, &[("ANSATZ_DUMP_GRADIENT", p(&g2))], &a2);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rel = relative(&floats(&g2), &floats(&g1));
+    eprintln!("first gradient with the JAWS penalty, 2 ranks vs 1: {rel:e} relative");
+    assert!(rel < 1e-5, "gradient differs by {rel:e} (relative)");
+    let column = |run: &Path| -> Vec<f64> {
+        let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        let i = text.lines().next().unwrap().split(',').position(|h| h == "penalty").expect("a penalty column");
+        text.lines().skip(1).map(|l| l.split(',').nth(i).unwrap().parse().unwrap()).collect()
+    };
+    let (p1, p2) = (column(&one), column(&two));
+    assert!((p1[0] - p2[0]).abs() <= 1e-5 * p1[0].abs().max(1e-12), "first penalty: {} vs {}", p1[0], p2[0]);
+}
