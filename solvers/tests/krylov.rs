@@ -201,3 +201,25 @@ fn lanczos_finds_the_extreme_eigenvalues() {
     assert!((ritz[0] - lmin).abs() < 1e-8 * lmax, "{} vs {lmin}", ritz[0]);
     assert!((ritz.last().unwrap() - lmax).abs() < 1e-8 * lmax);
 }
+
+#[test]
+fn cg_without_a_preconditioner_skips_it_and_changes_nothing() {
+    // the identity declared as such (no copy, r · z taken as r · r) against the same map undeclared
+    struct Copy;
+    impl Preconditioner for Copy {
+        fn apply(&self, r: &[f64], z: &mut [f64]) {
+            z.copy_from_slice(r);
+        }
+    }
+    for (n, jitter) in [(12, false), (30, true)] {
+        let a = laplacian(n, 0.0, jitter);
+        let b = rhs(a.nrows());
+        let tol = Tolerance::relative(1e-10, 10_000);
+        let (mut x1, mut x2) = (vec![0.0; b.len()], vec![0.0; b.len()]);
+        let i1 = pcg(&a, &Identity, &b, &mut x1, tol).unwrap();
+        let i2 = pcg(&a, &Copy, &b, &mut x2, tol).unwrap();
+        assert_eq!(x1, x2, "n = {n}");
+        assert_eq!(i1.residuals, i2.residuals, "n = {n}");
+        assert!(true_residual(&a, &b, &x1) <= 1e-9 * bnorm(&b), "n = {n}");
+    }
+}

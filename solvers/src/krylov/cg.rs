@@ -1,7 +1,7 @@
 //! Conjugate gradients, preconditioned and flexible.
 
 use super::{SolveError, SolveInfo, Start, Tolerance, converged, start};
-use crate::linalg::{LinearOperator, dot, norm};
+use crate::linalg::{LinearOperator, cg_update, dot, norm};
 use crate::precond::Preconditioner;
 
 /// Conjugate gradients for a symmetric positive definite `a` (Hestenes & Stiefel 1952).
@@ -34,19 +34,17 @@ pub fn pcg(
     if rz <= 0.0 {
         return Err(SolveError::IndefinitePreconditioner(info));
     }
+    let identity = m.is_identity();
     while info.iterations < tol.max_iter {
-        a.apply(&p, &mut q);
-        let pq = dot(&p, &q);
+        // fused passes: q = A p with p · q, then x, r and r · r together
+        let pq = a.apply_dot(&p, &mut q);
         if pq <= 0.0 {
             return Err(SolveError::IndefiniteOperator(info));
         }
         let alpha = rz / pq;
-        for i in 0..n {
-            x[i] += alpha * p[i];
-            r[i] -= alpha * q[i];
-        }
+        let rr = cg_update(x, &mut r, &p, &q, alpha);
         info.iterations += 1;
-        let rn = norm(&r);
+        let rn = rr.sqrt();
         info.residuals.push(rn);
         if !rn.is_finite() {
             return Err(SolveError::Breakdown { info, what: "non-finite residual" });
@@ -55,13 +53,19 @@ pub fn pcg(
             info.reason = Some(reason);
             return Ok(info);
         }
-        m.apply(&r, &mut z);
-        let rz_new = dot(&r, &z);
+        // without a preconditioner z = r: no copy, and r · z is r · r
+        let rz_new = if identity {
+            rr
+        } else {
+            m.apply(&r, &mut z);
+            dot(&r, &z)
+        };
         if rz_new <= 0.0 {
             return Err(SolveError::IndefinitePreconditioner(info));
         }
         let beta = rz_new / rz;
         rz = rz_new;
+        let z: &[f64] = if identity { &r } else { &z };
         for i in 0..n {
             p[i] = z[i] + beta * p[i];
         }

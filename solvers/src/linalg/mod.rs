@@ -16,6 +16,12 @@ pub trait LinearOperator: Sync {
     fn nrows(&self) -> usize;
     /// `y = A x`.
     fn apply(&self, x: &[f64], y: &mut [f64]);
+    /// `y = A x` and returns `x · y` (what CG needs of each product). Operators that can fuse the two passes
+    /// override it; the result must not depend on the number of threads.
+    fn apply_dot(&self, x: &[f64], y: &mut [f64]) -> f64 {
+        self.apply(x, y);
+        dot(x, y)
+    }
 }
 
 impl<T: LinearOperator + ?Sized> LinearOperator for &T {
@@ -24,6 +30,9 @@ impl<T: LinearOperator + ?Sized> LinearOperator for &T {
     }
     fn apply(&self, x: &[f64], y: &mut [f64]) {
         (**self).apply(x, y)
+    }
+    fn apply_dot(&self, x: &[f64], y: &mut [f64]) -> f64 {
+        (**self).apply_dot(x, y)
     }
 }
 
@@ -66,7 +75,78 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     t
 }
 
+/// Four running sums over the indices ≡ 0, 1, 2, 3 (mod 4) of the leading multiple of 4, then the tail in order:
+/// the summation order of [`dot`], for loops that produce their terms as they go.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Dot4 {
+    s: [f64; 4],
+    tail: Option<f64>,
+}
+
+impl Dot4 {
+    /// Adds term `i` of `n` (in order of `i`).
+    #[inline(always)]
+    pub(crate) fn add(&mut self, i: usize, n: usize, term: f64) {
+        if i < n & !3 {
+            self.s[i & 3] += term;
+        } else {
+            let t = self.tail.get_or_insert((self.s[0] + self.s[1]) + (self.s[2] + self.s[3]));
+            *t += term;
+        }
+    }
+
+    /// The sum.
+    pub(crate) fn sum(&self) -> f64 {
+        self.tail.unwrap_or((self.s[0] + self.s[1]) + (self.s[2] + self.s[3]))
+    }
+}
+
+/// `x += α p`, `r −= α q` in one pass, returning `r · r` (summed in [`dot`]'s order).
+pub(crate) fn cg_update(x: &mut [f64], r: &mut [f64], p: &[f64], q: &[f64], alpha: f64) -> f64 {
+    let n = r.len();
+    let (x, p, q) = (&mut x[..n], &p[..n], &q[..n]);
+    let mut acc = Dot4::default();
+    for i in 0..n {
+        x[i] += alpha * p[i];
+        let ri = r[i] - alpha * q[i];
+        r[i] = ri;
+        acc.add(i, n, ri * ri);
+    }
+    acc.sum()
+}
+
 #[inline]
 pub(crate) fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: f64) -> Vec<f64> {
+        (0..n).map(|i| ((i as f64 + seed) * 0.7316).sin() * (1.0 + (i % 7) as f64)).collect()
+    }
+
+    #[test]
+    fn fused_sums_keep_the_order_of_dot_bit_for_bit() {
+        for n in [0, 1, 3, 4, 5, 8, 13, 1000, 1027] {
+            let (a, b) = (values(n, 0.3), values(n, 1.9));
+            let mut acc = Dot4::default();
+            for i in 0..n {
+                acc.add(i, n, a[i] * b[i]);
+            }
+            assert_eq!(acc.sum().to_bits(), dot(&a, &b).to_bits(), "n = {n}");
+            // x += α p, r −= α q and r · r in one pass equal the three passes
+            let (mut x, mut r, p, q) = (values(n, 2.0), values(n, 3.0), values(n, 4.0), values(n, 5.0));
+            let (mut x2, mut r2) = (x.clone(), r.clone());
+            let rr = cg_update(&mut x, &mut r, &p, &q, 0.37);
+            for i in 0..n {
+                x2[i] += 0.37 * p[i];
+                r2[i] -= 0.37 * q[i];
+            }
+            assert_eq!((x, r), (x2, r2.clone()), "n = {n}");
+            assert_eq!(rr.to_bits(), dot(&r2, &r2).to_bits(), "n = {n}");
+        }
+    }
 }

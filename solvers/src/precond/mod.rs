@@ -21,6 +21,10 @@ pub trait Preconditioner: Sync {
     fn is_linear(&self) -> bool {
         true
     }
+    /// Whether `apply` is the identity (`z = r`), so that Krylov methods may skip it and its copy.
+    fn is_identity(&self) -> bool {
+        false
+    }
 }
 
 /// No preconditioning.
@@ -30,6 +34,9 @@ pub struct Identity;
 impl Preconditioner for Identity {
     fn apply(&self, r: &[f64], z: &mut [f64]) {
         z.copy_from_slice(r);
+    }
+    fn is_identity(&self) -> bool {
+        true
     }
 }
 
