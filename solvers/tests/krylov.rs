@@ -223,3 +223,23 @@ fn cg_without_a_preconditioner_skips_it_and_changes_nothing() {
         assert!(true_residual(&a, &b, &x1) <= 1e-9 * bnorm(&b), "n = {n}");
     }
 }
+
+#[test]
+fn cg_on_a_large_system_is_the_same_on_any_thread_count() {
+    // 100² unknowns: above the size where the fused passes run in parallel blocks
+    let a = laplacian(100, 0.0, true);
+    let b = rhs(a.nrows());
+    let solve = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut x = vec![0.0; b.len()];
+            let info = pcg(&a, &Identity, &b, &mut x, Tolerance::relative(1e-8, 10_000)).unwrap();
+            (x, info.residuals)
+        })
+    };
+    let one = solve(1);
+    assert!(true_residual(&a, &b, &one.0) <= 1e-7 * bnorm(&b));
+    for threads in [2, 3] {
+        assert!(solve(threads) == one, "{threads} threads differ from one");
+    }
+}

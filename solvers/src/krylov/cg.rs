@@ -1,7 +1,7 @@
 //! Conjugate gradients, preconditioned and flexible.
 
 use super::{SolveError, SolveInfo, Start, Tolerance, converged, start};
-use crate::linalg::{LinearOperator, cg_update, dot, norm};
+use crate::linalg::{LinearOperator, cg_direction, cg_update, dot, dot_blocked, norm};
 use crate::precond::Preconditioner;
 
 /// Conjugate gradients for a symmetric positive definite `a` (Hestenes & Stiefel 1952).
@@ -58,17 +58,14 @@ pub fn pcg(
             rr
         } else {
             m.apply(&r, &mut z);
-            dot(&r, &z)
+            dot_blocked(&r, &z)
         };
         if rz_new <= 0.0 {
             return Err(SolveError::IndefinitePreconditioner(info));
         }
         let beta = rz_new / rz;
         rz = rz_new;
-        let z: &[f64] = if identity { &r } else { &z };
-        for i in 0..n {
-            p[i] = z[i] + beta * p[i];
-        }
+        cg_direction(&mut p, if identity { &r } else { &z }, beta);
     }
     Err(SolveError::NotConverged(info))
 }

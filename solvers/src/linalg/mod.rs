@@ -101,18 +101,72 @@ impl Dot4 {
     }
 }
 
-/// `x += α p`, `r −= α q` in one pass, returning `r · r` (summed in [`dot`]'s order).
+/// Vector length from which the fused CG passes run in blocks on the rayon pool.
+const PAR_BLOCK: usize = 4096;
+
+/// Sums `term(first, block)` over consecutive blocks of `PAR_BLOCK` entries in parallel, the partial sums then in
+/// block order: the same result on any thread count.
+fn blocked_sum(n: usize, term: impl Fn(usize, usize) -> f64 + Sync) -> f64 {
+    use rayon::prelude::*;
+    let parts: Vec<f64> = (0..n.div_ceil(PAR_BLOCK))
+        .into_par_iter()
+        .map(|b| term(b * PAR_BLOCK, PAR_BLOCK.min(n - b * PAR_BLOCK)))
+        .collect();
+    parts.iter().sum()
+}
+
+/// `x += α p`, `r −= α q` in one pass, returning `r · r`: in [`dot`]'s order below `2 · PAR_BLOCK` entries,
+/// per block (in parallel) above.
 pub(crate) fn cg_update(x: &mut [f64], r: &mut [f64], p: &[f64], q: &[f64], alpha: f64) -> f64 {
     let n = r.len();
-    let (x, p, q) = (&mut x[..n], &p[..n], &q[..n]);
-    let mut acc = Dot4::default();
-    for i in 0..n {
-        x[i] += alpha * p[i];
-        let ri = r[i] - alpha * q[i];
-        r[i] = ri;
-        acc.add(i, n, ri * ri);
+    let block = |x: &mut [f64], r: &mut [f64], p: &[f64], q: &[f64]| -> f64 {
+        let m = r.len();
+        let (x, p, q) = (&mut x[..m], &p[..m], &q[..m]);
+        let mut acc = Dot4::default();
+        for i in 0..m {
+            x[i] += alpha * p[i];
+            let ri = r[i] - alpha * q[i];
+            r[i] = ri;
+            acc.add(i, m, ri * ri);
+        }
+        acc.sum()
+    };
+    if n < 2 * PAR_BLOCK {
+        return block(x, r, p, q);
     }
-    acc.sum()
+    use rayon::prelude::*;
+    let parts: Vec<f64> = x[..n]
+        .par_chunks_mut(PAR_BLOCK)
+        .zip(r.par_chunks_mut(PAR_BLOCK))
+        .zip(p[..n].par_chunks(PAR_BLOCK).zip(q[..n].par_chunks(PAR_BLOCK)))
+        .map(|((x, r), (p, q))| block(x, r, p, q))
+        .collect();
+    parts.iter().sum()
+}
+
+/// `p = z + β p` (in parallel blocks on long vectors; elementwise, so the same on any thread count).
+pub(crate) fn cg_direction(p: &mut [f64], z: &[f64], beta: f64) {
+    let n = p.len();
+    let block = |p: &mut [f64], z: &[f64]| {
+        for (pi, zi) in p.iter_mut().zip(z) {
+            *pi = zi + beta * *pi;
+        }
+    };
+    if n < 2 * PAR_BLOCK {
+        block(p, z);
+    } else {
+        use rayon::prelude::*;
+        p.par_chunks_mut(PAR_BLOCK).zip(z[..n].par_chunks(PAR_BLOCK)).for_each(|(p, z)| block(p, z));
+    }
+}
+
+/// `a · b` in parallel blocks on long vectors (the same on any thread count), [`dot`] on short ones.
+pub(crate) fn dot_blocked(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 2 * PAR_BLOCK {
+        return dot(a, b);
+    }
+    blocked_sum(n, |first, len| dot(&a[first..first + len], &b[first..first + len]))
 }
 
 #[inline]
