@@ -47,7 +47,7 @@ fn penalty_cost(c: &mut Criterion) {
                         regularisation: &reg,
                         probes,
                     };
-                    let terms = objective(&net, x.clone(), y.clone(), &o);
+                    let terms = objective(&net, x.clone(), y.clone(), &o).expect("a consistent objective");
                     black_box(terms.total.backward())
                 })
             });

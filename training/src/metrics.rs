@@ -121,9 +121,9 @@ pub fn shell_spectrum(field: &[f64], nx: usize, ny: usize) -> Vec<f64> {
     e
 }
 
-/// Relative error of the energy in each band `[edges[i], edges[i+1])` (shell indices); NaN for a band whose
-/// reference energy is below 1e-14 of the total (an empty band has no relative error).
-pub fn band_errors(pred: &[f64], truth: &[f64], edges: &[usize]) -> Vec<f64> {
+/// `f(E_pred, E_ref)` of the energy in each band `[edges[i], edges[i+1])` (shell indices); NaN for a band whose
+/// reference energy is below 1e-14 of the total (an empty band has no relative measure).
+fn per_band(pred: &[f64], truth: &[f64], edges: &[usize], f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
     let total: f64 = truth.iter().sum();
     edges
         .windows(2)
@@ -131,25 +131,22 @@ pub fn band_errors(pred: &[f64], truth: &[f64], edges: &[usize]) -> Vec<f64> {
             let (lo, hi) = (b[0].min(truth.len()), b[1].min(truth.len()));
             let ep: f64 = pred[lo.min(pred.len())..hi.min(pred.len())].iter().sum();
             let et: f64 = truth[lo..hi].iter().sum();
-            if et <= 1e-14 * total { f64::NAN } else { (ep - et).abs() / et }
+            if et <= 1e-14 * total { f64::NAN } else { f(ep, et) }
         })
         .collect()
+}
+
+/// Relative error of the energy in each band `[edges[i], edges[i+1])` (shell indices); NaN for a band whose
+/// reference energy is below 1e-14 of the total (an empty band has no relative error).
+pub fn band_errors(pred: &[f64], truth: &[f64], edges: &[usize]) -> Vec<f64> {
+    per_band(pred, truth, edges, |ep, et| (ep - et).abs() / et)
 }
 
 /// The predicted over the reference energy in each band `[edges[i], edges[i+1])` (shell indices): below 1 where the
 /// prediction has lost energy (a dissipated spectrum), above 1 where it has gained some; NaN for a band whose
 /// reference energy is below 1e-14 of the total.
 pub fn band_ratios(pred: &[f64], truth: &[f64], edges: &[usize]) -> Vec<f64> {
-    let total: f64 = truth.iter().sum();
-    edges
-        .windows(2)
-        .map(|b| {
-            let (lo, hi) = (b[0].min(truth.len()), b[1].min(truth.len()));
-            let ep: f64 = pred[lo.min(pred.len())..hi.min(pred.len())].iter().sum();
-            let et: f64 = truth[lo..hi].iter().sum();
-            if et <= 1e-14 * total { f64::NAN } else { ep / et }
-        })
-        .collect()
+    per_band(pred, truth, edges, |ep, et| ep / et)
 }
 
 /// `mean_k |log E_p(k) − log E_t(k)|` over the shells where the reference holds more than 1e-14 of its total

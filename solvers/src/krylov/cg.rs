@@ -35,6 +35,8 @@ pub fn pcg(
         return Err(SolveError::IndefinitePreconditioner(info));
     }
     let identity = m.is_identity();
+    // block sums of the fused passes on long vectors, reused by every iteration
+    let mut blocks = Vec::new();
     while info.iterations < tol.max_iter {
         // fused passes: q = A p with p · q, then x, r and r · r together
         let pq = a.apply_dot(&p, &mut q);
@@ -42,7 +44,7 @@ pub fn pcg(
             return Err(SolveError::IndefiniteOperator(info));
         }
         let alpha = rz / pq;
-        let rr = cg_update(x, &mut r, &p, &q, alpha);
+        let rr = cg_update(x, &mut r, &p, &q, alpha, &mut blocks);
         info.iterations += 1;
         let rn = rr.sqrt();
         info.residuals.push(rn);
@@ -58,7 +60,7 @@ pub fn pcg(
             rr
         } else {
             m.apply(&r, &mut z);
-            dot_blocked(&r, &z)
+            dot_blocked(&r, &z, &mut blocks)
         };
         if rz_new <= 0.0 {
             return Err(SolveError::IndefinitePreconditioner(info));

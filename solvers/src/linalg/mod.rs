@@ -104,20 +104,9 @@ impl Dot4 {
 /// Vector length from which the fused CG passes run in blocks on the rayon pool.
 const PAR_BLOCK: usize = 4096;
 
-/// Sums `term(first, block)` over consecutive blocks of `PAR_BLOCK` entries in parallel, the partial sums then in
-/// block order: the same result on any thread count.
-fn blocked_sum(n: usize, term: impl Fn(usize, usize) -> f64 + Sync) -> f64 {
-    use rayon::prelude::*;
-    let parts: Vec<f64> = (0..n.div_ceil(PAR_BLOCK))
-        .into_par_iter()
-        .map(|b| term(b * PAR_BLOCK, PAR_BLOCK.min(n - b * PAR_BLOCK)))
-        .collect();
-    parts.iter().sum()
-}
-
 /// `x += α p`, `r −= α q` in one pass, returning `r · r`: in [`dot`]'s order below `2 · PAR_BLOCK` entries,
-/// per block (in parallel) above.
-pub(crate) fn cg_update(x: &mut [f64], r: &mut [f64], p: &[f64], q: &[f64], alpha: f64) -> f64 {
+/// per block (in parallel) above, the block sums (kept in `blocks`, reused between calls) then in order.
+pub(crate) fn cg_update(x: &mut [f64], r: &mut [f64], p: &[f64], q: &[f64], alpha: f64, blocks: &mut Vec<f64>) -> f64 {
     let n = r.len();
     let block = |x: &mut [f64], r: &mut [f64], p: &[f64], q: &[f64]| -> f64 {
         let m = r.len();
@@ -135,13 +124,13 @@ pub(crate) fn cg_update(x: &mut [f64], r: &mut [f64], p: &[f64], q: &[f64], alph
         return block(x, r, p, q);
     }
     use rayon::prelude::*;
-    let parts: Vec<f64> = x[..n]
+    x[..n]
         .par_chunks_mut(PAR_BLOCK)
         .zip(r.par_chunks_mut(PAR_BLOCK))
         .zip(p[..n].par_chunks(PAR_BLOCK).zip(q[..n].par_chunks(PAR_BLOCK)))
         .map(|((x, r), (p, q))| block(x, r, p, q))
-        .collect();
-    parts.iter().sum()
+        .collect_into_vec(blocks);
+    blocks.iter().sum()
 }
 
 /// `p = z + β p` (in parallel blocks on long vectors; elementwise, so the same on any thread count).
@@ -160,13 +149,16 @@ pub(crate) fn cg_direction(p: &mut [f64], z: &[f64], beta: f64) {
     }
 }
 
-/// `a · b` in parallel blocks on long vectors (the same on any thread count), [`dot`] on short ones.
-pub(crate) fn dot_blocked(a: &[f64], b: &[f64]) -> f64 {
+/// `a · b` in parallel blocks on long vectors (the block sums in `blocks`, then in order: the same on any thread
+/// count), [`dot`] on short ones.
+pub(crate) fn dot_blocked(a: &[f64], b: &[f64], blocks: &mut Vec<f64>) -> f64 {
     let n = a.len();
     if n < 2 * PAR_BLOCK {
         return dot(a, b);
     }
-    blocked_sum(n, |first, len| dot(&a[first..first + len], &b[first..first + len]))
+    use rayon::prelude::*;
+    a[..n].par_chunks(PAR_BLOCK).zip(b[..n].par_chunks(PAR_BLOCK)).map(|(a, b)| dot(a, b)).collect_into_vec(blocks);
+    blocks.iter().sum()
 }
 
 #[inline]
@@ -194,7 +186,7 @@ mod tests {
             // x += α p, r −= α q and r · r in one pass equal the three passes
             let (mut x, mut r, p, q) = (values(n, 2.0), values(n, 3.0), values(n, 4.0), values(n, 5.0));
             let (mut x2, mut r2) = (x.clone(), r.clone());
-            let rr = cg_update(&mut x, &mut r, &p, &q, 0.37);
+            let rr = cg_update(&mut x, &mut r, &p, &q, 0.37, &mut vec![]);
             for i in 0..n {
                 x2[i] += 0.37 * p[i];
                 r2[i] -= 0.37 * q[i];

@@ -189,7 +189,8 @@ pub struct Terms {
 /// The objective of one batch: `input` `[b, H·C, ny, nx]`, `target` `[b, K·C, ny, nx]`; the data term over the K
 /// unrolled steps (back-propagated through all of them) plus, at the first window, the Jacobian penalty of
 /// `docs/methods/jaws.md` from forward-mode tangents along `objective.probes`.
-pub fn objective(model: &Surrogate, input: Tensor<4>, target: Tensor<4>, o: &Objective) -> Terms {
+/// A likelihood or a `jaws` penalty asked of a network without a variance head is an input error.
+pub fn objective(model: &Surrogate, input: Tensor<4>, target: Tensor<4>, o: &Objective) -> Result<Terms, TrainError> {
     let (channels, reg) = (o.channels, o.regularisation);
     let [_, kc, ..] = target.dims();
     let horizon = kc / channels;
@@ -216,7 +217,9 @@ pub fn objective(model: &Surrogate, input: Tensor<4>, target: Tensor<4>, o: &Obj
                 (num / den).mean()
             }
             Loss::GaussianNll => {
-                let s = jaws::bounded_log_var(raw.expect("a variance head (checked by the configuration)"), reg);
+                let raw =
+                    raw.ok_or_else(|| bad("`training.loss = \"gaussian-nll\"` needs `model.variance_head = true`"))?;
+                let s = jaws::bounded_log_var(raw, reg);
                 if k == 0 {
                     log_var_mean = Some(s.clone().detach().mean());
                 }
@@ -236,10 +239,14 @@ pub fn objective(model: &Surrogate, input: Tensor<4>, target: Tensor<4>, o: &Obj
             let w = jaws::weight(jaws::bounded_log_var(raw, reg), reg);
             jaws::penalty(rows, Some(w), reg)
         }
-        (Regulariser::Jaws, Some((_, None))) => panic!("the jaws penalty needs a variance head"),
+        (Regulariser::Jaws, Some((_, None))) => {
+            return Err(bad(
+                "`regularisation.kind = \"jaws\"` weights the penalty by σ: set `model.variance_head = true`",
+            ));
+        }
         _ => fit.zeros_like(),
     };
-    Terms { total: fit.clone() + penalty.clone(), fit, penalty, log_var: log_var_mean }
+    Ok(Terms { total: fit.clone() + penalty.clone(), fit, penalty, log_var: log_var_mean })
 }
 
 /// The unrolled loss of one batch without regularisation: `input` `[b, H·C, ny, nx]`, `target` `[b, K·C, ny, nx]`.
@@ -250,9 +257,10 @@ pub fn unrolled_loss(
     channels: usize,
     residual: bool,
     loss: Loss,
-) -> Tensor<1> {
+) -> Result<Tensor<1>, TrainError> {
     let reg = RegularisationConfig::default();
-    objective(model, input, target, &Objective { channels, residual, loss, regularisation: &reg, probes: vec![] }).total
+    objective(model, input, target, &Objective { channels, residual, loss, regularisation: &reg, probes: vec![] })
+        .map(|t| t.total)
 }
 
 /// Relative L2 over the horizon (physical units), averaged over validation windows.
@@ -379,7 +387,7 @@ impl Method for Autoregressive {
             regularisation: reg,
             probes,
         };
-        let terms = objective(model, x, y, &o);
+        let terms = objective(model, x, y, &o)?;
         let scalar = |t: Tensor<1>| t.into_data().convert::<f64>().as_slice::<f64>().map_or(f64::NAN, |v| v[0]);
         let mut metrics = vec![];
         if reg.kind != Regulariser::None {
