@@ -9,7 +9,7 @@ CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 PYENV := target/pyenv
 PYSTAMP := $(PYENV)/.installed-2
 
-.PHONY: demo test check-wgpu lint bench deps system-deps rust fuzz hostile
+.PHONY: demo test check-wgpu lint bench bench-petsc deps system-deps petsc-deps rust fuzz hostile
 
 demo: deps
 	$(CARGO) build --release --bin ansatz
@@ -34,6 +34,12 @@ lint: deps
 
 bench: deps
 	$(CARGO) bench -p ansatz-benches
+
+# Our CG, SSOR-, IC(0)- and multigrid-PCG against PETSc's KSPCG (PCNONE, PCSOR, PCICC, PCGAMG) on the same
+# exported systems, one thread, ratios printed (benches/examples/petsc_compare.rs, docs/benchmarks.md).
+bench-petsc: deps petsc-deps
+	$(CARGO) build --release -p ansatz-benches --example petsc_compare
+	RAYON_NUM_THREADS=1 ./target/release/examples/petsc_compare
 
 # Longer robustness runs: 1500 mutated files per format through `ansatz info`, then the fuzz target for 10 minutes
 # (cargo-fuzz on the stable toolchain: RUSTC_BOOTSTRAP enables the flags it needs; no sanitizer).
@@ -61,6 +67,10 @@ system-deps:
 	echo "Installing system packages:$$missing"; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -q && apt-get install -y -q --no-install-recommends$$missing
+
+# PETSc (Debian's petsc-dev, with its MPI compiler wrapper) for the PETSc comparison.
+petsc-deps:
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="petsc-dev"
 
 rust:
 	@if [ -x "$(CARGO)" ]; then exit 0; fi; \

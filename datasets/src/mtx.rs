@@ -35,7 +35,7 @@ pub fn write_matrix(path: &Path, a: &CsrMatrix, comments: &[String], force: bool
             }
         }
         let entries: Vec<(usize, usize, f64)> = (0..a.nrows())
-            .flat_map(|r| (ip[r]..ip[r + 1]).map(move |k| (r, ix[k], vx[k])))
+            .flat_map(|r| (ip[r]..ip[r + 1]).map(move |k| (r, ix[k] as usize, vx[k])))
             .filter(|&(r, c, _)| !symmetric || c <= r)
             .collect();
         writeln!(w, "{} {} {}", a.nrows(), a.ncols(), entries.len())?;

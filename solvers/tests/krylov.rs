@@ -243,3 +243,101 @@ fn cg_on_a_large_system_is_the_same_on_any_thread_count() {
         assert!(solve(threads) == one, "{threads} threads differ from one");
     }
 }
+
+/// The dense matrix of a linear preconditioner (its columns are `apply` on unit vectors), row-major.
+fn dense_of(m: &dyn Preconditioner, n: usize) -> Vec<f64> {
+    let mut d = vec![0.0; n * n];
+    let (mut e, mut z) = (vec![0.0; n], vec![0.0; n]);
+    for c in 0..n {
+        e.fill(0.0);
+        e[c] = 1.0;
+        m.apply(&e, &mut z);
+        for r in 0..n {
+            d[r * n + c] = z[r];
+        }
+    }
+    d
+}
+
+/// `M` from `M⁻¹` (dense, small): column c of `M` solves `M⁻¹ m_c = e_c`.
+fn dense_inverse(minv: &[f64], n: usize) -> Vec<f64> {
+    let trip: Vec<(usize, usize, f64)> = (0..n * n).map(|k| (k / n, k % n, minv[k])).collect();
+    let a = CsrMatrix::from_triplets(n, n, &trip).unwrap();
+    let mut m = vec![0.0; n * n];
+    for c in 0..n {
+        let mut e = vec![0.0; n];
+        e[c] = 1.0;
+        for (r, v) in dense_solve(&a, &e).into_iter().enumerate() {
+            m[r * n + c] = v;
+        }
+    }
+    m
+}
+
+#[test]
+fn ic0_reproduces_the_matrix_on_its_pattern_and_is_exact_on_a_tridiagonal_matrix() {
+    // IC(0)'s defining property: (L̂ L̂ᵀ)_ij = a_ij wherever a_ij is stored
+    let a = laplacian(5, 0.0, true);
+    let n = a.nrows();
+    let m = dense_inverse(&dense_of(&Ic0::new(&a).unwrap(), n), n);
+    let (ip, ix, vx) = a.parts();
+    for r in 0..n {
+        for k in ip[r]..ip[r + 1] {
+            let c = ix[k] as usize;
+            assert!((m[r * n + c] - vx[k]).abs() < 1e-11, "({r}, {c}): {} vs {}", m[r * n + c], vx[k]);
+        }
+    }
+    // M is symmetric and differs from A off the pattern (fill was dropped)
+    assert!((0..n * n).all(|k| (m[k] - m[(k % n) * n + k / n]).abs() < 1e-11));
+    let dense = a.to_dense();
+    assert!((0..n * n).any(|k| (m[k] - dense[k]).abs() > 1e-3), "IC(0) of a 2D Laplacian is not exact");
+    // no fill on a tridiagonal matrix: IC(0) is the Cholesky factorisation, apply solves exactly
+    let mut trip = vec![];
+    for i in 0..40 {
+        trip.push((i, i, 2.0 + 0.1 * (i % 3) as f64));
+        if i > 0 {
+            trip.push((i, i - 1, -1.0));
+            trip.push((i - 1, i, -1.0));
+        }
+    }
+    let tri = CsrMatrix::from_triplets(40, 40, &trip).unwrap();
+    let b = rhs(40);
+    let mut z = vec![0.0; 40];
+    Ic0::new(&tri).unwrap().apply(&b, &mut z);
+    let exact = dense_solve(&tri, &b);
+    assert!(z.iter().zip(&exact).all(|(p, q)| (p - q).abs() < 1e-12 * (1.0 + q.abs())));
+}
+
+#[test]
+fn ssor_is_its_defining_product_and_the_fused_dot_is_r_dot_z() {
+    // M = ω/(2−ω) (D/ω + E) (D/ω)⁻¹ (D/ω + Eᵀ) for A = E + D + Eᵀ
+    let a = laplacian(4, 0.0, true);
+    let n = a.nrows();
+    let w = 1.3;
+    let ssor = Ssor::new(&a, w).unwrap();
+    let m = dense_inverse(&dense_of(&ssor, n), n);
+    let d = a.to_dense();
+    let lower = |r: usize, c: usize| {
+        if c < r {
+            d[r * n + c]
+        } else if c == r {
+            d[r * n + r] / w
+        } else {
+            0.0
+        }
+    };
+    for r in 0..n {
+        for c in 0..n {
+            let v: f64 = (0..n).map(|k| lower(r, k) * w / d[k * n + k] * lower(c, k)).sum::<f64>() * w / (2.0 - w);
+            assert!((m[r * n + c] - v).abs() < 1e-11, "({r}, {c}): {} vs {v}", m[r * n + c]);
+        }
+    }
+    // the fused r · z of IC(0) and SSOR equals the separate dot product
+    let b = rhs(n);
+    for p in [&ssor as &dyn Preconditioner, &Ic0::new(&a).unwrap()] {
+        let mut z = vec![0.0; n];
+        let rz = p.apply_dot(&b, &mut z).expect("fused");
+        let direct: f64 = b.iter().zip(&z).map(|(x, y)| x * y).sum();
+        assert!((rz - direct).abs() < 1e-13 * direct.abs());
+    }
+}

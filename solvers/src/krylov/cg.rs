@@ -59,8 +59,10 @@ pub fn pcg(
         let rz_new = if identity {
             rr
         } else {
-            m.apply(&r, &mut z);
-            dot_blocked(&r, &z, &mut blocks)
+            match m.apply_dot(&r, &mut z) {
+                Some(rz) => rz,
+                None => dot_blocked(&r, &z, &mut blocks),
+            }
         };
         if rz_new <= 0.0 {
             return Err(SolveError::IndefinitePreconditioner(info));

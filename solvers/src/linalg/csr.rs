@@ -5,15 +5,21 @@ use rayon::prelude::*;
 use super::LinearOperator;
 use crate::ConfigError;
 
-/// A sparse matrix in compressed sparse row form with sorted, unique column indices per row.
+/// A sparse matrix in compressed sparse row form with sorted, unique column indices per row. Column indices
+/// are 32-bit (as PETSc's default build and most sparse libraries store them): SpMV is bound by memory
+/// traffic, and the indices are a third of it. Row pointers stay `usize`, so the number of entries is not
+/// bounded by 2³²; the number of columns is.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CsrMatrix {
     nrows: usize,
     ncols: usize,
     indptr: Vec<usize>,
-    indices: Vec<usize>,
+    indices: Vec<u32>,
     values: Vec<f64>,
 }
+
+/// Largest number of columns a [`CsrMatrix`] can index.
+pub const MAX_COLUMNS: usize = u32::MAX as usize;
 
 /// Rows per parallel task in SpMV.
 const ROW_CHUNK: usize = 4096;
@@ -21,6 +27,13 @@ const ROW_CHUNK: usize = 4096;
 impl CsrMatrix {
     /// Builds a matrix from `(row, col, value)` triplets; duplicates are summed.
     pub fn from_triplets(nrows: usize, ncols: usize, triplets: &[(usize, usize, f64)]) -> Result<Self, ConfigError> {
+        if ncols > MAX_COLUMNS {
+            return Err(ConfigError::Shape {
+                what: "matrix columns (32-bit indices)",
+                expected: vec![MAX_COLUMNS],
+                got: vec![ncols],
+            });
+        }
         let mut counts = vec![0usize; nrows + 1];
         for &(r, c, _) in triplets {
             if r >= nrows || c >= ncols {
@@ -35,11 +48,11 @@ impl CsrMatrix {
         for i in 0..nrows {
             counts[i + 1] += counts[i];
         }
-        let mut cols = vec![0usize; triplets.len()];
+        let mut cols = vec![0u32; triplets.len()];
         let mut vals = vec![0.0; triplets.len()];
         let mut fill = counts.clone();
         for &(r, c, v) in triplets {
-            cols[fill[r]] = c;
+            cols[fill[r]] = c as u32;
             vals[fill[r]] = v;
             fill[r] += 1;
         }
@@ -47,13 +60,13 @@ impl CsrMatrix {
         let mut indptr = vec![0usize; nrows + 1];
         let mut indices = Vec::with_capacity(triplets.len());
         let mut values = Vec::with_capacity(triplets.len());
-        let mut row: Vec<(usize, f64)> = Vec::new();
+        let mut row: Vec<(u32, f64)> = Vec::new();
         for r in 0..nrows {
             row.clear();
             row.extend((counts[r]..counts[r + 1]).map(|k| (cols[k], vals[k])));
             row.sort_unstable_by_key(|e| e.0);
             for &(c, v) in &row {
-                if indices.len() > indptr[r] && *indices.last().unwrap_or(&usize::MAX) == c {
+                if indices.len() > indptr[r] && indices.last() == Some(&c) {
                     *values.last_mut().expect("a previous entry exists") += v;
                 } else {
                     indices.push(c);
@@ -81,7 +94,7 @@ impl CsrMatrix {
     }
 
     /// Row pointers, column indices and values.
-    pub fn parts(&self) -> (&[usize], &[usize], &[f64]) {
+    pub fn parts(&self) -> (&[usize], &[u32], &[f64]) {
         (&self.indptr, &self.indices, &self.values)
     }
 
@@ -93,21 +106,35 @@ impl CsrMatrix {
     /// Entry `(r, c)` (zero if not stored).
     pub fn get(&self, r: usize, c: usize) -> f64 {
         let (s, e) = (self.indptr[r], self.indptr[r + 1]);
+        let Ok(c) = u32::try_from(c) else { return 0.0 };
         match self.indices[s..e].binary_search(&c) {
             Ok(k) => self.values[s + k],
             Err(_) => 0.0,
         }
     }
 
-    /// The transpose.
+    /// The transpose (a counting sort by column: rows come out sorted, no comparison sort).
     pub fn transpose(&self) -> Self {
-        let mut t = Vec::with_capacity(self.nnz());
+        assert!(self.nrows <= MAX_COLUMNS, "the transpose of a matrix with more than 2³² rows has too many columns");
+        let mut indptr = vec![0usize; self.ncols + 1];
+        for &c in &self.indices {
+            indptr[c as usize + 1] += 1;
+        }
+        for c in 0..self.ncols {
+            indptr[c + 1] += indptr[c];
+        }
+        let mut fill = indptr[..self.ncols].to_vec();
+        let mut indices = vec![0u32; self.nnz()];
+        let mut values = vec![0.0; self.nnz()];
         for r in 0..self.nrows {
             for k in self.indptr[r]..self.indptr[r + 1] {
-                t.push((self.indices[k], r, self.values[k]));
+                let c = self.indices[k] as usize;
+                indices[fill[c]] = r as u32;
+                values[fill[c]] = self.values[k];
+                fill[c] += 1;
             }
         }
-        Self::from_triplets(self.ncols, self.nrows, &t).expect("indices are in range")
+        Self { nrows: self.ncols, ncols: self.nrows, indptr, indices, values }
     }
 
     /// Largest `|A − Aᵀ|` entry.
@@ -116,7 +143,7 @@ impl CsrMatrix {
         let mut m: f64 = 0.0;
         for r in 0..self.nrows {
             for k in self.indptr[r]..self.indptr[r + 1] {
-                m = m.max((self.values[k] - t.get(r, self.indices[k])).abs());
+                m = m.max((self.values[k] - t.get(r, self.indices[k] as usize)).abs());
             }
         }
         m
@@ -141,15 +168,23 @@ impl CsrMatrix {
     /// Row `r` of `A x`.
     #[inline(always)]
     fn row_dot(&self, r: usize, x: &[f64]) -> f64 {
-        let mut s = 0.0;
-        for k in self.indptr[r]..self.indptr[r + 1] {
-            s += self.values[k] * x[self.indices[k]];
+        let (s, e) = (self.indptr[r], self.indptr[r + 1]);
+        let mut sum = 0.0;
+        for (v, &c) in self.values[s..e].iter().zip(&self.indices[s..e]) {
+            sum += v * x[c as usize];
         }
-        s
+        sum
     }
 
     /// The product `self · other` (sparse × sparse, Gustavson's row-by-row algorithm).
     pub fn matmul(&self, other: &CsrMatrix) -> Result<CsrMatrix, ConfigError> {
+        self.product(other, true)
+    }
+
+    /// [`Self::matmul`]; with `sorted = false` each row's columns stay in the order they were first reached,
+    /// which is enough for a matrix that is only ever the right factor of another product or a matrix-vector
+    /// product (sorting is a third of the product's cost). Such a matrix must not leave the crate.
+    pub(crate) fn product(&self, other: &CsrMatrix, sorted: bool) -> Result<CsrMatrix, ConfigError> {
         if self.ncols != other.nrows {
             return Err(ConfigError::Shape {
                 what: "matrix product",
@@ -158,33 +193,54 @@ impl CsrMatrix {
             });
         }
         let mut indptr = vec![0usize; self.nrows + 1];
-        let mut indices = Vec::new();
-        let mut values = Vec::new();
-        let mut acc = vec![0.0; other.ncols];
-        let mut mark = vec![usize::MAX; other.ncols];
-        let mut cols: Vec<usize> = Vec::new();
+        // room for every product term (an upper bound on the result's entries, capped by the dense size):
+        // reserved, not touched, so the result grows without copies
+        let terms: usize = self.indices.iter().map(|&c| other.indptr[c as usize + 1] - other.indptr[c as usize]).sum();
+        let bound = terms.min(self.nrows.saturating_mul(other.ncols));
+        let mut indices: Vec<u32> = Vec::with_capacity(bound);
+        let mut values = Vec::with_capacity(bound);
+        // dense accumulator, each slot with the last row that touched it (one cache line for both)
+        let mut acc = vec![(usize::MAX, 0.0f64); other.ncols];
         for r in 0..self.nrows {
-            cols.clear();
-            for k in self.indptr[r]..self.indptr[r + 1] {
-                let (c, v) = (self.indices[k], self.values[k]);
-                for q in other.indptr[c]..other.indptr[c + 1] {
-                    let j = other.indices[q];
-                    if mark[j] != r {
-                        mark[j] = r;
-                        acc[j] = 0.0;
-                        cols.push(j);
+            let start = indices.len();
+            let (s, e) = (self.indptr[r], self.indptr[r + 1]);
+            for (&c, &v) in self.indices[s..e].iter().zip(&self.values[s..e]) {
+                let (os, oe) = (other.indptr[c as usize], other.indptr[c as usize + 1]);
+                for (&j, &w) in other.indices[os..oe].iter().zip(&other.values[os..oe]) {
+                    let slot = &mut acc[j as usize];
+                    if slot.0 != r {
+                        *slot = (r, v * w);
+                        indices.push(j);
+                    } else {
+                        slot.1 += v * w;
                     }
-                    acc[j] += v * other.values[q];
                 }
             }
-            cols.sort_unstable();
-            for &j in &cols {
-                indices.push(j);
-                values.push(acc[j]);
+            if sorted {
+                indices[start..].sort_unstable();
             }
+            values.extend(indices[start..].iter().map(|&j| acc[j as usize].1));
             indptr[r + 1] = indices.len();
         }
+        indices.shrink_to_fit();
+        values.shrink_to_fit();
         Ok(CsrMatrix { nrows: self.nrows, ncols: other.ncols, indptr, indices, values })
+    }
+
+    /// A matrix from its rows, each given as `(column, value)` pairs that are sorted and unique (checked in
+    /// debug builds).
+    pub(crate) fn from_sorted_rows(
+        nrows: usize,
+        ncols: usize,
+        indptr: Vec<usize>,
+        indices: Vec<u32>,
+        values: Vec<f64>,
+    ) -> Self {
+        debug_assert_eq!(indptr.len(), nrows + 1);
+        debug_assert!(ncols <= MAX_COLUMNS && indices.len() == values.len());
+        debug_assert!((0..nrows).all(|r| indices[indptr[r]..indptr[r + 1]].windows(2).all(|w| w[0] < w[1])));
+        debug_assert!(indices.iter().all(|&c| (c as usize) < ncols));
+        Self { nrows, ncols, indptr, indices, values }
     }
 
     /// `c · self + diag(d)` for a square matrix with every diagonal entry stored.
@@ -198,7 +254,7 @@ impl CsrMatrix {
         }
         for (r, dr) in d.iter().enumerate() {
             let (s, e) = (out.indptr[r], out.indptr[r + 1]);
-            match out.indices[s..e].binary_search(&r) {
+            match out.indices[s..e].binary_search(&(r as u32)) {
                 Ok(k) => out.values[s + k] += dr,
                 Err(_) => {
                     return Err(ConfigError::Shape { what: "stored diagonal entry", expected: vec![r], got: vec![] });
@@ -213,7 +269,7 @@ impl CsrMatrix {
         let mut d = vec![0.0; self.nrows * self.ncols];
         for r in 0..self.nrows {
             for k in self.indptr[r]..self.indptr[r + 1] {
-                d[r * self.ncols + self.indices[k]] = self.values[k];
+                d[r * self.ncols + self.indices[k] as usize] = self.values[k];
             }
         }
         d
@@ -223,7 +279,7 @@ impl CsrMatrix {
     pub fn to_faer(&self) -> faer::sparse::SparseColMat<usize, f64> {
         let trip: Vec<faer::sparse::Triplet<usize, usize, f64>> = (0..self.nrows)
             .flat_map(|r| (self.indptr[r]..self.indptr[r + 1]).map(move |k| (r, k)))
-            .map(|(r, k)| faer::sparse::Triplet::new(r, self.indices[k], self.values[k]))
+            .map(|(r, k)| faer::sparse::Triplet::new(r, self.indices[k] as usize, self.values[k]))
             .collect();
         faer::sparse::SparseColMat::try_new_from_triplets(self.nrows, self.ncols, &trip).expect("valid triplets")
     }
@@ -301,6 +357,38 @@ mod tests {
                 assert_eq!(dt.to_bits(), d.to_bits(), "n = {n}, {threads} threads");
             }
         }
+    }
+
+    #[test]
+    fn products_and_transposes_match_dense_arithmetic() {
+        // a 7 × 5 times a 5 × 6 pattern with empty rows and columns
+        let a = CsrMatrix::from_triplets(
+            7,
+            5,
+            &[(0, 4, 1.5), (0, 1, -2.0), (2, 0, 3.0), (2, 3, 0.5), (3, 4, -1.0), (5, 2, 2.5), (6, 0, 1.0), (6, 4, 4.0)],
+        )
+        .unwrap();
+        let b = CsrMatrix::from_triplets(
+            5,
+            6,
+            &[(0, 5, 2.0), (1, 0, 1.0), (1, 5, -1.0), (2, 2, 3.0), (3, 1, 0.25), (4, 0, -0.5), (4, 5, 1.0)],
+        )
+        .unwrap();
+        let (da, db) = (a.to_dense(), b.to_dense());
+        let dense: Vec<f64> =
+            (0..7 * 6).map(|k| (0..5).map(|j| da[(k / 6) * 5 + j] * db[j * 6 + k % 6]).sum()).collect();
+        let c = a.matmul(&b).unwrap();
+        assert_eq!(c.to_dense(), dense);
+        let (ip, ix, _) = c.parts();
+        assert!((0..7).all(|r| ix[ip[r]..ip[r + 1]].windows(2).all(|w| w[0] < w[1])), "rows sorted");
+        // the unsorted product holds the same entries, and is a valid right factor
+        let u = a.product(&b, false).unwrap();
+        assert_eq!(u.to_dense(), dense);
+        let t = a.transpose();
+        assert_eq!(t.transpose(), a);
+        assert!((0..5 * 7).all(|k| t.to_dense()[k] == da[(k % 7) * 5 + k / 7]));
+        assert_eq!(t.matmul(&u).unwrap(), t.matmul(&c).unwrap());
+        assert!(a.matmul(&a).is_err(), "shape mismatch is an error");
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod cholesky;
 mod csr;
 
 pub use cholesky::{SparseCholesky, SymbolicCholesky};
-pub use csr::CsrMatrix;
+pub use csr::{CsrMatrix, MAX_COLUMNS};
 
 /// A square linear map `y = A x`, applied without allocating.
 pub trait LinearOperator: Sync {
@@ -61,15 +61,16 @@ impl<F: Fn(&[f64], &mut [f64]) + Sync> LinearOperator for FnOperator<F> {
 #[inline]
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     // four accumulators: better rounding and vectorisation than a single running sum
+    let n = a.len().min(b.len());
+    let split = n & !3;
     let mut s = [0.0; 4];
-    let chunks = a.len() / 4;
-    for i in 0..chunks {
+    for (ac, bc) in a[..split].chunks_exact(4).zip(b[..split].chunks_exact(4)) {
         for k in 0..4 {
-            s[k] += a[4 * i + k] * b[4 * i + k];
+            s[k] += ac[k] * bc[k];
         }
     }
     let mut t = (s[0] + s[1]) + (s[2] + s[3]);
-    for i in 4 * chunks..a.len() {
+    for i in split..n {
         t += a[i] * b[i];
     }
     t
@@ -109,16 +110,30 @@ const PAR_BLOCK: usize = 4096;
 pub(crate) fn cg_update(x: &mut [f64], r: &mut [f64], p: &[f64], q: &[f64], alpha: f64, blocks: &mut Vec<f64>) -> f64 {
     let n = r.len();
     let block = |x: &mut [f64], r: &mut [f64], p: &[f64], q: &[f64]| -> f64 {
+        // groups of four (vectorised), one running sum per lane, then the tail in order: dot's order
         let m = r.len();
+        let split = m & !3;
         let (x, p, q) = (&mut x[..m], &p[..m], &q[..m]);
-        let mut acc = Dot4::default();
-        for i in 0..m {
-            x[i] += alpha * p[i];
-            let ri = r[i] - alpha * q[i];
-            r[i] = ri;
-            acc.add(i, m, ri * ri);
+        let mut s = [0.0; 4];
+        let (xh, xt) = x.split_at_mut(split);
+        let (rh, rt) = r.split_at_mut(split);
+        for (((xc, rc), pc), qc) in
+            xh.chunks_exact_mut(4).zip(rh.chunks_exact_mut(4)).zip(p.chunks_exact(4)).zip(q.chunks_exact(4))
+        {
+            for k in 0..4 {
+                xc[k] += alpha * pc[k];
+                let ri = rc[k] - alpha * qc[k];
+                rc[k] = ri;
+                s[k] += ri * ri;
+            }
         }
-        acc.sum()
+        let mut t = (s[0] + s[1]) + (s[2] + s[3]);
+        for (k, (xi, ri)) in xt.iter_mut().zip(rt.iter_mut()).enumerate() {
+            *xi += alpha * p[split + k];
+            *ri -= alpha * q[split + k];
+            t += *ri * *ri;
+        }
+        t
     };
     if n < 2 * PAR_BLOCK {
         return block(x, r, p, q);

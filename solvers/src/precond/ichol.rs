@@ -1,19 +1,17 @@
 //! Incomplete Cholesky with zero fill.
 
 use super::Preconditioner;
+use super::triangular::Sweeps;
 use crate::ConfigError;
 use crate::linalg::CsrMatrix;
 
-/// IC(0): `A ≈ L Lᵀ` with L on the lower-triangular pattern of a symmetric positive definite `A`
-/// (Meijerink & van der Vorst 1977, doi:10.1090/S0025-5718-1977-0438681-4). `apply` is a forward and a
-/// backward triangular solve.
+/// IC(0): `A ≈ L̂ L̂ᵀ` with L̂ on the lower-triangular pattern of a symmetric positive definite `A`
+/// (Meijerink & van der Vorst 1977, doi:10.1090/S0025-5718-1977-0438681-4). The factor is kept as
+/// `L̂ = L D` with `L` unit lower triangular and `D = diag(L̂)`, so `apply` is `z = L⁻ᵀ D⁻² L⁻¹ r`: a forward
+/// and a backward sweep without divisions (see [`Sweeps`]).
 #[derive(Clone, Debug)]
 pub struct Ic0 {
-    n: usize,
-    /// rows of L, lower triangle including the diagonal (last entry of each row)
-    indptr: Vec<usize>,
-    indices: Vec<usize>,
-    values: Vec<f64>,
+    sweeps: Sweeps,
 }
 
 impl Ic0 {
@@ -26,8 +24,8 @@ impl Ic0 {
         let mut values = Vec::new();
         for i in 0..n {
             for k in ip[i]..ip[i + 1] {
-                if ix[k] <= i {
-                    indices.push(ix[k]);
+                if ix[k] as usize <= i {
+                    indices.push(ix[k] as usize);
                     values.push(vx[k]);
                 }
             }
@@ -68,29 +66,24 @@ impl Ic0 {
                 }
             }
         }
-        Ok(Self { n, indptr, indices, values })
+        // split off the diagonal: L_ij = L̂_ij / L̂_jj below it, Δ_i = 1 / L̂_ii²
+        let diag: Vec<f64> = (0..n).map(|i| values[indptr[i + 1] - 1]).collect();
+        let mut lower = Vec::with_capacity(indices.len() - n);
+        for i in 0..n {
+            for p in indptr[i]..indptr[i + 1] - 1 {
+                lower.push((i as u32, indices[p] as u32, values[p] / diag[indices[p]]));
+            }
+        }
+        let delta = diag.iter().map(|d| 1.0 / (d * d)).collect();
+        Ok(Self { sweeps: Sweeps::new(n, &lower, delta) })
     }
 }
 
 impl Preconditioner for Ic0 {
     fn apply(&self, r: &[f64], z: &mut [f64]) {
-        // L y = r
-        for i in 0..self.n {
-            let (s, e) = (self.indptr[i], self.indptr[i + 1] - 1);
-            let mut v = r[i];
-            for p in s..e {
-                v -= self.values[p] * z[self.indices[p]];
-            }
-            z[i] = v / self.values[e];
-        }
-        // Lᵀ z = y, column sweep from the bottom
-        for i in (0..self.n).rev() {
-            let (s, e) = (self.indptr[i], self.indptr[i + 1] - 1);
-            z[i] /= self.values[e];
-            let zi = z[i];
-            for p in s..e {
-                z[self.indices[p]] -= self.values[p] * zi;
-            }
-        }
+        self.sweeps.apply(r, z)
+    }
+    fn apply_dot(&self, r: &[f64], z: &mut [f64]) -> Option<f64> {
+        Some(self.sweeps.apply_dot(r, z))
     }
 }

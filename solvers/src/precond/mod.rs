@@ -6,6 +6,7 @@
 mod ichol;
 mod multigrid;
 mod ssor;
+mod triangular;
 
 pub use ichol::Ic0;
 pub use multigrid::{BoxGrid, Multigrid};
@@ -17,6 +18,13 @@ use crate::linalg::CsrMatrix;
 pub trait Preconditioner: Sync {
     /// Applies the preconditioner; must not allocate.
     fn apply(&self, r: &[f64], z: &mut [f64]);
+    /// `z = M r`, and `Some(r · z)` when the preconditioner sums it in the same pass (what PCG needs of each
+    /// application; it takes the dot product itself on `None`). The sum must not depend on the number of
+    /// threads.
+    fn apply_dot(&self, r: &[f64], z: &mut [f64]) -> Option<f64> {
+        self.apply(r, z);
+        None
+    }
     /// Whether `apply` is a fixed linear map (required by PCG; flexible methods accept any).
     fn is_linear(&self) -> bool {
         true

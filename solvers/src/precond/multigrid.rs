@@ -16,11 +16,86 @@ pub struct BoxGrid {
 }
 
 struct Level {
-    a: CsrMatrix,
+    /// the level's operator without its diagonal (the smoother and the residual read it once per sweep)
+    off: OffDiagonal,
     /// prolongation from the next coarser level (None on the coarsest)
     p: Option<CsrMatrix>,
     pt: Option<CsrMatrix>,
+}
+
+/// A square matrix split into its diagonal (and its inverse) and the off-diagonal rows, 32-bit columns.
+struct OffDiagonal {
+    ptr: Vec<usize>,
+    idx: Vec<u32>,
+    val: Vec<f64>,
     diag: Vec<f64>,
+    inv_diag: Vec<f64>,
+}
+
+impl OffDiagonal {
+    fn new(a: &CsrMatrix) -> Result<Self, ConfigError> {
+        let n = a.nrows();
+        let (ip, ix, vx) = a.parts();
+        let mut ptr = Vec::with_capacity(n + 1);
+        ptr.push(0);
+        let mut idx = Vec::with_capacity(a.nnz().saturating_sub(n));
+        let mut val = Vec::with_capacity(a.nnz().saturating_sub(n));
+        let mut diag = vec![0.0; n];
+        for i in 0..n {
+            for k in ip[i]..ip[i + 1] {
+                if ix[k] as usize == i {
+                    diag[i] = vx[k];
+                } else {
+                    idx.push(ix[k]);
+                    val.push(vx[k]);
+                }
+            }
+            ptr.push(idx.len());
+        }
+        if let Some(&d) = diag.iter().find(|d| d.is_nan() || **d <= 0.0 || d.is_infinite()) {
+            return Err(ConfigError::NotPositive { name: "multigrid diagonal entry", value: d });
+        }
+        let inv_diag = diag.iter().map(|d| 1.0 / d).collect();
+        Ok(Self { ptr, idx, val, diag, inv_diag })
+    }
+
+    fn n(&self) -> usize {
+        self.diag.len()
+    }
+
+    /// `b_i − Σ_{j≠i} a_ij x_j`.
+    #[inline(always)]
+    fn row(&self, i: usize, b: &[f64], x: &[f64]) -> f64 {
+        let (s, e) = (self.ptr[i], self.ptr[i + 1]);
+        let mut v = b[i];
+        for (c, &j) in self.val[s..e].iter().zip(&self.idx[s..e]) {
+            v -= c * x[j as usize];
+        }
+        v
+    }
+
+    /// One Gauss–Seidel sweep for `A x = b`, forward or backward.
+    fn gauss_seidel(&self, b: &[f64], x: &mut [f64], forward: bool) {
+        let n = self.n();
+        let (b, x) = (&b[..n], &mut x[..n]);
+        if forward {
+            for i in 0..n {
+                x[i] = self.row(i, b, x) * self.inv_diag[i];
+            }
+        } else {
+            for i in (0..n).rev() {
+                x[i] = self.row(i, b, x) * self.inv_diag[i];
+            }
+        }
+    }
+
+    /// `r = b − A x`.
+    fn residual(&self, b: &[f64], x: &[f64], r: &mut [f64]) {
+        let n = self.n();
+        for (i, ri) in r[..n].iter_mut().enumerate() {
+            *ri = self.row(i, b, x) - self.diag[i] * x[i];
+        }
+    }
 }
 
 struct Work {
@@ -51,29 +126,23 @@ impl Multigrid {
             });
         }
         let mut levels = vec![];
-        let mut a = a.clone();
+        let mut a = std::borrow::Cow::Borrowed(a);
         let mut g = grid.clone();
         loop {
             let can = g.cells.len() > coarsest.max(1) && (0..g.dims).all(|d| g.n[d] % 2 == 0 && g.n[d] >= 4);
             if !can {
-                let diag = a.diagonal();
-                levels.push(Level { a, p: None, pt: None, diag });
+                levels.push(Level { off: OffDiagonal::new(&a)?, p: None, pt: None });
                 break;
             }
             let (p, coarse) = prolongation(&g);
             let pt = p.transpose();
-            let ac = pt.matmul(&a.matmul(&p)?)?;
-            let diag = a.diagonal();
-            levels.push(Level { a, p: Some(p), pt: Some(pt), diag });
-            a = ac;
+            // Galerkin operator Pᵀ (A P); A P is only a right factor, so its rows need no sorting
+            let ac = pt.matmul(&a.product(&p, false)?)?;
+            levels.push(Level { off: OffDiagonal::new(&a)?, p: Some(p), pt: Some(pt) });
+            a = std::borrow::Cow::Owned(ac);
             g = coarse;
         }
-        for l in &levels {
-            if let Some(&d) = l.diag.iter().find(|d| d.is_nan() || **d <= 0.0) {
-                return Err(ConfigError::NotPositive { name: "multigrid diagonal entry", value: d });
-            }
-        }
-        let sizes: Vec<usize> = levels.iter().map(|l| l.a.nrows()).collect();
+        let sizes: Vec<usize> = levels.iter().map(|l| l.off.n()).collect();
         let work = Work {
             x: sizes.iter().map(|&n| vec![0.0; n]).collect(),
             b: sizes.iter().map(|&n| vec![0.0; n]).collect(),
@@ -84,27 +153,23 @@ impl Multigrid {
 
     /// Unknowns per level, finest first.
     pub fn level_sizes(&self) -> Vec<usize> {
-        self.levels.iter().map(|l| l.a.nrows()).collect()
+        self.levels.iter().map(|l| l.off.n()).collect()
     }
 
     fn cycle(&self, l: usize, w: &mut Work) {
         let lev = &self.levels[l];
-        let n = lev.a.nrows();
         w.x[l].fill(0.0);
         if lev.p.is_none() {
             for _ in 0..50 {
-                gauss_seidel(&lev.a, &lev.diag, &w.b[l], &mut w.x[l], true);
-                gauss_seidel(&lev.a, &lev.diag, &w.b[l], &mut w.x[l], false);
+                lev.off.gauss_seidel(&w.b[l], &mut w.x[l], true);
+                lev.off.gauss_seidel(&w.b[l], &mut w.x[l], false);
             }
             return;
         }
         for _ in 0..self.sweeps {
-            gauss_seidel(&lev.a, &lev.diag, &w.b[l], &mut w.x[l], true);
+            lev.off.gauss_seidel(&w.b[l], &mut w.x[l], true);
         }
-        lev.a.matvec(&w.x[l], &mut w.r[l]);
-        for i in 0..n {
-            w.r[l][i] = w.b[l][i] - w.r[l][i];
-        }
+        lev.off.residual(&w.b[l], &w.x[l], &mut w.r[l]);
         let pt = lev.pt.as_ref().expect("not the coarsest level");
         pt.matvec(&w.r[l], &mut w.b[l + 1]);
         self.cycle(l + 1, w);
@@ -117,7 +182,7 @@ impl Multigrid {
             }
         }
         for _ in 0..self.sweeps {
-            gauss_seidel(&lev.a, &lev.diag, &w.b[l], &mut w.x[l], false);
+            lev.off.gauss_seidel(&w.b[l], &mut w.x[l], false);
         }
     }
 }
@@ -128,26 +193,6 @@ impl Preconditioner for Multigrid {
         w.b[0].copy_from_slice(r);
         self.cycle(0, &mut w);
         z.copy_from_slice(&w.x[0]);
-    }
-}
-
-/// One Gauss–Seidel sweep for `A x = b`, forward or backward.
-fn gauss_seidel(a: &CsrMatrix, diag: &[f64], b: &[f64], x: &mut [f64], forward: bool) {
-    let (ip, ix, vx) = a.parts();
-    let n = diag.len();
-    let mut update = |i: usize| {
-        let mut s = b[i];
-        for k in ip[i]..ip[i + 1] {
-            if ix[k] != i {
-                s -= vx[k] * x[ix[k]];
-            }
-        }
-        x[i] = s / diag[i];
-    };
-    if forward {
-        (0..n).for_each(&mut update);
-    } else {
-        (0..n).rev().for_each(&mut update);
     }
 }
 
@@ -175,10 +220,17 @@ fn prolongation(g: &BoxGrid) -> (CsrMatrix, BoxGrid) {
             cells.push(c);
         }
     }
-    let mut t = Vec::with_capacity(g.cells.len() << g.dims);
-    for (u, &c) in g.cells.iter().enumerate() {
+    // rows built directly: each fine cell's 2^dims (coarse unknown, weight) pairs, sorted, duplicates merged
+    let rows = g.cells.len();
+    let mut indptr = Vec::with_capacity(rows + 1);
+    indptr.push(0);
+    let mut indices: Vec<u32> = Vec::with_capacity(rows << g.dims);
+    let mut values = Vec::with_capacity(rows << g.dims);
+    let mut row: Vec<(u32, f64)> = Vec::with_capacity(8);
+    for &c in &g.cells {
         let fine = [c % g.n[0], (c / g.n[0]) % g.n[1], c / (g.n[0] * g.n[1])];
         let parent = coarse_of(c);
+        row.clear();
         for corner in 0..(1usize << g.dims) {
             let mut w = 1.0;
             let mut ci = parent;
@@ -199,9 +251,19 @@ fn prolongation(g: &BoxGrid) -> (CsrMatrix, BoxGrid) {
                 }
             }
             let target = if ok && cidx[lin(ci)] != usize::MAX { cidx[lin(ci)] } else { cidx[lin(parent)] };
-            t.push((u, target, w));
+            row.push((target as u32, w));
         }
+        row.sort_unstable_by_key(|e| e.0);
+        for &(j, w) in &row {
+            if indices.len() > *indptr.last().expect("starts with 0") && indices.last() == Some(&j) {
+                *values.last_mut().expect("an entry exists") += w;
+            } else {
+                indices.push(j);
+                values.push(w);
+            }
+        }
+        indptr.push(indices.len());
     }
-    let p = CsrMatrix::from_triplets(g.cells.len(), cells.len(), &t).expect("indices are in range");
+    let p = CsrMatrix::from_sorted_rows(rows, cells.len(), indptr, indices, values);
     (p, BoxGrid { n: nc, dims: g.dims, cells })
 }
