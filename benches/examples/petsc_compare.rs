@@ -9,7 +9,7 @@
 //! of `--reps`. Prints one table per system with the ratios (PETSc time / ours: above 1 means we are faster).
 //!
 //! `RAYON_NUM_THREADS=1 cargo run --release -p ansatz-benches --example petsc_compare -- [--reps 3] [--n2 512]
-//! [--n3 64] [--ours-only]`
+//! [--n3 64] [--ours-only] [--only none,sor,icc,gamg]`
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -156,6 +156,12 @@ fn main() {
                 Box::new(|| Box::new(Multigrid::new(&a, &grid, 2, 64).expect("multigrid"))),
             ),
         ];
+        let only: Option<String> = {
+            let args: Vec<String> = std::env::args().collect();
+            args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1).cloned())
+        };
+        let rows: Vec<_> =
+            rows.into_iter().filter(|r| only.as_ref().is_none_or(|o| o.split(',').any(|k| k == r.1))).collect();
         let mine: Vec<Timing> = rows.iter().map(|(_, _, make)| ours(&a, &b, reps, make.as_ref())).collect();
         let pcs: Vec<&str> = rows.iter().map(|r| r.1).collect();
         let theirs = match &driver {

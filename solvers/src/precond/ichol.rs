@@ -75,7 +75,7 @@ impl Ic0 {
             }
         }
         let delta = diag.iter().map(|d| 1.0 / (d * d)).collect();
-        Ok(Self { sweeps: Sweeps::new(n, &lower, delta) })
+        Ok(Self { sweeps: Sweeps::new(n, &lower, delta)? })
     }
 }
 

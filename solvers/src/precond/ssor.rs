@@ -35,7 +35,7 @@ impl Ssor {
             }
         }
         let delta = diag.iter().map(|d| (2.0 - omega) / d).collect();
-        Ok(Self { sweeps: Sweeps::new(diag.len(), &lower, delta) })
+        Ok(Self { sweeps: Sweeps::new(diag.len(), &lower, delta)? })
     }
 }
 

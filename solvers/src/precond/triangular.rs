@@ -8,6 +8,8 @@
 //! sums run over each row's entries in increasing column order: the result does not depend on anything but
 //! the inputs.
 
+use crate::ConfigError;
+
 /// Strictly lower and strictly upper parts of a unit triangular pair, and the middle diagonal.
 #[derive(Clone, Debug)]
 pub(crate) struct Sweeps {
@@ -16,22 +18,30 @@ pub(crate) struct Sweeps {
     delta: Vec<f64>,
 }
 
-/// Rows of a strictly triangular matrix.
+/// Rows of a strictly triangular matrix (32-bit row pointers as well: the sweeps are bound by memory traffic).
 #[derive(Clone, Debug, Default)]
 struct Part {
-    ptr: Vec<usize>,
+    ptr: Vec<u32>,
     idx: Vec<u32>,
     val: Vec<f64>,
 }
 
 impl Sweeps {
     /// From the rows of the strictly lower part of the unit lower factor (`(row, col, value)`, sorted by row
-    /// then column, `col < row`) and the middle diagonal `delta`.
-    pub(crate) fn new(n: usize, lower_rows: &[(u32, u32, f64)], delta: Vec<f64>) -> Self {
+    /// then column, `col < row`) and the middle diagonal `delta`. Fails when the lower part has more than 2³²
+    /// entries.
+    pub(crate) fn new(n: usize, lower_rows: &[(u32, u32, f64)], delta: Vec<f64>) -> Result<Self, ConfigError> {
         debug_assert_eq!(delta.len(), n);
+        if lower_rows.len() > u32::MAX as usize {
+            return Err(ConfigError::Shape {
+                what: "triangular factor entries (32-bit row pointers)",
+                expected: vec![u32::MAX as usize],
+                got: vec![lower_rows.len()],
+            });
+        }
         let mut lower = Part { ptr: vec![0; n + 1], idx: Vec::with_capacity(lower_rows.len()), val: Vec::new() };
         lower.val.reserve(lower_rows.len());
-        let mut upper_count = vec![0usize; n + 1];
+        let mut upper_count = vec![0u32; n + 1];
         for &(r, c, v) in lower_rows {
             lower.ptr[r as usize + 1] += 1;
             lower.idx.push(c);
@@ -47,12 +57,11 @@ impl Sweeps {
         let mut upper = Part { ptr: upper_count.clone(), idx: vec![0; m], val: vec![0.0; m] };
         for &(r, c, v) in lower_rows {
             let slot = &mut upper_count[c as usize];
-            upper.idx[*slot] = r;
-            upper.val[*slot] = v;
+            upper.idx[*slot as usize] = r;
+            upper.val[*slot as usize] = v;
             *slot += 1;
         }
-        upper.ptr.truncate(n + 1);
-        Self { lower, upper, delta }
+        Ok(Self { lower, upper, delta })
     }
 
     /// `z = L⁻ᵀ Δ L⁻¹ r` (`z` may hold anything on entry).
@@ -73,7 +82,7 @@ impl Sweeps {
         // L w = r, rows in order
         let (lp, li, lv) = (&self.lower.ptr[..n + 1], &self.lower.idx, &self.lower.val);
         for i in 0..n {
-            let (s, e) = (lp[i], lp[i + 1]);
+            let (s, e) = (lp[i] as usize, lp[i + 1] as usize);
             let mut v = r[i];
             for (c, &j) in lv[s..e].iter().zip(&li[s..e]) {
                 v -= c * z[j as usize];
@@ -85,7 +94,7 @@ impl Sweeps {
         let delta = &self.delta[..n];
         let mut acc = [0.0; 4];
         for i in (0..n).rev() {
-            let (s, e) = (up[i], up[i + 1]);
+            let (s, e) = (up[i] as usize, up[i + 1] as usize);
             let mut v = delta[i] * z[i];
             for (c, &j) in uv[s..e].iter().zip(&ui[s..e]) {
                 v -= c * z[j as usize];
@@ -109,7 +118,7 @@ mod tests {
         let n = 6;
         let entries = [(1u32, 0u32, 0.5), (2, 0, -0.25), (3, 2, 0.3), (4, 1, -0.7), (4, 3, 0.1), (5, 4, 0.2)];
         let delta: Vec<f64> = (0..n).map(|i| 1.0 / (1.0 + i as f64)).collect();
-        let s = Sweeps::new(n, &entries, delta.clone());
+        let s = Sweeps::new(n, &entries, delta.clone()).unwrap();
         let r: Vec<f64> = (0..n).map(|i| (i as f64 * 0.9).sin() + 0.3).collect();
         let mut z = vec![f64::NAN; n];
         let rz = s.apply_dot(&r, &mut z);
