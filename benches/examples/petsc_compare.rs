@@ -21,6 +21,9 @@ use ansatz_solvers::precond::{Ic0, Identity, Multigrid, Preconditioner, Ssor};
 
 const RTOL: f64 = 1e-8;
 
+/// Builds one of our preconditioners (timed as the setup).
+type Maker<'a> = Box<dyn Fn() -> Box<dyn Preconditioner> + 'a>;
+
 /// One solver's result: iterations, best setup and best solve (seconds).
 #[derive(Clone, Copy, Debug)]
 struct Timing {
@@ -146,7 +149,7 @@ fn main() {
         ansatz_datasets::mtx::write_matrix(&am, &a, &comment, true).expect("write matrix");
         ansatz_datasets::mtx::write_vector(&bm, &b, &comment, true).expect("write right-hand side");
 
-        let rows: [(&str, &str, Box<dyn Fn() -> Box<dyn Preconditioner>>); 4] = [
+        let rows: [(&str, &str, Maker); 4] = [
             ("CG", "none", Box::new(|| Box::new(Identity))),
             ("SSOR(1.5)-PCG", "sor", Box::new(|| Box::new(Ssor::new(&a, 1.5).expect("SSOR")))),
             ("IC(0)-PCG", "icc", Box::new(|| Box::new(Ic0::new(&a).expect("IC(0)")))),
