@@ -280,7 +280,7 @@ pub fn solve_static_sample(spec: &StaticSpec, i: usize) -> Result<(Vec<f64>, Sol
             let a = problem.assemble();
             let m: Box<dyn Preconditioner> = match Multigrid::new(&a, &problem.box_grid(), 2, 64) {
                 Ok(mg) => Box::new(mg),
-                Err(_) => Box::new(Ic0::new(&a).map_err(|e| solver_error(i, e))?),
+                Err(_) => Box::new(Ic0::shifted(&a).map_err(|e| solver_error(i, e))?),
             };
             let (u, info) = problem.solve(&f, m.as_ref(), tol).map_err(|e| solver_error(i, e))?;
             let fluid = problem.to_grid(&vec![1.0; problem.unknowns()], 0.0);
@@ -313,7 +313,7 @@ pub fn solve_static_sample(spec: &StaticSpec, i: usize) -> Result<(Vec<f64>, Sol
             let a = p.assemble();
             let b = p.rhs(&body, &free);
             let mut x = vec![0.0; p.unknowns()];
-            let info = pcg(&a, &Ic0::new(&a).map_err(|e| solver_error(i, e))?, &b, &mut x, tol)
+            let info = pcg(&a, &Ic0::shifted(&a).map_err(|e| solver_error(i, e))?, &b, &mut x, tol)
                 .map_err(|e| solver_error(i, e))?;
             let (u, v) = p.fields(&x, &free);
             let mut data = Vec::with_capacity(6 * cells);

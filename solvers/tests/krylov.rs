@@ -341,3 +341,33 @@ fn ssor_is_its_defining_product_and_the_fused_dot_is_r_dot_z() {
         assert!((rz - direct).abs() < 1e-13 * direct.abs());
     }
 }
+
+#[test]
+fn shifted_ic0_survives_a_breakdown_of_plain_ic0() {
+    // SPD (smallest eigenvalue > 0.05) on a 3 × 3 five-point pattern, yet IC(0) meets a negative pivot
+    let rows: [[f64; 9]; 9] = [
+        [1.9, 1.1, 0.0, 1.6, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [1.1, 2.9, 0.7, 0.0, -1.8, 0.0, 0.0, 0.0, 0.0],
+        [0.0, 0.7, 2.1, 0.0, 0.0, -0.6, 0.0, 0.0, 0.0],
+        [1.6, 0.0, 0.0, 2.6, 1.4, 0.0, -0.3, 0.0, 0.0],
+        [0.0, -1.8, 0.0, 1.4, 3.0, -0.8, 0.0, 0.7, 0.0],
+        [0.0, 0.0, -0.6, 0.0, -0.8, 2.2, 0.0, 0.0, -0.3],
+        [0.0, 0.0, 0.0, -0.3, 0.0, 0.0, 2.7, -1.5, 0.0],
+        [0.0, 0.0, 0.0, 0.0, 0.7, 0.0, -1.5, 2.6, 0.5],
+        [0.0, 0.0, 0.0, 0.0, 0.0, -0.3, 0.0, 0.5, 2.5],
+    ];
+    let trip: Vec<(usize, usize, f64)> =
+        (0..81).filter(|k| rows[k / 9][k % 9] != 0.0).map(|k| (k / 9, k % 9, rows[k / 9][k % 9])).collect();
+    let a = CsrMatrix::from_triplets(9, 9, &trip).unwrap();
+    assert!(matches!(Ic0::new(&a), Err(ansatz_solvers::ConfigError::NotPositive { name: "IC(0) pivot", .. })));
+    let m = Ic0::shifted(&a).unwrap();
+    assert!(m.shift() > 0.0 && m.shift() <= 3.0, "shift {}", m.shift());
+    // still an SPD preconditioner: PCG converges to the dense solution
+    let b = rhs(9);
+    let mut x = vec![0.0; 9];
+    pcg(&a, &m, &b, &mut x, Tolerance::relative(1e-12, 100)).unwrap();
+    let exact = dense_solve(&a, &b);
+    assert!(x.iter().zip(&exact).all(|(p, q)| (p - q).abs() < 1e-9 * (1.0 + q.abs())));
+    // on an M-matrix no shift is needed
+    assert_eq!(Ic0::shifted(&laplacian(6, 0.0, true)).unwrap().shift(), 0.0);
+}

@@ -9,14 +9,46 @@ use crate::linalg::CsrMatrix;
 /// (Meijerink & van der Vorst 1977, doi:10.1090/S0025-5718-1977-0438681-4). The factor is kept as
 /// `L̂ = L D` with `L` unit lower triangular and `D = diag(L̂)`, so `apply` is `z = L⁻ᵀ D⁻² L⁻¹ r`: a forward
 /// and a backward sweep without divisions (see [`Sweeps`]).
+///
+/// IC(0) exists for M-matrices (the Poisson matrices) but can break down on other SPD matrices, such as those of
+/// linear elasticity; [`Ic0::shifted`] then factorises `A + α diag(A)` instead (Manteuffel 1980,
+/// doi:10.1090/S0025-5718-1980-0572855-7), which is still a symmetric positive definite preconditioner for `A`.
 #[derive(Clone, Debug)]
 pub struct Ic0 {
     sweeps: Sweeps,
+    shift: f64,
 }
 
+/// Diagonal shifts [`Ic0::shifted`] tries, in order.
+const SHIFTS: [f64; 9] = [0.0, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0];
+
 impl Ic0 {
-    /// Factorises; fails with the row where a pivot is not positive (A not SPD enough for IC(0)).
+    /// Factorises `A`; fails when a pivot is not positive (IC(0) broke down: try [`Ic0::shifted`]).
     pub fn new(a: &CsrMatrix) -> Result<Self, ConfigError> {
+        Self::with_shift(a, 0.0)
+    }
+
+    /// IC(0) of `A` or, if it breaks down, of `A + α diag(A)` for the smallest α of 10⁻³, 3·10⁻³, 10⁻², …, 3
+    /// that succeeds; the error of the last attempt if none does.
+    pub fn shifted(a: &CsrMatrix) -> Result<Self, ConfigError> {
+        let mut last = None;
+        for alpha in SHIFTS {
+            match Self::with_shift(a, alpha) {
+                Ok(f) => return Ok(f),
+                // a missing diagonal entry does not depend on the shift
+                Err(e @ ConfigError::NotPositive { name: "diagonal entry (missing)", .. }) => return Err(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one shift was tried"))
+    }
+
+    /// The α of `A + α diag(A)` that was factorised (0 for plain IC(0)).
+    pub fn shift(&self) -> f64 {
+        self.shift
+    }
+
+    fn with_shift(a: &CsrMatrix, alpha: f64) -> Result<Self, ConfigError> {
         let n = a.nrows();
         let (ip, ix, vx) = a.parts();
         let mut indptr = vec![0usize; n + 1];
@@ -26,7 +58,7 @@ impl Ic0 {
             for k in ip[i]..ip[i + 1] {
                 if ix[k] as usize <= i {
                     indices.push(ix[k] as usize);
-                    values.push(vx[k]);
+                    values.push(if ix[k] as usize == i { vx[k] * (1.0 + alpha) } else { vx[k] });
                 }
             }
             indptr[i + 1] = indices.len();
@@ -75,7 +107,7 @@ impl Ic0 {
             }
         }
         let delta = diag.iter().map(|d| 1.0 / (d * d)).collect();
-        Ok(Self { sweeps: Sweeps::new(n, &lower, delta)? })
+        Ok(Self { sweeps: Sweeps::new(n, &lower, delta)?, shift: alpha })
     }
 }
 
