@@ -192,16 +192,42 @@ impl CsrMatrix {
                 got: vec![other.nrows],
             });
         }
-        let mut indptr = vec![0usize; self.nrows + 1];
+        // rows in parallel blocks on large products: each row is computed the same way wherever it runs, so the
+        // result does not depend on the number of threads
+        let threads = rayon::current_num_threads();
+        if threads == 1 || self.nrows < 4 * ROW_CHUNK {
+            let (lens, indices, values) = self.product_rows(other, 0..self.nrows, sorted);
+            return Ok(self.assembled(other.ncols, vec![(lens, indices, values)]));
+        }
+        let blocks = (2 * threads).min(self.nrows / ROW_CHUNK);
+        let size = self.nrows.div_ceil(blocks);
+        let parts: Vec<_> = (0..blocks)
+            .into_par_iter()
+            .map(|b| self.product_rows(other, b * size..((b + 1) * size).min(self.nrows), sorted))
+            .collect();
+        Ok(self.assembled(other.ncols, parts))
+    }
+
+    /// Rows `rows` of `self · other`: their lengths, columns and values.
+    fn product_rows(
+        &self,
+        other: &CsrMatrix,
+        rows: std::ops::Range<usize>,
+        sorted: bool,
+    ) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
         // room for every product term (an upper bound on the result's entries, capped by the dense size):
         // reserved, not touched, so the result grows without copies
-        let terms: usize = self.indices.iter().map(|&c| other.indptr[c as usize + 1] - other.indptr[c as usize]).sum();
-        let bound = terms.min(self.nrows.saturating_mul(other.ncols));
+        let terms: usize = self.indices[self.indptr[rows.start]..self.indptr[rows.end]]
+            .iter()
+            .map(|&c| other.indptr[c as usize + 1] - other.indptr[c as usize])
+            .sum();
+        let bound = terms.min(rows.len().saturating_mul(other.ncols));
+        let mut lens = Vec::with_capacity(rows.len());
         let mut indices: Vec<u32> = Vec::with_capacity(bound);
         let mut values = Vec::with_capacity(bound);
         // dense accumulator, each slot with the last row that touched it (one cache line for both)
         let mut acc = vec![(usize::MAX, 0.0f64); other.ncols];
-        for r in 0..self.nrows {
+        for r in rows {
             let start = indices.len();
             let (s, e) = (self.indptr[r], self.indptr[r + 1]);
             for (&c, &v) in self.indices[s..e].iter().zip(&self.values[s..e]) {
@@ -220,11 +246,36 @@ impl CsrMatrix {
                 indices[start..].sort_unstable();
             }
             values.extend(indices[start..].iter().map(|&j| acc[j as usize].1));
-            indptr[r + 1] = indices.len();
+            lens.push(indices.len() - start);
         }
-        indices.shrink_to_fit();
-        values.shrink_to_fit();
-        Ok(CsrMatrix { nrows: self.nrows, ncols: other.ncols, indptr, indices, values })
+        (lens, indices, values)
+    }
+
+    /// The product from its row blocks, in order (a single block is moved, not copied).
+    fn assembled(&self, ncols: usize, mut parts: Vec<(Vec<usize>, Vec<u32>, Vec<f64>)>) -> CsrMatrix {
+        let mut indptr = Vec::with_capacity(self.nrows + 1);
+        indptr.push(0);
+        for (lens, _, _) in &parts {
+            for l in lens {
+                indptr.push(indptr.last().expect("starts with 0") + l);
+            }
+        }
+        let nnz = *indptr.last().expect("starts with 0");
+        let (indices, values) = if parts.len() == 1 {
+            let (_, mut i, mut v) = parts.pop().expect("one block");
+            i.shrink_to_fit();
+            v.shrink_to_fit();
+            (i, v)
+        } else {
+            let mut indices = Vec::with_capacity(nnz);
+            let mut values = Vec::with_capacity(nnz);
+            for (_, i, v) in &parts {
+                indices.extend_from_slice(i);
+                values.extend_from_slice(v);
+            }
+            (indices, values)
+        };
+        CsrMatrix { nrows: self.nrows, ncols, indptr, indices, values }
     }
 
     /// A matrix from its rows, each given as `(column, value)` pairs that are sorted and unique (checked in
@@ -321,6 +372,19 @@ impl LinearOperator for CsrMatrix {
 mod tests {
     use super::*;
 
+    impl CsrMatrix {
+        /// Rows `rows` as dense rows (column order of storage does not matter).
+        fn to_dense_rows(&self, rows: std::ops::Range<usize>) -> Vec<f64> {
+            let mut d = vec![0.0; rows.len() * self.ncols];
+            for (k, r) in rows.enumerate() {
+                for q in self.indptr[r]..self.indptr[r + 1] {
+                    d[k * self.ncols + self.indices[q] as usize] = self.values[q];
+                }
+            }
+            d
+        }
+    }
+
     /// The 1D Laplacian with a varying diagonal, `n` rows.
     fn tridiagonal(n: usize) -> CsrMatrix {
         let mut t = vec![];
@@ -389,6 +453,19 @@ mod tests {
         assert!((0..5 * 7).all(|k| t.to_dense()[k] == da[(k % 7) * 5 + k / 7]));
         assert_eq!(t.matmul(&u).unwrap(), t.matmul(&c).unwrap());
         assert!(a.matmul(&a).is_err(), "shape mismatch is an error");
+    }
+
+    #[test]
+    fn large_products_are_the_same_on_any_thread_count() {
+        let a = tridiagonal(5 * ROW_CHUNK + 17);
+        let serial = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| a.matmul(&a).unwrap());
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            assert_eq!(pool.install(|| a.matmul(&a).unwrap()), serial, "{threads} threads");
+            let unsorted = pool.install(|| a.product(&a, false).unwrap());
+            assert_eq!(unsorted.to_dense_rows(0..50), serial.to_dense_rows(0..50));
+        }
+        assert_eq!(serial.nnz(), 5 * (5 * ROW_CHUNK + 17) - 6);
     }
 
     #[test]
