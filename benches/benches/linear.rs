@@ -1,11 +1,12 @@
-//! Linear algebra: copy bandwidth, SpMV, one CG iteration, a multigrid-preconditioned solve.
+//! Linear algebra: copy bandwidth, SpMV, ten CG iterations, IC(0) and SSOR applications, the multigrid setup and
+//! a multigrid-preconditioned solve.
 //!
 //! `cargo bench -p ansatz-benches --bench linear`; the one-shot study with every preconditioner and size is
 //! `cargo run --release -p ansatz-benches --example linear_study` (figures in docs/benchmarks.md).
 
 use ansatz_datasets::problems::random_poisson;
 use ansatz_solvers::krylov::{Tolerance, cg, pcg};
-use ansatz_solvers::precond::Multigrid;
+use ansatz_solvers::precond::{Ic0, Multigrid, Preconditioner, Ssor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rayon::prelude::*;
 use std::hint::black_box;
@@ -31,6 +32,14 @@ fn linear(c: &mut Criterion) {
                 let _ = cg(&a, &rhs, &mut u, Tolerance::relative(1e-30, 10));
                 black_box(u)
             })
+        });
+        let mut z = vec![0.0; a.nrows()];
+        let ic = Ic0::new(&a).unwrap();
+        c.bench_function(&format!("ic0 apply {name}"), |b| b.iter(|| ic.apply(black_box(&rhs), &mut z)));
+        let ssor = Ssor::new(&a, 1.5).unwrap();
+        c.bench_function(&format!("ssor apply {name}"), |b| b.iter(|| ssor.apply(black_box(&rhs), &mut z)));
+        c.bench_function(&format!("multigrid setup {name}"), |b| {
+            b.iter(|| black_box(Multigrid::new(&a, &p.box_grid(), 2, 64).unwrap()))
         });
         let mg = Multigrid::new(&a, &p.box_grid(), 2, 64).unwrap();
         c.bench_function(&format!("multigrid-pcg to 1e-8 {name}"), |b| {
