@@ -22,7 +22,10 @@ use ansatz_solvers::precond::{Ic0, Identity, Multigrid, Preconditioner, Ssor};
 const RTOL: f64 = 1e-8;
 
 /// Builds one of our preconditioners (timed as the setup).
-type Maker<'a> = Box<dyn Fn() -> Box<dyn Preconditioner> + 'a>;
+type Maker<'a> = Box<dyn Fn() -> Result<Box<dyn Preconditioner>, String> + 'a>;
+
+/// The preconditioner names of `--only` (PETSc's).
+const PCS: [&str; 4] = ["none", "sor", "icc", "gamg"];
 
 /// One solver's result: iterations, best setup and best solve (seconds).
 #[derive(Clone, Copy, Debug)]
@@ -110,27 +113,39 @@ fn ours(
     a: &ansatz_solvers::linalg::CsrMatrix,
     b: &[f64],
     reps: usize,
-    make: &dyn Fn() -> Box<dyn Preconditioner>,
-) -> Timing {
+    make: &dyn Fn() -> Result<Box<dyn Preconditioner>, String>,
+) -> Result<Timing, String> {
     let mut t = Timing { iterations: 0, setup: f64::INFINITY, solve: f64::INFINITY };
     for _ in 0..reps {
         let t0 = Instant::now();
-        let m = make();
+        let m = make()?;
         t.setup = t.setup.min(t0.elapsed().as_secs_f64());
         let mut x = vec![0.0; a.nrows()];
         let t1 = Instant::now();
-        let info = pcg(a, m.as_ref(), b, &mut x, Tolerance::relative(RTOL, 100_000)).expect("PCG converges");
+        let info = pcg(a, m.as_ref(), b, &mut x, Tolerance::relative(RTOL, 100_000)).map_err(|e| e.to_string())?;
         t.solve = t.solve.min(t1.elapsed().as_secs_f64());
         t.iterations = info.iterations;
     }
-    t
+    Ok(t)
 }
 
-fn main() {
+fn main() -> Result<(), String> {
     let reps = arg("--reps", 3).max(1);
     let (n2, n3) = (arg("--n2", 512), arg("--n3", 64));
+    let args: Vec<String> = std::env::args().collect();
+    let only: Vec<String> = match args.iter().position(|a| a == "--only") {
+        Some(i) => {
+            let list = args.get(i + 1).ok_or("--only needs a list such as none,icc")?;
+            let keys: Vec<String> = list.split(',').map(str::to_string).collect();
+            if let Some(k) = keys.iter().find(|k| !PCS.contains(&k.as_str())) {
+                return Err(format!("--only: unknown preconditioner '{k}' (known: {})", PCS.join(", ")));
+            }
+            keys
+        }
+        None => PCS.iter().map(|k| k.to_string()).collect(),
+    };
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/petsc-compare");
-    std::fs::create_dir_all(&dir).expect("create target/petsc-compare");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let driver =
         if std::env::args().any(|a| a == "--ours-only") { Err("--ours-only".to_string()) } else { petsc_driver(&dir) };
     if let Err(why) = &driver {
@@ -139,33 +154,28 @@ fn main() {
     println!("rayon threads: {}, best of {reps}, relative residual {RTOL:e}", rayon::current_num_threads());
     for (dims, n) in [(2, n2), (3, n3)] {
         let name = if dims == 2 { format!("poisson2d --n {n}") } else { format!("poisson3d --n {n}") };
-        let (p, f) = random_poisson(dims, n, 1).expect("problem");
+        let (p, f) = random_poisson(dims, n, 1).map_err(|e| e.to_string())?;
         let a = p.assemble();
-        let b = p.rhs(&f).expect("right-hand side");
+        let b = p.rhs(&f).map_err(|e| e.to_string())?;
         let grid = p.box_grid();
         let stem = if dims == 2 { format!("poisson2d-{n}") } else { format!("poisson3d-{n}") };
         let (am, bm) = (dir.join(format!("{stem}.mtx")), dir.join(format!("{stem}.rhs.mtx")));
         let comment = vec![format!("random Poisson system, seed 1 ({name})")];
-        ansatz_datasets::mtx::write_matrix(&am, &a, &comment, true).expect("write matrix");
-        ansatz_datasets::mtx::write_vector(&bm, &b, &comment, true).expect("write right-hand side");
+        ansatz_datasets::mtx::write_matrix(&am, &a, &comment, true).map_err(|e| e.to_string())?;
+        ansatz_datasets::mtx::write_vector(&bm, &b, &comment, true).map_err(|e| e.to_string())?;
 
         let rows: [(&str, &str, Maker); 4] = [
-            ("CG", "none", Box::new(|| Box::new(Identity))),
-            ("SSOR(1.5)-PCG", "sor", Box::new(|| Box::new(Ssor::new(&a, 1.5).expect("SSOR")))),
-            ("IC(0)-PCG", "icc", Box::new(|| Box::new(Ic0::new(&a).expect("IC(0)")))),
+            ("CG", "none", Box::new(|| Ok(Box::new(Identity)))),
+            ("SSOR(1.5)-PCG", "sor", Box::new(|| Ok(Box::new(Ssor::new(&a, 1.5).map_err(|e| e.to_string())?)))),
+            ("IC(0)-PCG", "icc", Box::new(|| Ok(Box::new(Ic0::new(&a).map_err(|e| e.to_string())?)))),
             (
                 "multigrid-PCG / GAMG",
                 "gamg",
-                Box::new(|| Box::new(Multigrid::new(&a, &grid, 2, 64).expect("multigrid"))),
+                Box::new(|| Ok(Box::new(Multigrid::new(&a, &grid, 2, 64).map_err(|e| e.to_string())?))),
             ),
         ];
-        let only: Option<String> = {
-            let args: Vec<String> = std::env::args().collect();
-            args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1).cloned())
-        };
-        let rows: Vec<_> =
-            rows.into_iter().filter(|r| only.as_ref().is_none_or(|o| o.split(',').any(|k| k == r.1))).collect();
-        let mine: Vec<Timing> = rows.iter().map(|(_, _, make)| ours(&a, &b, reps, make.as_ref())).collect();
+        let rows: Vec<_> = rows.into_iter().filter(|r| only.iter().any(|k| k == r.1)).collect();
+        let mine = rows.iter().map(|(_, _, make)| ours(&a, &b, reps, make.as_ref())).collect::<Result<Vec<_>, _>>()?;
         let pcs: Vec<&str> = rows.iter().map(|r| r.1).collect();
         let theirs = match &driver {
             Ok(exe) => match run_petsc(exe, &am, &bm, reps, &pcs) {
@@ -198,4 +208,5 @@ fn main() {
             }
         }
     }
+    Ok(())
 }

@@ -8,7 +8,7 @@
 //! returned with the result (a failed backward solve is an error, never a silent wrong gradient).
 
 use crate::krylov::{SolveError, SolveInfo, Tolerance, cg, gmres};
-use crate::linalg::{FnOperator, LinearOperator};
+use crate::linalg::{FnOperator, LinearOperator, dense_matrix};
 use crate::precond::Identity;
 
 /// The Jacobians of an optimality or equilibrium condition `F(x, θ) = 0`, evaluated at `(x, θ)` fixed by the
@@ -59,20 +59,7 @@ pub fn solve(
     match solver {
         LinearSolver::Cg => cg(op, rhs, &mut x, tol).map(|i| (x, Some(i))),
         LinearSolver::Gmres { restart } => gmres(op, &Identity, rhs, &mut x, tol, restart).map(|i| (x, Some(i))),
-        LinearSolver::DenseLu => {
-            let mut a = vec![0.0; n * n];
-            let mut e = vec![0.0; n];
-            let mut col = vec![0.0; n];
-            for j in 0..n {
-                e.fill(0.0);
-                e[j] = 1.0;
-                op.apply(&e, &mut col);
-                for i in 0..n {
-                    a[i * n + j] = col[i];
-                }
-            }
-            dense_lu_solve(&mut a, rhs, n).map(|x| (x, None))
-        }
+        LinearSolver::DenseLu => dense_lu_solve(&mut dense_matrix(op), rhs, n).map(|x| (x, None)),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Krylov methods and preconditioners against a dense oracle, on SPD and nonsymmetric model matrices.
 
 use ansatz_solvers::krylov::{SolveError, Tolerance, cg, fcg, gmres, lanczos, pcg, tridiagonal_eigenvalues};
-use ansatz_solvers::linalg::{CsrMatrix, LinearOperator};
+use ansatz_solvers::linalg::{CsrMatrix, FnOperator, LinearOperator, dense_matrix};
 use ansatz_solvers::precond::{Ic0, Identity, Jacobi, Preconditioner, Shell, Ssor};
 
 /// 5-point −Δ on an n × n grid with Dirichlet walls, h = 1/(n+1), optionally with convection (nonsymmetric).
@@ -244,19 +244,9 @@ fn cg_on_a_large_system_is_the_same_on_any_thread_count() {
     }
 }
 
-/// The dense matrix of a linear preconditioner (its columns are `apply` on unit vectors), row-major.
+/// The dense matrix of a linear preconditioner, row-major.
 fn dense_of(m: &dyn Preconditioner, n: usize) -> Vec<f64> {
-    let mut d = vec![0.0; n * n];
-    let (mut e, mut z) = (vec![0.0; n], vec![0.0; n]);
-    for c in 0..n {
-        e.fill(0.0);
-        e[c] = 1.0;
-        m.apply(&e, &mut z);
-        for r in 0..n {
-            d[r * n + c] = z[r];
-        }
-    }
-    d
+    dense_matrix(&FnOperator::new(n, |r: &[f64], z: &mut [f64]| m.apply(r, z)))
 }
 
 /// `M` from `M⁻¹` (dense, small): column c of `M` solves `M⁻¹ m_c = e_c`.

@@ -64,15 +64,7 @@ impl CsrMatrix {
         for r in 0..nrows {
             row.clear();
             row.extend((counts[r]..counts[r + 1]).map(|k| (cols[k], vals[k])));
-            row.sort_unstable_by_key(|e| e.0);
-            for &(c, v) in &row {
-                if indices.len() > indptr[r] && indices.last() == Some(&c) {
-                    *values.last_mut().expect("a previous entry exists") += v;
-                } else {
-                    indices.push(c);
-                    values.push(v);
-                }
-            }
+            push_row(&mut row, &mut indices, &mut values);
             indptr[r + 1] = indices.len();
         }
         Ok(Self { nrows, ncols, indptr, indices, values })
@@ -333,6 +325,21 @@ impl CsrMatrix {
             .map(|(r, k)| faer::sparse::Triplet::new(r, self.indices[k] as usize, self.values[k]))
             .collect();
         faer::sparse::SparseColMat::try_new_from_triplets(self.nrows, self.ncols, &trip).expect("valid triplets")
+    }
+}
+
+/// Appends one row given as unsorted `(column, value)` pairs: sorted by column, duplicates summed.
+pub(crate) fn push_row(row: &mut [(u32, f64)], indices: &mut Vec<u32>, values: &mut Vec<f64>) {
+    row.sort_unstable_by_key(|e| e.0);
+    let start = indices.len();
+    for &(c, v) in row.iter() {
+        match values.last_mut() {
+            Some(last) if indices.len() > start && indices.last() == Some(&c) => *last += v,
+            _ => {
+                indices.push(c);
+                values.push(v);
+            }
+        }
     }
 }
 

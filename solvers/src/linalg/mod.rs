@@ -8,6 +8,7 @@ mod cholesky;
 mod csr;
 
 pub use cholesky::{SparseCholesky, SymbolicCholesky};
+pub(crate) use csr::push_row;
 pub use csr::{CsrMatrix, MAX_COLUMNS};
 
 /// A square linear map `y = A x`, applied without allocating.
@@ -56,6 +57,23 @@ impl<F: Fn(&[f64], &mut [f64]) + Sync> LinearOperator for FnOperator<F> {
     fn apply(&self, x: &[f64], y: &mut [f64]) {
         (self.f)(x, y)
     }
+}
+
+/// The dense matrix of a linear operator (row-major, `n × n`), column by column from `apply` on unit vectors:
+/// for small systems and tests.
+pub fn dense_matrix(op: &dyn LinearOperator) -> Vec<f64> {
+    let n = op.nrows();
+    let mut a = vec![0.0; n * n];
+    let (mut e, mut col) = (vec![0.0; n], vec![0.0; n]);
+    for j in 0..n {
+        e.fill(0.0);
+        e[j] = 1.0;
+        op.apply(&e, &mut col);
+        for i in 0..n {
+            a[i * n + j] = col[i];
+        }
+    }
+    a
 }
 
 #[inline]

@@ -19,6 +19,9 @@ pub struct Ic0 {
     shift: f64,
 }
 
+/// The error name of a row without a diagonal entry (no shift helps).
+const MISSING_DIAGONAL: &str = "diagonal entry (missing)";
+
 /// Diagonal shifts [`Ic0::shifted`] tries, in order.
 const SHIFTS: [f64; 9] = [0.0, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0];
 
@@ -36,7 +39,7 @@ impl Ic0 {
             match Self::with_shift(a, alpha) {
                 Ok(f) => return Ok(f),
                 // a missing diagonal entry does not depend on the shift
-                Err(e @ ConfigError::NotPositive { name: "diagonal entry (missing)", .. }) => return Err(e),
+                Err(e @ ConfigError::NotPositive { name: MISSING_DIAGONAL, .. }) => return Err(e),
                 Err(e) => last = Some(e),
             }
         }
@@ -63,7 +66,7 @@ impl Ic0 {
             }
             indptr[i + 1] = indices.len();
             if indices.last() != Some(&i) {
-                return Err(ConfigError::NotPositive { name: "diagonal entry (missing)", value: 0.0 });
+                return Err(ConfigError::NotPositive { name: MISSING_DIAGONAL, value: 0.0 });
             }
         }
         // row-wise factorisation restricted to the pattern

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use super::Preconditioner;
 use crate::ConfigError;
-use crate::linalg::CsrMatrix;
+use crate::linalg::{CsrMatrix, push_row};
 
 /// Where the unknowns of a cell-centred box problem live: `n` cells per axis (x fastest; `n[2] = 1` in 2D) and
 /// the grid cell of each unknown (solid cells have none).
@@ -220,7 +220,7 @@ fn prolongation(g: &BoxGrid) -> (CsrMatrix, BoxGrid) {
             cells.push(c);
         }
     }
-    // rows built directly: each fine cell's 2^dims (coarse unknown, weight) pairs, sorted, duplicates merged
+    // rows built directly: each fine cell's 2^dims (coarse unknown, weight) pairs
     let rows = g.cells.len();
     let mut indptr = Vec::with_capacity(rows + 1);
     indptr.push(0);
@@ -253,15 +253,7 @@ fn prolongation(g: &BoxGrid) -> (CsrMatrix, BoxGrid) {
             let target = if ok && cidx[lin(ci)] != usize::MAX { cidx[lin(ci)] } else { cidx[lin(parent)] };
             row.push((target as u32, w));
         }
-        row.sort_unstable_by_key(|e| e.0);
-        for &(j, w) in &row {
-            if indices.len() > *indptr.last().expect("starts with 0") && indices.last() == Some(&j) {
-                *values.last_mut().expect("an entry exists") += w;
-            } else {
-                indices.push(j);
-                values.push(w);
-            }
-        }
+        push_row(&mut row, &mut indices, &mut values);
         indptr.push(indices.len());
     }
     let p = CsrMatrix::from_sorted_rows(rows, cells.len(), indptr, indices, values);

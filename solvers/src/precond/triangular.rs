@@ -39,8 +39,11 @@ impl Sweeps {
                 got: vec![lower_rows.len()],
             });
         }
-        let mut lower = Part { ptr: vec![0; n + 1], idx: Vec::with_capacity(lower_rows.len()), val: Vec::new() };
-        lower.val.reserve(lower_rows.len());
+        let mut lower = Part {
+            ptr: vec![0; n + 1],
+            idx: Vec::with_capacity(lower_rows.len()),
+            val: Vec::with_capacity(lower_rows.len()),
+        };
         let mut upper_count = vec![0u32; n + 1];
         for &(r, c, v) in lower_rows {
             lower.ptr[r as usize + 1] += 1;
