@@ -159,7 +159,7 @@ impl CsrMatrix {
 
     /// Row `r` of `A x`, its terms summed in storage order. Rows of the lengths of the common stencils (5 and 7
     /// points, 9 in 2D with corners) take an unrolled path: the same sum without the loop's counter and exit
-    /// branch, a tenth of a sparse product's time on those matrices.
+    /// branch.
     #[inline(always)]
     fn row_dot(&self, r: usize, x: &[f64]) -> f64 {
         let (s, e) = (self.indptr[r], self.indptr[r + 1]);
