@@ -3,10 +3,12 @@
 //! Both preconditioners are of this form once their diagonals are split off (IC(0): `L = L̂ diag(L̂)⁻¹`,
 //! `Δ = diag(L̂)⁻²`; SSOR(ω): `L = I + ω E D⁻¹` for the strictly lower part `E` of `A`, `Δ = (2 − ω) D⁻¹`), so
 //! each sweep's recurrence is a single fused multiply-add chain per row, with no division, and the diagonal is
-//! read once per application. The strictly lower part is stored twice, by rows and by columns, so that both
-//! sweeps gather (`z_i = … − Σ_j c_ij z_j`) instead of scattering into `z`; column indices are 32-bit. The
-//! sums run over each row's entries from the farthest column to the nearest (increasing columns forward,
-//! decreasing backward): the result does not depend on anything but the inputs.
+//! read once per application. The strictly triangular part is stored once, as the rows of `Lᵀ` (32-bit column
+//! indices and row pointers): the backward sweep gathers along them (`z_i = … − Σ_j c_ij z_j`) and the forward
+//! sweep scatters along them (column `i` of `L`), copying `r` into `z` a fixed distance ahead of the row it
+//! finalises. In both sweeps the term of the neighbouring row is carried in a register instead of stored and
+//! reloaded. Each unknown's terms are subtracted from the farthest row to the nearest (increasing columns
+//! forward, decreasing backward): the result depends on nothing but the inputs.
 //!
 //! The sweeps are sequential on every thread count. Level scheduling (rows grouped by their depth in the
 //! dependency graph, one barrier per level) was measured slower on the 512² and 64³ Poisson factors than this
@@ -15,12 +17,13 @@
 
 use crate::ConfigError;
 
-/// Strictly lower and strictly upper parts of a unit triangular pair, and the middle diagonal.
+/// The strictly upper part `Lᵀ − I` of a unit triangular pair, by rows, and the middle diagonal.
 #[derive(Clone, Debug)]
 pub(crate) struct Sweeps {
-    lower: Part,
     upper: Part,
     delta: Vec<f64>,
+    /// The largest `i − j` over the entries `(i, j)` of `L`: how far ahead of row `j` the forward sweep scatters.
+    reach: usize,
 }
 
 /// Rows of a strictly triangular matrix (32-bit row pointers as well: the sweeps are bound by memory traffic).
@@ -32,9 +35,9 @@ struct Part {
 }
 
 impl Sweeps {
-    /// From the rows of the strictly lower part of the unit lower factor (`(row, col, value)`, sorted by row
-    /// then column, `col < row`) and the middle diagonal `delta`. Fails when the lower part has more than 2³²
-    /// entries.
+    /// From the entries of the strictly lower part of the unit lower factor (`(row, col, value)`, `col < row`,
+    /// sorted by row, then column) and the middle diagonal `delta`. Fails when the lower part has
+    /// more than 2³² entries.
     pub(crate) fn new(n: usize, lower_rows: &[(u32, u32, f64)], delta: Vec<f64>) -> Result<Self, ConfigError> {
         debug_assert_eq!(delta.len(), n);
         if lower_rows.len() > u32::MAX as usize {
@@ -44,32 +47,27 @@ impl Sweeps {
                 got: vec![lower_rows.len()],
             });
         }
-        let mut lower = Part {
-            ptr: vec![0; n + 1],
-            idx: Vec::with_capacity(lower_rows.len()),
-            val: Vec::with_capacity(lower_rows.len()),
-        };
-        let mut upper_count = vec![0u32; n + 1];
-        for &(r, c, v) in lower_rows {
-            lower.ptr[r as usize + 1] += 1;
-            lower.idx.push(c);
-            lower.val.push(v);
-            upper_count[c as usize + 1] += 1;
+        let mut count = vec![0u32; n + 1];
+        let mut reach = 0;
+        for &(r, c, _) in lower_rows {
+            debug_assert!(c < r);
+            count[c as usize + 1] += 1;
+            reach = reach.max((r - c) as usize);
         }
         for i in 0..n {
-            lower.ptr[i + 1] += lower.ptr[i];
-            upper_count[i + 1] += upper_count[i];
+            count[i + 1] += count[i];
         }
         // the transpose by a counting sort: row c of the upper part lists the rows r > c in increasing order
+        // (the input is sorted by row)
         let m = lower_rows.len();
-        let mut upper = Part { ptr: upper_count.clone(), idx: vec![0; m], val: vec![0.0; m] };
+        let mut upper = Part { ptr: count.clone(), idx: vec![0; m], val: vec![0.0; m] };
         for &(r, c, v) in lower_rows {
-            let slot = &mut upper_count[c as usize];
+            let slot = &mut count[c as usize];
             upper.idx[*slot as usize] = r;
             upper.val[*slot as usize] = v;
             *slot += 1;
         }
-        Ok(Self { lower, upper, delta })
+        Ok(Self { upper, delta, reach })
     }
 
     /// `z = L⁻ᵀ Δ L⁻¹ r` (`z` may hold anything on entry).
@@ -87,34 +85,45 @@ impl Sweeps {
     fn sweep<const DOT: bool>(&self, r: &[f64], z: &mut [f64]) -> f64 {
         let n = self.delta.len();
         let (r, z) = (&r[..n], &mut z[..n]);
-        // L w = r, rows in order. Each row's terms in increasing column order, so the term of row i − 1 (when
-        // present) comes last and is taken from a register: the recurrence from one row to the next is then one
+        let (up, ui, uv) = (&self.upper.ptr[..n + 1], &self.upper.idx, &self.upper.val);
+        // L w = r, rows in order, by columns of L: once w_i is final, w_j −= l_ji w_i for the rows j > i that
+        // hold column i. Every scatter of row i lands at most `reach` rows ahead, so r is copied into z that far
+        // ahead of row i. Each w_j then takes its terms in increasing column order; the term of row j − 1 (when
+        // present) comes last and from a register, so that the recurrence from one row to the next is one
         // multiply-subtract instead of a store and a reload, which is what bounds a sequential sweep.
-        let (lp, li, lv) = (&self.lower.ptr[..n + 1], &self.lower.idx, &self.lower.val);
+        let h = self.reach;
+        z[..h.min(n)].copy_from_slice(&r[..h.min(n)]);
         let mut prev = 0.0;
+        let mut carry = None;
         for i in 0..n {
-            let (s, e) = (lp[i] as usize, lp[i + 1] as usize);
-            let (vals, cols) = (&lv[s..e], &li[s..e]);
-            let mut v = r[i];
-            match cols.split_last() {
-                Some((&last, rest)) if last as usize + 1 == i => {
-                    for (c, &j) in vals.iter().zip(rest) {
-                        v -= c * z[j as usize];
-                    }
-                    v -= vals[rest.len()] * prev;
-                }
-                _ => {
-                    for (c, &j) in vals.iter().zip(cols) {
-                        v -= c * z[j as usize];
-                    }
-                }
+            if i + h < n {
+                z[i + h] = r[i + h];
+            }
+            let mut v = z[i];
+            if let Some(c) = carry {
+                v -= c * prev;
             }
             z[i] = v;
             prev = v;
+            let (s, e) = (up[i] as usize, up[i + 1] as usize);
+            let (vals, cols) = (&uv[s..e], &ui[s..e]);
+            match cols.split_first() {
+                Some((&first, rest)) if first as usize == i + 1 => {
+                    carry = Some(vals[0]);
+                    for (c, &j) in vals[1..].iter().zip(rest) {
+                        z[j as usize] -= c * v;
+                    }
+                }
+                _ => {
+                    carry = None;
+                    for (c, &j) in vals.iter().zip(cols) {
+                        z[j as usize] -= c * v;
+                    }
+                }
+            }
         }
-        // Lᵀ z = Δ w, rows from the last; each row's terms in decreasing column order, the term of row i + 1
-        // last (from a register, as above)
-        let (up, ui, uv) = (&self.upper.ptr[..n + 1], &self.upper.idx, &self.upper.val);
+        // Lᵀ z = Δ w, rows from the last, gathering along the rows of Lᵀ; each row's terms in decreasing column
+        // order, the term of row i + 1 last (from a register, as above)
         let delta = &self.delta[..n];
         let mut acc = [0.0; 4];
         for i in (0..n).rev() {
@@ -176,5 +185,56 @@ mod tests {
             let back: f64 = (0..n).map(|k| l[i * n + k] * y[k]).sum();
             assert!((back - r[i]).abs() < 1e-13, "row {i}: {back} vs {}", r[i]);
         }
+    }
+
+    /// The forward sweep by gathers along the rows of `L`, in the order the scatters must reproduce: each row's
+    /// terms by increasing column.
+    fn forward_by_rows(n: usize, entries: &[(u32, u32, f64)], r: &[f64]) -> Vec<f64> {
+        let mut w = r.to_vec();
+        for i in 0..n {
+            let mut v = r[i];
+            for &(_, j, c) in entries.iter().filter(|e| e.0 as usize == i) {
+                v -= c * w[j as usize];
+            }
+            w[i] = v;
+        }
+        w
+    }
+
+    #[test]
+    fn scattering_by_columns_gives_the_bits_of_gathering_by_rows() {
+        // a banded pattern with gaps, rows without entries, a far entry and neighbours both present and absent
+        let n = 40;
+        let mut entries = Vec::new();
+        for i in 0..n as u32 {
+            for (off, scale) in [(17u32, 0.11), (6, -0.23), (5, 0.07), (1, 0.31)] {
+                if i >= off && (i * 7 + off) % 5 != 0 {
+                    entries.push((i, i - off, scale * (1.0 + (i as f64 * 0.37).sin())));
+                }
+            }
+        }
+        entries.sort_by_key(|e| (e.0, e.1));
+        let delta: Vec<f64> = (0..n).map(|i| 0.5 + (i as f64 * 0.13).cos().abs()).collect();
+        let s = Sweeps::new(n, &entries, delta.clone()).unwrap();
+        assert_eq!(s.reach, 17);
+        let r: Vec<f64> = (0..n).map(|i| (i as f64 * 1.3).sin() - 0.2).collect();
+        let w = forward_by_rows(n, &entries, &r);
+        // the backward sweep by gathers along the rows of Lᵀ, terms by decreasing column
+        let mut z = vec![0.0; n];
+        for i in (0..n).rev() {
+            let mut v = delta[i] * w[i];
+            let mut terms: Vec<_> = entries.iter().filter(|e| e.1 as usize == i).collect();
+            terms.sort_by_key(|e| std::cmp::Reverse(e.0));
+            for &&(k, _, c) in &terms {
+                v -= c * z[k as usize];
+            }
+            z[i] = v;
+        }
+        let mut got = vec![f64::NAN; n];
+        s.apply(&r, &mut got);
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            z.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 }
