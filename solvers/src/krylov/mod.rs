@@ -1,15 +1,18 @@
 //! Krylov methods: conjugate gradients ([`cg`], [`pcg`]), flexible CG ([`fcg`], accepts nonlinear
-//! preconditioners), restarted flexible GMRES ([`gmres`]) and Lanczos ([`lanczos`]) with a symmetric tridiagonal
+//! preconditioners), restarted flexible GMRES ([`gmres`]), the deep conjugate direction method ([`dcdm`], search
+//! directions from a learned or classical map) and Lanczos ([`lanczos`]) with a symmetric tridiagonal
 //! eigensolver ([`tridiagonal_eigenvalues`]).
 //!
 //! Every solver takes its [`Tolerance`] as a required argument, starts from the `x` it is given and returns a
 //! [`SolveInfo`] (iterations, residual history, reason) or a typed [`SolveError`] that carries the same report.
 
 mod cg;
+mod dcdm;
 mod gmres;
 mod lanczos;
 
 pub use cg::{cg, fcg, pcg};
+pub use dcdm::dcdm;
 pub use gmres::gmres;
 pub use lanczos::{lanczos, tridiagonal_eigenvalues};
 
@@ -68,6 +71,8 @@ pub enum SolveError {
     IndefiniteOperator(SolveInfo),
     #[error("the preconditioner is not positive definite (rᵀz ≤ 0 after {} iterations)", .0.iterations)]
     IndefinitePreconditioner(SolveInfo),
+    #[error("degenerate search direction after {} iterations (pᵀAp = {pap:e} ≤ 0: in the null space of a singular operator, or the operator is indefinite)", .info.iterations)]
+    DegenerateDirection { info: SolveInfo, pap: f64 },
     #[error("the preconditioner is nonlinear; use a flexible method (fcg, gmres)")]
     NonlinearPreconditioner,
     #[error("size mismatch: operator {n}, vector {len}")]
@@ -83,7 +88,7 @@ impl SolveError {
             SolveError::NotConverged(i)
             | SolveError::IndefiniteOperator(i)
             | SolveError::IndefinitePreconditioner(i) => Some(i),
-            SolveError::Breakdown { info, .. } => Some(info),
+            SolveError::Breakdown { info, .. } | SolveError::DegenerateDirection { info, .. } => Some(info),
             _ => None,
         }
     }
