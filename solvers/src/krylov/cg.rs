@@ -1,7 +1,7 @@
 //! Conjugate gradients, preconditioned and flexible.
 
 use super::{SolveError, SolveInfo, Start, Tolerance, converged, start};
-use crate::linalg::{LinearOperator, cg_direction, cg_update, dot, dot_blocked, norm};
+use crate::linalg::{LinearOperator, cg_update, dot, dot_blocked, norm};
 use crate::precond::Preconditioner;
 
 /// Conjugate gradients for a symmetric positive definite `a` (Hestenes & Stiefel 1952).
@@ -37,9 +37,15 @@ pub fn pcg(
     let identity = m.is_identity();
     // block sums of the fused passes on long vectors, reused by every iteration
     let mut blocks = Vec::new();
+    // β of the direction update, which the next product performs (None before the first)
+    let mut pending = None;
     while info.iterations < tol.max_iter {
-        // fused passes: q = A p with p · q, then x, r and r · r together
-        let pq = a.apply_dot(&p, &mut q);
+        // fused passes: p = z + β p with q = A p and p · q (one pass where the operator can), then x, r and
+        // r · r together
+        let pq = match pending {
+            None => a.apply_dot(&p, &mut q),
+            Some(beta) => a.update_apply_dot(&mut p, if identity { &r } else { &z }, beta, &mut q),
+        };
         if pq <= 0.0 {
             return Err(SolveError::IndefiniteOperator(info));
         }
@@ -67,9 +73,8 @@ pub fn pcg(
         if rz_new <= 0.0 {
             return Err(SolveError::IndefinitePreconditioner(info));
         }
-        let beta = rz_new / rz;
+        pending = Some(rz_new / rz);
         rz = rz_new;
-        cg_direction(&mut p, if identity { &r } else { &z }, beta);
     }
     Err(SolveError::NotConverged(info))
 }

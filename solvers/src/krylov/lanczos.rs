@@ -1,13 +1,67 @@
-//! Lanczos tridiagonalisation and the eigenvalues of symmetric tridiagonal matrices.
+//! Lanczos tridiagonalisation, the eigenvalues of symmetric tridiagonal matrices, and Ritz pairs.
 
 use super::SolveError;
 use crate::linalg::{LinearOperator, dot, norm};
+
+/// Ritz pairs of a symmetric operator from a Lanczos run: `values` ascending, `vectors[j]` (unit 2-norm) the Ritz
+/// vector of `values[j]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RitzPairs {
+    pub values: Vec<f64>,
+    pub vectors: Vec<Vec<f64>>,
+}
+
+/// The Ritz pairs of `k` Lanczos steps (full reorthogonalisation) on a symmetric `a` from `start`: the
+/// eigenpairs `(θ_j, w_j)` of the tridiagonal `T` give `θ_j` and `Q w_j`, with `Q` the Lanczos basis. Fewer than
+/// `k` pairs when an invariant subspace is found. The extreme pairs converge first; the inner ones span the rest of
+/// the Krylov space. Memory: the `k` basis vectors and the `k` Ritz vectors.
+pub fn ritz_pairs(a: &dyn LinearOperator, start: &[f64], k: usize) -> Result<RitzPairs, SolveError> {
+    let (alpha, beta, basis) = lanczos_basis(a, start, k)?;
+    let m = alpha.len();
+    let t = faer::Mat::<f64>::from_fn(m, m, |i, j| {
+        if i == j {
+            alpha[i]
+        } else if i == j + 1 || j == i + 1 {
+            beta[i.min(j)]
+        } else {
+            0.0
+        }
+    });
+    let evd = t.self_adjoint_eigen(faer::Side::Lower).map_err(|_| SolveError::Breakdown {
+        info: super::SolveInfo { iterations: m, residuals: vec![], reason: None },
+        what: "the eigendecomposition of the Lanczos tridiagonal matrix did not converge",
+    })?;
+    let (w, theta) = (evd.U(), evd.S().column_vector());
+    let n = a.nrows();
+    let mut vectors = vec![vec![0.0; n]; m];
+    for (j, v) in vectors.iter_mut().enumerate() {
+        for (i, q) in basis.iter().enumerate() {
+            let c = w[(i, j)];
+            for (vt, qt) in v.iter_mut().zip(q) {
+                *vt += c * qt;
+            }
+        }
+        let s = norm(v);
+        v.iter_mut().for_each(|x| *x /= s);
+    }
+    Ok(RitzPairs { values: (0..m).map(|j| theta[j]).collect(), vectors })
+}
 
 /// `k` steps of Lanczos (with full reorthogonalisation, for reliable extreme eigenvalues) on a symmetric `a` from
 /// `start`. Returns the diagonal `α` and off-diagonal `β` of the tridiagonal matrix T (length k and k − 1, fewer if
 /// an invariant subspace is found); the eigenvalues of T (the Ritz values, [`tridiagonal_eigenvalues`])
 /// approximate those of `a`, the extreme ones first.
 pub fn lanczos(a: &dyn LinearOperator, start: &[f64], k: usize) -> Result<(Vec<f64>, Vec<f64>), SolveError> {
+    lanczos_basis(a, start, k).map(|(alpha, beta, _)| (alpha, beta))
+}
+
+/// [`lanczos`], with the orthonormal basis it built.
+#[allow(clippy::type_complexity)]
+fn lanczos_basis(
+    a: &dyn LinearOperator,
+    start: &[f64],
+    k: usize,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<Vec<f64>>), SolveError> {
     let n = a.nrows();
     super::check_sizes(n, start, start)?;
     let s = norm(start);
@@ -42,7 +96,8 @@ pub fn lanczos(a: &dyn LinearOperator, start: &[f64], k: usize) -> Result<(Vec<f
         beta.push(b);
         vs.push(w.iter().map(|x| x / b).collect());
     }
-    Ok((alpha, beta))
+    vs.truncate(alpha.len());
+    Ok((alpha, beta, vs))
 }
 
 /// Eigenvalues (ascending) of the symmetric tridiagonal matrix with diagonal `d` and off-diagonal `e`
@@ -107,6 +162,46 @@ mod tests {
         for (k, v) in ev.iter().enumerate() {
             let exact = 2.0 - 2.0 * ((k + 1) as f64 * std::f64::consts::PI / (n + 1) as f64).cos();
             assert!((v - exact).abs() < 1e-13, "{k}: {v} vs {exact}");
+        }
+    }
+
+    #[test]
+    fn ritz_pairs_of_a_full_run_are_the_eigenpairs() {
+        // tridiag(-1, 2 + i/n, -1): k = n steps reproduce every eigenpair; check A v = θ v and orthonormality
+        let n = 30;
+        let mut t = vec![];
+        for i in 0..n {
+            t.push((i, i, 2.0 + i as f64 / n as f64));
+            if i > 0 {
+                t.push((i, i - 1, -1.0));
+                t.push((i - 1, i, -1.0));
+            }
+        }
+        let a = crate::linalg::CsrMatrix::from_triplets(n, n, &t).unwrap();
+        let start: Vec<f64> = (0..n).map(|i| 1.0 + (i as f64 * 0.7).sin()).collect();
+        let ritz = ritz_pairs(&a, &start, n).unwrap();
+        assert_eq!(ritz.values.len(), n);
+        assert!(ritz.values.windows(2).all(|w| w[0] <= w[1]));
+        let mut av = vec![0.0; n];
+        for (j, (theta, v)) in ritz.values.iter().zip(&ritz.vectors).enumerate() {
+            a.apply(v, &mut av);
+            let res: f64 = av.iter().zip(v).map(|(x, y)| (x - theta * y).powi(2)).sum::<f64>().sqrt();
+            assert!(res < 1e-9, "pair {j}: residual {res}");
+            for w in &ritz.vectors[..j] {
+                assert!(dot(v, w).abs() < 1e-9);
+            }
+        }
+        // a short run: orthonormal vectors, Ritz values inside the spectrum, the top one closer to λ_max than the
+        // next eigenvalue down is (Cauchy interlacing and the extremes converging first)
+        let short = ritz_pairs(&a, &start, 12).unwrap();
+        let (lo, hi) = (ritz.values[0], ritz.values[n - 1]);
+        assert!(short.values.iter().all(|&t| t >= lo - 1e-12 && t <= hi + 1e-12));
+        assert!(hi - short.values[11] < hi - ritz.values[n - 2], "{} vs {:?}", short.values[11], &ritz.values[n - 2..]);
+        for (j, v) in short.vectors.iter().enumerate() {
+            assert!((dot(v, v) - 1.0).abs() < 1e-12);
+            for w in &short.vectors[..j] {
+                assert!(dot(v, w).abs() < 1e-9);
+            }
         }
     }
 }

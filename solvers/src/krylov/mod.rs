@@ -14,7 +14,7 @@ mod lanczos;
 pub use cg::{cg, fcg, pcg};
 pub use dcdm::dcdm;
 pub use gmres::gmres;
-pub use lanczos::{lanczos, tridiagonal_eigenvalues};
+pub use lanczos::{RitzPairs, lanczos, ritz_pairs, tridiagonal_eigenvalues};
 
 use crate::linalg::{LinearOperator, norm};
 

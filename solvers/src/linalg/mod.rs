@@ -23,6 +23,13 @@ pub trait LinearOperator: Sync {
         self.apply(x, y);
         dot(x, y)
     }
+    /// `p ← z + β p`, then `y = A p`, returning `p · y`: CG's new direction and its product. Equal, bit for bit,
+    /// to the update `p_i = z_i + β p_i` of every entry followed by [`LinearOperator::apply_dot`]; operators that
+    /// can do both in one pass override it.
+    fn update_apply_dot(&self, p: &mut [f64], z: &[f64], beta: f64, y: &mut [f64]) -> f64 {
+        cg_direction(p, z, beta);
+        self.apply_dot(p, y)
+    }
 }
 
 impl<T: LinearOperator + ?Sized> LinearOperator for &T {
@@ -34,6 +41,9 @@ impl<T: LinearOperator + ?Sized> LinearOperator for &T {
     }
     fn apply_dot(&self, x: &[f64], y: &mut [f64]) -> f64 {
         (**self).apply_dot(x, y)
+    }
+    fn update_apply_dot(&self, p: &mut [f64], z: &[f64], beta: f64, y: &mut [f64]) -> f64 {
+        (**self).update_apply_dot(p, z, beta, y)
     }
 }
 

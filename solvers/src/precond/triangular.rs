@@ -91,13 +91,19 @@ impl Sweeps {
         // ahead of row i. Each w_j then takes its terms in increasing column order; the term of row j − 1 (when
         // present) comes last and from a register, so that the recurrence from one row to the next is one
         // multiply-subtract instead of a store and a reload, which is what bounds a sequential sweep.
+        // The copy runs in groups of LEAD entries, so that its stores stay clear of the sweep's loads (a store
+        // exactly 4 KiB ahead of a load, as the 64³ stencil's 4096 entries = 32 KiB would be, aliases it in the
+        // load/store queue).
+        const LEAD: usize = 64;
         let h = self.reach;
-        z[..h.min(n)].copy_from_slice(&r[..h.min(n)]);
+        let mut copied = 0;
         let mut prev = 0.0;
         let mut carry = None;
         for i in 0..n {
-            if i + h < n {
-                z[i + h] = r[i + h];
+            if copied <= i + h {
+                let end = (copied + LEAD).max(i + h + 1).min(n);
+                z[copied..end].copy_from_slice(&r[copied..end]);
+                copied = end;
             }
             let mut v = z[i];
             if let Some(c) = carry {
