@@ -49,8 +49,10 @@ fn bar(total: usize, what: &str) -> ProgressBar {
 /// Options of `ansatz generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// PDE: burgers1d, burgers2d (trajectories), poisson2d, poisson3d or elasticity2d (static problems); or a
-    /// preset: burgers1d-shocks (256 points, small ν, 600 levels: the data of the JAWS study).
+    /// PDE: burgers1d, burgers2d (trajectories), poisson2d, poisson3d or elasticity2d (static problems);
+    /// ritz-poisson2d or ritz-poisson3d (Ritz-vector right-hand sides of Poisson matrices, for training learned
+    /// preconditioners); or a preset: burgers1d-shocks (256 points, small ν, 600 levels: the data of the JAWS
+    /// study).
     pub pde: String,
     /// A TOML config replacing the embedded default (`configs/<pde>.toml` shows every key).
     #[arg(long)]
@@ -79,6 +81,7 @@ pub struct GenerateArgs {
 enum Job {
     Trajectories(ansatz_datasets::config::Spec),
     Static(ansatz_datasets::statics::StaticSpec),
+    Ritz(ansatz_datasets::ritz::RitzSpec),
 }
 
 pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -> Result<()> {
@@ -91,7 +94,17 @@ pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -
         None => None,
     };
     let file = file_text.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
+    let ritz = ansatz_datasets::ritz::RitzPde::from_name(&a.pde);
     let (job, total, banner) = match ansatz_datasets::statics::StaticPde::from_name(&a.pde) {
+        _ if ritz.is_some() => {
+            let rp = ritz.expect("checked");
+            let spec = ansatz_datasets::ritz::load(rp, file, &a.sets, a.samples, a.seed)?;
+            let banner = format!(
+                "{} right-hand sides from {} systems, {} cells per axis, {} Lanczos steps per system",
+                spec.samples, spec.systems, spec.n, spec.steps
+            );
+            (Job::Ritz(spec.clone()), spec.samples, banner)
+        }
         Some(sp) => {
             let spec = ansatz_datasets::statics::load(sp, file, &a.sets, a.samples, a.seed)?;
             let banner =
@@ -146,6 +159,7 @@ pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -
     let report = match &job {
         Job::Trajectories(spec) => generate(spec, &target, &opts, progress),
         Job::Static(spec) => ansatz_datasets::statics::generate_static(spec, &target, &opts, progress),
+        Job::Ritz(spec) => ansatz_datasets::ritz::generate_ritz(spec, &target, &opts, progress),
     };
     pb.finish_and_clear();
     let report = report?;

@@ -115,3 +115,53 @@ fn elasticity_generation_survives_an_incomplete_cholesky_breakdown() {
     let ds = Dataset::open(&out).unwrap();
     assert!(ds.read_static("displacement_x", 0..2).unwrap().iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn ritz_datasets_hold_unit_right_hand_sides_of_their_systems() {
+    let dir = tempfile::tempdir().unwrap();
+    for (pde, n, dims) in [("ritz-poisson2d", 12usize, 2usize), ("ritz-poisson3d", 6, 3)] {
+        let out = dir.path().join(format!("{pde}.nc"));
+        let o = Command::new(env!("CARGO_BIN_EXE_ansatz"))
+            .args(["generate", pde, "--samples", "6", "--seed", "3", "--out", out.to_str().unwrap()])
+            .args(["--set", &format!("grid.n={n}"), "--set", "systems.count=2", "--set", "lanczos.steps=40"])
+            .args(["--set", "output.precision=\"f64\"", "--set", "mask.max_solids=2"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{pde}: {}", String::from_utf8_lossy(&o.stderr));
+        let ds = Dataset::open(&out).unwrap();
+        assert!(ds.is_static() && ds.fields == ["k", "fluid", "b"], "{:?}", ds.fields);
+        assert_eq!(ds.parameter("system").unwrap(), vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+        let (lo, hi) = (ds.parameter("ritz_min").unwrap(), ds.parameter("ritz_max").unwrap());
+        let get = |f: &str| ds.read_static(f, 0..6).unwrap();
+        let (k, fluid, b) = (get("k"), get("fluid"), get("b"));
+        let cells = n.pow(dims as u32);
+        for s in 0..6 {
+            let row = |a: &ndarray::ArrayD<f64>| a.as_slice().unwrap()[s * cells..(s + 1) * cells].to_vec();
+            let mask: Vec<bool> = row(&fluid).iter().map(|v| *v > 0.5).collect();
+            let bs = row(&b);
+            assert!(bs.iter().zip(&mask).all(|(v, m)| *m || *v == 0.0), "{pde} sample {s}: b in a solid cell");
+            let zero = PoissonBc::Dirichlet(0.0);
+            let p = if dims == 3 {
+                PoissonFv::new_3d([n; 3], [1.0; 3], Some(row(&k)), [zero; 6], Some(mask))
+            } else {
+                PoissonFv::new_2d(n, n, [1.0, 1.0], Some(row(&k)), [zero; 4], Some(mask))
+            }
+            .unwrap();
+            let x: Vec<f64> = p.cells().iter().map(|&c| bs[c]).collect();
+            let norm2: f64 = x.iter().map(|v| v * v).sum();
+            assert!((norm2 - 1.0).abs() < 1e-12, "{pde} sample {s}: ‖b‖² = {norm2}");
+            // a combination of Ritz vectors: its Rayleigh quotient lies between the extreme Ritz values
+            let mut ax = vec![0.0; x.len()];
+            p.apply(&x, &mut ax);
+            let rq: f64 = ax.iter().zip(&x).map(|(a, b)| a * b).sum();
+            assert!(
+                rq >= lo[s] * (1.0 - 1e-9) && rq <= hi[s] * (1.0 + 1e-9),
+                "{pde} sample {s}: {rq} not in [{}, {}]",
+                lo[s],
+                hi[s]
+            );
+        }
+        // the two systems differ
+        assert_ne!(k.as_slice().unwrap()[..cells], k.as_slice().unwrap()[3 * cells..4 * cells]);
+    }
+}

@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod mtx;
 pub mod problems;
 pub mod reader;
+pub mod ritz;
 pub mod rng;
 pub mod samplers;
 pub mod schema;

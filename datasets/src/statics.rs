@@ -220,7 +220,7 @@ pub fn load(
     })
 }
 
-fn centres(n: usize, dims: usize) -> Vec<[f64; 3]> {
+pub(crate) fn centres(n: usize, dims: usize) -> Vec<[f64; 3]> {
     let h = 1.0 / n as f64;
     let cells = n.pow(dims as u32);
     (0..cells)
@@ -229,6 +229,40 @@ fn centres(n: usize, dims: usize) -> Vec<[f64; 3]> {
             [(i as f64 + 0.5) * h, (j as f64 + 0.5) * h, if dims == 3 { (k as f64 + 0.5) * h } else { 0.0 }]
         })
         .collect()
+}
+
+/// The Poisson problem of the static datasets on an `n`-cell-per-axis grid with coefficient `k`: u = 0 on every
+/// side and up to `max_solids` random solid rectangles or boxes, redrawn from `rng` until every fluid region
+/// touches the boundary (so that the matrix is not singular).
+pub(crate) fn draw_poisson(
+    n: usize,
+    dims: usize,
+    k: &[f64],
+    max_solids: usize,
+    rng: &mut SampleRng,
+) -> std::result::Result<PoissonFv, ansatz_solvers::ConfigError> {
+    let pts = centres(n, dims);
+    let zero = PoissonBc::Dirichlet(0.0);
+    loop {
+        let count = if max_solids > 0 { rng.int(0, max_solids) } else { 0 };
+        let boxes: Vec<([f64; 3], [f64; 3])> = (0..count)
+            .map(|_| {
+                let lo: [f64; 3] = std::array::from_fn(|d| if d < dims { rng.range(0.1, 0.6) } else { -1.0 });
+                let hi: [f64; 3] = std::array::from_fn(|d| if d < dims { lo[d] + rng.range(0.1, 0.3) } else { 2.0 });
+                (lo, hi)
+            })
+            .collect();
+        let fluid: Vec<bool> =
+            pts.iter().map(|x| !boxes.iter().any(|(lo, hi)| (0..3).all(|d| x[d] >= lo[d] && x[d] <= hi[d]))).collect();
+        let p = if dims == 3 {
+            PoissonFv::new_3d([n; 3], [1.0; 3], Some(k.to_vec()), [zero; 6], Some(fluid))
+        } else {
+            PoissonFv::new_2d(n, n, [1.0, 1.0], Some(k.to_vec()), [zero; 4], Some(fluid))
+        }?;
+        if !p.is_singular() {
+            return Ok(p);
+        }
+    }
 }
 
 fn solver_error(sample: usize, e: impl std::fmt::Display) -> DatasetError {
@@ -251,32 +285,7 @@ pub fn solve_static_sample(spec: &StaticSpec, i: usize) -> Result<(Vec<f64>, Sol
                 .collect();
             let f: Vec<f64> =
                 SmoothField::draw(&mut rng, &pts, dims, 12).sample(&pts).iter().map(|g| spec.amplitude * g).collect();
-            // random solid boxes inside the domain, redrawn until every fluid region touches the boundary
-            let zero = PoissonBc::Dirichlet(0.0);
-            let problem = loop {
-                let count = if spec.max_solids > 0 { rng.int(0, spec.max_solids) } else { 0 };
-                let boxes: Vec<([f64; 3], [f64; 3])> = (0..count)
-                    .map(|_| {
-                        let lo: [f64; 3] = std::array::from_fn(|d| if d < dims { rng.range(0.1, 0.6) } else { -1.0 });
-                        let hi: [f64; 3] =
-                            std::array::from_fn(|d| if d < dims { lo[d] + rng.range(0.1, 0.3) } else { 2.0 });
-                        (lo, hi)
-                    })
-                    .collect();
-                let fluid: Vec<bool> = pts
-                    .iter()
-                    .map(|x| !boxes.iter().any(|(lo, hi)| (0..3).all(|d| x[d] >= lo[d] && x[d] <= hi[d])))
-                    .collect();
-                let p = if dims == 3 {
-                    PoissonFv::new_3d([n; 3], [1.0; 3], Some(k.clone()), [zero; 6], Some(fluid))
-                } else {
-                    PoissonFv::new_2d(n, n, [1.0, 1.0], Some(k.clone()), [zero; 4], Some(fluid))
-                }
-                .map_err(|e| solver_error(i, e))?;
-                if !p.is_singular() {
-                    break p;
-                }
-            };
+            let problem = draw_poisson(n, dims, &k, spec.max_solids, &mut rng).map_err(|e| solver_error(i, e))?;
             let a = problem.assemble();
             let m: Box<dyn Preconditioner> = match Multigrid::new(&a, &problem.box_grid(), 2, 64) {
                 Ok(mg) => Box::new(mg),

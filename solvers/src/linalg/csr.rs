@@ -423,7 +423,7 @@ impl LinearOperator for CsrMatrix {
         const LEAD: usize = 64;
         let h = self.reach;
         let mut done = 0;
-        let mut advance = |p: &mut [f64], done: &mut usize, need: usize| {
+        let advance = |p: &mut [f64], done: &mut usize, need: usize| {
             while *done < need {
                 let end = (*done + LEAD).min(n);
                 for (pj, zj) in p[*done..end].iter_mut().zip(&z[*done..end]) {
