@@ -4,6 +4,7 @@
 //! - [`fno::Fno`]: the Fourier neural operator in 1D and 2D, on [`spectral::SpectralConv`] (truncated DFTs as
 //!   matrix products: exact in f64, any grid size, every backend);
 //! - [`dymixop::DyMixOp`]: the local–global-mixing operator with its gated DyIA stack;
+//! - [`dcdm::DcdmNet`]: the residual CNN of the deep conjugate direction method, 2D and 3D, any grid size;
 //! - [`layers`]: pointwise maps and periodic stencils;
 //! - [`bridge`]: native f64 solver operations (right-hand sides, time steps, SpMV, linear solves,
 //!   Levenberg–Marquardt) as burn ops whose backward step calls the solver's adjoint;
@@ -15,6 +16,7 @@
 //! - [`flat`]: parameters and gradients as one flat vector (optimisers, checkpoints, all-reduce).
 
 pub mod bridge;
+pub mod dcdm;
 pub mod dymixop;
 pub mod flat;
 pub mod fno;

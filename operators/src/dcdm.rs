@@ -1,0 +1,308 @@
+//! The network of the deep conjugate direction method (Kaneda et al., ICML 2023): a fully convolutional residual
+//! CNN that maps a residual field to a search direction, meant to act like `A⁻¹` up to a scale.
+//!
+//! Fields are `[batch, 1, nz, ny, nx]` with `nz = 1` in 2D. With `c` channels, 3×3 (2D) or 3×3×3 (3D)
+//! convolutions with zero ("same") padding, and `R(h) = h + relu(C₂ relu(C₁ h))` a residual pair:
+//!
+//! ```text
+//! h = C_in x                                   (linear, 1 → c)
+//! h = R_fine^(a)(h),  s = h                   (a pairs on the grid)
+//! h = R_coarse^(b)(pool₂ h)                   (b pairs on the grid coarsened 2× per axis, by averaging)
+//! h = R_post^(d)(up₂ h + s)                   (nearest-neighbour upsampling, the skip from the fine level)
+//! y = w · h + β                               (a per-cell linear map, c → 1)
+//! ```
+//!
+//! The reference network for 64³ grids has a = 2, b = 3, d = 2 (4, 6 and 4 convolutions) and c = 16. Nothing
+//! depends on the grid size: a network trained on one grid applies to any other (odd sides are padded with
+//! zeros before pooling and cropped after upsampling).
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use burn::tensor::module::{conv2d, conv3d};
+use burn::tensor::ops::ConvOptions;
+
+use crate::init::Init;
+
+/// Configuration of [`DcdmNet`].
+#[derive(Config, Debug)]
+pub struct DcdmConfig {
+    /// Space dimensions, 2 or 3.
+    pub dims: usize,
+    /// Channels c.
+    #[config(default = 16)]
+    pub channels: usize,
+    /// Residual pairs on the fine grid before the coarse level.
+    #[config(default = 2)]
+    pub fine_pairs: usize,
+    /// Residual pairs on the coarse grid.
+    #[config(default = 3)]
+    pub coarse_pairs: usize,
+    /// Residual pairs on the fine grid after the coarse level.
+    #[config(default = 2)]
+    pub post_pairs: usize,
+}
+
+impl DcdmConfig {
+    /// Draws the network from `init`; fails on a bad dimension or zero channels.
+    pub fn init(&self, init: &mut Init) -> Result<DcdmNet, String> {
+        if self.dims != 2 && self.dims != 3 {
+            return Err(format!("dims must be 2 or 3, got {}", self.dims));
+        }
+        if self.channels == 0 {
+            return Err("channels must be at least 1".into());
+        }
+        let c = self.channels;
+        let pairs = |n: usize, init: &mut Init| -> Vec<ResidualPair> {
+            (0..n).map(|_| ResidualPair::new(c, self.dims, init)).collect()
+        };
+        let input = Conv::new(1, c, self.dims, init);
+        let fine = pairs(self.fine_pairs, init);
+        let coarse = pairs(self.coarse_pairs, init);
+        let post = pairs(self.post_pairs, init);
+        let a = 1.0 / (c as f64).sqrt();
+        Ok(DcdmNet {
+            input,
+            fine,
+            coarse,
+            post,
+            out_weight: Param::from_tensor(init.uniform([c], -a, a)),
+            out_bias: Param::from_tensor(init.uniform([1], -a, a)),
+            dims: self.dims,
+        })
+    }
+
+    /// Trainable parameters.
+    pub fn parameters(&self) -> usize {
+        let taps = if self.dims == 3 { 27 } else { 9 };
+        let c = self.channels;
+        let conv = c * c * taps + c;
+        (c * taps + c) + 2 * conv * (self.fine_pairs + self.coarse_pairs + self.post_pairs) + c + 1
+    }
+}
+
+/// A 3×3 or 3×3×3 convolution with bias and zero padding.
+#[derive(Module, Debug)]
+pub struct Conv {
+    /// `[c_out, c_in, kz, 3, 3]`, `kz = 1` in 2D.
+    pub weight: Param<Tensor<5>>,
+    /// `[c_out]`.
+    pub bias: Param<Tensor<1>>,
+}
+
+impl Conv {
+    /// Weights and bias uniform in ±1/√(c_in · taps).
+    fn new(cin: usize, cout: usize, dims: usize, init: &mut Init) -> Self {
+        let kz = if dims == 3 { 3 } else { 1 };
+        let a = 1.0 / ((cin * kz * 9) as f64).sqrt();
+        Self {
+            weight: Param::from_tensor(init.uniform([cout, cin, kz, 3, 3], -a, a)),
+            bias: Param::from_tensor(init.uniform([cout], -a, a)),
+        }
+    }
+
+    /// `[b, c_in, nz, ny, nx] → [b, c_out, nz, ny, nx]`.
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let [cout, cin, kz, ky, kx] = self.weight.dims();
+        let [b, _, nz, ny, nx] = x.dims();
+        if kz == 1 {
+            debug_assert_eq!(nz, 1, "a 2D convolution takes nz = 1");
+            let w = self.weight.val().reshape([cout, cin, ky, kx]);
+            let y = conv2d(
+                x.reshape([b, cin, ny, nx]),
+                w,
+                Some(self.bias.val()),
+                ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+            );
+            y.reshape([b, cout, 1, ny, nx])
+        } else {
+            conv3d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1, 1, 1], [1, 1, 1], [1, 1, 1], 1))
+        }
+    }
+}
+
+/// `h + relu(C₂ relu(C₁ h))`.
+#[derive(Module, Debug)]
+pub struct ResidualPair {
+    first: Conv,
+    second: Conv,
+}
+
+impl ResidualPair {
+    fn new(c: usize, dims: usize, init: &mut Init) -> Self {
+        Self { first: Conv::new(c, c, dims, init), second: Conv::new(c, c, dims, init) }
+    }
+
+    fn forward(&self, h: Tensor<5>) -> Tensor<5> {
+        let t = relu(self.second.forward(relu(self.first.forward(h.clone()))));
+        h + t
+    }
+}
+
+/// The DCDM network: `[batch, 1, nz, ny, nx] → [batch, 1, nz, ny, nx]`.
+#[derive(Module, Debug)]
+pub struct DcdmNet {
+    input: Conv,
+    fine: Vec<ResidualPair>,
+    coarse: Vec<ResidualPair>,
+    post: Vec<ResidualPair>,
+    out_weight: Param<Tensor<1>>,
+    out_bias: Param<Tensor<1>>,
+    #[module(skip)]
+    dims: usize,
+}
+
+impl DcdmNet {
+    /// Space dimensions.
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Applies the network. In 2D `nz` must be 1; any grid size of at least one cell per axis.
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        let [b, _, nz, ny, nx] = x.dims();
+        let mut h = self.input.forward(x);
+        for p in &self.fine {
+            h = p.forward(h);
+        }
+        let skip = h.clone();
+        let mut g = pool2(h, self.dims);
+        for p in &self.coarse {
+            g = p.forward(g);
+        }
+        let mut h = up2(g, [nz, ny, nx], self.dims) + skip;
+        for p in &self.post {
+            h = p.forward(h);
+        }
+        let c = self.out_weight.dims()[0];
+        let w = self.out_weight.val().reshape([1, 1, c]);
+        let y = w.matmul(h.reshape([b, c, nz * ny * nx])) + self.out_bias.val().reshape([1, 1, 1]);
+        y.reshape([b, 1, nz, ny, nx])
+    }
+}
+
+/// The factor of each axis (z, y, x) by which the coarse level is coarser.
+fn factors(dims: usize) -> [usize; 3] {
+    if dims == 3 { [2, 2, 2] } else { [1, 2, 2] }
+}
+
+/// Averages blocks of 2 cells per axis (2×2 in 2D, 2×2×2 in 3D), after padding odd sides with a zero layer.
+fn pool2(x: Tensor<5>, dims: usize) -> Tensor<5> {
+    let f = factors(dims);
+    let mut x = x;
+    for (axis, &fa) in f.iter().enumerate() {
+        let d = x.dims();
+        if fa == 2 && d[2 + axis] % 2 == 1 {
+            let mut shape = d;
+            shape[2 + axis] = 1;
+            let zeros = Tensor::<5>::zeros(shape, (&x.device(), x.dtype()));
+            x = Tensor::cat(vec![x, zeros], 2 + axis);
+        }
+    }
+    let [b, c, nz, ny, nx] = x.dims();
+    let (mz, my, mx) = (nz / f[0], ny / f[1], nx / f[2]);
+    let blocks: Tensor<8> = x.reshape([b, c, mz, f[0], my, f[1], mx, f[2]]);
+    let sum = blocks.sum_dim(7).sum_dim(5).sum_dim(3);
+    sum.reshape([b, c, mz, my, mx]).div_scalar((f[0] * f[1] * f[2]) as f64)
+}
+
+/// Nearest-neighbour upsampling by 2 per pooled axis, cropped to `shape` (`[nz, ny, nx]`).
+fn up2(x: Tensor<5>, shape: [usize; 3], dims: usize) -> Tensor<5> {
+    let f = factors(dims);
+    let [b, c, mz, my, mx] = x.dims();
+    let t: Tensor<8> = x.reshape([b, c, mz, 1, my, 1, mx, 1]);
+    let t = t.repeat_dim(3, f[0]).repeat_dim(5, f[1]).repeat_dim(7, f[2]);
+    let y = t.reshape([b, c, mz * f[0], my * f[1], mx * f[2]]);
+    y.narrow(2, 0, shape[0]).narrow(3, 0, shape[1]).narrow(4, 0, shape[2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{DType, TensorData};
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+        t.into_data().convert::<f64>().try_to_vec::<f64>().expect("values")
+    }
+
+    fn net(dims: usize, seed: u64, device: &Device) -> DcdmNet {
+        DcdmConfig::new(dims).with_channels(4).init(&mut Init::new(seed, device).with_dtype(DType::F64)).unwrap()
+    }
+
+    #[test]
+    fn any_grid_size_keeps_its_shape_and_the_parameter_count_is_exact() {
+        let device = Device::flex();
+        for (dims, shapes) in [(2, vec![[1, 8, 8], [1, 7, 5], [1, 1, 3]]), (3, vec![[4, 4, 4], [5, 3, 6]])] {
+            let m = net(dims, 1, &device);
+            let count: usize = crate::flat::layout(&m).iter().map(|(_, shape)| shape.iter().product::<usize>()).sum();
+            assert_eq!(count, DcdmConfig::new(dims).with_channels(4).parameters(), "{dims}D");
+            for [nz, ny, nx] in shapes {
+                let x = Tensor::<5>::ones([2, 1, nz, ny, nx], (&device, DType::F64));
+                let y = m.forward(x);
+                assert_eq!(y.dims(), [2, 1, nz, ny, nx]);
+                assert!(values(y).iter().all(|v| v.is_finite()));
+            }
+        }
+    }
+
+    #[test]
+    fn pooling_averages_blocks_and_upsampling_copies_them() {
+        let device = Device::flex();
+        // 2D: a 1 × 3 × 4 field; the odd side gets a zero row
+        let x: Vec<f64> = (0..12).map(|i| i as f64).collect();
+        let t = Tensor::<5>::from_data(TensorData::new(x, [1, 1, 1, 3, 4]), (&device, DType::F64));
+        let p = pool2(t, 2);
+        assert_eq!(p.dims(), [1, 1, 1, 2, 2]);
+        // blocks (0,1,4,5), (2,3,6,7), (8,9,0,0), (10,11,0,0)
+        assert_eq!(values(p.clone()), vec![2.5, 4.5, 4.25, 5.25]);
+        let u = up2(p, [1, 3, 4], 2);
+        assert_eq!(values(u), vec![2.5, 2.5, 4.5, 4.5, 2.5, 2.5, 4.5, 4.5, 4.25, 4.25, 5.25, 5.25]);
+        // 3D: a constant field pools to itself
+        let c = Tensor::<5>::ones([1, 2, 4, 2, 6], (&device, DType::F64)).mul_scalar(3.0);
+        let p = pool2(c, 3);
+        assert_eq!(p.dims(), [1, 2, 2, 1, 3]);
+        assert!(values(p).iter().all(|&v| (v - 3.0).abs() < 1e-15));
+    }
+
+    #[test]
+    fn the_network_is_local_and_translation_equivariant_away_from_walls() {
+        // a point source far from the walls, moved by 2 cells (one coarse cell): the output moves with it
+        let device = Device::flex();
+        // one pair per level: a receptive field of 1 + 2 + 2 · (2 + 1) + 2 = 11 cells
+        let m = DcdmConfig::new(2)
+            .with_channels(4)
+            .with_fine_pairs(1)
+            .with_coarse_pairs(1)
+            .with_post_pairs(1)
+            .init(&mut Init::new(3, &device).with_dtype(DType::F64))
+            .unwrap();
+        let n = 40;
+        let field = |at: usize| {
+            let mut v = vec![0.0; n * n];
+            v[at] = 1.0;
+            Tensor::<5>::from_data(TensorData::new(v, [1, 1, 1, n, n]), (&device, DType::F64))
+        };
+        let a = values(m.forward(field(20 * n + 18)));
+        let b = values(m.forward(field(20 * n + 20)));
+        // compare a window around the sources that stays inside the receptive field and off the walls
+        let mut moved = 0.0f64;
+        for y in 16..25 {
+            for x in 14..23 {
+                let (va, vb) = (a[y * n + x], b[y * n + x + 2]);
+                assert!((va - vb).abs() < 1e-12, "({y}, {x}): {va} vs {vb}");
+                moved = moved.max((va - a[y * n + x + 2]).abs());
+            }
+        }
+        // and the source does change the output there
+        assert!(moved > 1e-6, "{moved}");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_network() {
+        let device = Device::flex();
+        let x = Tensor::<5>::ones([1, 1, 3, 4, 5], (&device, DType::F64));
+        let (a, b, c) = (net(3, 9, &device), net(3, 9, &device), net(3, 10, &device));
+        assert_eq!(values(a.forward(x.clone())), values(b.forward(x.clone())));
+        assert_ne!(values(a.forward(x.clone())), values(c.forward(x)));
+    }
+}
