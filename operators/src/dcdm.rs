@@ -12,12 +12,14 @@
 //! y = w · h + β                               (a per-cell linear map, c → 1)
 //! ```
 //!
-//! The reference network for 64³ grids has a = 2, b = 3, d = 2 (4, 6 and 4 convolutions) and c = 16. Nothing
+//! The reference network for 64³ grids has a = 2, b = 3, d = 2 (4, 6 and 4 convolutions) and c = 16. By
+//! default the network is antisymmetrised, `f(x) = (y(x) − y(−x)) / 2`, so that it is odd like `A⁻¹`. Nothing
 //! depends on the grid size: a network trained on one grid applies to any other (odd sides are padded with
 //! zeros before pooling and cropped after upsampling).
 
 use burn::module::Param;
 use burn::prelude::*;
+use burn::tensor::DType;
 use burn::tensor::activation::relu;
 use burn::tensor::module::{conv2d, conv3d};
 use burn::tensor::ops::ConvOptions;
@@ -41,6 +43,10 @@ pub struct DcdmConfig {
     /// Residual pairs on the fine grid after the coarse level.
     #[config(default = 2)]
     pub post_pairs: usize,
+    /// Antisymmetrise: `f(x) = (g(x) − g(−x)) / 2` for the network `g` above, so that `f(−x) = −f(x)` as for
+    /// `A⁻¹` (twice the work per application).
+    #[config(default = true)]
+    pub odd: bool,
 }
 
 impl DcdmConfig {
@@ -69,6 +75,7 @@ impl DcdmConfig {
             out_weight: Param::from_tensor(init.uniform([c], -a, a)),
             out_bias: Param::from_tensor(init.uniform([1], -a, a)),
             dims: self.dims,
+            odd: self.odd,
         })
     }
 
@@ -150,6 +157,8 @@ pub struct DcdmNet {
     out_bias: Param<Tensor<1>>,
     #[module(skip)]
     dims: usize,
+    #[module(skip)]
+    odd: bool,
 }
 
 impl DcdmNet {
@@ -158,8 +167,23 @@ impl DcdmNet {
         self.dims
     }
 
+    /// The dtype of the parameters.
+    pub fn dtype(&self) -> DType {
+        self.out_bias.val().dtype()
+    }
+
     /// Applies the network. In 2D `nz` must be 1; any grid size of at least one cell per axis.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        if !self.odd {
+            return self.raw(x);
+        }
+        let b = x.dims()[0];
+        let y = self.raw(Tensor::cat(vec![x.clone(), x.neg()], 0));
+        (y.clone().narrow(0, 0, b) - y.narrow(0, b, b)).div_scalar(2.0)
+    }
+
+    /// The network without the antisymmetrisation.
+    fn raw(&self, x: Tensor<5>) -> Tensor<5> {
         let [b, _, nz, ny, nx] = x.dims();
         let mut h = self.input.forward(x);
         for p in &self.fine {
@@ -216,10 +240,83 @@ fn up2(x: Tensor<5>, shape: [usize; 3], dims: usize) -> Tensor<5> {
     y.narrow(2, 0, shape[0]).narrow(3, 0, shape[1]).narrow(4, 0, shape[2])
 }
 
+/// A network as a nonlinear preconditioner of a solver's vectors. `apply(r, z)` places `r / ‖r‖` on the cell
+/// grid (`cells[u]` is the grid cell of unknown `u`; other cells are zero), applies the network in its dtype
+/// and returns its values at the unknowns, times `‖r‖` (the scale does not matter to DCDM or flexible CG, whose
+/// line searches absorb it). Each application allocates its tensors, unlike the classical preconditioners.
+pub struct NetworkPreconditioner {
+    net: DcdmNet,
+    grid: [usize; 3],
+    cells: Vec<usize>,
+    device: Device,
+    dtype: DType,
+}
+
+impl NetworkPreconditioner {
+    /// The network `net` (on `device`, parameters of `dtype`) on a `[nz, ny, nx]` grid with the unknowns at
+    /// `cells`. Fails when a cell lies outside the grid or the grid does not match the network's dimension.
+    pub fn new(
+        net: DcdmNet,
+        grid: [usize; 3],
+        cells: Vec<usize>,
+        device: Device,
+        dtype: DType,
+    ) -> Result<Self, String> {
+        let n: usize = grid.iter().product();
+        if net.dims() == 2 && grid[0] != 1 {
+            return Err(format!("a 2D network needs nz = 1, got the grid {grid:?}"));
+        }
+        if let Some(c) = cells.iter().find(|&&c| c >= n) {
+            return Err(format!("unknown at cell {c}, outside the {grid:?} grid"));
+        }
+        Ok(Self { net, grid, cells, device, dtype })
+    }
+
+    /// Unknowns.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Whether there are no unknowns.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+}
+
+impl ansatz_solvers::precond::Preconditioner for NetworkPreconditioner {
+    fn apply(&self, r: &[f64], z: &mut [f64]) {
+        let norm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm == 0.0 || !norm.is_finite() {
+            z.iter_mut().for_each(|v| *v = if norm == 0.0 { 0.0 } else { f64::NAN });
+            return;
+        }
+        let [nz, ny, nx] = self.grid;
+        let mut g = vec![0.0f64; nz * ny * nx];
+        for (&c, &v) in self.cells.iter().zip(r) {
+            g[c] = v / norm;
+        }
+        let x =
+            Tensor::<5>::from_data(burn::tensor::TensorData::new(g, [1, 1, nz, ny, nx]), (&self.device, self.dtype));
+        let y = self.net.forward(x).into_data().convert::<f64>();
+        match y.as_slice::<f64>() {
+            Ok(y) => {
+                for (zu, &c) in z.iter_mut().zip(&self.cells) {
+                    *zu = y[c] * norm;
+                }
+            }
+            Err(_) => z.fill(f64::NAN),
+        }
+    }
+
+    fn is_linear(&self) -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{DType, TensorData};
+    use burn::tensor::TensorData;
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
         t.into_data().convert::<f64>().try_to_vec::<f64>().expect("values")
@@ -295,6 +392,21 @@ mod tests {
         }
         // and the source does change the output there
         assert!(moved > 1e-6, "{moved}");
+    }
+
+    #[test]
+    fn the_antisymmetrised_network_is_odd() {
+        let device = Device::flex();
+        let x: Vec<f64> = (0..60).map(|i| (i as f64 * 0.7).sin()).collect();
+        let x = Tensor::<5>::from_data(TensorData::new(x, [1, 1, 3, 4, 5]), (&device, DType::F64));
+        let (y, z) =
+            (values(net(3, 2, &device).forward(x.clone())), values(net(3, 2, &device).forward(x.clone().neg())));
+        assert!(y.iter().zip(&z).all(|(a, b)| (a + b).abs() < 1e-14), "{y:?} vs {z:?}");
+        // the plain network is not
+        let plain = DcdmConfig::new(3).with_channels(4).with_odd(false);
+        let plain = plain.init(&mut Init::new(2, &device).with_dtype(DType::F64)).unwrap();
+        let (y, z) = (values(plain.forward(x.clone())), values(plain.forward(x.neg())));
+        assert!(y.iter().zip(&z).any(|(a, b)| (a + b).abs() > 1e-6));
     }
 
     #[test]

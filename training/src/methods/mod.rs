@@ -3,8 +3,11 @@
 //!
 //! - [`autoregressive`]: one-step surrogates (FNO, DyMixOp) unrolled over a horizon, the method of
 //!   `ansatz train` and `ansatz demo`;
+//! - [`dcdm`]: the deep conjugate direction method's network, trained on the line-search residual of Ritz-vector
+//!   right-hand sides through the sparse matrix–vector bridge op;
 //! - [`jaws`]: Jacobian penalties for one-step surrogates (Hutchinson row norms from forward-mode tangents, the
 //!   global and the variance-weighted contraction penalty).
 
 pub mod autoregressive;
+pub mod dcdm;
 pub mod jaws;
