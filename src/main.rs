@@ -2,6 +2,7 @@
 
 mod data_commands;
 mod demo;
+mod precond_commands;
 mod probe;
 mod schemes;
 mod solver_demo;
@@ -65,6 +66,11 @@ enum Command {
     ExportSystem(data_commands::ExportArgs),
     /// Merge the shards of a dataset generated on several ranks into one file.
     Merge(data_commands::MergeArgs),
+    /// Learned preconditioners for conjugate gradients (the deep conjugate direction method): train.
+    Precond {
+        #[command(subcommand)]
+        command: precond_commands::PrecondCommand,
+    },
     /// Internal: open a file with libnetcdf in a child process (used to screen untrusted files).
     #[command(name = "__probe", hide = true)]
     Probe { file: std::path::PathBuf },
@@ -107,6 +113,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a),
         Command::SolverDemo(a) => solver_demo::run(a),
         Command::Train(a) => return on_ranks(|comm| train_commands::run_train(a, comm)),
+        Command::Precond { command } => return on_ranks(|comm| precond_commands::run(command, comm)),
         Command::Rollout(a) => train_commands::run_rollout(a),
         Command::Generate(a) => {
             return on_ranks(|comm| data_commands::run_generate(a, comm).map_err(anyhow::Error::from));

@@ -127,16 +127,16 @@ pub struct RolloutArgs {
     pub device: DeviceArg,
 }
 
-fn usage(e: impl std::fmt::Display) -> anyhow::Error {
+pub(crate) fn usage(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::Error::new(crate::UsageError(e.to_string()))
 }
 
-fn train_error(e: TrainError) -> anyhow::Error {
+pub(crate) fn train_error(e: TrainError) -> anyhow::Error {
     if e.input { usage(e.message) } else { anyhow::anyhow!(e.message) }
 }
 
 /// Applies `key=value` (the value parsed as TOML, else taken as a string) to a table.
-fn apply_set(table: &mut toml::Table, item: &str) -> Result<()> {
+pub(crate) fn apply_set(table: &mut toml::Table, item: &str) -> Result<()> {
     let (key, raw) = item.split_once('=').ok_or_else(|| usage(format!("--set '{item}' is not key=value")))?;
     ansatz_datasets::config::set_dotted(table, key.trim(), raw).map_err(|m| usage(format!("--set: {m}")))
 }
@@ -173,11 +173,17 @@ pub struct Bar {
     bar: Option<ProgressBar>,
     label: String,
     last_validation: Option<f64>,
+    validation: String,
 }
 
 impl Bar {
     pub fn new(label: &str) -> Self {
-        Self { bar: None, label: label.to_string(), last_validation: None }
+        Self::with_validation(label, "validation rel. L2")
+    }
+
+    /// A bar whose validation score is shown as `validation`.
+    pub fn with_validation(label: &str, validation: &str) -> Self {
+        Self { bar: None, label: label.to_string(), last_validation: None, validation: validation.to_string() }
     }
 }
 
@@ -201,7 +207,7 @@ impl Observer for Bar {
         }
         if let Some(b) = &self.bar {
             b.set_position(r.step as u64 + 1);
-            let val = self.last_validation.map(|v| format!(", validation rel. L2 {v:.4}")).unwrap_or_default();
+            let val = self.last_validation.map(|v| format!(", {} {v:.4}", self.validation)).unwrap_or_default();
             b.set_message(format!("loss {:.4e}{val}", r.loss));
         }
     }
