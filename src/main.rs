@@ -66,7 +66,7 @@ enum Command {
     ExportSystem(data_commands::ExportArgs),
     /// Merge the shards of a dataset generated on several ranks into one file.
     Merge(data_commands::MergeArgs),
-    /// Learned preconditioners for conjugate gradients (the deep conjugate direction method): train.
+    /// Learned preconditioners for conjugate gradients (the deep conjugate direction method): train, export.
     Precond {
         #[command(subcommand)]
         command: precond_commands::PrecondCommand,

@@ -23,6 +23,23 @@ pub enum PrecondCommand {
     /// ritz-poisson2d|ritz-poisson3d` makes them), unsupervised on the line-search residual; data parallel
     /// under mpirun. Writes a run directory with the configuration, checkpoints and CSV/JSONL metrics.
     Train(PrecondTrainArgs),
+    /// Write the trained network of a run directory as one self-contained, versioned, checksummed file (weights,
+    /// network description, vector ordering, normalisation; data only, never code).
+    Export(PrecondExportArgs),
+}
+
+/// Options of `ansatz precond export`.
+#[derive(Debug, Args)]
+pub struct PrecondExportArgs {
+    /// The run directory of `ansatz precond train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The preconditioner file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options of `ansatz precond train`.
@@ -84,6 +101,20 @@ pub fn load_config(config: &str, sets: &[String]) -> Result<(DcdmExperiment, Str
 pub fn run(command: &PrecondCommand, comm: &dyn Communicator) -> Result<()> {
     match command {
         PrecondCommand::Train(a) => run_train(a, comm),
+        PrecondCommand::Export(a) => {
+            let f = ansatz_training::methods::dcdm::export_run(&a.run, &a.out, a.force).map_err(train_error)?;
+            let n = &f.header.network;
+            println!(
+                "{}: DCDM network, {}D, {} channels, {} parameters ({} bytes); {}",
+                a.out.display(),
+                n.dims,
+                n.channels,
+                f.params.len(),
+                std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0),
+                f.header.provenance
+            );
+            Ok(())
+        }
     }
 }
 

@@ -60,6 +60,27 @@ fn precond_train_writes_a_run_and_resumes_exactly() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let read = |run: &str| std::fs::read(d.join(run).join("checkpoint.ckpt")).unwrap();
     assert_eq!(read("whole"), read("parts"), "resumed weights differ");
+    // export: a file whose network gives the run's outputs bit for bit; a second export needs --force
+    let o = ansatz(d, &["precond", "export", "--run", "whole", "--out", "net.apc"], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = ansatz_operators::precond_file::PrecondFile::load(&d.join("net.apc")).unwrap();
+    let device = burn::prelude::Device::flex();
+    let from_run = ansatz_training::methods::dcdm::load_network(&d.join("whole"), &device).unwrap();
+    let x: Vec<f32> = (0..100).map(|i| (i as f32 * 0.41).cos()).collect();
+    let x = burn::prelude::Tensor::<5>::from_data(burn::tensor::TensorData::new(x, [1, 1, 1, 10, 10]), &device);
+    let bits = |t: burn::prelude::Tensor<5>| {
+        t.into_data().try_to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    };
+    assert_eq!(bits(file.network(&device).forward(x.clone())), bits(from_run.forward(x)));
+    let o = ansatz(d, &["precond", "export", "--run", "whole", "--out", "net.apc"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    // a damaged file is refused by name
+    let mut bytes = std::fs::read(d.join("net.apc")).unwrap();
+    let k = bytes.len() / 2;
+    bytes[k] ^= 0x40;
+    std::fs::write(d.join("bad.apc"), &bytes).unwrap();
+    let e = ansatz_operators::precond_file::PrecondFile::load(&d.join("bad.apc")).unwrap_err().to_string();
+    assert!(e.contains("bad.apc") && e.contains("checksum"), "{e}");
     // an existing run is not overwritten without --force
     let o = train("whole", &[], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));

@@ -5,6 +5,7 @@
 //!   matrix products: exact in f64, any grid size, every backend);
 //! - [`dymixop::DyMixOp`]: the local–global-mixing operator with its gated DyIA stack;
 //! - [`dcdm::DcdmNet`]: the residual CNN of the deep conjugate direction method, 2D and 3D, any grid size;
+//! - [`precond_file`]: the exported learned-preconditioner file (versioned, checksummed, data only);
 //! - [`layers`]: pointwise maps and periodic stencils;
 //! - [`bridge`]: native f64 solver operations (right-hand sides, time steps, SpMV, linear solves,
 //!   Levenberg–Marquardt) as burn ops whose backward step calls the solver's adjoint;
@@ -25,4 +26,5 @@ pub mod jet;
 pub mod kernels;
 pub mod layers;
 pub mod memory;
+pub mod precond_file;
 pub mod spectral;

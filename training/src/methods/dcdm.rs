@@ -20,6 +20,7 @@ use ansatz_datasets::reader::Dataset;
 use ansatz_operators::bridge::{BridgeReport, SparseOperator, spmv};
 use ansatz_operators::dcdm::{DcdmConfig, DcdmNet};
 use ansatz_operators::init::Init;
+use ansatz_operators::precond_file::{NetworkSpec, PrecondFile};
 use ansatz_solvers::linalg::CsrMatrix;
 use ansatz_solvers::poisson::{PoissonBc, PoissonFv};
 use burn::prelude::*;
@@ -499,6 +500,43 @@ pub fn load_network(run: &Path, device: &Device) -> Result<DcdmNet, TrainError> 
         return Err(bad(format!("{}: the checkpoint does not fit the network in config.toml", run.display())));
     }
     Ok(ansatz_operators::flat::unflatten(model, &ck.params))
+}
+
+/// Writes the trained network of the run directory `run` as a preconditioner file (`out`, atomically; an
+/// existing file only with `force`). Returns the file written.
+pub fn export_run(run: &Path, out: &Path, force: bool) -> Result<PrecondFile, TrainError> {
+    let device = Device::flex();
+    let net = load_network(run, &device)?;
+    let cpath = run.join("config.toml");
+    let text = std::fs::read_to_string(&cpath).map_err(|e| bad(format!("{}: {e}", cpath.display())))?;
+    let exp = DcdmExperiment::parse(&text, &cpath.display().to_string()).map_err(|e| bad(e.to_string()))?;
+    let ipath = run.join("run.json");
+    let info: DcdmRunInfo = std::fs::read_to_string(&ipath)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        .map_err(|e| bad(format!("{}: {e}", ipath.display())))?;
+    let ck = crate::checkpoint::Checkpoint::load(&run.join("checkpoint.ckpt")).map_err(|e| bad(e.to_string()))?;
+    let m = &exp.model;
+    let spec = NetworkSpec {
+        dims: info.dims,
+        channels: m.channels,
+        fine_pairs: m.fine_pairs,
+        coarse_pairs: m.coarse_pairs,
+        post_pairs: m.post_pairs,
+        odd: m.odd,
+    };
+    let score = ck.header.validation.map_or("none".to_string(), |v| format!("{v:.6e}"));
+    let provenance = format!(
+        "ansatz {} precond export; run {} at step {} (held-out line-search loss {score}); trained on {} systems,          {} samples",
+        env!("CARGO_PKG_VERSION"),
+        run.display(),
+        ck.header.step,
+        info.systems - exp.data.validation_systems.min(info.systems),
+        info.training_samples
+    );
+    let file = PrecondFile::of_network(&net, spec, info.grid, provenance);
+    file.save(out, force).map_err(|e| bad(e.to_string()))?;
+    Ok(file)
 }
 
 /// Whether the stored configuration `old` may be continued by `exp` (only `training.steps` may grow, with
