@@ -581,6 +581,7 @@ pub fn run_export(a: &ExportArgs) -> Result<()> {
             format!("vector ordering: {ordering}, x fastest (i along x, j along y, k along z), 0-based cell indices"),
             format!("k = exp(1.5 g), g a smooth random field, f smooth random; seed {}", a.seed),
             "rows are scaled by the inverse cell volume: A u = f cell by cell; A is symmetric positive definite".into(),
+            format!("ansatz-grid: {}", if dims == 2 { format!("{n} {n}") } else { format!("{n} {n} {n}") }),
         ]
     };
     ansatz_datasets::mtx::write_matrix(&a.out, &matrix, &comments, a.force)?;

@@ -3,6 +3,7 @@
 mod data_commands;
 mod demo;
 mod precond_commands;
+mod precond_solve;
 mod probe;
 mod schemes;
 mod solver_demo;
@@ -66,7 +67,7 @@ enum Command {
     ExportSystem(data_commands::ExportArgs),
     /// Merge the shards of a dataset generated on several ranks into one file.
     Merge(data_commands::MergeArgs),
-    /// Learned preconditioners for conjugate gradients (the deep conjugate direction method): train, export.
+    /// Learned preconditioners for conjugate gradients (the deep conjugate direction method): train, export, solve.
     Precond {
         #[command(subcommand)]
         command: precond_commands::PrecondCommand,

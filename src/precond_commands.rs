@@ -26,6 +26,9 @@ pub enum PrecondCommand {
     /// Write the trained network of a run directory as one self-contained, versioned, checksummed file (weights,
     /// network description, vector ordering, normalisation; data only, never code).
     Export(PrecondExportArgs),
+    /// Solve a MatrixMarket system (`ansatz export-system` writes one) with an exported network, by DCDM or
+    /// flexible CG; report iterations, residual history, times and why it stopped (`--json` for a machine).
+    Solve(crate::precond_solve::PrecondSolveArgs),
 }
 
 /// Options of `ansatz precond export`.
@@ -101,6 +104,7 @@ pub fn load_config(config: &str, sets: &[String]) -> Result<(DcdmExperiment, Str
 pub fn run(command: &PrecondCommand, comm: &dyn Communicator) -> Result<()> {
     match command {
         PrecondCommand::Train(a) => run_train(a, comm),
+        PrecondCommand::Solve(a) => crate::precond_solve::run(a),
         PrecondCommand::Export(a) => {
             let f = ansatz_training::methods::dcdm::export_run(&a.run, &a.out, a.force).map_err(train_error)?;
             let n = &f.header.network;

@@ -33,6 +33,14 @@ fn exported_systems_read_back() {
         let vals: Vec<f64> =
             text.lines().filter(|l| !l.starts_with('%')).skip(1).map(|l| l.trim().parse().unwrap()).collect();
         assert_eq!(vals, rhs, "{system}: right-hand side");
+        let rhs_path = dir.path().join(format!("{system}.rhs.mtx"));
+        assert_eq!(ansatz_datasets::mtx::read_vector(&rhs_path).unwrap(), rhs, "{system}: read_vector");
+        if system != "elasticity2d" {
+            // the grid, machine-readable, for `ansatz precond solve`
+            let grid = if system == "poisson2d" { format!("{n} {n}") } else { format!("{n} {n} {n}") };
+            let comments = ansatz_datasets::mtx::read_comments(&out).unwrap();
+            assert!(comments.iter().any(|c| *c == format!("ansatz-grid: {grid}")), "{comments:?}");
+        }
         let header = std::fs::read_to_string(&out).unwrap();
         assert!(header.contains("ordering"), "the header names the ordering");
         // no overwrite without --force
@@ -41,6 +49,18 @@ fn exported_systems_read_back() {
             .output()
             .unwrap();
         assert_eq!(again.status.code(), Some(2));
+        // damaged vectors are refused with the file's name
+        let bad = dir.path().join("bad.rhs.mtx");
+        for body in [
+            "%%MatrixMarket matrix array real general\n3 1\n1\n2\n",
+            "%%MatrixMarket matrix array real general\n2 1\n1\nx\n",
+            "hello\n",
+            "%%MatrixMarket matrix array real general\n2 2\n1\n2\n3\n4\n",
+        ] {
+            std::fs::write(&bad, body).unwrap();
+            let e = ansatz_datasets::mtx::read_vector(&bad).unwrap_err().to_string();
+            assert!(e.contains("bad.rhs.mtx"), "{e}");
+        }
         if let Ok(python) = std::env::var("ANSATZ_PYTHON") {
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python/read_system.py");
             let rhs = dir.path().join(format!("{system}.rhs.mtx"));

@@ -81,6 +81,48 @@ fn precond_train_writes_a_run_and_resumes_exactly() {
     std::fs::write(d.join("bad.apc"), &bytes).unwrap();
     let e = ansatz_operators::precond_file::PrecondFile::load(&d.join("bad.apc")).unwrap_err().to_string();
     assert!(e.contains("bad.apc") && e.contains("checksum"), "{e}");
+    // solve an exported system: full orthogonalisation on 16 unknowns converges whatever the directions
+    let o = ansatz(d, &["export-system", "poisson2d", "--n", "4", "--out", "A.mtx"], &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = ansatz(
+        d,
+        &["precond", "solve", "--model", "net.apc", "--system", "A.mtx", "--method", "fcg", "--orthogonalise", "20"]
+            .iter()
+            .chain(&["--tol", "1e-8", "--max-iter", "60", "--json"])
+            .copied()
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["converged"], true, "{report}");
+    assert_eq!(report["unknowns"], 16);
+    assert!(report["relative_residual"].as_f64().unwrap() <= 1e-8);
+    let its = report["iterations"].as_u64().unwrap();
+    assert!((1..=20).contains(&its), "{report}");
+    assert_eq!(report["residuals"].as_array().unwrap().len() as u64, its + 1);
+    // DCDM on the same system runs and reports, converged or not (exit 0 or 1, never a crash)
+    let o = ansatz(d, &["precond", "solve", "--model", "net.apc", "--system", "A.mtx", "--max-iter", "5"], &[]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("16 unknowns"));
+    // bad input: a 3D system for a 2D network, a grid that does not fit, a damaged model, a missing rhs
+    let o = ansatz(d, &["export-system", "poisson3d", "--n", "3", "--out", "B.mtx"], &[]);
+    assert!(o.status.success());
+    std::fs::copy(d.join("A.mtx"), d.join("C.mtx")).unwrap();
+    for (args, needle) in [
+        (vec!["--system", "B.mtx", "--model", "net.apc"], "2D network for a 3D grid"),
+        (vec!["--system", "A.mtx", "--model", "net.apc", "--grid", "5,5"], "16 unknowns but 25 cells"),
+        (vec!["--system", "A.mtx", "--model", "bad.apc"], "checksum"),
+        (vec!["--system", "C.mtx", "--model", "net.apc"], "C.rhs.mtx"),
+        (vec!["--system", "A.mtx", "--model", "net.apc", "--tol", "2"], "--tol"),
+    ] {
+        let mut all = vec!["precond", "solve"];
+        all.extend(args.iter());
+        let o = ansatz(d, &all, &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
     // an existing run is not overwritten without --force
     let o = train("whole", &[], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));

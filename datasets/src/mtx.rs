@@ -118,3 +118,69 @@ pub fn read_matrix(path: &Path) -> Result<CsrMatrix> {
     let (r, c, _) = size.ok_or_else(|| bad("missing size line".into()))?;
     CsrMatrix::from_triplets(r, c, &t).map_err(|e| bad(e.to_string()))
 }
+
+/// The comment lines (`%`, after the banner) of a MatrixMarket file, without the `%` and one following space.
+pub fn read_comments(path: &Path) -> Result<Vec<String>> {
+    let f = std::fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
+    let mut out = vec![];
+    for (k, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| DatasetError::io(path, e))?;
+        if k == 0 {
+            continue;
+        }
+        match line.strip_prefix('%') {
+            Some(c) => out.push(c.strip_prefix(' ').unwrap_or(c).to_string()),
+            None if line.trim().is_empty() => continue,
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// Reads an array-format real vector (`%%MatrixMarket matrix array real general`, size line `n 1`).
+pub fn read_vector(path: &Path) -> Result<Vec<f64>> {
+    let bad = |what: String| DatasetError::format(path, what);
+    let f = std::fs::File::open(path).map_err(|e| DatasetError::io(path, e))?;
+    let mut lines = std::io::BufReader::new(f).lines();
+    let banner = lines.next().transpose().map_err(|e| DatasetError::io(path, e))?.unwrap_or_default();
+    let b: Vec<String> = banner.split_whitespace().map(|s| s.to_lowercase()).collect();
+    if b.len() != 5 || b[0] != "%%matrixmarket" || b[1] != "matrix" || b[2] != "array" || b[3] != "real" {
+        return Err(bad(format!("not a real array MatrixMarket vector: {banner:?}")));
+    }
+    let mut len: Option<usize> = None;
+    let mut v = vec![];
+    for line in lines {
+        let line = line.map_err(|e| DatasetError::io(path, e))?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('%') {
+            continue;
+        }
+        match len {
+            None => {
+                let parts: Vec<&str> = line.split_whitespace().collect();
+                match (parts.first().and_then(|s| s.parse::<usize>().ok()), parts.get(1).copied()) {
+                    (Some(n), Some("1")) if parts.len() == 2 => {
+                        v.reserve(n.min(1 << 24));
+                        len = Some(n);
+                    }
+                    _ => return Err(bad(format!("bad size line {line:?} (a vector is `n 1`)"))),
+                }
+            }
+            Some(n) => {
+                if v.len() == n {
+                    return Err(bad(format!("more than the {n} values the size line gives")));
+                }
+                let x: f64 = line.parse().map_err(|_| bad(format!("bad value {line:?}")))?;
+                if !x.is_finite() {
+                    return Err(bad(format!("value {} is not finite", v.len() + 1)));
+                }
+                v.push(x);
+            }
+        }
+    }
+    let n = len.ok_or_else(|| bad("missing size line".into()))?;
+    if v.len() != n {
+        return Err(bad(format!("{} values, the size line gives {n}", v.len())));
+    }
+    Ok(v)
+}

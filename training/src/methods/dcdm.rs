@@ -527,12 +527,15 @@ pub fn export_run(run: &Path, out: &Path, force: bool) -> Result<PrecondFile, Tr
     };
     let score = ck.header.validation.map_or("none".to_string(), |v| format!("{v:.6e}"));
     let provenance = format!(
-        "ansatz {} precond export; run {} at step {} (held-out line-search loss {score}); trained on {} systems,          {} samples",
+        "ansatz {} precond export; run {} at step {} (held-out line-search loss {score}); {}",
         env!("CARGO_PKG_VERSION"),
         run.display(),
         ck.header.step,
-        info.systems - exp.data.validation_systems.min(info.systems),
-        info.training_samples
+        format_args!(
+            "trained on {} systems, {} samples",
+            info.systems - exp.data.validation_systems.min(info.systems),
+            info.training_samples
+        )
     );
     let file = PrecondFile::of_network(&net, spec, info.grid, provenance);
     file.save(out, force).map_err(|e| bad(e.to_string()))?;
