@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# DCDM study (docs/methods/dcdm.md): the deep conjugate direction method's network trained on Ritz right-hand
+# sides of 2D Poisson matrices at one size (N = 64 by default), 3 training seeds, then applied at larger sizes to
+# systems with solid masks and coefficient fields not seen in training (the Ritz generator's systems under seed
+# 1000). For each size, system and tolerance (1e-6, 1e-8): iterations and setup/solve wall time of CG,
+# Jacobi-PCG, IC(0)-PCG, multigrid-PCG, DCDM and flexible CG with the network (benches/examples/dcdm_study.rs).
+# Writes $OUT/seed<k>/{ritz.nc, run/, net.apc, study.md, study.jsonl}; docs/results.md records a run.
+#
+#   benches/experiments/dcdm.sh                                   # defaults below
+#   N=32 STEPS=300 SEEDS="0" SIZES=32,64 OUT=/tmp/dcdm benches/experiments/dcdm.sh
+#
+# Re-running continues: datasets, finished runs, exports and studies are reused.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ANSATZ=${ANSATZ:-target/release/ansatz}
+OUT=${OUT:-experiments/dcdm}
+N=${N:-64}
+SAMPLES=${SAMPLES:-2000}
+SYSTEMS=${SYSTEMS:-8}
+LANCZOS=${LANCZOS:-500}
+STEPS=${STEPS:-3000}
+CHANNELS=${CHANNELS:-16}
+SEEDS=${SEEDS:-0 1 2}
+SIZES=${SIZES:-64,128,256}
+TEST_SYSTEMS=${TEST_SYSTEMS:-2}
+[ -x "$ANSATZ" ] || cargo build --release --bin ansatz
+cargo build --release -p ansatz-benches --example dcdm_study
+STUDY=target/release/examples/dcdm_study
+mkdir -p "$OUT"
+
+for seed in $SEEDS; do
+  dir="$OUT/seed$seed"
+  mkdir -p "$dir"
+  [ -f "$dir/ritz.nc" ] || "$ANSATZ" generate ritz-poisson2d --seed "$seed" --samples "$SAMPLES" \
+    --set grid.n="$N" --set systems.count="$SYSTEMS" --set lanczos.steps="$LANCZOS" --out "$dir/ritz.nc"
+  if [ ! -f "$dir/run/summary.json" ]; then
+    resume=()
+    [ -f "$dir/run/checkpoint.ckpt" ] && resume=(--resume)
+    "$ANSATZ" precond train dcdm-poisson2d --data "$dir/ritz.nc" --out "$dir/run" "${resume[@]}" \
+      --set seed="$seed" --set training.steps="$STEPS" --set model.channels="$CHANNELS"
+  fi
+  [ -f "$dir/net.apc" ] || "$ANSATZ" precond export --run "$dir/run" --out "$dir/net.apc"
+  [ -f "$dir/study.md" ] || "$STUDY" --model "$dir/net.apc" --sizes "$SIZES" --systems "$TEST_SYSTEMS" \
+    --seed 1000 > "$dir/study.md.partial" 2> "$dir/study.jsonl"
+  [ -f "$dir/study.md.partial" ] && mv "$dir/study.md.partial" "$dir/study.md"
+  echo "seed $seed: $dir/study.md"
+done
