@@ -8,7 +8,8 @@
 //! system: `lanczos.steps` Lanczos steps with full reorthogonalisation from `A z`, `z ~ N(0, I)`; the Ritz pairs
 //! of the tridiagonal matrix; the pairs with a Ritz value below `lanczos.null_tolerance` times the largest
 //! dropped (the null space, for singular systems). A sample is `b = Σ_j c_j v_j / ‖·‖` with `c_j ~ N(0, 1)`,
-//! multiplied by `rhs.low_weight` for the lowest `rhs.low_fraction` of the kept pairs.
+//! multiplied by `rhs.low_weight` for the lowest `rhs.low_fraction` of the kept pairs, except in a fraction
+//! `rhs.flat_fraction` of the samples (drawn per sample), whose coefficients are all `N(0, 1)`.
 //!
 //! Stored per sample on the cell grid: `k` and `fluid` (the matrix is `PoissonFv` of these, rebuilt by the
 //! reader), and `b` (zero in solid cells). Sample `i` depends only on `(seed, i)`: its system is rebuilt from
@@ -132,6 +133,8 @@ struct RawLanczos {
 struct RawRhs {
     low_fraction: f64,
     low_weight: f64,
+    #[serde(default)]
+    flat_fraction: f64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -155,6 +158,8 @@ pub struct RitzSpec {
     pub null_tolerance: f64,
     pub low_fraction: f64,
     pub low_weight: f64,
+    /// The fraction of samples drawn with every coefficient `N(0, 1)` (no low-mode weighting).
+    pub flat_fraction: f64,
     pub precision: Precision,
     pub compression: i32,
     pub config_text: String,
@@ -220,6 +225,9 @@ pub fn load(
     if !(0.0..=1.0).contains(&raw.rhs.low_fraction) {
         return Err(err("rhs.low_fraction", format!("must be in [0, 1], got {}", raw.rhs.low_fraction)));
     }
+    if !(0.0..=1.0).contains(&raw.rhs.flat_fraction) {
+        return Err(err("rhs.flat_fraction", format!("must be in [0, 1], got {}", raw.rhs.flat_fraction)));
+    }
     if !(raw.rhs.low_weight.is_finite() && raw.rhs.low_weight > 0.0) {
         return Err(err("rhs.low_weight", format!("must be positive, got {}", raw.rhs.low_weight)));
     }
@@ -245,6 +253,7 @@ pub fn load(
         null_tolerance: raw.lanczos.null_tolerance,
         low_fraction: raw.rhs.low_fraction,
         low_weight: raw.rhs.low_weight,
+        flat_fraction: raw.rhs.flat_fraction,
         precision,
         compression: raw.output.compression,
         config_text,
@@ -300,7 +309,9 @@ pub fn build_system(spec: &RitzSpec, s: usize) -> Result<RitzSystem> {
 pub fn sample_rhs(spec: &RitzSpec, system: &RitzSystem, i: usize) -> Vec<f64> {
     let mut rng = SampleRng::new(spec.seed, i as u64);
     let m = system.ritz.values.len();
-    let low = (spec.low_fraction * m as f64).round() as usize;
+    // drawn only when flat samples are asked for, so that the default keeps its stream
+    let flat = spec.flat_fraction > 0.0 && rng.uniform() < spec.flat_fraction;
+    let low = if flat { 0 } else { (spec.low_fraction * m as f64).round() as usize };
     let mut b = vec![0.0; system.problem.unknowns()];
     for (j, v) in system.ritz.vectors.iter().enumerate() {
         let c = rng.normal() * if j < low { spec.low_weight } else { 1.0 };
@@ -419,7 +430,14 @@ mod tests {
 
     #[test]
     fn right_hand_sides_are_unit_and_lean_toward_the_low_modes() {
-        let s = spec(&["grid.n=12", "lanczos.steps=60", "samples=40", "systems.count=1", "mask.max_solids=2"]);
+        let s = spec(&[
+            "grid.n=12",
+            "lanczos.steps=60",
+            "samples=40",
+            "systems.count=1",
+            "mask.max_solids=2",
+            "rhs.flat_fraction=0",
+        ]);
         let sys = build_system(&s, 0).unwrap();
         let m = sys.ritz.values.len();
         assert!(m > 10 && sys.ritz.values.windows(2).all(|w| w[0] <= w[1]));
@@ -449,6 +467,7 @@ mod tests {
             ("lanczos.steps=1", "lanczos.steps"),
             ("rhs.low_fraction=1.5", "rhs.low_fraction"),
             ("rhs.low_weight=0", "rhs.low_weight"),
+            ("rhs.flat_fraction=2", "rhs.flat_fraction"),
             ("lanczos.null_tolerance=-1", "lanczos.null_tolerance"),
         ] {
             let e = load(RitzPde::Poisson2d, None, &[set.to_string()], None, None).unwrap_err().to_string();

@@ -38,7 +38,7 @@ fn the_line_search_loss_gradient_matches_central_differences() {
     let net = config.init(&mut Init::new(4, &ad).with_dtype(DType::F64)).unwrap();
     let samples = [0, 2, 3, 5]; // both systems
     let report = BridgeReport::new();
-    let loss = line_search_loss(&net, &data, &samples, &ad, &report).unwrap();
+    let loss = line_search_loss(&net, &data, &samples, false, &ad, &report).unwrap();
     let grads = loss.backward();
     let g = flat::flatten_grads(&net, &grads);
     assert!(report.failures().is_empty());
@@ -47,7 +47,7 @@ fn the_line_search_loss_gradient_matches_central_differences() {
     let template = config.init(&mut Init::new(4, &plain).with_dtype(DType::F64)).unwrap();
     let at = |values: &[f64]| {
         let m = flat::unflatten(template.clone(), values);
-        scalar(line_search_loss(&m, &data, &samples, &plain, &report).unwrap())
+        scalar(line_search_loss(&m, &data, &samples, false, &plain, &report).unwrap())
     };
     // three random directions: the directional derivative g · d against the central difference
     let mut state = 7u64;

@@ -124,6 +124,11 @@ pub struct DcdmTraining {
     pub validation_samples: usize,
     /// After this many consecutive non-finite steps the last good checkpoint is restored.
     pub max_nonfinite: usize,
+    /// Add `max(0, −cos∠(q, b))` to each sample's loss (off by default). The line search flips a direction that
+    /// points away from `b` for free, so the plain loss cannot tell `f` from `−f`, and a network may point along
+    /// `A⁻¹b` for some modes and against it for others, which stalls DCDM and flexible CG. The term asks for
+    /// `bᵀ f(b) > 0` per sample; it has not been shown to cure the stall (docs/methods/dcdm.md).
+    pub positive_step: bool,
 }
 
 impl Default for DcdmTraining {
@@ -135,6 +140,7 @@ impl Default for DcdmTraining {
             validate_every: 100,
             validation_samples: 200,
             max_nonfinite: 3,
+            positive_step: false,
         }
     }
 }
@@ -362,6 +368,7 @@ pub fn line_search_loss(
     model: &DcdmNet,
     data: &RitzData,
     samples: &[usize],
+    positive_step: bool,
     device: &Device,
     report: &BridgeReport,
 ) -> Result<Tensor<1>, TrainError> {
@@ -383,9 +390,17 @@ pub fn line_search_loss(
         let aq =
             spmv(data.systems[sys].op.clone(), q.clone(), report).map_err(|e| TrainError::failed(e.to_string()))?;
         let qb = (q.clone() * b.clone()).sum_dim(1);
-        let qaq = (q * aq.clone()).sum_dim(1);
+
+        let qaq = (q.clone() * aq.clone()).sum_dim(1);
+        let (qb_keep, qq) = (qb.clone(), (q.clone() * q).sum_dim(1));
         let r = b - aq * (qb / qaq);
-        let l = r.powf_scalar(2.0).sum_dim(1).sum().reshape([1]);
+        let mut l = r.powf_scalar(2.0).sum_dim(1);
+        if positive_step {
+            // the loss does not see the sign of q; a direction pointing away from b (cos < 0) pays −cos
+            let cos = qb_keep.clone() / qq.sqrt().add_scalar(1e-30);
+            l = l + cos.neg().clamp_min(0.0);
+        }
+        let l = l.sum().reshape([1]);
         total = Some(match total {
             None => l,
             Some(t) => t + l,
@@ -456,7 +471,8 @@ impl Method for Dcdm {
         grads: &mut Vec<f32>,
     ) -> Result<StepOutput, TrainError> {
         let samples: Vec<usize> = batch.iter().map(|&e| self.train[e]).collect();
-        let loss = line_search_loss(model, &self.data, &samples, &ctx.device, &self.report)?;
+        let loss =
+            line_search_loss(model, &self.data, &samples, self.exp.training.positive_step, &ctx.device, &self.report)?;
         let loss = engine::backward_into(model, loss, grads);
         if let Some(f) = self.report.take().into_iter().next() {
             return Err(TrainError::failed(format!("the bridge op failed in the backward pass: {f:?}")));
@@ -476,7 +492,7 @@ impl Method for Dcdm {
         let picked: Vec<usize> = (0..limit).map(|k| self.validation[k * self.validation.len() / limit]).collect();
         let mut sum = 0.0;
         for chunk in picked.chunks(self.exp.training.batch.max(1)) {
-            let l = line_search_loss(model, &self.data, chunk, device, &self.report)?;
+            let l = line_search_loss(model, &self.data, chunk, self.exp.training.positive_step, device, &self.report)?;
             let v = l.into_data().convert::<f64>().as_slice::<f64>().map_or(f64::NAN, |v| v[0]);
             sum += v * chunk.len() as f64;
         }
