@@ -332,6 +332,66 @@ fn apply_set(table: &mut toml::Table, item: &str) -> Result<()> {
     set_dotted(table, key, raw).map_err(|m| cfg_err("--set", m))
 }
 
+/// The checks every static and Ritz config shares (its `pde`, `samples`, `grid.n` and `[output]`); returns the
+/// output precision. `err(key, message)` makes the error.
+pub(crate) fn common_checks(
+    pde: (&str, &str),
+    samples: usize,
+    n: usize,
+    output: (&str, i32),
+    err: &dyn Fn(&str, String) -> DatasetError,
+) -> Result<Precision> {
+    if pde.0 != pde.1 {
+        return Err(err("pde", format!("the config is for '{}', not '{}'", pde.0, pde.1)));
+    }
+    if samples == 0 {
+        return Err(err("samples", "must be at least 1".into()));
+    }
+    if n < 4 {
+        return Err(err("grid.n", "must be at least 4".into()));
+    }
+    let precision = match output.0 {
+        "f32" => Precision::F32,
+        "f64" => Precision::F64,
+        p => return Err(err("output.precision", format!("unknown precision '{p}' (allowed: f32, f64)"))),
+    };
+    if !(0..=9).contains(&output.1) {
+        return Err(err("output.compression", "must be a zlib level 0-9".into()));
+    }
+    Ok(precision)
+}
+
+/// A static or Ritz config as a TOML table: `file` (name, text) or the embedded `default` (named `name`), with
+/// `sets`, `samples` and `seed` applied; returns the origin (for error messages) and the table.
+pub(crate) fn config_table(
+    name: &str,
+    default: &str,
+    file: Option<(&str, &str)>,
+    sets: &[String],
+    samples: Option<usize>,
+    seed: Option<u64>,
+) -> Result<(String, toml::Table)> {
+    let (origin, text) = match file {
+        Some((n, t)) => (n.to_string(), t.to_string()),
+        None => (format!("embedded config '{name}'"), default.to_string()),
+    };
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| DatasetError::Config { origin: origin.clone(), message: e.to_string() })?;
+    apply_sets(&mut table, sets)?;
+    if let Some(n) = samples {
+        table.insert("samples".into(), toml::Value::Integer(n as i64));
+    }
+    if let Some(s) = seed {
+        let s = i64::try_from(s).map_err(|_| DatasetError::Config {
+            origin: format!("{origin}: --seed"),
+            message: "must be below 2^63".into(),
+        })?;
+        table.insert("seed".into(), toml::Value::Integer(s));
+    }
+    Ok((origin, table))
+}
+
 /// Applies `--set key=value` items to a config table.
 pub(crate) fn apply_sets(table: &mut toml::Table, sets: &[String]) -> Result<()> {
     for s in sets {

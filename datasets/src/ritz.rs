@@ -173,37 +173,19 @@ pub fn load(
     samples: Option<usize>,
     seed: Option<u64>,
 ) -> Result<RitzSpec> {
-    let (origin, text) = match file {
-        Some((name, text)) => (name.to_string(), text.to_string()),
-        None => (format!("embedded config '{}'", pde.name()), pde.default_config().to_string()),
-    };
+    let (origin, table) = crate::config::config_table(pde.name(), pde.default_config(), file, sets, samples, seed)?;
     let err = |key: &str, m: String| DatasetError::Config { origin: format!("{origin}: {key}"), message: m };
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| DatasetError::Config { origin: origin.clone(), message: e.to_string() })?;
-    crate::config::apply_sets(&mut table, sets)?;
-    if let Some(n) = samples {
-        table.insert("samples".into(), toml::Value::Integer(n as i64));
-    }
-    if let Some(s) = seed {
-        table.insert(
-            "seed".into(),
-            toml::Value::Integer(i64::try_from(s).map_err(|_| err("--seed", "must be below 2^63".into()))?),
-        );
-    }
     let raw: Raw = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| DatasetError::Config {
         origin: origin.clone(),
         message: e.to_string().trim().replace('\n', " "),
     })?;
-    if raw.pde != pde.name() {
-        return Err(err("pde", format!("the config is for '{}', not '{}'", raw.pde, pde.name())));
-    }
-    if raw.samples == 0 {
-        return Err(err("samples", "must be at least 1".into()));
-    }
-    if raw.grid.n < 4 {
-        return Err(err("grid.n", "must be at least 4".into()));
-    }
+    let precision = crate::config::common_checks(
+        (&raw.pde, pde.name()),
+        raw.samples,
+        raw.grid.n,
+        (&raw.output.precision, raw.output.compression),
+        &err,
+    )?;
     if raw.systems.count == 0 || raw.systems.count > raw.samples {
         return Err(err(
             "systems.count",
@@ -230,14 +212,6 @@ pub fn load(
     }
     if !(raw.rhs.low_weight.is_finite() && raw.rhs.low_weight > 0.0) {
         return Err(err("rhs.low_weight", format!("must be positive, got {}", raw.rhs.low_weight)));
-    }
-    let precision = match raw.output.precision.as_str() {
-        "f32" => Precision::F32,
-        "f64" => Precision::F64,
-        p => return Err(err("output.precision", format!("unknown precision '{p}' (allowed: f32, f64)"))),
-    };
-    if !(0..=9).contains(&raw.output.compression) {
-        return Err(err("output.compression", "must be a zlib level 0-9".into()));
     }
     let config_text =
         toml::to_string(&raw).map_err(|e| DatasetError::Config { origin: origin.clone(), message: e.to_string() })?;

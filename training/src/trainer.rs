@@ -65,11 +65,11 @@ impl TrainOptions {
 }
 
 impl TrainOptions {
-    fn run_options(&self) -> RunOptions {
+    pub(crate) fn run_options(&self) -> RunOptions {
         RunOptions { out: self.out.clone(), resume: self.resume, extend: self.extend, force: self.force }
     }
 
-    fn drills(&self) -> Drills {
+    pub(crate) fn drills(&self) -> Drills {
         Drills {
             stop_after: self.stop_after,
             inject_nonfinite: self.inject_nonfinite.clone(),

@@ -29,7 +29,7 @@ use burn::tensor::{DType, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, OptimiserConfig, OptimiserKind};
-use crate::engine::{self, Method, Observer, Reconciled, RunDir, RunOptions, Settings, StepContext, StepOutput};
+use crate::engine::{self, Method, Observer, Reconciled, RunDir, Settings, StepContext, StepOutput};
 use crate::engine::{TrainError, TrainSummary, config_difference};
 use crate::schedule::Schedule;
 use crate::trainer::TrainOptions;
@@ -97,14 +97,21 @@ impl Default for DcdmModel {
 }
 
 impl DcdmModel {
+    /// The network for `dims` space dimensions, as an exported file describes it.
+    pub fn spec(&self, dims: usize) -> NetworkSpec {
+        NetworkSpec {
+            dims,
+            channels: self.channels,
+            fine_pairs: self.fine_pairs,
+            coarse_pairs: self.coarse_pairs,
+            post_pairs: self.post_pairs,
+            odd: self.odd,
+        }
+    }
+
     /// The network configuration for `dims` space dimensions.
     pub fn config(&self, dims: usize) -> DcdmConfig {
-        DcdmConfig::new(dims)
-            .with_channels(self.channels)
-            .with_fine_pairs(self.fine_pairs)
-            .with_coarse_pairs(self.coarse_pairs)
-            .with_post_pairs(self.post_pairs)
-            .with_odd(self.odd)
+        self.spec(dims).config()
     }
 }
 
@@ -500,8 +507,8 @@ impl Method for Dcdm {
     }
 }
 
-/// The trained network of a run directory (its `config.toml`, `run.json` and latest checkpoint) on `device`.
-pub fn load_network(run: &Path, device: &Device) -> Result<DcdmNet, TrainError> {
+/// What a run directory holds: its configuration, its data description and its latest checkpoint.
+fn read_run(run: &Path) -> Result<(DcdmExperiment, DcdmRunInfo, crate::checkpoint::Checkpoint), TrainError> {
     let cpath = run.join("config.toml");
     let text = std::fs::read_to_string(&cpath).map_err(|e| bad(format!("{}: {e}", cpath.display())))?;
     let exp = DcdmExperiment::parse(&text, &cpath.display().to_string()).map_err(|e| bad(e.to_string()))?;
@@ -511,6 +518,17 @@ pub fn load_network(run: &Path, device: &Device) -> Result<DcdmNet, TrainError> 
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
         .map_err(|e| bad(format!("{}: {e}", ipath.display())))?;
     let ck = crate::checkpoint::Checkpoint::load(&run.join("checkpoint.ckpt")).map_err(|e| bad(e.to_string()))?;
+    Ok((exp, info, ck))
+}
+
+/// The network of a run's configuration with the checkpoint's weights, on `device`.
+fn network_of(
+    run: &Path,
+    exp: &DcdmExperiment,
+    info: &DcdmRunInfo,
+    ck: &crate::checkpoint::Checkpoint,
+    device: &Device,
+) -> Result<DcdmNet, TrainError> {
     let model = exp.model.config(info.dims).init(&mut Init::new(exp.seed, device)).map_err(bad)?;
     if ansatz_operators::flat::layout(&model) != ck.header.layout {
         return Err(bad(format!("{}: the checkpoint does not fit the network in config.toml", run.display())));
@@ -518,29 +536,18 @@ pub fn load_network(run: &Path, device: &Device) -> Result<DcdmNet, TrainError> 
     Ok(ansatz_operators::flat::unflatten(model, &ck.params))
 }
 
+/// The trained network of a run directory (its `config.toml`, `run.json` and latest checkpoint) on `device`.
+pub fn load_network(run: &Path, device: &Device) -> Result<DcdmNet, TrainError> {
+    let (exp, info, ck) = read_run(run)?;
+    network_of(run, &exp, &info, &ck, device)
+}
+
 /// Writes the trained network of the run directory `run` as a preconditioner file (`out`, atomically; an
 /// existing file only with `force`). Returns the file written.
 pub fn export_run(run: &Path, out: &Path, force: bool) -> Result<PrecondFile, TrainError> {
-    let device = Device::flex();
-    let net = load_network(run, &device)?;
-    let cpath = run.join("config.toml");
-    let text = std::fs::read_to_string(&cpath).map_err(|e| bad(format!("{}: {e}", cpath.display())))?;
-    let exp = DcdmExperiment::parse(&text, &cpath.display().to_string()).map_err(|e| bad(e.to_string()))?;
-    let ipath = run.join("run.json");
-    let info: DcdmRunInfo = std::fs::read_to_string(&ipath)
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-        .map_err(|e| bad(format!("{}: {e}", ipath.display())))?;
-    let ck = crate::checkpoint::Checkpoint::load(&run.join("checkpoint.ckpt")).map_err(|e| bad(e.to_string()))?;
-    let m = &exp.model;
-    let spec = NetworkSpec {
-        dims: info.dims,
-        channels: m.channels,
-        fine_pairs: m.fine_pairs,
-        coarse_pairs: m.coarse_pairs,
-        post_pairs: m.post_pairs,
-        odd: m.odd,
-    };
+    let (exp, info, ck) = read_run(run)?;
+    let net = network_of(run, &exp, &info, &ck, &Device::flex())?;
+    let spec = exp.model.spec(info.dims);
     let score = ck.header.validation.map_or("none".to_string(), |v| format!("{v:.6e}"));
     let provenance = format!(
         "ansatz {} precond export; run {} at step {} (held-out line-search loss {score}); {}",
@@ -607,15 +614,9 @@ pub fn train_dcdm(
 ) -> Result<TrainSummary, TrainError> {
     ansatz_operators::memory::retain_freed_memory();
     let exp = exp.clone().validated().map_err(|e| bad(e.to_string()))?;
-    let run = RunOptions { out: opts.out.clone(), resume: opts.resume, extend: opts.extend, force: opts.force };
-    let dir = RunDir::open(&run, exp.to_toml(), |old| reconcile(old, &exp, opts.extend, &opts.out), comm)?;
+    let dir =
+        RunDir::open(&opts.run_options(), exp.to_toml(), |old| reconcile(old, &exp, opts.extend, &opts.out), comm)?;
     let data = RitzData::load(&opts.data)?;
     let mut method = Dcdm::new(&exp, data)?;
-    let drills = engine::Drills {
-        stop_after: opts.stop_after,
-        inject_nonfinite: opts.inject_nonfinite.clone(),
-        gradient_dump: opts.gradient_dump.clone(),
-        fault: opts.fault,
-    };
-    engine::train(&mut method, &dir, &exp.settings(), &opts.device, &drills, comm, observer)
+    engine::train(&mut method, &dir, &exp.settings(), &opts.device, &opts.drills(), comm, observer)
 }
