@@ -94,10 +94,10 @@ pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -
         None => None,
     };
     let file = file_text.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
-    let ritz = ansatz_datasets::ritz::RitzPde::from_name(&a.pde);
-    let (job, total, banner) = match ansatz_datasets::statics::StaticPde::from_name(&a.pde) {
-        _ if ritz.is_some() => {
-            let rp = ritz.expect("checked");
+    let kinds =
+        (ansatz_datasets::ritz::RitzPde::from_name(&a.pde), ansatz_datasets::statics::StaticPde::from_name(&a.pde));
+    let (job, total, banner) = match kinds {
+        (Some(rp), _) => {
             let spec = ansatz_datasets::ritz::load(rp, file, &a.sets, a.samples, a.seed)?;
             let banner = format!(
                 "{} right-hand sides from {} systems, {} cells per axis, {} Lanczos steps per system",
@@ -105,13 +105,13 @@ pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -
             );
             (Job::Ritz(spec.clone()), spec.samples, banner)
         }
-        Some(sp) => {
+        (None, Some(sp)) => {
             let spec = ansatz_datasets::statics::load(sp, file, &a.sets, a.samples, a.seed)?;
             let banner =
                 format!("{} samples, {} cells per axis, relative residual {:e}", spec.samples, spec.n, spec.rtol);
             (Job::Static(spec.clone()), spec.samples, banner)
         }
-        None => {
+        (None, None) => {
             let spec = config::load(&a.pde, file, &a.sets, a.samples, a.seed)?;
             let grid = if spec.pde.two_d() { format!("{n} × {n}", n = spec.n) } else { format!("{}", spec.n) };
             let banner = format!(

@@ -160,7 +160,7 @@ pub fn run(a: &PrecondSolveArgs) -> Result<()> {
         )));
     }
     let device = burn::prelude::Device::flex();
-    let net = file.network(&device);
+    let net = file.network(&device).map_err(|e| usage(format!("{}: {e}", a.model.display())))?;
     let m = NetworkPreconditioner::new(net, grid, cells, device, burn::tensor::DType::F32).map_err(usage)?;
     let setup = t0.elapsed().as_secs_f64();
     let tol = Tolerance::relative(a.tol, a.max_iter);

@@ -71,7 +71,7 @@ fn precond_train_writes_a_run_and_resumes_exactly() {
     let bits = |t: burn::prelude::Tensor<5>| {
         t.into_data().try_to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>()
     };
-    assert_eq!(bits(file.network(&device).forward(x.clone())), bits(from_run.forward(x)));
+    assert_eq!(bits(file.network(&device).unwrap().forward(x.clone())), bits(from_run.forward(x)));
     let o = ansatz(d, &["precond", "export", "--run", "whole", "--out", "net.apc"], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     // a damaged file is refused by name

@@ -1,5 +1,5 @@
 //! How an exported DCDM network treats single Laplacian modes: for the unit mode `v_k = sin(kπx) sin(kπy)` on an
-//! `N²` grid with k = 1 (u = 0 on every side), `‖f(v)‖`, the cosine of `f(v)` with `A⁻¹v` (= the cosine with `v`)
+//! `N²` grid with unit coefficient (u = 0 on every side), `‖f(v)‖`, the cosine of `f(v)` with `A⁻¹v` (= the cosine with `v`)
 //! and the line-search loss. A usable preconditioner points along `A⁻¹v` (cosine near +1) for every k; a cosine
 //! of −1 for some modes and +1 for others stalls DCDM and flexible CG.
 //!
@@ -11,16 +11,23 @@ use ansatz_solvers::krylov::{Tolerance, cg};
 use ansatz_solvers::linalg::LinearOperator;
 use ansatz_solvers::poisson::{PoissonBc, PoissonFv};
 use ansatz_solvers::precond::Preconditioner;
-fn main() {
-    let model = std::env::args().nth(1).expect("the model file");
-    let n: usize = std::env::args().nth(2).map_or(32, |s| s.parse().expect("a grid size"));
-    let file = PrecondFile::load(std::path::Path::new(&model)).unwrap();
-    let p = PoissonFv::new_2d(n, n, [1.0, 1.0], None, [PoissonBc::Dirichlet(0.0); 4], None).unwrap();
+
+fn main() -> Result<(), String> {
+    let model = std::env::args().nth(1).ok_or("usage: dcdm_modes MODEL.apc [N]")?;
+    let n: usize = match std::env::args().nth(2) {
+        Some(s) => s.parse().map_err(|_| format!("grid size: '{s}' is not a number"))?,
+        None => 32,
+    };
+    if n < 4 {
+        return Err(format!("grid size {n}: at least 4"));
+    }
+    let file = PrecondFile::load(std::path::Path::new(&model)).map_err(|e| e.to_string())?;
+    let p =
+        PoissonFv::new_2d(n, n, [1.0, 1.0], None, [PoissonBc::Dirichlet(0.0); 4], None).map_err(|e| e.to_string())?;
     let a = p.assemble();
     let dev = burn::prelude::Device::flex();
-    let m =
-        NetworkPreconditioner::new(file.network(&dev), [1, n, n], p.cells().to_vec(), dev, burn::tensor::DType::F32)
-            .unwrap();
+    let net = file.network(&dev)?;
+    let m = NetworkPreconditioner::new(net, [1, n, n], p.cells().to_vec(), dev, burn::tensor::DType::F32)?;
     for k in [1usize, 2, 4, 8, 16, n - 1] {
         let v: Vec<f64> = (0..n * n)
             .map(|c| {
@@ -34,7 +41,7 @@ fn main() {
         let mut q = vec![0.0; v.len()];
         m.apply(&v, &mut q);
         let mut x = vec![0.0; v.len()];
-        cg(&a, &v, &mut x, Tolerance::relative(1e-10, 5000)).unwrap();
+        cg(&a, &v, &mut x, Tolerance::relative(1e-10, 5000)).map_err(|e| e.to_string())?;
         let nrm = |a: &[f64]| a.iter().map(|x| x * x).sum::<f64>().sqrt();
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
         let mut aq = vec![0.0; v.len()];
@@ -50,4 +57,5 @@ fn main() {
             res
         );
     }
+    Ok(())
 }

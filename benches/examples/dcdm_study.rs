@@ -17,13 +17,14 @@ use ansatz_datasets::rng::SampleRng;
 use ansatz_operators::dcdm::NetworkPreconditioner;
 use ansatz_operators::precond_file::PrecondFile;
 use ansatz_solvers::krylov::{SolveError, SolveInfo, Tolerance, dcdm, fcg, pcg};
-use ansatz_solvers::precond::{Ic0, Identity, Jacobi, Multigrid, Preconditioner};
+use ansatz_solvers::precond::{Ic0, Identity, Jacobi, Multigrid};
 
-fn arg<T: std::str::FromStr>(name: &str) -> Option<Vec<T>> {
+/// The comma-separated values of option `name`, `None` when it is absent.
+fn arg<T: std::str::FromStr>(name: &str) -> Result<Option<Vec<T>>, String> {
     let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == name)?;
-    let v = args.get(i + 1).unwrap_or_else(|| panic!("{name} needs a value"));
-    Some(v.split(',').map(|s| s.parse().unwrap_or_else(|_| panic!("{name}: bad value {s}"))).collect())
+    let Some(i) = args.iter().position(|a| a == name) else { return Ok(None) };
+    let v = args.get(i + 1).ok_or(format!("{name} needs a value"))?;
+    v.split(',').map(|s| s.parse().map_err(|_| format!("{name}: bad value '{s}'"))).collect::<Result<_, _>>().map(Some)
 }
 
 /// Iterations (or `None` if the solve failed) and the stop reason.
@@ -34,19 +35,18 @@ fn outcome(r: Result<SolveInfo, SolveError>) -> (Option<usize>, String) {
     }
 }
 
-fn main() {
-    let model = std::env::args()
-        .skip_while(|a| a != "--model")
-        .nth(1)
-        .expect("--model FILE (an `ansatz precond export` file) is required");
-    let file = PrecondFile::load(std::path::Path::new(&model)).unwrap_or_else(|e| panic!("{e}"));
-    let dims = arg::<usize>("--dims").map_or(file.header.network.dims, |v| v[0]);
-    let sizes = arg::<usize>("--sizes").unwrap_or(if dims == 2 { vec![64, 128, 256] } else { vec![32, 64] });
-    let systems = arg::<usize>("--systems").map_or(2, |v| v[0]);
-    let seed = arg::<u64>("--seed").map_or(1000, |v| v[0]);
-    let tols = arg::<f64>("--tols").unwrap_or(vec![1e-6, 1e-8]);
-    let max_iter = arg::<usize>("--max-iter").map_or(20_000, |v| v[0]);
-    let solids = arg::<usize>("--solids").map_or(3, |v| v[0]);
+fn main() -> Result<(), String> {
+    let model = arg::<String>("--model")?
+        .and_then(|v| v.into_iter().next())
+        .ok_or("--model FILE (an `ansatz precond export` file) is required")?;
+    let file = PrecondFile::load(std::path::Path::new(&model)).map_err(|e| e.to_string())?;
+    let dims = arg::<usize>("--dims")?.map_or(file.header.network.dims, |v| v[0]);
+    let sizes = arg::<usize>("--sizes")?.unwrap_or(if dims == 2 { vec![64, 128, 256] } else { vec![32, 64] });
+    let systems = arg::<usize>("--systems")?.map_or(2, |v| v[0]);
+    let seed = arg::<u64>("--seed")?.map_or(1000, |v| v[0]);
+    let tols = arg::<f64>("--tols")?.unwrap_or(vec![1e-6, 1e-8]);
+    let max_iter = arg::<usize>("--max-iter")?.map_or(20_000, |v| v[0]);
+    let solids = arg::<usize>("--solids")?.map_or(3, |v| v[0]);
     let pde = if dims == 3 { RitzPde::Poisson3d } else { RitzPde::Poisson2d };
     println!(
         "model {model} ({}D, {} channels; {}), test systems of seed {seed}, {} rayon threads",
@@ -68,8 +68,8 @@ fn main() {
                 format!("mask.max_solids={solids}"),
             ]
             .into();
-            let spec = load(pde, None, &sets, None, Some(seed)).expect("a valid test spec");
-            let sys = build_system(&spec, s).expect("a test system");
+            let spec = load(pde, None, &sets, None, Some(seed)).map_err(|e| e.to_string())?;
+            let sys = build_system(&spec, s).map_err(|e| e.to_string())?;
             let (problem, a) = (&sys.problem, sys.problem.assemble());
             let pts: Vec<[f64; 3]> = (0..problem.grid_cells()).map(|c| problem.centre(c)).collect();
             let mut rng = SampleRng::new(seed, (1 << 62) | s as u64);
@@ -93,16 +93,13 @@ fn main() {
                             its.map_or("null".to_string(), |i| i.to_string())
                         );
                     };
-                let timed = |build: &dyn Fn() -> Box<dyn Preconditioner>| {
-                    let t0 = Instant::now();
-                    let m = build();
-                    (m, t0.elapsed().as_secs_f64())
-                };
                 row("CG", 0.0, &mut |x| pcg(&a, &Identity, &b, x, t));
-                let (jac, ts) = timed(&|| Box::new(Jacobi::new(&a).expect("a positive diagonal")));
-                row("Jacobi-PCG", ts, &mut |x| pcg(&a, jac.as_ref(), &b, x, t));
-                let (ic, ts) = timed(&|| Box::new(Ic0::shifted(&a).expect("IC(0)")));
-                row("IC(0)-PCG", ts, &mut |x| pcg(&a, ic.as_ref(), &b, x, t));
+                let t0 = Instant::now();
+                let jac = Jacobi::new(&a).map_err(|e| e.to_string())?;
+                row("Jacobi-PCG", t0.elapsed().as_secs_f64(), &mut |x| pcg(&a, &jac, &b, x, t));
+                let t0 = Instant::now();
+                let ic = Ic0::shifted(&a).map_err(|e| e.to_string())?;
+                row("IC(0)-PCG", t0.elapsed().as_secs_f64(), &mut |x| pcg(&a, &ic, &b, x, t));
                 let t0 = Instant::now();
                 match Multigrid::new(&a, &problem.box_grid(), 2, 64) {
                     Ok(mg) => {
@@ -116,17 +113,17 @@ fn main() {
                 let t0 = Instant::now();
                 let device = burn::prelude::Device::flex();
                 let net = NetworkPreconditioner::new(
-                    file.network(&device),
+                    file.network(&device)?,
                     grid,
                     problem.cells().to_vec(),
                     device,
                     burn::tensor::DType::F32,
-                )
-                .expect("the network fits the grid");
+                )?;
                 let ts = t0.elapsed().as_secs_f64();
                 row("DCDM", ts, &mut |x| dcdm(&a, &net, &b, x, t, 2));
                 row("FCG + network", ts, &mut |x| fcg(&a, &net, &b, x, t, 2));
             }
         }
     }
+    Ok(())
 }

@@ -266,13 +266,10 @@ pub fn build_system(spec: &RitzSpec, s: usize) -> Result<RitzSystem> {
     let z: Vec<f64> = (0..a.nrows()).map(|_| rng.normal()).collect();
     let mut start = vec![0.0; a.nrows()];
     a.apply(&z, &mut start);
-    let mut ritz = ritz_pairs(&a, &start, spec.steps).map_err(|e| fail(format!("Lanczos failed: {e}")))?;
-    let top = ritz.values.last().copied().unwrap_or(0.0);
-    let keep: Vec<bool> = ritz.values.iter().map(|&v| v >= spec.null_tolerance * top).collect();
-    let mut it = keep.iter();
-    ritz.values.retain(|_| *it.next().expect("one flag per value"));
-    let mut it = keep.iter();
-    ritz.vectors.retain(|_| *it.next().expect("one flag per vector"));
+    let all = ritz_pairs(&a, &start, spec.steps).map_err(|e| fail(format!("Lanczos failed: {e}")))?;
+    let floor = spec.null_tolerance * all.values.last().copied().unwrap_or(0.0);
+    let (values, vectors) = all.values.into_iter().zip(all.vectors).filter(|(v, _)| *v >= floor).unzip();
+    let ritz = RitzPairs { values, vectors };
     if ritz.values.is_empty() {
         return Err(fail("no Ritz pair above the null-space tolerance".into()));
     }

@@ -237,10 +237,16 @@ impl PrecondFile {
         Self::from_bytes(&bytes, path)
     }
 
-    /// The network on `device` with the file's parameters (f32).
-    pub fn network(&self, device: &Device) -> DcdmNet {
-        let net = self.header.network.config().init(&mut Init::new(0, device)).expect("checked when the file was read");
-        crate::flat::unflatten(net, &self.params)
+    /// The network on `device` with the file's parameters (f32). Fails when the header's network cannot be built
+    /// or its parameters are not the file's (never for a file [`PrecondFile::load`] accepted).
+    pub fn network(&self, device: &Device) -> Result<DcdmNet, String> {
+        let net = self.header.network.config().init(&mut Init::new(0, device))?;
+        if crate::flat::layout(&net) != self.header.layout
+            || self.params.len() != self.header.network.parameter_count().unwrap_or(0)
+        {
+            return Err("the parameters do not fit the network the header describes".into());
+        }
+        Ok(crate::flat::unflatten(net, &self.params))
     }
 }
 
@@ -289,7 +295,7 @@ mod tests {
         let device = Device::flex();
         let x: Vec<f32> = (0..64).map(|i| (i as f32 * 0.3).sin()).collect();
         let x = Tensor::<5>::from_data(TensorData::new(x, [1, 1, 1, 8, 8]), (&device, DType::F32));
-        let (a, b) = (f.network(&device).forward(x.clone()), g.network(&device).forward(x));
+        let (a, b) = (f.network(&device).unwrap().forward(x.clone()), g.network(&device).unwrap().forward(x));
         let bits =
             |t: Tensor<5>| t.into_data().try_to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(a), bits(b));

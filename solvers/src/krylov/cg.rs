@@ -96,23 +96,13 @@ pub fn fcg(
         Start::Done(info) => return Ok(info),
         Start::Run { r, bnorm, info } => (r, bnorm, info),
     };
-    // ring buffers of the last directions p_j, A p_j and p_jᵀ A p_j (allocated once)
-    let mut ps = vec![vec![0.0; n]; mmax];
-    let mut qs = vec![vec![0.0; n]; mmax];
-    let mut pq = vec![0.0; mmax];
-    let mut stored = 0;
+    let mut dirs = Directions::new(n, mmax);
     let mut z = vec![0.0; n];
     let mut p = vec![0.0; n];
     let mut q = vec![0.0; n];
     while info.iterations < tol.max_iter {
         m.apply(&r, &mut z);
-        p.copy_from_slice(&z);
-        for j in 0..stored {
-            let c = dot(&z, &qs[j]) / pq[j];
-            for i in 0..n {
-                p[i] -= c * ps[j][i];
-            }
-        }
+        dirs.orthogonalise(&z, &mut p);
         a.apply(&p, &mut q);
         let pap = dot(&p, &q);
         if pap <= 0.0 || !pap.is_finite() {
@@ -134,11 +124,45 @@ pub fn fcg(
             info.reason = Some(reason);
             return Ok(info);
         }
-        let slot = (info.iterations - 1) % mmax;
-        ps[slot].copy_from_slice(&p);
-        qs[slot].copy_from_slice(&q);
-        pq[slot] = pap;
-        stored = (stored + 1).min(mmax);
+        dirs.push(&p, &q, pap);
     }
     Err(SolveError::NotConverged(info))
+}
+
+/// The last `k` search directions `p_j` of a flexible method, with `A p_j` and `p_jᵀ A p_j` (a ring buffer,
+/// allocated once).
+pub(super) struct Directions {
+    ps: Vec<Vec<f64>>,
+    aps: Vec<Vec<f64>>,
+    paps: Vec<f64>,
+    stored: usize,
+    next: usize,
+}
+
+impl Directions {
+    pub(super) fn new(n: usize, k: usize) -> Self {
+        Self { ps: vec![vec![0.0; n]; k], aps: vec![vec![0.0; n]; k], paps: vec![0.0; k], stored: 0, next: 0 }
+    }
+
+    /// `p = z − Σ_j (zᵀ A p_j / p_jᵀ A p_j) p_j` over the stored directions, oldest slot first: classical
+    /// Gram–Schmidt in the A inner product, every coefficient from the unmodified `z`.
+    pub(super) fn orthogonalise(&self, z: &[f64], p: &mut [f64]) {
+        p.copy_from_slice(z);
+        for j in 0..self.stored {
+            let c = dot(z, &self.aps[j]) / self.paps[j];
+            for (pi, pj) in p.iter_mut().zip(&self.ps[j]) {
+                *pi -= c * pj;
+            }
+        }
+    }
+
+    /// Stores `p`, `A p` and `pᵀ A p`, replacing the oldest when full.
+    pub(super) fn push(&mut self, p: &[f64], ap: &[f64], pap: f64) {
+        let k = self.paps.len();
+        self.ps[self.next].copy_from_slice(p);
+        self.aps[self.next].copy_from_slice(ap);
+        self.paps[self.next] = pap;
+        self.next = (self.next + 1) % k;
+        self.stored = (self.stored + 1).min(k);
+    }
 }

@@ -37,12 +37,7 @@ pub fn dcdm(
         Start::Done(info) => return Ok(info),
         Start::Run { r, bnorm, info } => (r, bnorm, info),
     };
-    // ring buffers of the last directions p_j, A p_j and p_jᵀ A p_j, allocated once
-    let mut ps = vec![vec![0.0; n]; k];
-    let mut aps = vec![vec![0.0; n]; k];
-    let mut paps = vec![0.0; k];
-    let mut coef = vec![0.0; k];
-    let mut stored = 0;
+    let mut dirs = super::cg::Directions::new(n, k);
     let (mut s, mut z, mut p, mut q) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
     let mut rn = info.residual();
     while info.iterations < tol.max_iter {
@@ -54,17 +49,7 @@ pub fn dcdm(
         if z.iter().any(|v| !v.is_finite()) {
             return Err(SolveError::Breakdown { info, what: "non-finite direction from the direction map" });
         }
-        // classical Gram–Schmidt in the A inner product: every coefficient from the unmodified z
-        for j in 0..stored {
-            coef[j] = dot(&z, &aps[j]) / paps[j];
-        }
-        p.copy_from_slice(&z);
-        for j in 0..stored {
-            let c = coef[j];
-            for (pi, pj) in p.iter_mut().zip(&ps[j]) {
-                *pi -= c * pj;
-            }
-        }
+        dirs.orthogonalise(&z, &mut p);
         a.apply(&p, &mut q);
         let pap = dot(&p, &q);
         if !pap.is_finite() {
@@ -88,11 +73,7 @@ pub fn dcdm(
             info.reason = Some(reason);
             return Ok(info);
         }
-        let slot = (info.iterations - 1) % k;
-        ps[slot].copy_from_slice(&p);
-        aps[slot].copy_from_slice(&q);
-        paps[slot] = pap;
-        stored = (stored + 1).min(k);
+        dirs.push(&p, &q, pap);
     }
     Err(SolveError::NotConverged(info))
 }

@@ -345,8 +345,8 @@ impl RitzData {
         for (&sys, &s) in &first {
             let k = ds.read_static("k", s..s + 1).map_err(what)?;
             let fluid = ds.read_static("fluid", s..s + 1).map_err(what)?;
-            let (k, fluid) = (k.as_slice().expect("contiguous"), fluid.as_slice().expect("contiguous"));
-            let problem = ritz_problem(grid, dims, k, fluid)
+            let (k, fluid) = (k.iter().copied().collect::<Vec<f64>>(), fluid.iter().copied().collect::<Vec<f64>>());
+            let problem = ritz_problem(grid, dims, &k, &fluid)
                 .map_err(|e| bad(format!("{}: system {sys}: {e}", path.display())))?;
             systems.push(System { op: Arc::new(SparseOperator::new(grid_matrix(&problem)?)) });
         }
@@ -397,15 +397,15 @@ pub fn line_search_loss(
         let aq =
             spmv(data.systems[sys].op.clone(), q.clone(), report).map_err(|e| TrainError::failed(e.to_string()))?;
         let qb = (q.clone() * b.clone()).sum_dim(1);
-
         let qaq = (q.clone() * aq.clone()).sum_dim(1);
-        let (qb_keep, qq) = (qb.clone(), (q.clone() * q).sum_dim(1));
+        // the loss does not see the sign of q; with `positive_step` a direction pointing away from b (unit norm,
+        // so cos = qᵀb / ‖q‖) pays −cos
+        let penalty = positive_step
+            .then(|| (qb.clone() / (q.clone() * q).sum_dim(1).sqrt().add_scalar(1e-30)).neg().clamp_min(0.0));
         let r = b - aq * (qb / qaq);
         let mut l = r.powf_scalar(2.0).sum_dim(1);
-        if positive_step {
-            // the loss does not see the sign of q; a direction pointing away from b (cos < 0) pays −cos
-            let cos = qb_keep.clone() / qq.sqrt().add_scalar(1e-30);
-            l = l + cos.neg().clamp_min(0.0);
+        if let Some(p) = penalty {
+            l = l + p;
         }
         let l = l.sum().reshape([1]);
         total = Some(match total {
