@@ -9,7 +9,7 @@ CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 PYENV := target/pyenv
 PYSTAMP := $(PYENV)/.installed-2
 
-.PHONY: demo test check-wgpu lint bench bench-petsc deps system-deps petsc-deps rust fuzz hostile
+.PHONY: demo test check-wgpu gpu-bundle gpu-check lint bench bench-petsc deps system-deps petsc-deps rust fuzz hostile
 
 demo: deps
 	$(CARGO) build --release --bin ansatz
@@ -22,6 +22,18 @@ test: deps $(PYSTAMP)
 # The GPU path (burn's wgpu backend) must compile; CI machines have no GPU to run it (see docs/benchmarks.md).
 check-wgpu: deps
 	$(CARGO) check --features wgpu --bin ansatz
+
+# The GPU run. `make gpu-bundle` (here) builds the wgpu binary and collects into target/gpu-bundle (< 64 MiB)
+# everything a bare GPU machine lacks; `make gpu-check` (there, from the bundle alone: no registry, no cargo)
+# runs the checks of benches/gpu/gpu_check.py and writes results.json and results.md to $$OUT or
+# gpu-check-results/. GPU_CHECK_ARGS=--cpu runs the same checks on the CPU backend (see docs/benchmarks.md).
+GPU_BUNDLE ?= target/gpu-bundle
+gpu-bundle: deps
+	$(CARGO) build --release --features wgpu --bin ansatz
+	benches/gpu/bundle.sh $(GPU_BUNDLE)
+
+gpu-check:
+	python3 $(GPU_BUNDLE)/gpu_check.py $(GPU_CHECK_ARGS)
 
 $(PYSTAMP):
 	python3 -m venv $(PYENV)

@@ -2,6 +2,7 @@
 
 mod data_commands;
 mod demo;
+mod device_commands;
 mod precond_commands;
 mod precond_solve;
 mod probe;
@@ -72,6 +73,12 @@ enum Command {
         #[command(subcommand)]
         command: precond_commands::PrecondCommand,
     },
+    /// Measure training throughput (windows per second) of fixed benchmark cases on this machine's CPU or GPU:
+    /// the median optimiser step of the hand-written loop and of the training engine, with peak memory.
+    Throughput(device_commands::ThroughputArgs),
+    /// Open the compute device as `train --device` would and show what was selected (for a GPU: the adapter,
+    /// graphics API and driver wgpu chose), after checking one small product on it.
+    Devices(device_commands::DevicesArgs),
     /// Internal: open a file with libnetcdf in a child process (used to screen untrusted files).
     #[command(name = "__probe", hide = true)]
     Probe { file: std::path::PathBuf },
@@ -123,6 +130,8 @@ fn main() -> ExitCode {
         Command::Info { file } => data_commands::run_info(file).map_err(anyhow::Error::from),
         Command::Merge(a) => data_commands::run_merge(a).map_err(anyhow::Error::from),
         Command::ExportSystem(a) => data_commands::run_export(a).map_err(anyhow::Error::from),
+        Command::Throughput(a) => device_commands::run_throughput(a),
+        Command::Devices(a) => device_commands::run_devices(a),
         Command::Probe { file } => probe::run_probe(file).map_err(anyhow::Error::from),
     };
     match result {

@@ -77,12 +77,60 @@ fn gpus_on_node() -> usize {
 
 /// The burn device for `arg` on this rank.
 pub fn device(arg: DeviceArg, comm: &dyn Communicator) -> Result<burn::prelude::Device> {
+    selected_device(arg, comm).map(|(device, _)| device)
+}
+
+/// The burn device for `arg` on this rank and, for a GPU, the adapter wgpu selected (name, graphics API,
+/// driver, device type), in words. A GPU that cannot be used is a clear error, not a panic at the first tensor.
+pub fn selected_device(arg: DeviceArg, comm: &dyn Communicator) -> Result<(burn::prelude::Device, String)> {
     match arg {
-        DeviceArg::Cpu => Ok(burn::prelude::Device::flex()),
+        DeviceArg::Cpu => {
+            let threads = rayon::current_num_threads();
+            Ok((burn::prelude::Device::flex(), format!("cpu: burn Flex on {threads} threads")))
+        }
         #[cfg(feature = "wgpu")]
         DeviceArg::Gpu => {
+            use burn::tensor::DeviceKind;
+            use burn::tensor::wgpu::WgpuInitError;
             let index = ansatz_cluster::device_index(comm, gpus_on_node());
-            Ok(burn::prelude::Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)))
+            // ANSATZ_WGPU_ADAPTER picks another kind of adapter: integrated, virtual, cpu (a software Vulkan
+            // such as lavapipe, to exercise the GPU path without a GPU) or default (wgpu's preference)
+            let kind = match std::env::var("ANSATZ_WGPU_ADAPTER").as_deref() {
+                Err(_) | Ok("") | Ok("discrete") => DeviceKind::DiscreteGpu(index),
+                Ok("integrated") => DeviceKind::IntegratedGpu(index),
+                Ok("virtual") => DeviceKind::VirtualGpu(index),
+                Ok("cpu") => DeviceKind::Cpu,
+                Ok("default") => DeviceKind::DefaultDevice,
+                Ok(other) => {
+                    return Err(usage(format!(
+                        "ANSATZ_WGPU_ADAPTER={other}: expected discrete, integrated, virtual, cpu or default"
+                    )));
+                }
+            };
+            match burn::prelude::Device::wgpu_options().device_kind(kind.clone()).init_with_setup() {
+                Ok((device, setup)) => {
+                    let i = setup.adapter.get_info();
+                    let driver = [i.driver.as_str(), i.driver_info.as_str()]
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let text = format!(
+                        "gpu {index} ({kind:?}): {} ({:?}, {:?}, driver {driver}, vendor {:#06x} device {:#06x})",
+                        i.name, i.backend, i.device_type, i.vendor, i.device
+                    );
+                    Ok((device, text))
+                }
+                // already initialised in this process: the registered runtime is reused
+                Err(WgpuInitError::Registration { .. }) => {
+                    Ok((burn::prelude::Device::wgpu(kind), format!("gpu {index} (initialised earlier)")))
+                }
+                Err(e) => Err(anyhow::anyhow!(
+                    "no usable GPU for --device gpu ({kind:?}): {e}. wgpu needs a Vulkan loader \
+                     (libvulkan.so.1) and the vendor's Vulkan driver (an ICD file; VK_DRIVER_FILES names one \
+                     explicitly)"
+                )),
+            }
         }
         #[cfg(not(feature = "wgpu"))]
         DeviceArg::Gpu => {
@@ -238,7 +286,8 @@ pub fn run_train(a: &TrainArgs, comm: &dyn Communicator) -> Result<()> {
     opts.resume = a.resume;
     opts.extend = a.extend;
     opts.force = a.force;
-    opts.device = device(a.device, comm)?;
+    let (dev, about) = selected_device(a.device, comm)?;
+    opts.device = dev;
     // test hooks: stop early as an interrupted run would, dump the first averaged gradient, fail on one rank
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     opts.stop_after = env("ANSATZ_STOP_AFTER").and_then(|v| v.parse().ok());
@@ -256,6 +305,9 @@ pub fn run_train(a: &TrainArgs, comm: &dyn Communicator) -> Result<()> {
             if comm.size() == 1 { "" } else { "s" },
             out.display()
         );
+        if a.device == DeviceArg::Gpu {
+            println!("  device: {about}");
+        }
     }
     let mut bar = Bar::new(exp.model.kind());
     let mut quiet = ansatz_training::trainer::Quiet;
@@ -298,7 +350,11 @@ pub fn run_rollout(a: &RolloutArgs) -> Result<()> {
     opts.baseline = !a.no_baseline;
     opts.plots = !a.no_plots;
     opts.force = a.force;
-    opts.device = device(a.device, &ansatz_cluster::SingleProcess)?;
+    let (dev, about) = selected_device(a.device, &ansatz_cluster::SingleProcess)?;
+    opts.device = dev;
+    if a.device == DeviceArg::Gpu {
+        println!("device: {about}");
+    }
     let s = rollout_with_progress(&opts)?;
     print_rollout_summary(&s, &a.out);
     Ok(())

@@ -150,3 +150,48 @@ fn train_and_rollout_from_the_command_line() {
     assert_eq!(code, 2);
     assert!(err.contains("--n"), "{err}");
 }
+
+#[test]
+fn devices_and_throughput_on_the_cpu() {
+    let (code, out, err) = ansatz(&["devices", "--device", "cpu"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("selected cpu") && out.contains("as expected"), "{out}");
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("t.json");
+    let (code, out, err) = ansatz(&[
+        "throughput",
+        "fno1d",
+        "--warmup",
+        "1",
+        "--steps",
+        "2",
+        "--phases",
+        "1",
+        "--no-engine",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("fno1d: 549569 parameters") && out.contains("synchronised phases"), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let case = &report["cases"][0];
+    assert_eq!(case["parameters"], 549_569);
+    assert!(case["ms_per_step"].as_f64().unwrap() > 0.0 && case["engine_ms_per_step"].is_null(), "{case}");
+    // unknown cases and empty runs are usage errors
+    let (code, _, err) = ansatz(&["throughput", "fno3d"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("fno3d") && err.contains("demo-dymixop"), "{err}");
+    let (code, _, err) = ansatz(&["throughput", "fno1d", "--steps", "0"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--steps"), "{err}");
+}
+
+#[cfg(not(feature = "wgpu"))]
+#[test]
+fn gpu_without_the_wgpu_feature_is_a_usage_error() {
+    for args in [&["devices"][..], &["throughput", "fno1d", "--device", "gpu"]] {
+        let (code, _, err) = ansatz(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains("wgpu") && err.contains("--features wgpu"), "{err}");
+    }
+}

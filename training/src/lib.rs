@@ -5,6 +5,7 @@
 //! - [`methods`]: the training methods, one file each ([`methods::autoregressive`] for FNO and DyMixOp);
 //! - [`trainer`]: `ansatz train`: an experiment configuration trained by the autoregressive method;
 //! - [`rollout`]: long rollouts of any [`rollout::TrajectoryModel`] scored against the data and the solver;
+//! - [`throughput`]: training throughput of fixed benchmark cases on any device (`ansatz throughput`);
 //! - [`metrics`], [`data`], [`schedule`], [`optim`], [`checkpoint`], [`config`], [`plot`]: the pieces they share.
 
 pub mod checkpoint;
@@ -18,4 +19,5 @@ pub mod optim;
 pub mod plot;
 pub mod rollout;
 pub mod schedule;
+pub mod throughput;
 pub mod trainer;
