@@ -42,6 +42,12 @@ mkdir -p "$p"/{bin,lib/fallback,data,configs} "$p/mpi/bin" "$p/mpi/lib/x86_64-li
 
 say "binary: $bin ($(du -h "$bin" | cut -f1))"
 objcopy --strip-all "$bin" "$p/bin/ansatz"
+# optionally a second build to compare with (gpu_check.py --binary ansatz-tuned), e.g. the `wgpu-tuned` feature
+if [ -n "${ANSATZ_TUNED_BIN:-}" ]; then
+    [ -x "$ANSATZ_TUNED_BIN" ] || die "ANSATZ_TUNED_BIN=$ANSATZ_TUNED_BIN is not an executable"
+    say "second binary: $ANSATZ_TUNED_BIN"
+    objcopy --strip-all "$ANSATZ_TUNED_BIN" "$p/bin/ansatz-tuned"
+fi
 
 # Open MPI: launcher, daemon, plugins (without the fabric ones a single node does not use), help files
 cp -L /usr/bin/orterun /usr/bin/orted "$p/mpi/bin/"
@@ -72,7 +78,7 @@ cp -a "$debs/root$multiarch"/*.so.* "$p/lib/"
 # every library the binaries and plugins need, except glibc
 glibc='^(linux-vdso|ld-linux-x86-64|libc|libm|libmvec|libpthread|libdl|librt|libresolv|libutil|libanl)\.so'
 {
-    ldd "$p/bin/ansatz" "$p/mpi/bin/orterun" "$p/mpi/bin/orted" "$plugins"/*.so "$p/pmix/lib/pmix"/*.so \
+    ldd "$p"/bin/* "$p/mpi/bin/orterun" "$p/mpi/bin/orted" "$plugins"/*.so "$p/pmix/lib/pmix"/*.so \
         "$p"/lib/*.so.* 2>/dev/null || true
 } | awk '/=> \// {print $1, $3}' | sort -u >"$stage/libs"
 while read -r name path; do

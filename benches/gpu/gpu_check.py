@@ -129,7 +129,9 @@ class Runner:
                 tar.extractall(self.root)
             open(stamp, "w").close()
             self.say(f"payload unpacked in {time.time() - t:.1f} s into {self.root}")
-        self.exe = os.path.join(self.root, "bin", "ansatz")
+        self.exe = os.path.join(self.root, "bin", self.args.binary)
+        if not os.path.exists(self.exe):
+            raise SystemExit(f"gpu_check: the payload has no bin/{self.args.binary}")
         with open(os.path.join(self.root, "MANIFEST.json")) as f:
             self.manifest = json.load(f)
 
@@ -154,7 +156,14 @@ class Runner:
         mpi = os.path.join(r, "mpi")
         env["PATH"] = os.path.join(mpi, "bin") + ":" + env.get("PATH", "/usr/bin:/bin")
         env["OPAL_PREFIX"] = mpi
-        env["PMIX_MCA_mca_base_component_path"] = os.path.join(r, "pmix", "lib", "pmix")
+        # PMIx: our plugins, and our parameter file instead of a system one (which may name the system's plugins)
+        plugins = os.path.join(r, "pmix", "lib", "pmix")
+        params = os.path.join(r, "pmix", "share", "pmix-mca-params.conf")
+        with open(params, "w") as f:
+            f.write(f"mca_base_component_path = {plugins}\n")
+        env["PMIX_MCA_mca_base_param_files"] = params
+        env["PMIX_MCA_mca_base_component_path"] = plugins
+        env["PMIX_MCA_pcompress_base_silence_warning"] = "1"
         env["PMIX_INSTALL_PREFIX"] = os.path.join(r, "pmix")
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
@@ -362,7 +371,7 @@ class Runner:
         line = re.compile(r"^\| (\d+(?:\.\d+)?)(ns|µs|ms|s) *\| (.+)$")
         scale = {"ns": 1e-6, "µs": 1e-3, "ms": 1.0, "s": 1e3}
         rows = []
-        for case in ("fno1d", "fno2d"):
+        for case in self.args.profile_cases:
             d = os.path.join(self.work, f"profile-{case}")
             shutil.rmtree(d, ignore_errors=True)
             os.makedirs(d)
@@ -594,6 +603,8 @@ def main():
     ap.add_argument("--work", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "ansatz-gpu-check"), help="scratch folder")
     ap.add_argument("--budget", type=float, default=420.0, help="seconds after which remaining checks are skipped [420]")
     ap.add_argument("--only", nargs="*", help="run only these checks (adapter always runs)")
+    ap.add_argument("--binary", default="ansatz", help="the payload's binary to check: bin/NAME [ansatz]")
+    ap.add_argument("--profile-cases", nargs="+", default=["fno1d", "fno2d"], help="cases the profile check runs")
     args = ap.parse_args()
     r = Runner(args)
     os.makedirs(r.out, exist_ok=True)
@@ -602,6 +613,7 @@ def main():
     r.unpack()
     r.environment()
     r.machine()
+    r.info["binary"] = args.binary
     r.say("machine: " + json.dumps(r.info))
     rc, text = r.ansatz(None, ["--version"], 30)
     if rc != 0:
