@@ -30,3 +30,54 @@ fn xarray_opens_generated_datasets() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `benches/gpu/gpu_check.py` reads checkpoints and rollout summaries itself (the GPU machine has nothing but
+/// Python's standard library): its readers must agree with the formats the binary writes.
+#[test]
+fn the_gpu_check_reads_our_checkpoints_and_rollout_summaries() {
+    let python = std::env::var("ANSATZ_PYTHON").unwrap_or_else(|_| "python3".into());
+    if Command::new(&python).arg("--version").output().is_err() {
+        eprintln!("no Python interpreter: skipping the gpu_check reader check (make test runs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_ansatz")).args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&["generate", "burgers1d", "--samples", "6", "--out", &p("b.nc"), "--set", "grid.n=32"]);
+    std::fs::write(
+        p("tiny.toml"),
+        "[data]\nhistory = 2\nhorizon = 2\nvalidation = 0.2\ntest = 0.2\n\
+         [model]\nkind = \"fno\"\nwidth = 6\nlayers = 1\nmodes = 4\nprojection = 8\n[training]\nsteps = 3\nbatch = 2\n",
+    )
+    .unwrap();
+    run(&["train", &p("tiny.toml"), "--data", &p("b.nc"), "--out", &p("run")]);
+    run(&["rollout", "--run", &p("run"), "--out", &p("report"), "--steps", "3", "--no-plots", "--no-baseline"]);
+    let script = "import json, sys\n\
+                  sys.path.insert(0, sys.argv[1])\n\
+                  import gpu_check as g\n\
+                  p = g.checkpoint_params(sys.argv[2])\n\
+                  n = g.nrmse_at(json.load(open(sys.argv[3])))\n\
+                  print(len(p), repr(sum(p)), json.dumps(n))\n";
+    let o = Command::new(&python)
+        .args(["-c", script, concat!(env!("CARGO_MANIFEST_DIR"), "/benches/gpu")])
+        .args([p("run/checkpoint.ckpt"), p("report/summary.json")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let mut parts = out.trim().splitn(3, ' ');
+    let (count, sum) = (parts.next().unwrap(), parts.next().unwrap());
+    let nrmse: std::collections::BTreeMap<String, f64> = serde_json::from_str(parts.next().unwrap()).unwrap();
+    let ck = ansatz_training::checkpoint::Checkpoint::load(&dir.path().join("run/checkpoint.ckpt")).unwrap();
+    assert_eq!(count.parse::<usize>().unwrap(), ck.params.len());
+    let expected: f64 = ck.params.iter().map(|&v| v as f64).sum();
+    assert_eq!(sum.parse::<f64>().unwrap(), expected, "the parameters read by Python differ");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report/summary.json")).unwrap()).unwrap();
+    let first = summary["nrmse_at"][0][1]["median"].as_f64().unwrap();
+    assert_eq!(nrmse["1"], first);
+    assert!(nrmse.contains_key("3"), "{nrmse:?}");
+}
