@@ -505,15 +505,33 @@ pub fn run_info(path: &Path) -> Result<()> {
 /// Options of `ansatz export-system`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// System: poisson2d, poisson3d or elasticity2d.
+    /// System: poisson2d, poisson3d, elasticity2d (the benchmark systems), or ritz-poisson2d, ritz-poisson3d (a
+    /// system of a Ritz dataset, the kind a learned preconditioner is trained on).
     pub system: String,
-    /// Cells per axis (default 64 in 2D, 32 in 3D).
+    /// Cells per axis (default 64 in 2D, 32 in 3D; for a dataset's system, the config's `grid.n`).
     #[arg(long)]
     pub n: Option<usize>,
-    /// Seed of the random coefficient field and source.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Matrix file (MatrixMarket); the right-hand side goes next to it as `<stem>.rhs.mtx`.
+    /// Seed: of the benchmark system's coefficient and source, or of the dataset whose system is exported [default:
+    /// 0, or the config's].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Export the system of one sample of `ansatz generate poisson2d|poisson3d` with this config instead of the
+    /// benchmark system (for ritz-poisson2d|3d: the dataset's config).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override a value of the dataset's config, as for `ansatz generate` (`--set mask.max_solids=3`,
+    /// `--set coefficient.log_contrast=2`). For poisson2d|3d this exports the dataset's system. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// The sample of a poisson2d|3d dataset whose system is exported (implies the dataset's system).
+    #[arg(long)]
+    pub sample: Option<usize>,
+    /// The system of a ritz-poisson2d|3d dataset (0 ..= systems.count − 1); its right-hand side is that system's
+    /// first training sample.
+    #[arg(long = "system", default_value_t = 0)]
+    pub ritz_system: usize,
+    /// Matrix file (MatrixMarket); the right-hand side goes next to it as `<stem>.rhs.mtx` and, for Poisson
+    /// systems, the grid cell of each unknown as `<stem>.cells.mtx`.
     #[arg(long)]
     pub out: PathBuf,
     /// Overwrite existing files.
@@ -521,78 +539,237 @@ pub struct ExportArgs {
     pub force: bool,
 }
 
+/// A Poisson system on a grid as `ansatz export-system` writes it.
+struct GridSystem {
+    matrix: ansatz_solvers::linalg::CsrMatrix,
+    rhs: Vec<f64>,
+    cells: Vec<usize>,
+    n: usize,
+    dims: usize,
+    /// What the coefficient, solids and right-hand side are (comment lines).
+    about: Vec<String>,
+}
+
+fn poisson_comments(a: &ExportArgs, g: &GridSystem) -> Vec<String> {
+    let n = g.n;
+    let shape = if g.dims == 2 { format!("{n} x {n}") } else { format!("{n} x {n} x {n}") };
+    let ordering = if g.dims == 2 { "index = i + nx*j" } else { "index = i + nx*(j + ny*k)" };
+    let total = n.pow(g.dims as u32);
+    let mut comments = vec![
+        format!(
+            "Ansatz {} export-system {}: -div(k grad u) = f on the unit {}",
+            env!("CARGO_PKG_VERSION"),
+            a.system,
+            if g.dims == 2 { "square" } else { "cube" }
+        ),
+        format!("cell-centred finite volume, grid {shape} cells, u = 0 on every side (Dirichlet)"),
+    ];
+    if g.cells.len() == total {
+        comments.push(format!(
+            "vector ordering: {ordering}, x fastest (i along x, j along y, k along z), 0-based cell indices"
+        ));
+    } else {
+        comments.push(format!(
+            "solid cells (zero-flux walls) are not unknowns: {} of {total} cells are; unknown u sits in the cell \
+             written at row u of <stem>.cells.mtx, cell {ordering}, x fastest, 0-based",
+            g.cells.len()
+        ));
+    }
+    comments.extend(g.about.iter().cloned());
+    comments.push(
+        "rows are scaled by the inverse cell volume: A u = f cell by cell; A is symmetric positive definite".into(),
+    );
+    comments.push(format!("ansatz-grid: {}", if g.dims == 2 { format!("{n} {n}") } else { format!("{n} {n} {n}") }));
+    comments
+}
+
+/// The config file of `--config` as `(name, text)`.
+fn config_file(a: &ExportArgs) -> Result<Option<(String, String)>> {
+    match &a.config {
+        Some(p) => Ok(Some((
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(|e| DatasetError::Io { path: p.clone(), err: e })?,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// `--set`s with `--n` as `grid.n`.
+fn dataset_sets(a: &ExportArgs) -> Vec<String> {
+    let mut sets = a.sets.clone();
+    if let Some(n) = a.n {
+        sets.push(format!("grid.n={n}"));
+    }
+    sets
+}
+
+/// The system of sample `--sample` of a poisson2d|3d dataset.
+fn dataset_poisson(a: &ExportArgs, pde: ansatz_datasets::statics::StaticPde) -> Result<GridSystem> {
+    let text = config_file(a)?;
+    let file = text.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
+    let spec = ansatz_datasets::statics::load(pde, file, &dataset_sets(a), None, a.seed)?;
+    let i = a.sample.unwrap_or(0);
+    let s = ansatz_datasets::statics::poisson_sample(&spec, i)?;
+    let err = |e: String| DatasetError::Config { origin: format!("sample {i}"), message: e };
+    let rhs = s.problem.rhs(&s.f).map_err(|e| err(e.to_string()))?;
+    let about = vec![format!(
+        "the system of sample {i} of `ansatz generate {}` with seed {} (config below): k = exp({} g), g a smooth \
+         random field, up to {} solid boxes, f = {} g' smooth random",
+        pde.name(),
+        spec.seed,
+        spec.log_contrast,
+        spec.max_solids,
+        spec.amplitude
+    )]
+    .into_iter()
+    .chain(spec.config_text.lines().map(|l| format!("config: {l}")))
+    .collect();
+    Ok(GridSystem {
+        matrix: s.problem.assemble(),
+        rhs,
+        cells: s.problem.cells().to_vec(),
+        n: spec.n,
+        dims: pde.dims(),
+        about,
+    })
+}
+
+/// System `--system` of a ritz-poisson2d|3d dataset, with its first sample as the right-hand side.
+fn dataset_ritz(a: &ExportArgs, pde: ansatz_datasets::ritz::RitzPde) -> Result<GridSystem> {
+    use ansatz_datasets::ritz;
+    if a.sample.is_some() {
+        return Err(DatasetError::Config {
+            origin: "--sample".into(),
+            message: format!("{} exports a system: pass --system K", pde.name()),
+        });
+    }
+    let text = config_file(a)?;
+    let file = text.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
+    let spec = ritz::load(pde, file, &dataset_sets(a), None, a.seed)?;
+    let k = a.ritz_system;
+    if k >= spec.systems {
+        return Err(DatasetError::Config {
+            origin: "--system".into(),
+            message: format!("the dataset has systems 0..={}, got {k}", spec.systems - 1),
+        });
+    }
+    let first = (0..spec.samples).find(|&i| ritz::system_of(&spec, i) == k).ok_or_else(|| DatasetError::Config {
+        origin: "--system".into(),
+        message: format!("system {k} has no samples"),
+    })?;
+    eprintln!("building system {k}: {} Lanczos steps…", spec.steps);
+    let system = ritz::build_system(&spec, k)?;
+    let rhs = ritz::sample_rhs(&spec, &system, first);
+    let about = vec![format!(
+        "system {k} of `ansatz generate {}` with seed {} (config below): k = exp({} g), up to {} solid boxes; the \
+         right-hand side is its sample {first} (unit norm, Ritz vectors weighted toward the low modes)",
+        pde.name(),
+        spec.seed,
+        spec.log_contrast,
+        spec.max_solids
+    )]
+    .into_iter()
+    .chain(spec.config_text.lines().map(|l| format!("config: {l}")))
+    .collect();
+    Ok(GridSystem {
+        matrix: system.problem.assemble(),
+        rhs,
+        cells: system.problem.cells().to_vec(),
+        n: spec.n,
+        dims: pde.dims(),
+        about,
+    })
+}
+
 pub fn run_export(a: &ExportArgs) -> Result<()> {
-    let dims = match a.system.as_str() {
-        "poisson2d" | "elasticity2d" => 2,
-        "poisson3d" => 3,
-        other => {
-            return Err(DatasetError::Config {
-                origin: "export-system".into(),
-                message: format!("unknown system '{other}' (known: poisson2d, poisson3d, elasticity2d)"),
-            });
-        }
+    use ansatz_datasets::{ritz::RitzPde, statics::StaticPde};
+    let known = "known: poisson2d, poisson3d, elasticity2d, ritz-poisson2d, ritz-poisson3d";
+    let unknown = || DatasetError::Config {
+        origin: "export-system".into(),
+        message: format!("unknown system '{}' ({known})", a.system),
     };
-    let n = a.n.unwrap_or(if dims == 2 { 64 } else { 32 });
-    if n < 3 {
+    let elasticity = a.system == "elasticity2d";
+    let dataset = a.config.is_some() || !a.sets.is_empty() || a.sample.is_some();
+    if elasticity && dataset {
+        return Err(DatasetError::Config {
+            origin: "export-system elasticity2d".into(),
+            message: "takes no --config, --set or --sample (only --n and --seed)".into(),
+        });
+    }
+    let ritz = RitzPde::from_name(&a.system);
+    if ritz.is_none() && a.ritz_system != 0 {
+        return Err(DatasetError::Config {
+            origin: "--system".into(),
+            message: format!("only for ritz-poisson2d|3d, not {}", a.system),
+        });
+    }
+    if let Some(n) = a.n
+        && n < 3
+    {
         return Err(DatasetError::Config { origin: "--n".into(), message: "must be at least 3".into() });
     }
     let err = |e: String| DatasetError::Config { origin: "export-system".into(), message: e };
-    let elasticity = a.system == "elasticity2d";
-    let (matrix, rhs) = if elasticity {
-        let (p, rhs) = ansatz_datasets::problems::random_elasticity(n, a.seed).map_err(|e| err(e.to_string()))?;
-        (p.assemble(), rhs)
+    let seed = a.seed.unwrap_or(0);
+    let (matrix, rhs, comments, cells) = if elasticity {
+        let n = a.n.unwrap_or(64);
+        let (p, rhs) = ansatz_datasets::problems::random_elasticity(n, seed).map_err(|e| err(e.to_string()))?;
+        let shape = format!("{n} x {n}");
+        let comments = vec![
+            format!("Ansatz {} export-system elasticity2d: -div sigma(u) = b, plane strain, on the unit square", env!("CARGO_PKG_VERSION")),
+            format!("staggered grid of {shape} cells: x displacement at vertical faces (i h, (j+1/2) h), y displacement at horizontal faces ((i+1/2) h, j h)"),
+            "left side clamped (those x and y displacements are not unknowns), other sides traction-free".into(),
+            "vector ordering: first the x displacements of faces i = 1..n, j = 0..n-1 (index i-1 + n*j), then the y displacements of faces i = 0..n-1, j = 0..n (index n*n + i + n*j)".into(),
+            format!("mu = 0.5 exp(g1), lambda = exp(g2), g smooth random fields, smooth random body force; seed {seed}"),
+            "assembled from the discrete strain energy: symmetric positive definite".into(),
+        ];
+        (p.assemble(), rhs, comments, None)
     } else {
-        let (p, f) = ansatz_datasets::problems::random_poisson(dims, n, a.seed).map_err(|e| err(e.to_string()))?;
-        (p.assemble(), p.rhs(&f).map_err(|e| err(e.to_string()))?)
+        let g = match (ritz, StaticPde::from_name(&a.system)) {
+            (Some(rp), _) => dataset_ritz(a, rp)?,
+            (None, Some(sp)) if dataset => dataset_poisson(a, sp)?,
+            (None, Some(sp)) => {
+                let dims = sp.dims();
+                let n = a.n.unwrap_or(if dims == 2 { 64 } else { 32 });
+                let (p, f) =
+                    ansatz_datasets::problems::random_poisson(dims, n, seed).map_err(|e| err(e.to_string()))?;
+                let about = vec![format!("k = exp(1.5 g), g a smooth random field, f smooth random; seed {seed}")];
+                let rhs = p.rhs(&f).map_err(|e| err(e.to_string()))?;
+                GridSystem { matrix: p.assemble(), rhs, cells: p.cells().to_vec(), n, dims, about }
+            }
+            (None, None) => return Err(unknown()),
+        };
+        let comments = poisson_comments(a, &g);
+        (g.matrix, g.rhs, comments, Some(g.cells))
     };
     let name = a.out.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let rhs_name = match name.strip_suffix(".mtx") {
-        Some(stem) => format!("{stem}.rhs.mtx"),
-        None => format!("{name}.rhs.mtx"),
-    };
-    let rhs_path = a.out.with_file_name(rhs_name);
+    let stem = name.strip_suffix(".mtx").unwrap_or(&name).to_string();
+    let rhs_path = a.out.with_file_name(format!("{stem}.rhs.mtx"));
+    let cells_path = a.out.with_file_name(format!("{stem}.cells.mtx"));
     if !a.force {
-        for path in [&a.out, &rhs_path] {
+        for path in [&a.out, &rhs_path].into_iter().chain(cells.as_ref().map(|_| &cells_path)) {
             if path.exists() {
                 return Err(DatasetError::Exists { path: path.clone() });
             }
         }
     }
-    let shape = if dims == 2 { format!("{n} x {n}") } else { format!("{n} x {n} x {n}") };
-    let ordering = if dims == 2 { "index = i + nx*j" } else { "index = i + nx*(j + ny*k)" };
-    let comments = if elasticity {
-        vec![
-            format!("Ansatz {} export-system elasticity2d: -div sigma(u) = b, plane strain, on the unit square", env!("CARGO_PKG_VERSION")),
-            format!("staggered grid of {shape} cells: x displacement at vertical faces (i h, (j+1/2) h), y displacement at horizontal faces ((i+1/2) h, j h)"),
-            "left side clamped (those x and y displacements are not unknowns), other sides traction-free".into(),
-            "vector ordering: first the x displacements of faces i = 1..n, j = 0..n-1 (index i-1 + n*j), then the y displacements of faces i = 0..n-1, j = 0..n (index n*n + i + n*j)".into(),
-            format!("mu = 0.5 exp(g1), lambda = exp(g2), g smooth random fields, smooth random body force; seed {}", a.seed),
-            "assembled from the discrete strain energy: symmetric positive definite".into(),
-        ]
-    } else {
-        vec![
-            format!(
-                "Ansatz {} export-system {}: -div(k grad u) = f on the unit {}",
-                env!("CARGO_PKG_VERSION"),
-                a.system,
-                if dims == 2 { "square" } else { "cube" }
-            ),
-            format!("cell-centred finite volume, grid {shape} cells, u = 0 on every side (Dirichlet)"),
-            format!("vector ordering: {ordering}, x fastest (i along x, j along y, k along z), 0-based cell indices"),
-            format!("k = exp(1.5 g), g a smooth random field, f smooth random; seed {}", a.seed),
-            "rows are scaled by the inverse cell volume: A u = f cell by cell; A is symmetric positive definite".into(),
-            format!("ansatz-grid: {}", if dims == 2 { format!("{n} {n}") } else { format!("{n} {n} {n}") }),
-        ]
-    };
     ansatz_datasets::mtx::write_matrix(&a.out, &matrix, &comments, a.force)?;
     ansatz_datasets::mtx::write_vector(&rhs_path, &rhs, &comments, a.force)?;
+    if let Some(cells) = &cells {
+        let note = vec![
+            format!("the grid cell (0-based, x fastest) of each unknown of {}", a.out.display()),
+            comments.last().cloned().unwrap_or_default(),
+        ];
+        let v: Vec<f64> = cells.iter().map(|&c| c as f64).collect();
+        ansatz_datasets::mtx::write_vector(&cells_path, &v, &note, a.force)?;
+    }
     println!(
-        "{}: {} x {} matrix, {} nonzeros; {}: right-hand side",
+        "{}: {} x {} matrix, {} nonzeros; {}: right-hand side{}",
         a.out.display(),
         matrix.nrows(),
         matrix.ncols(),
         matrix.nnz(),
-        rhs_path.display()
+        rhs_path.display(),
+        if cells.is_some() { format!("; {}: the cell of each unknown", cells_path.display()) } else { String::new() }
     );
     Ok(())
 }

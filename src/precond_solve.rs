@@ -90,6 +90,19 @@ fn grid_of(v: &[usize], origin: &str) -> Result<[usize; 3]> {
     }
 }
 
+/// The grid of a file's `% ansatz-grid: NX NY [NZ]` comment, if it has one.
+fn comment_grid(path: &Path) -> Result<Option<[usize; 3]>> {
+    let comments = ansatz_datasets::mtx::read_comments(path)?;
+    let Some(line) = comments.iter().find_map(|c| c.trim().strip_prefix("ansatz-grid:")) else {
+        return Ok(None);
+    };
+    let v: Vec<usize> = line
+        .split_whitespace()
+        .map(|s| s.parse().map_err(|_| usage(format!("{}: bad ansatz-grid comment {line:?}", path.display()))))
+        .collect::<Result<_>>()?;
+    grid_of(&v, &path.display().to_string()).map(Some)
+}
+
 pub fn run(a: &PrecondSolveArgs) -> Result<()> {
     if !(a.tol > 0.0 && a.tol < 1.0) {
         return Err(usage(format!("--tol must lie in (0, 1), got {}", a.tol)));
@@ -108,22 +121,12 @@ pub fn run(a: &PrecondSolveArgs) -> Result<()> {
     }
     let grid = match &a.grid {
         Some(g) => grid_of(g, "--grid")?,
-        None => {
-            let comments = ansatz_datasets::mtx::read_comments(&a.system)?;
-            let line = comments.iter().find_map(|c| c.trim().strip_prefix("ansatz-grid:")).ok_or_else(|| {
-                usage(format!(
-                    "{}: no `ansatz-grid:` comment; pass --grid NX,NY[,NZ] (the network needs the grid of the unknowns)",
-                    a.system.display()
-                ))
-            })?;
-            let v: Vec<usize> = line
-                .split_whitespace()
-                .map(|s| {
-                    s.parse().map_err(|_| usage(format!("{}: bad ansatz-grid comment {line:?}", a.system.display())))
-                })
-                .collect::<Result<_>>()?;
-            grid_of(&v, &a.system.display().to_string())?
-        }
+        None => comment_grid(&a.system)?.ok_or_else(|| {
+            usage(format!(
+                "{}: no `ansatz-grid:` comment; pass --grid NX,NY[,NZ] (the network needs the grid of the unknowns)",
+                a.system.display()
+            ))
+        })?,
     };
     let dims = if grid[0] > 1 { 3 } else { 2 };
     if dims != file.header.network.dims {
@@ -137,6 +140,15 @@ pub fn run(a: &PrecondSolveArgs) -> Result<()> {
     let cells_path = a.cells.clone().or_else(|| Some(sibling(&a.system, ".cells.mtx")).filter(|p| p.exists()));
     let cells: Vec<usize> = match &cells_path {
         Some(p) => {
+            // a cells file names the grid its indices refer to; another grid would place the unknowns wrongly
+            if let Some(own) = comment_grid(p)?
+                && own != grid
+            {
+                return Err(usage(format!(
+                    "{}: the cells of a {own:?} grid, but the grid in use is {grid:?} ([nz, ny, nx])",
+                    p.display()
+                )));
+            }
             let v = ansatz_datasets::mtx::read_vector(p)?;
             let mut out = Vec::with_capacity(v.len());
             for (u, &c) in v.iter().enumerate() {

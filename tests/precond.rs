@@ -111,7 +111,7 @@ fn precond_train_writes_a_run_and_resumes_exactly() {
     std::fs::copy(d.join("A.mtx"), d.join("C.mtx")).unwrap();
     for (args, needle) in [
         (vec!["--system", "B.mtx", "--model", "net.apc"], "2D network for a 3D grid"),
-        (vec!["--system", "A.mtx", "--model", "net.apc", "--grid", "5,5"], "16 unknowns but 25 cells"),
+        (vec!["--system", "A.mtx", "--model", "net.apc", "--grid", "5,5"], "the grid in use is [1, 5, 5]"),
         (vec!["--system", "A.mtx", "--model", "bad.apc"], "checksum"),
         (vec!["--system", "C.mtx", "--model", "net.apc"], "C.rhs.mtx"),
         (vec!["--system", "A.mtx", "--model", "net.apc", "--tol", "2"], "--tol"),

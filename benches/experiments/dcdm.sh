@@ -8,6 +8,7 @@
 #
 #   benches/experiments/dcdm.sh                                   # defaults below
 #   N=32 STEPS=300 SEEDS="0" SIZES=32,64 OUT=/tmp/dcdm benches/experiments/dcdm.sh
+#   TRAIN_SET="model.levels=0 training.batch=20" benches/experiments/dcdm.sh   # more `--set`s for training
 #
 # Re-running continues: datasets, finished runs, exports and studies are reused.
 set -euo pipefail
@@ -23,6 +24,9 @@ CHANNELS=${CHANNELS:-16}
 SEEDS=${SEEDS:-0 1 2}
 SIZES=${SIZES:-64,128,256}
 TEST_SYSTEMS=${TEST_SYSTEMS:-2}
+TRAIN_SET=${TRAIN_SET:-}
+extra=()
+for kv in $TRAIN_SET; do extra+=(--set "$kv"); done
 [ -x "$ANSATZ" ] || cargo build --release --bin ansatz
 cargo build --release -p ansatz-benches --example dcdm_study
 STUDY=target/release/examples/dcdm_study
@@ -37,7 +41,7 @@ for seed in $SEEDS; do
     resume=()
     [ -f "$dir/run/checkpoint.ckpt" ] && resume=(--resume)
     "$ANSATZ" precond train dcdm-poisson2d --data "$dir/ritz.nc" --out "$dir/run" "${resume[@]}" \
-      --set seed="$seed" --set training.steps="$STEPS" --set model.channels="$CHANNELS"
+      --set seed="$seed" --set training.steps="$STEPS" --set model.channels="$CHANNELS" "${extra[@]}"
   fi
   [ -f "$dir/net.apc" ] || "$ANSATZ" precond export --run "$dir/run" --out "$dir/net.apc"
   [ -f "$dir/study.md" ] || "$STUDY" --model "$dir/net.apc" --sizes "$SIZES" --systems "$TEST_SYSTEMS" \

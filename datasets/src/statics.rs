@@ -35,7 +35,8 @@ impl StaticPde {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The name `ansatz generate` takes.
+    pub fn name(self) -> &'static str {
         match self {
             StaticPde::Poisson2d => "poisson2d",
             StaticPde::Poisson3d => "poisson3d",
@@ -43,7 +44,8 @@ impl StaticPde {
         }
     }
 
-    fn dims(self) -> usize {
+    /// Space dimensions.
+    pub fn dims(self) -> usize {
         if self == StaticPde::Poisson3d { 3 } else { 2 }
     }
 
@@ -243,6 +245,36 @@ fn solver_error(sample: usize, e: impl std::fmt::Display) -> DatasetError {
     DatasetError::Config { origin: format!("sample {sample}"), message: format!("the linear solve failed: {e}") }
 }
 
+/// The Poisson problem of one sample of a `poisson2d` or `poisson3d` dataset, before its solve.
+#[derive(Debug)]
+pub struct PoissonSample {
+    /// The coefficient, one value per grid cell (x fastest).
+    pub k: Vec<f64>,
+    /// The source, one value per grid cell.
+    pub f: Vec<f64>,
+    /// The discretisation with the sample's solids.
+    pub problem: PoissonFv,
+}
+
+/// Sample `i`'s problem: exactly the system [`solve_static_sample`] solves. Fails for an elasticity spec.
+pub fn poisson_sample(spec: &StaticSpec, i: usize) -> Result<PoissonSample> {
+    let (n, dims) = (spec.n, spec.pde.dims());
+    if spec.pde == StaticPde::Elasticity2d {
+        return Err(DatasetError::Config { origin: "elasticity2d".into(), message: "not a Poisson problem".into() });
+    }
+    let pts = centres(n, dims);
+    let mut rng = SampleRng::new(spec.seed, i as u64);
+    let k: Vec<f64> = SmoothField::draw(&mut rng, &pts, dims, 12)
+        .sample(&pts)
+        .iter()
+        .map(|g| (spec.log_contrast * g).exp())
+        .collect();
+    let f: Vec<f64> =
+        SmoothField::draw(&mut rng, &pts, dims, 12).sample(&pts).iter().map(|g| spec.amplitude * g).collect();
+    let problem = draw_poisson(n, dims, &k, spec.max_solids, &mut rng).map_err(|e| solver_error(i, e))?;
+    Ok(PoissonSample { k, f, problem })
+}
+
 /// Sample `i`: its fields `(field, cell)` in the order of [`StaticPde::fields`] and its solver report.
 pub fn solve_static_sample(spec: &StaticSpec, i: usize) -> Result<(Vec<f64>, SolveInfo)> {
     let (n, dims) = (spec.n, spec.pde.dims());
@@ -252,14 +284,7 @@ pub fn solve_static_sample(spec: &StaticSpec, i: usize) -> Result<(Vec<f64>, Sol
     let tol = Tolerance::relative(spec.rtol, 50_000);
     match spec.pde {
         StaticPde::Poisson2d | StaticPde::Poisson3d => {
-            let k: Vec<f64> = SmoothField::draw(&mut rng, &pts, dims, 12)
-                .sample(&pts)
-                .iter()
-                .map(|g| (spec.log_contrast * g).exp())
-                .collect();
-            let f: Vec<f64> =
-                SmoothField::draw(&mut rng, &pts, dims, 12).sample(&pts).iter().map(|g| spec.amplitude * g).collect();
-            let problem = draw_poisson(n, dims, &k, spec.max_solids, &mut rng).map_err(|e| solver_error(i, e))?;
+            let PoissonSample { k, f, problem } = poisson_sample(spec, i)?;
             let a = problem.assemble();
             let m: Box<dyn Preconditioner> = match Multigrid::new(&a, &problem.box_grid(), 2, 64) {
                 Ok(mg) => Box::new(mg),

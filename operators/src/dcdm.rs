@@ -12,7 +12,15 @@
 //! y = w · h + β                               (a per-cell linear map, c → 1)
 //! ```
 //!
-//! The reference network for 64³ grids has a = 2, b = 3, d = 2 (4, 6 and 4 convolutions) and c = 16. By
+//! With `L > 1` coarse levels (`levels`) the middle line becomes a V: on the way down each of the `L − 1`
+//! intermediate grids applies `R_down^(e)` after pooling and keeps a skip `s_l`, the coarsest grid applies
+//! `R_coarse^(b)`, and on the way up each intermediate grid applies `R_up^(e)(γ · up₂ h + s_l)`. The
+//! intermediate levels share one set of weights (`R_down`, `R_up` and the scalar gain `γ`, which lets the
+//! coarse contributions grow geometrically with depth, as the inverse of a Laplacian's smooth modes does), so
+//! the depth is free to follow the grid: `levels = 0` coarsens until the next grid would have a side below 4
+//! cells, which makes the receptive field cover the whole grid at any size.
+//!
+//! The reference network for 64³ grids has L = 1, a = 2, b = 3, d = 2 (4, 6 and 4 convolutions) and c = 16. By
 //! default the network is antisymmetrised, `f(x) = (y(x) − y(−x)) / 2`, so that it is odd like `A⁻¹`. Nothing
 //! depends on the grid size: a network trained on one grid applies to any other (odd sides are padded with
 //! zeros before pooling and cropped after upsampling).
@@ -43,6 +51,13 @@ pub struct DcdmConfig {
     /// Residual pairs on the fine grid after the coarse level.
     #[config(default = 2)]
     pub post_pairs: usize,
+    /// Coarse levels L (each 2× coarser per axis); 0 chooses them from the grid (down to sides of 4 to 7 cells).
+    #[config(default = 1)]
+    pub levels: usize,
+    /// Residual pairs on each intermediate level, each way (weights shared by all intermediate levels; used when
+    /// L > 1).
+    #[config(default = 1)]
+    pub level_pairs: usize,
     /// Antisymmetrise: `f(x) = (g(x) − g(−x)) / 2` for the network `g` above, so that `f(−x) = −f(x)` as for
     /// `A⁻¹` (twice the work per application).
     #[config(default = true)]
@@ -66,12 +81,22 @@ impl DcdmConfig {
         let fine = pairs(self.fine_pairs, init);
         let coarse = pairs(self.coarse_pairs, init);
         let post = pairs(self.post_pairs, init);
+        let levels = if self.levels == 1 {
+            None
+        } else {
+            let down = pairs(self.level_pairs, init);
+            let up = pairs(self.level_pairs, init);
+            let gain = Param::from_tensor(Tensor::<1>::ones([1], (init.device(), init.dtype())));
+            Some(Levels { down, up, gain })
+        };
         let a = 1.0 / (c as f64).sqrt();
         Ok(DcdmNet {
             input,
             fine,
             coarse,
             post,
+            levels,
+            depth: self.levels,
             out_weight: Param::from_tensor(init.uniform([c], -a, a)),
             out_bias: Param::from_tensor(init.uniform([1], -a, a)),
             dims: self.dims,
@@ -84,7 +109,8 @@ impl DcdmConfig {
         let taps = if self.dims == 3 { 27 } else { 9 };
         let c = self.channels;
         let conv = c * c * taps + c;
-        (c * taps + c) + 2 * conv * (self.fine_pairs + self.coarse_pairs + self.post_pairs) + c + 1
+        let shared = if self.levels == 1 { 0 } else { 2 * 2 * conv * self.level_pairs + 1 };
+        (c * taps + c) + 2 * conv * (self.fine_pairs + self.coarse_pairs + self.post_pairs) + shared + c + 1
     }
 }
 
@@ -146,6 +172,15 @@ impl ResidualPair {
     }
 }
 
+/// The weights shared by the intermediate levels of a network with more than one coarse level.
+#[derive(Module, Debug)]
+pub struct Levels {
+    down: Vec<ResidualPair>,
+    up: Vec<ResidualPair>,
+    /// `[1]`: the factor γ on each upsampled coarse contribution.
+    gain: Param<Tensor<1>>,
+}
+
 /// The DCDM network: `[batch, 1, nz, ny, nx] → [batch, 1, nz, ny, nx]`.
 #[derive(Module, Debug)]
 pub struct DcdmNet {
@@ -153,8 +188,12 @@ pub struct DcdmNet {
     fine: Vec<ResidualPair>,
     coarse: Vec<ResidualPair>,
     post: Vec<ResidualPair>,
+    levels: Option<Levels>,
     out_weight: Param<Tensor<1>>,
     out_bias: Param<Tensor<1>>,
+    /// Coarse levels (0: from the grid).
+    #[module(skip)]
+    depth: usize,
     #[module(skip)]
     dims: usize,
     #[module(skip)]
@@ -190,10 +229,7 @@ impl DcdmNet {
             h = p.forward(h);
         }
         let skip = h.clone();
-        let mut g = pool2(h, self.dims);
-        for p in &self.coarse {
-            g = p.forward(g);
-        }
+        let g = self.below(h, 1, self.coarse_levels([nz, ny, nx]));
         let mut h = up2(g, [nz, ny, nx], self.dims) + skip;
         for p in &self.post {
             h = p.forward(h);
@@ -202,6 +238,49 @@ impl DcdmNet {
         let w = self.out_weight.val().reshape([1, 1, c]);
         let y = w.matmul(h.reshape([b, c, nz * ny * nx])) + self.out_bias.val().reshape([1, 1, 1]);
         y.reshape([b, 1, nz, ny, nx])
+    }
+}
+
+impl DcdmNet {
+    /// The coarse levels used on a `[nz, ny, nx]` grid: the configured number, or with `levels = 0` as many
+    /// as keep every pooled side at least 4 (at least one).
+    pub fn coarse_levels(&self, grid: [usize; 3]) -> usize {
+        if self.depth > 0 {
+            return self.depth;
+        }
+        let f = factors(self.dims);
+        let mut side = (0..3).filter(|&a| f[a] == 2).map(|a| grid[a]).min().unwrap_or(1);
+        let mut levels = 1;
+        while side.div_ceil(2).div_ceil(2) >= 4 {
+            side = side.div_ceil(2);
+            levels += 1;
+        }
+        levels
+    }
+
+    /// Pools the fine-level field `h` of level `level − 1` and applies levels `level ..= deepest`; returns the
+    /// result on level `level`'s grid.
+    fn below(&self, h: Tensor<5>, level: usize, deepest: usize) -> Tensor<5> {
+        let mut g = pool2(h, self.dims);
+        if level == deepest {
+            for p in &self.coarse {
+                g = p.forward(g);
+            }
+            return g;
+        }
+        let shared = self.levels.as_ref().expect("a network with several levels has shared weights");
+        for p in &shared.down {
+            g = p.forward(g);
+        }
+        let [_, _, nz, ny, nx] = g.dims();
+        let skip = g.clone();
+        let c = self.below(g, level + 1, deepest);
+        let gain = shared.gain.val().reshape([1, 1, 1, 1, 1]);
+        let mut g = up2(c, [nz, ny, nx], self.dims) * gain + skip;
+        for p in &shared.up {
+            g = p.forward(g);
+        }
+        g
     }
 }
 
@@ -340,6 +419,30 @@ mod tests {
                 assert!(values(y).iter().all(|v| v.is_finite()));
             }
         }
+    }
+
+    #[test]
+    fn deeper_networks_keep_shapes_and_choose_their_depth_from_the_grid() {
+        let device = Device::flex();
+        let auto = DcdmConfig::new(2).with_channels(3).with_levels(0);
+        let m = auto.init(&mut Init::new(5, &device).with_dtype(DType::F64)).unwrap();
+        for (side, levels) in [(4, 1), (8, 1), (15, 2), (16, 2), (32, 3), (33, 3), (64, 4), (256, 6)] {
+            assert_eq!(m.coarse_levels([1, side, side]), levels, "{side}");
+        }
+        let count: usize = crate::flat::layout(&m).iter().map(|(_, shape)| shape.iter().product::<usize>()).sum();
+        assert_eq!(count, auto.parameters());
+        for [nz, ny, nx] in [[1, 32, 32], [1, 21, 37], [1, 3, 3]] {
+            let y = m.forward(Tensor::<5>::ones([1, 1, nz, ny, nx], (&device, DType::F64)));
+            assert_eq!(y.dims(), [1, 1, nz, ny, nx]);
+            assert!(values(y).iter().all(|v| v.is_finite()));
+        }
+        let fixed = DcdmConfig::new(3).with_channels(2).with_levels(3).with_level_pairs(2);
+        let m = fixed.init(&mut Init::new(6, &device).with_dtype(DType::F64)).unwrap();
+        assert_eq!(m.coarse_levels([64, 64, 64]), 3);
+        let count: usize = crate::flat::layout(&m).iter().map(|(_, shape)| shape.iter().product::<usize>()).sum();
+        assert_eq!(count, fixed.parameters());
+        let y = m.forward(Tensor::<5>::ones([1, 1, 9, 8, 12], (&device, DType::F64)));
+        assert_eq!(y.dims(), [1, 1, 9, 8, 12]);
     }
 
     #[test]

@@ -43,6 +43,16 @@ pub struct NetworkSpec {
     pub coarse_pairs: usize,
     pub post_pairs: usize,
     pub odd: bool,
+    /// Coarse levels (0: from the grid); files without the field have one.
+    #[serde(default = "one")]
+    pub levels: usize,
+    /// Residual pairs per intermediate level, each way.
+    #[serde(default = "one")]
+    pub level_pairs: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl NetworkSpec {
@@ -57,7 +67,9 @@ impl NetworkSpec {
         let conv = c.checked_mul(c)?.checked_mul(taps)?.checked_add(c)?;
         let pairs = self.fine_pairs.checked_add(self.coarse_pairs)?.checked_add(self.post_pairs)?;
         let input = c.checked_mul(taps)?.checked_add(c)?;
-        input.checked_add(conv.checked_mul(2)?.checked_mul(pairs)?)?.checked_add(c)?.checked_add(1)
+        let shared =
+            if self.levels == 1 { 0 } else { conv.checked_mul(4)?.checked_mul(self.level_pairs)?.checked_add(1)? };
+        input.checked_add(conv.checked_mul(2)?.checked_mul(pairs)?)?.checked_add(shared)?.checked_add(c)?.checked_add(1)
     }
 
     /// The network configuration.
@@ -68,6 +80,8 @@ impl NetworkSpec {
             .with_coarse_pairs(self.coarse_pairs)
             .with_post_pairs(self.post_pairs)
             .with_odd(self.odd)
+            .with_levels(self.levels)
+            .with_level_pairs(self.level_pairs)
     }
 }
 
@@ -264,7 +278,16 @@ mod tests {
     use burn::tensor::{DType, TensorData};
 
     fn spec() -> NetworkSpec {
-        NetworkSpec { dims: 2, channels: 3, fine_pairs: 1, coarse_pairs: 1, post_pairs: 1, odd: true }
+        NetworkSpec {
+            dims: 2,
+            channels: 3,
+            fine_pairs: 1,
+            coarse_pairs: 1,
+            post_pairs: 1,
+            odd: true,
+            levels: 1,
+            level_pairs: 1,
+        }
     }
 
     fn file() -> PrecondFile {

@@ -88,11 +88,15 @@ pub struct DcdmModel {
     pub post_pairs: usize,
     /// Antisymmetrise the network (`f(−x) = −f(x)`, as for `A⁻¹`).
     pub odd: bool,
+    /// Coarse levels, each 2× coarser per axis; 0: as many as the grid allows (down to sides of 4 to 7 cells).
+    pub levels: usize,
+    /// Residual pairs on each intermediate level, each way (shared by all intermediate levels).
+    pub level_pairs: usize,
 }
 
 impl Default for DcdmModel {
     fn default() -> Self {
-        Self { channels: 16, fine_pairs: 2, coarse_pairs: 3, post_pairs: 2, odd: true }
+        Self { channels: 16, fine_pairs: 2, coarse_pairs: 3, post_pairs: 2, odd: true, levels: 1, level_pairs: 1 }
     }
 }
 
@@ -106,6 +110,8 @@ impl DcdmModel {
             coarse_pairs: self.coarse_pairs,
             post_pairs: self.post_pairs,
             odd: self.odd,
+            levels: self.levels,
+            level_pairs: self.level_pairs,
         }
     }
 
@@ -174,6 +180,12 @@ impl DcdmExperiment {
             if v == 0 {
                 return Err(cfg_err(format!("`{key}` must be at least 1")));
             }
+        }
+        if m.levels > 16 {
+            return Err(cfg_err(format!(
+                "`model.levels` must be at most 16 (0 chooses from the grid), got {}",
+                m.levels
+            )));
         }
         let t = &self.training;
         for (key, v) in [
