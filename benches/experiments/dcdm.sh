@@ -9,6 +9,7 @@
 #   benches/experiments/dcdm.sh                                   # defaults below
 #   N=32 STEPS=300 SEEDS="0" SIZES=32,64 OUT=/tmp/dcdm benches/experiments/dcdm.sh
 #   TRAIN_SET="model.levels=0 training.batch=20" benches/experiments/dcdm.sh   # more `--set`s for training
+#   GEN_SET="rhs.low_fraction=0.04" benches/experiments/dcdm.sh                  # more `--set`s for the data
 #
 # Re-running continues: datasets, finished runs, exports and studies are reused.
 set -euo pipefail
@@ -25,8 +26,11 @@ SEEDS=${SEEDS:-0 1 2}
 SIZES=${SIZES:-64,128,256}
 TEST_SYSTEMS=${TEST_SYSTEMS:-2}
 TRAIN_SET=${TRAIN_SET:-}
+GEN_SET=${GEN_SET:-}
 extra=()
 for kv in $TRAIN_SET; do extra+=(--set "$kv"); done
+gen=()
+for kv in $GEN_SET; do gen+=(--set "$kv"); done
 [ -x "$ANSATZ" ] || cargo build --release --bin ansatz
 cargo build --release -p ansatz-benches --example dcdm_study
 STUDY=target/release/examples/dcdm_study
@@ -36,7 +40,7 @@ for seed in $SEEDS; do
   dir="$OUT/seed$seed"
   mkdir -p "$dir"
   [ -f "$dir/ritz.nc" ] || "$ANSATZ" generate ritz-poisson2d --seed "$seed" --samples "$SAMPLES" \
-    --set grid.n="$N" --set systems.count="$SYSTEMS" --set lanczos.steps="$LANCZOS" --out "$dir/ritz.nc"
+    --set grid.n="$N" --set systems.count="$SYSTEMS" --set lanczos.steps="$LANCZOS" "${gen[@]}" --out "$dir/ritz.nc"
   if [ ! -f "$dir/run/summary.json" ]; then
     resume=()
     [ -f "$dir/run/checkpoint.ckpt" ] && resume=(--resume)
