@@ -42,7 +42,7 @@ pub fn run_throughput(args: &ThroughputArgs) -> Result<()> {
     } else {
         args.cases.clone()
     };
-    if let Some(bad) = names.iter().find(|n| throughput::describe(n).is_none()) {
+    if let Some(bad) = names.iter().find(|n| !CASES.contains(&n.as_str())) {
         return Err(usage(format!("unknown case '{bad}': {} or all", CASES.join(", "))));
     }
     if args.steps == 0 {

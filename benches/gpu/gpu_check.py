@@ -156,7 +156,9 @@ class Runner:
         mpi = os.path.join(r, "mpi")
         env["PATH"] = os.path.join(mpi, "bin") + ":" + env.get("PATH", "/usr/bin:/bin")
         env["OPAL_PREFIX"] = mpi
-        # PMIx: our plugins, and our parameter file instead of a system one (which may name the system's plugins)
+        # PMIx: point it at our plugins and our parameter file. Where the system has its own PMIx at the path our
+        # libpmix was built for, libpmix still reads that system's parameter file and also loads its plugins
+        # (seen on the H200 machine: one fails to load, PMIx warns and goes on); the warning is silenced below
         plugins = os.path.join(r, "pmix", "lib", "pmix")
         params = os.path.join(r, "pmix", "share", "pmix-mca-params.conf")
         with open(params, "w") as f:

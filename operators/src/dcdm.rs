@@ -262,13 +262,16 @@ impl DcdmNet {
     /// result on level `level`'s grid.
     fn below(&self, h: Tensor<5>, level: usize, deepest: usize) -> Tensor<5> {
         let mut g = pool2(h, self.dims);
-        if level == deepest {
-            for p in &self.coarse {
-                g = p.forward(g);
+        // a network configured with one level has no shared weights and never goes deeper than the first
+        let shared = match &self.levels {
+            Some(shared) if level < deepest => shared,
+            _ => {
+                for p in &self.coarse {
+                    g = p.forward(g);
+                }
+                return g;
             }
-            return g;
-        }
-        let shared = self.levels.as_ref().expect("a network with several levels has shared weights");
+        };
         for p in &shared.down {
             g = p.forward(g);
         }

@@ -32,6 +32,7 @@ pub const CASES: [&str; 4] = ["fno1d", "fno2d", "demo-fno", "demo-dymixop"];
 
 /// One benchmark case: a network and the shapes of its fixed batch.
 struct Case {
+    description: &'static str,
     model: Surrogate,
     batch: usize,
     channels: usize,
@@ -40,20 +41,10 @@ struct Case {
     grid: [usize; 2],
 }
 
-/// What a case is, in words (for reports).
-pub fn describe(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "fno1d" => "FNO 1D: N = 256, 1 field + x, width 64, 16 modes, 4 layers, projection 128, batch 64",
-        "fno2d" => "FNO 2D: 32², 10 frames + x, y, width 32, 8 modes, 4 layers, projection 128, batch 16",
-        "demo-fno" => "the demo FNO: 32², 2 fields × 10 frames, width 32, 8 modes, batch 16, 5-step unroll",
-        "demo-dymixop" => "the demo DyMixOp: 32², 2 fields × 10 frames, width 32, batch 16, 5-step unroll",
-        _ => return None,
-    })
-}
-
 fn case(name: &str, init: &mut Init) -> Option<Case> {
     Some(match name {
         "fno1d" => Case {
+            description: "FNO 1D: N = 256, 1 field + x, width 64, 16 modes, 4 layers, projection 128, batch 64",
             model: Surrogate::Fno(FnoConfig::new(1, 1, 64, 16, 1, 4, 256, 1).with_projection(128).init(init)),
             batch: 64,
             channels: 1,
@@ -62,6 +53,7 @@ fn case(name: &str, init: &mut Init) -> Option<Case> {
             grid: [1, 256],
         },
         "fno2d" => Case {
+            description: "FNO 2D: 32², 10 frames + x, y, width 32, 8 modes, 4 layers, projection 128, batch 16",
             model: Surrogate::Fno(FnoConfig::new(10, 1, 32, 8, 8, 4, 32, 32).with_projection(128).init(init)),
             batch: 16,
             channels: 1,
@@ -70,6 +62,7 @@ fn case(name: &str, init: &mut Init) -> Option<Case> {
             grid: [32, 32],
         },
         "demo-fno" => Case {
+            description: "the demo FNO: 32², 2 fields × 10 frames, width 32, 8 modes, batch 16, 5-step unroll",
             model: Surrogate::Fno(FnoConfig::new(20, 2, 32, 8, 8, 4, 32, 32).with_projection(128).init(init)),
             batch: 16,
             channels: 2,
@@ -78,6 +71,7 @@ fn case(name: &str, init: &mut Init) -> Option<Case> {
             grid: [32, 32],
         },
         "demo-dymixop" => Case {
+            description: "the demo DyMixOp: 32², 2 fields × 10 frames, width 32, batch 16, 5-step unroll",
             model: Surrogate::DyMixOp(DyMixOpConfig::new(2, 10, 2, 32, 4, 8, 8, 32, 32).init(init)),
             batch: 16,
             channels: 2,
@@ -170,7 +164,8 @@ impl Method for Fixed {
         self.batch
     }
     fn build(&self, init: &mut Init) -> Surrogate {
-        case(&self.name, init).expect("the case was checked").model
+        // `measure` built this case before it made the method
+        case(&self.name, init).expect("a case that measure() has built").model
     }
     fn step(
         &mut self,
@@ -196,18 +191,19 @@ impl Observer for Seconds {
 
 /// MSE over the unrolled horizon.
 fn unrolled(model: &Surrogate, input: &Tensor<4>, target: &Tensor<4>, channels: usize, horizon: usize) -> Tensor<1> {
-    let mut x = input.clone();
-    let mut loss: Option<Tensor<1>> = None;
-    for k in 0..horizon {
+    let step_loss = |x: &Tensor<4>, k: usize| {
         let p = model::step(model, x.clone(), channels, false);
         let l = (p.clone() - target.clone().narrow(1, k * channels, channels)).powf_scalar(2.0).mean();
-        loss = Some(match loss {
-            Some(a) => a + l,
-            None => l,
-        });
+        (p, l)
+    };
+    let (p, mut loss) = step_loss(input, 0);
+    let mut x = model::advance(input.clone(), p, channels);
+    for k in 1..horizon {
+        let (p, l) = step_loss(&x, k);
+        loss = loss + l;
         x = model::advance(x, p, channels);
     }
-    loss.expect("horizon ≥ 1")
+    loss
 }
 
 fn median(mut times: Vec<f64>) -> f64 {
@@ -227,13 +223,15 @@ pub fn peak_rss_mib() -> f64 {
 
 /// Measures one case on `device` (without autodiff; it is added here).
 pub fn measure(name: &str, device: &Device, options: &Options) -> Result<Measurement, String> {
-    let description = describe(name).ok_or_else(|| format!("unknown case '{name}': {}", CASES.join(", ")))?;
     if options.steps == 0 {
         return Err("at least one timed step is needed".into());
     }
     let ad = device.clone().autodiff();
-    let Case { mut model, batch, channels, history, horizon, grid } =
-        case(name, &mut Init::new(1, &ad)).expect("the case was checked");
+    let Some(Case { description, mut model, batch, channels, history, horizon, grid }) =
+        case(name, &mut Init::new(1, &ad))
+    else {
+        return Err(format!("unknown case '{name}': {}", CASES.join(", ")));
+    };
     let [ny, nx] = grid;
     let mut init = Init::new(2, &ad);
     let input = init.uniform([batch, history * channels, ny, nx], -1.0, 1.0);
