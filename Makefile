@@ -5,9 +5,10 @@ SHELL := /bin/bash
 APT_PACKAGES := build-essential pkg-config curl ca-certificates libclang-dev \
                 libnetcdf-dev netcdf-bin libopenmpi-dev openmpi-bin python3-venv
 CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
-# Python environment for the xarray client test (examples/python/open_dataset.py)
+# Python environment for the xarray client test (examples/python/open_dataset.py) and the CF compliance check
+# (tests/python/cf_check.py; the checker's version is pinned so that its rules cannot change under the tests)
 PYENV := target/pyenv
-PYSTAMP := $(PYENV)/.installed-2
+PYSTAMP := $(PYENV)/.installed-3
 
 .PHONY: demo test check-wgpu gpu-bundle gpu-check lint bench bench-petsc deps system-deps petsc-deps rust fuzz hostile
 
@@ -37,7 +38,7 @@ gpu-check:
 
 $(PYSTAMP):
 	python3 -m venv $(PYENV)
-	$(PYENV)/bin/pip install --quiet --disable-pip-version-check netCDF4 xarray scipy
+	$(PYENV)/bin/pip install --quiet --disable-pip-version-check netCDF4 xarray scipy compliance-checker==6.1.0
 	touch $@
 
 lint: deps

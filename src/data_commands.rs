@@ -6,35 +6,13 @@ use std::time::Instant;
 use ansatz_datasets::config::{self, Pde, Scheme};
 use ansatz_datasets::generate::{GenerateOptions, Setup, generate, layout, trajectory, write_in_parallel};
 use ansatz_datasets::reader::{describe, read_initial_condition};
-use ansatz_datasets::schema::{GridType, Precision};
+use ansatz_datasets::schema::{GridType, Precision, history};
 use ansatz_datasets::writer::DatasetWriter;
 use ansatz_datasets::{DatasetError, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::probe::probe;
-
-fn history() -> String {
-    let args: Vec<String> = std::env::args().collect();
-    format!("{}: {}", iso_now(), args.join(" "))
-}
-
-/// UTC time as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, Hinnant).
-fn iso_now() -> String {
-    let secs =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
 
 fn bar(total: usize, what: &str) -> ProgressBar {
     ProgressBar::new(total as u64).with_style(

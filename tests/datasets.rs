@@ -90,11 +90,11 @@ fn generate_writes_a_valid_dataset_that_ncdump_and_our_reader_accept() {
     assert!(d.status.success());
     let h = String::from_utf8_lossy(&d.stdout);
     for needle in [
-        "float u(sample, time, x)",
+        "float u(sample, t, x)",
         "double x_bnds(x, nv)",
         ":Conventions = \"CF-1.11\"",
         ":samples_complete = 3LL",
-        "x:axis = \"X\"",
+        "x:units = \"1\"",
     ] {
         assert!(h.contains(needle), "ncdump -h lacks {needle}:\n{h}");
     }

@@ -81,3 +81,110 @@ fn the_gpu_check_reads_our_checkpoints_and_rollout_summaries() {
     assert_eq!(nrmse["1"], first);
     assert!(nrmse.contains_key("3"), "{nrmse:?}");
 }
+
+/// Every kind of NetCDF file Ansatz writes passes the IOOS compliance checker (`--test=cf:1.11`) with no error
+/// and no warning: each `generate` kind, `solve`, the shards of `mpirun generate` and their `merge`, and the
+/// rollout's `predictions.nc` and `metrics.nc` (tests/python/cf_check.py; `make test` installs the checker).
+#[test]
+fn every_file_we_write_passes_the_cf_checker() {
+    let Ok(python) = std::env::var("ANSATZ_PYTHON") else {
+        eprintln!("ANSATZ_PYTHON is not set: skipping the CF compliance check (make test runs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_ansatz")).args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let short = ["--set", "time.t_end=0.1", "--set", "time.save_every=0.05"];
+    let kinds: [(&str, &str, &[&str]); 8] = [
+        ("burgers1d", "2", &["--set", "grid.n=32"]),
+        ("burgers1d-shocks", "2", &["--set", "grid.n=32"]),
+        ("burgers2d", "2", &["--set", "grid.n=8"]),
+        ("poisson2d", "2", &["--set", "grid.n=8"]),
+        ("poisson3d", "2", &["--set", "grid.n=4"]),
+        ("elasticity2d", "2", &["--set", "grid.n=8"]),
+        ("ritz-poisson2d", "8", &["--set", "grid.n=8"]),
+        ("ritz-poisson3d", "8", &["--set", "grid.n=4"]),
+    ];
+    let mut files = vec![];
+    for (kind, samples, sets) in kinds {
+        let out = p(&format!("{kind}.nc"));
+        let time: &[&str] = if kind.starts_with("burgers") { &short } else { &[] };
+        run(&[&["generate", kind, "--samples", samples, "--out", &out], sets, time].concat());
+        files.push(out);
+    }
+    // `solve` from initial conditions written by another program (ncgen)
+    let xs: Vec<String> = (0..16).map(|i| format!("{}", (i as f64 + 0.5) / 16.0)).collect();
+    let us: Vec<String> = (0..32).map(|i| format!("{:.6}", (i as f64 * 0.4).sin())).collect();
+    let cdl = format!(
+        "netcdf ic {{\ndimensions:\n sample = 2 ;\n x = 16 ;\nvariables:\n double x(x) ;\n double u(sample, x) ;\n\
+         data:\n x = {} ;\n u = {} ;\n}}\n",
+        xs.join(", "),
+        us.join(", ")
+    );
+    std::fs::write(p("ic.cdl"), cdl).unwrap();
+    let o = Command::new("ncgen").args(["-4", "-o", &p("ic.nc"), &p("ic.cdl")]).output().expect("ncgen (netcdf-bin)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run(&[
+        "solve",
+        "burgers1d",
+        "--init",
+        &p("ic.nc"),
+        "--t-end",
+        "0.1",
+        "--save-every",
+        "0.05",
+        "--out",
+        &p("solved.nc"),
+    ]);
+    files.push(p("solved.nc"));
+    // the shards of two ranks and their merge
+    let o = Command::new("mpirun")
+        .args(["--oversubscribe", "-np", "2", env!("CARGO_BIN_EXE_ansatz"), "generate", "burgers1d", "--samples", "3"])
+        .args(["--out", &p("sharded.nc"), "--set", "grid.n=32"])
+        .args(short)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .expect("mpirun (openmpi-bin) is installed by make test");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run(&["merge", &p("sharded.manifest.json"), "--out", &p("merged.nc")]);
+    files.extend([p("sharded.rank-0000.nc"), p("sharded.rank-0001.nc"), p("merged.nc")]);
+    // a rollout's predictions and metrics
+    run(&["generate", "burgers1d", "--samples", "6", "--out", &p("train.nc"), "--set", "grid.n=32"]);
+    std::fs::write(
+        p("tiny.toml"),
+        "[data]\nhistory = 2\nhorizon = 2\nvalidation = 0.2\ntest = 0.2\n\
+         [model]\nkind = \"fno\"\nwidth = 6\nlayers = 1\nmodes = 4\nprojection = 8\n[training]\nsteps = 2\nbatch = 2\n",
+    )
+    .unwrap();
+    run(&["train", &p("tiny.toml"), "--data", &p("train.nc"), "--out", &p("run")]);
+    run(&["rollout", "--run", &p("run"), "--out", &p("report"), "--steps", "3", "--no-plots", "--no-baseline"]);
+    files.extend([p("report/predictions.nc"), p("report/metrics.nc")]);
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/cf_check.py");
+    let o = Command::new(&python).arg(script).args(&files).output().expect("run the Python interpreter");
+    let out = String::from_utf8_lossy(&o.stdout);
+    eprintln!("{out}");
+    assert!(
+        o.status.success(),
+        "the CF checker found errors or warnings:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(out.lines().filter(|l| l.contains(": 0 errors, 0 warnings")).count(), files.len(), "{out}");
+
+    // the check can fail: a file laid out as schema 1 wrote it (a `time` axis T in units "1") has two errors
+    let cdl = "netcdf old {\ndimensions:\n time = 2 ;\nvariables:\n double time(time) ;\n  time:units = \"1\" ;\n  \
+               time:axis = \"T\" ;\n  time:long_name = \"time\" ;\n float u(time) ;\n  u:units = \"1\" ;\n  \
+               u:long_name = \"velocity\" ;\n:Conventions = \"CF-1.11\" ;\n:title = \"t\" ;\n:history = \"h\" ;\n\
+               data:\n time = 0, 1 ;\n u = 0, 1 ;\n}\n";
+    std::fs::write(p("old.cdl"), cdl).unwrap();
+    let o = Command::new("ncgen").args(["-4", "-o", &p("old.nc"), &p("old.cdl")]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(&python).arg(script).arg(p("old.nc")).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("2 errors") && out.contains("time does not have correct time units"), "{out}");
+}

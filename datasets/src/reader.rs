@@ -9,6 +9,7 @@ use ndarray::{Array2, ArrayD, IxDyn};
 
 use crate::check::{Format, check_file};
 use crate::error::{DatasetError, Result};
+use crate::schema::{SCHEMA_VERSION, time_name};
 
 /// zlib cannot compress better than about 1032:1; a window larger than this many times the file (plus 1 MiB)
 /// cannot have been written and comes from a corrupt header.
@@ -72,11 +73,20 @@ impl Dataset {
         let file_len = std::fs::metadata(path).map_err(|e| DatasetError::io(path, e))?.len();
         let file = nc(path, netcdf::open(path))?;
         let fmt = |what: String| DatasetError::format(path, what);
-        if int_attr(&file, "ansatz_schema").is_none() {
+        let Some(schema) = int_attr(&file, "ansatz_schema") else {
             return Err(fmt(
-                "not an Ansatz dataset (no global attribute 'ansatz_schema'); `ansatz info` lists what it holds".into(),
+                "not an Ansatz dataset (no global attribute 'ansatz_schema'); `ansatz info` lists what it holds and \
+                 what it lacks"
+                    .into(),
             ));
+        };
+        if !(1..=SCHEMA_VERSION as i64).contains(&schema) {
+            return Err(fmt(format!(
+                "dataset schema {schema} (global attribute 'ansatz_schema'); this version of Ansatz reads schemas 1 to \
+                 {SCHEMA_VERSION}"
+            )));
         }
+        let time = time_name(schema);
         let pde = text_attr(&file, "pde").ok_or_else(|| fmt("missing global attribute 'pde'".into()))?;
         let dim = |name: &str| -> Result<usize> {
             let n = file.dimension_len(name).ok_or_else(|| fmt(format!("missing dimension '{name}'")))?;
@@ -89,7 +99,7 @@ impl Dataset {
             Ok(n)
         };
         let samples = dim("sample")?;
-        let nt = if file.dimension("time").is_some() { Some(dim("time")?) } else { None };
+        let nt = if file.dimension(time).is_some() { Some(dim(time)?) } else { None };
         let nx = dim("x")?;
         let ny = if file.dimension("y").is_some() { Some(dim("y")?) } else { None };
         let nz = if file.dimension("z").is_some() { Some(dim("z")?) } else { None };
@@ -97,7 +107,7 @@ impl Dataset {
             coordinate(&file, path, name, n)?.ok_or_else(|| fmt(format!("missing coordinate variable '{name}'")))
         };
         let times = match nt {
-            Some(n) => coord("time", n)?,
+            Some(n) => coord(time, n)?,
             None => vec![],
         };
         let x = coord("x", nx)?;
@@ -111,7 +121,7 @@ impl Dataset {
         };
         let mut expected = vec!["sample".to_string()];
         if nt.is_some() {
-            expected.push("time".into());
+            expected.push(time.into());
         }
         if z.is_some() {
             expected.push("z".into());

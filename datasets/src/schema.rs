@@ -1,8 +1,16 @@
 //! The dataset format: names, attributes and the layout a writer declares. `docs/dataset-format.md` is the
 //! normative description.
 
-/// Version of the format written by this crate (global attribute `ansatz_schema`).
-pub const SCHEMA_VERSION: i32 = 1;
+/// Version of the format written by this crate (global attribute `ansatz_schema`). Version 2 names the time
+/// dimension and coordinate `t` and drops the CF `axis` attributes; readers accept version 1 files (`time`).
+pub const SCHEMA_VERSION: i32 = 2;
+/// The time dimension and coordinate variable of this version's files.
+pub const TIME: &str = "t";
+
+/// The time dimension and coordinate variable of files written with schema version `schema`.
+pub fn time_name(schema: i64) -> &'static str {
+    if schema >= 2 { TIME } else { "time" }
+}
 /// CF conventions version (global attribute `Conventions`).
 pub const CONVENTIONS: &str = "CF-1.11";
 /// Suffix of a file being written; it is renamed to its final name when complete.
@@ -119,4 +127,27 @@ impl Layout {
     pub fn levels(&self) -> usize {
         self.times.len().max(1)
     }
+}
+
+/// The `history` line of a file written now: UTC time and the command line.
+pub fn history() -> String {
+    let args: Vec<String> = std::env::args().collect();
+    format!("{}: {}", iso_now(), args.join(" "))
+}
+
+/// UTC time as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, Hinnant).
+pub fn iso_now() -> String {
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }

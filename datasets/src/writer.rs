@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{DatasetError, Result};
-use crate::schema::{CONVENTIONS, GridType, Layout, PARTIAL_SUFFIX, Precision, SCHEMA_VERSION};
+use crate::schema::{CONVENTIONS, GridType, Layout, PARTIAL_SUFFIX, Precision, SCHEMA_VERSION, TIME};
 
 /// The temporary name of an output while it is written.
 pub fn partial_path(out: &Path) -> PathBuf {
@@ -90,6 +90,16 @@ impl DatasetWriter {
                 _ => None,
             }
         };
+        if !matches!(file.attribute("ansatz_schema").and_then(|a| a.value().ok()),
+            Some(netcdf::AttributeValue::Int(v)) if v == SCHEMA_VERSION)
+        {
+            return Err(DatasetError::NotResumable {
+                path: partial.clone(),
+                reason: format!(
+                    "it was written by another version of Ansatz (not dataset schema {SCHEMA_VERSION}); start over with --force"
+                ),
+            });
+        }
         for (k, v) in &layout.text {
             if k == "generation_config" && text(k).as_deref() != Some(v.as_str()) {
                 return Err(DatasetError::NotResumable {
@@ -108,7 +118,7 @@ impl DatasetWriter {
             }
         };
         if file.dimension_len("sample") != Some(layout.samples)
-            || file.dimension_len("time").unwrap_or(0) != layout.times.len()
+            || file.dimension_len(TIME).unwrap_or(0) != layout.times.len()
         {
             return Err(DatasetError::NotResumable {
                 path: partial,
@@ -148,7 +158,7 @@ impl DatasetWriter {
         let fv = l.grid_type == GridType::CellCentered;
         nc(&p, f.add_dimension("sample", l.samples))?;
         if !l.times.is_empty() {
-            nc(&p, f.add_dimension("time", l.times.len()))?;
+            nc(&p, f.add_dimension(TIME, l.times.len()))?;
         }
         for (name, c) in l.space_axes() {
             nc(&p, f.add_dimension(name, c.len()))?;
@@ -188,10 +198,10 @@ impl DatasetWriter {
             nc(&p, v.put_values(&idx, ..))?;
         }
         if !l.times.is_empty() {
-            let mut v = nc(&p, f.add_variable::<f64>("time", &["time"]))?;
-            nc(&p, v.put_attribute("long_name", "time"))?;
+            // no `axis` and no `standard_name`: CF reserves both for calendar time (see docs/dataset-format.md)
+            let mut v = nc(&p, f.add_variable::<f64>(TIME, &[TIME]))?;
+            nc(&p, v.put_attribute("long_name", "time (nondimensional)"))?;
             nc(&p, v.put_attribute("units", "1"))?;
-            nc(&p, v.put_attribute("axis", "T"))?;
             nc(&p, v.put_values(&l.times, ..))?;
         }
         let axes: Vec<(&str, &Vec<f64>, f64)> = ["x", "y", "z"]
@@ -202,9 +212,9 @@ impl DatasetWriter {
         for (name, coords, extent) in axes {
             let h = extent / coords.len() as f64;
             let mut v = nc(&p, f.add_variable::<f64>(name, &[name]))?;
-            nc(&p, v.put_attribute("long_name", format!("{name} coordinate").as_str()))?;
+            // no `axis`: CF's X, Y and Z mean longitude, latitude and height (see docs/dataset-format.md)
+            nc(&p, v.put_attribute("long_name", format!("{name} coordinate (nondimensional)").as_str()))?;
             nc(&p, v.put_attribute("units", "1"))?;
-            nc(&p, v.put_attribute("axis", name.to_uppercase().as_str()))?;
             if fv {
                 nc(&p, v.put_attribute("bounds", format!("{name}_bnds").as_str()))?;
             }
@@ -220,7 +230,7 @@ impl DatasetWriter {
         let mut dims = vec!["sample"];
         let mut chunk = vec![1];
         if !l.times.is_empty() {
-            dims.push("time");
+            dims.push(TIME);
             chunk.push(l.time_chunk.clamp(1, l.times.len()));
         }
         dims.extend(l.space_dims());

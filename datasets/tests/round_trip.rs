@@ -105,7 +105,7 @@ fn round_trip_of_every_variable_and_attribute() {
             assert_eq!(attr("Conventions"), A::Str("CF-1.11".into()));
             assert_eq!(attr("samples_complete"), A::Longlong(3));
             assert_eq!(attr("seed"), A::Longlong(42));
-            assert_eq!(attr("ansatz_schema"), A::Int(1));
+            assert_eq!(attr("ansatz_schema"), A::Int(2));
             assert_eq!(attr("context_frames"), A::Int(1));
             assert_eq!(attr("n_spatial_dims"), A::Int(if two_d { 2 } else { 1 }));
             assert_eq!(attr("grid_type"), A::Str("cell_centered".into()));
@@ -117,7 +117,13 @@ fn round_trip_of_every_variable_and_attribute() {
             let sample: Vec<i64> = f.variable("sample").unwrap().get_values(..).unwrap();
             assert_eq!(sample, [10, 11, 12]);
             let x = f.variable("x").unwrap();
-            assert_eq!(x.attribute_value("axis").unwrap().unwrap(), A::Str("X".into()));
+            assert!(x.attribute("axis").is_none(), "CF's axis X means longitude");
+            assert_eq!(x.attribute_value("units").unwrap().unwrap(), A::Str("1".into()));
+            let t = f.variable("t").unwrap();
+            assert_eq!(t.dimensions().iter().map(|d| d.name()).collect::<Vec<_>>(), ["t"]);
+            assert_eq!(t.attribute_value("units").unwrap().unwrap(), A::Str("1".into()));
+            assert!(t.attribute("axis").is_none() && t.attribute("standard_name").is_none());
+            assert!(f.dimension("time").is_none());
             assert_eq!(x.attribute_value("bounds").unwrap().unwrap(), A::Str("x_bnds".into()));
             let bnds: Vec<f64> = f.variable("x_bnds").unwrap().get_values(..).unwrap();
             assert!((bnds[0] - 0.0).abs() < 1e-15 && (bnds[1] - 1.0 / 6.0).abs() < 1e-15);
@@ -131,4 +137,58 @@ fn round_trip_of_every_variable_and_attribute() {
             assert_eq!(u.fill_value::<f64>().ok().flatten(), None, "dense data carry no _FillValue");
         }
     }
+}
+
+/// A file of dataset schema 1 as earlier versions wrote it: the time dimension and coordinate named `time`.
+fn write_schema1(path: &std::path::Path, schema: i32) {
+    let mut f = netcdf::create(path).unwrap();
+    f.add_dimension("sample", 2).unwrap();
+    f.add_dimension("time", 3).unwrap();
+    f.add_dimension("x", 4).unwrap();
+    f.add_attribute("Conventions", "CF-1.11").unwrap();
+    f.add_attribute("pde", "burgers1d").unwrap();
+    f.add_attribute("fields", "u").unwrap();
+    f.add_attribute("grid_type", "cell_centered").unwrap();
+    f.add_attribute("domain_extent", 1.0f64).unwrap();
+    f.add_attribute("ansatz_schema", schema).unwrap();
+    f.add_attribute("samples_complete", 2i64).unwrap();
+    let mut v = f.add_variable::<i64>("sample", &["sample"]).unwrap();
+    v.put_values(&[0i64, 1], ..).unwrap();
+    let mut v = f.add_variable::<f64>("time", &["time"]).unwrap();
+    v.put_attribute("axis", "T").unwrap();
+    v.put_values(&[0.0, 0.5, 1.0], ..).unwrap();
+    let mut v = f.add_variable::<f64>("x", &["x"]).unwrap();
+    v.put_values(&[0.125, 0.375, 0.625, 0.875], ..).unwrap();
+    let mut v = f.add_variable::<f32>("u", &["sample", "time", "x"]).unwrap();
+    let data: Vec<f32> = (0..24).map(|i| i as f32).collect();
+    v.put_values(&data, ..).unwrap();
+}
+
+#[test]
+fn files_of_schema_1_are_still_read_and_newer_schemas_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.nc");
+    write_schema1(&old, 1);
+    let ds = Dataset::open(&old).unwrap();
+    assert_eq!(ds.times, [0.0, 0.5, 1.0]);
+    let u = ds.read("u", 1..2, 1..3).unwrap();
+    assert_eq!(u.as_slice().unwrap(), [16.0, 17.0, 18.0, 19.0, 20.0, 21.0, 22.0, 23.0]);
+    // copying it (as `ansatz merge` does) writes the current schema
+    let layout = ds.layout().unwrap();
+    let copy = dir.path().join("copy.nc");
+    let mut w = DatasetWriter::create(&copy, &layout, false).unwrap();
+    for s in 0..2 {
+        let (data, params) = ds.sample_data(s, &[]).unwrap();
+        w.write_sample(s, &data, &params).unwrap();
+    }
+    w.finish().unwrap();
+    let c = Dataset::open(&copy).unwrap();
+    assert_eq!(c.times, ds.times);
+    assert_eq!(c.read("u", 0..2, 0..3).unwrap(), ds.read("u", 0..2, 0..3).unwrap());
+    assert!(netcdf::open(&copy).unwrap().dimension("t").is_some());
+
+    let new = dir.path().join("new.nc");
+    write_schema1(&new, 7);
+    let err = Dataset::open(&new).err().expect("a newer schema is refused").to_string();
+    assert!(err.contains("new.nc") && err.contains("schema 7") && err.contains("1 to 2"), "{err}");
 }

@@ -604,6 +604,7 @@ fn write_metrics_nc(
         nc(&tmp, f.add_dimension("wavenumber", kmax))?;
         nc(&tmp, f.add_attribute("Conventions", "CF-1.11"))?;
         nc(&tmp, f.add_attribute("title", "Ansatz rollout metrics"))?;
+        nc(&tmp, f.add_attribute("history", ansatz_datasets::schema::history().as_str()))?;
         nc(&tmp, f.add_attribute("model", summary.model.as_str()))?;
         nc(&tmp, f.add_attribute("run", summary.run.display().to_string().as_str()))?;
         nc(&tmp, f.add_attribute("data", summary.data.display().to_string().as_str()))?;
@@ -1233,10 +1234,7 @@ fn write_predictions(
     pl.context_frames = h as i32;
     pl.text.retain(|(k, _)| k != "history" && k != "title");
     pl.text.push(("title".into(), format!("{} rollout of {} ({} context frames)", model.name(), layout.pde, h)));
-    pl.text.push((
-        "history".into(),
-        format!("ansatz rollout --run {} --data {}", opts.run.display(), opts.data.display()),
-    ));
+    pl.text.push(("history".into(), ansatz_datasets::schema::history()));
     let params_all: Vec<Vec<f64>> = {
         let ds = Dataset::open(&opts.data).map_err(|e| bad(e.to_string()))?;
         pl.parameters
