@@ -2,7 +2,7 @@
 //! parameter samplers, and the generation of trajectories with `ansatz-solvers`.
 //!
 //! The format is specified in `docs/dataset-format.md` (normative). In short: one root group, dimensions
-//! `(sample, time, [y,] x)`, one variable per field component (`u`, `v`), coordinate variables with CF
+//! `(sample, t, [z,] [y,] x)` (`t` the nondimensional time), one variable per field component (`u`, `v`), coordinate variables with CF
 //! attributes and cell bounds for finite-volume grids, per-sample parameters as variables on `sample`, and global
 //! attributes for provenance and resumption (`samples_complete`).
 //!
