@@ -187,7 +187,8 @@ fn output_path(out: &Path, pde: &str) -> PathBuf {
 /// Options of `ansatz merge`.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
-    /// The manifest of a sharded dataset (`NAME.manifest.json`).
+    /// The manifest of a sharded dataset (`NAME.manifest.json`), or one dataset file: it is copied value for value
+    /// in the current dataset schema (how a file of an earlier version is brought up to date).
     pub manifest: PathBuf,
     /// The merged file.
     #[arg(long)]
@@ -198,14 +199,25 @@ pub struct MergeArgs {
 }
 
 pub fn run_merge(a: &MergeArgs) -> Result<()> {
-    let (m, shards) = ansatz_datasets::manifest::read_manifest(&a.manifest)?;
+    let (samples, shards) = if ansatz_datasets::manifest::is_manifest(&a.manifest) {
+        let (m, shards) = ansatz_datasets::manifest::read_manifest(&a.manifest)?;
+        (m.samples, shards)
+    } else {
+        probe(&a.manifest)?;
+        (ansatz_datasets::reader::Dataset::open(&a.manifest)?.samples, vec![a.manifest.clone()])
+    };
     for s in &shards {
         probe(s)?;
     }
-    let pb = bar(m.samples, "merging");
+    let pb = bar(samples, "merging");
     let out = ansatz_datasets::manifest::merge(&a.manifest, &a.out, a.force, |d, _| pb.set_position(d as u64));
     pb.finish_and_clear();
-    println!("{}: {} samples from {} shards", out?.display(), m.samples, shards.len());
+    let what = if ansatz_datasets::manifest::is_manifest(&a.manifest) {
+        format!("{} shards", shards.len())
+    } else {
+        "one file, rewritten in the current schema".to_string()
+    };
+    println!("{}: {samples} samples from {what}", out?.display());
     Ok(())
 }
 

@@ -66,7 +66,8 @@ enum Command {
     /// Write a discretised linear system (random coefficient field and source) in MatrixMarket form:
     /// the matrix to --out and the right-hand side to <stem>.rhs.mtx, grid and ordering in the header comments.
     ExportSystem(data_commands::ExportArgs),
-    /// Merge the shards of a dataset generated on several ranks into one file.
+    /// Merge the shards of a dataset generated on several ranks into one file (or copy one dataset file into the
+    /// current dataset schema).
     Merge(data_commands::MergeArgs),
     /// Learned preconditioners for conjugate gradients (the deep conjugate direction method): train, export, solve.
     Precond {

@@ -460,3 +460,109 @@ fn hostile_files_end_in_exit_0_or_2_never_a_crash() {
     assert!(stats[1] > 0, "no mutant was rejected: {stats:?}");
     assert!(budget.elapsed() < Duration::from_secs(60 + count as u64));
 }
+
+/// A dataset in the layout of schema 1 (time dimension `time`), as earlier versions wrote it.
+fn schema1_file(path: &Path) {
+    ansatz_datasets::quiet_hdf5();
+    let _guard = FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut f = netcdf::create_with(path, netcdf::Options::NETCDF4).unwrap();
+    f.add_dimension("sample", 2).unwrap();
+    f.add_dimension("time", 3).unwrap();
+    f.add_dimension("x", 8).unwrap();
+    for (k, v) in [("Conventions", "CF-1.11"), ("pde", "burgers1d"), ("fields", "u"), ("history", "first line")] {
+        f.add_attribute(k, v).unwrap();
+    }
+    f.add_attribute("grid_type", "cell_centered").unwrap();
+    f.add_attribute("domain_extent", 1.0f64).unwrap();
+    f.add_attribute("ansatz_schema", 1i32).unwrap();
+    f.add_attribute("samples_complete", 2i64).unwrap();
+    f.add_variable::<i64>("sample", &["sample"]).unwrap().put_values(&[0i64, 1], ..).unwrap();
+    let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+    t.put_attribute("axis", "T").unwrap();
+    t.put_values(&[0.0, 0.1, 0.2], ..).unwrap();
+    let x: Vec<f64> = (0..8).map(|i| (i as f64 + 0.5) / 8.0).collect();
+    f.add_variable::<f64>("x", &["x"]).unwrap().put_values(&x, ..).unwrap();
+    let u: Vec<f32> = (0..48).map(|i| (i as f32 * 0.3).sin()).collect();
+    f.add_variable::<f32>("u", &["sample", "time", "x"]).unwrap().put_values(&u, ..).unwrap();
+    f.add_variable::<f64>("nu", &["sample"]).unwrap().put_values(&[0.01, 0.02], ..).unwrap();
+}
+
+#[test]
+fn info_names_the_convention_and_what_a_foreign_file_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours.nc");
+    let o = ansatz(&[&["generate", "burgers1d", "--samples", "2", "--out", p(&ours)], &SMALL_1D[..]].concat());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = ansatz(&["info", p(&ours)]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("conventions: the file claims CF-1.11") && out.contains("Ansatz dataset: pde burgers1d"),
+        "{out}"
+    );
+    assert!(!out.contains("missing:") && !out.contains("schema 1"), "{out}");
+
+    // initial conditions from another program: no time, no coordinate, no pde, but `solve` takes them
+    let ic = dir.path().join("ic.nc");
+    user_file(&ic, &[("sample", 2), ("x", 16)], &[("u", &["sample", "x"])], false, |i| (i as f64).sin());
+    let o = ansatz(&["info", p(&ic)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "conventions: none claimed (no global attribute 'Conventions')",
+        "not an Ansatz dataset",
+        "found:   a dimension 'sample'",
+        "missing: a time coordinate t(t) holding the saved times (first 0): no time dimension found",
+        "missing: a coordinate variable x(x)",
+        "found:   field variable u(sample, x)",
+        "missing: global attribute 'pde'",
+        "`ansatz solve burgers1d --init` accepts it (2 samples)",
+    ] {
+        assert!(out.contains(needle), "info lacks {needle:?}:\n{out}");
+    }
+
+    // a trajectory file with its time dimension named `time` and the wrong order
+    let traj = dir.path().join("traj.nc");
+    user_file(
+        &traj,
+        &[("time", 3), ("sample", 2), ("x", 4)],
+        &[("time", &["time"]), ("x", &["x"]), ("u", &["time", "sample", "x"])],
+        true,
+        |i| i as f64,
+    );
+    let out = String::from_utf8_lossy(&ansatz(&["info", p(&traj)]).stdout).into_owned();
+    assert!(out.contains("found the time dimension 'time' instead; rename it"), "{out}");
+    assert!(
+        out.contains("found (time, sample, x); reorder with xarray's transpose(\"sample\", \"t\", \"x\")"),
+        "{out}"
+    );
+    assert!(out.contains("does not accept it") && out.contains("traj.nc"), "{out}");
+    // x = 0, 1, 2, 3 is uniform; a stretched grid is named
+    user_file(&traj, &[("x", 4)], &[("x", &["x"])], false, |i| (i * i) as f64);
+    let out = String::from_utf8_lossy(&ansatz(&["info", p(&traj)]).stdout).into_owned();
+    assert!(out.contains("uniform, increasing values: the spacing changes at index 1"), "{out}");
+}
+
+#[test]
+fn a_schema_1_file_is_read_and_merge_rewrites_it_in_the_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.nc");
+    schema1_file(&old);
+    let o = ansatz(&["info", p(&old)]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("dataset schema 1, an earlier layout") && out.contains("3 time levels"), "{out}");
+    let new = dir.path().join("new.nc");
+    let o = ansatz(&["merge", p(&old), "--out", p(&new)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("rewritten in the current schema"));
+    let (a, b) = (Dataset::open(&old).unwrap(), Dataset::open(&new).unwrap());
+    assert_eq!(a.times, b.times);
+    assert_eq!(a.read("u", 0..2, 0..3).unwrap(), b.read("u", 0..2, 0..3).unwrap());
+    assert_eq!(b.parameter("nu").unwrap(), [0.01, 0.02]);
+    let history = b.text_attribute("history").unwrap();
+    assert!(history.starts_with("first line\n") && history.contains("merge"), "{history}");
+    drop((a, b));
+    let out = String::from_utf8_lossy(&ansatz(&["info", p(&new)]).stdout).into_owned();
+    assert!(out.contains("ansatz_schema = 2") && !out.contains("earlier layout"), "{out}");
+    // the output exists now: no overwrite without --force
+    assert_eq!(code(&ansatz(&["merge", p(&old), "--out", p(&new)])), 2);
+}

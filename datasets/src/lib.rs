@@ -13,6 +13,7 @@
 //! Untrusted files are checked before libnetcdf reads them ([`check`]): the magic number, the whole header of
 //! classic-format files, and the declared sizes of every variable against the file size.
 
+pub mod assess;
 pub mod check;
 pub mod config;
 mod error;

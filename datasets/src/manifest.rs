@@ -121,15 +121,27 @@ pub fn read_manifest(path: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
 }
 
 /// Merges the shards of a manifest into one file at `out` (refused if it exists, unless `force`): the data
-/// variables are copied value for value, so they equal those of a single-process run.
-pub fn merge(manifest: &Path, out: &Path, force: bool, mut progress: impl FnMut(usize, usize)) -> Result<PathBuf> {
-    let (m, shards) = read_manifest(manifest)?;
-    let first =
-        crate::reader::Dataset::open(shards.first().ok_or_else(|| DatasetError::format(manifest, "no shards"))?)?;
+/// variables are copied value for value, so they equal those of a single-process run. `input` may also be one
+/// dataset file, which is copied the same way: that rewrites a file of an earlier schema in the current one. The
+/// command line is appended to the `history` attribute.
+pub fn merge(input: &Path, out: &Path, force: bool, mut progress: impl FnMut(usize, usize)) -> Result<PathBuf> {
+    let (samples, shards) = if is_manifest(input) {
+        let (m, shards) = read_manifest(input)?;
+        (m.samples, shards)
+    } else {
+        let ds = crate::reader::Dataset::open(input)?;
+        (ds.samples, vec![input.to_path_buf()])
+    };
+    let first = crate::reader::Dataset::open(shards.first().ok_or_else(|| DatasetError::format(input, "no shards"))?)?;
     let mut layout = first.layout()?;
-    layout.samples = m.samples;
+    layout.samples = samples;
     layout.first_sample = 0;
     drop(first);
+    let line = crate::schema::history();
+    match layout.text.iter_mut().find(|(k, _)| k == "history") {
+        Some((_, h)) => *h = format!("{h}\n{line}"),
+        None => layout.text.push(("history".into(), line)),
+    }
     let params: Vec<String> = layout.parameters.iter().map(|p| p.name.clone()).collect();
     let mut writer = crate::writer::DatasetWriter::create(out, &layout, force)?;
     let mut k = 0;
@@ -142,7 +154,7 @@ pub fn merge(manifest: &Path, out: &Path, force: bool, mut progress: impl FnMut(
             let (data, values) = ds.sample_data(s, &params)?;
             writer.write_sample(k, &data, &values)?;
             k += 1;
-            progress(k, m.samples);
+            progress(k, samples);
         }
     }
     writer.finish()

@@ -480,8 +480,28 @@ pub fn describe(path: &Path) -> Result<String> {
         };
         let _ = writeln!(s, "  {} = {val}", a.name());
     }
+    let _ = writeln!(s, "{}", crate::assess::convention_line(&file));
+    let Some(schema) = int_attr(&file, "ansatz_schema") else {
+        s.push_str(&crate::assess::foreign_report(path, &file));
+        return Ok(s);
+    };
     drop(file);
-    if let Ok(ds) = Dataset::open(path) {
+    let ds = match Dataset::open(path) {
+        Ok(ds) => ds,
+        Err(e) => {
+            let _ = writeln!(s, "an Ansatz dataset (schema {schema}) that cannot be read: {e}");
+            return Ok(s);
+        }
+    };
+    if schema < SCHEMA_VERSION as i64 {
+        let _ = writeln!(
+            s,
+            "dataset schema {schema}, an earlier layout (time dimension 'time'): read as it is, but it does not pass \
+             the CF checker; `ansatz merge {} --out NEW.nc` rewrites it in schema {SCHEMA_VERSION}",
+            path.display()
+        );
+    }
+    {
         let _ = writeln!(
             s,
             "Ansatz dataset: pde {}, fields {}, {} of {} samples complete",
