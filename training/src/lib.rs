@@ -6,17 +6,17 @@
 //! - [`trainer`]: `ansatz train`: an experiment configuration trained by the autoregressive method;
 //! - [`rollout`]: long rollouts of any [`rollout::TrajectoryModel`] scored against the data and the solver;
 //! - [`throughput`]: training throughput of fixed benchmark cases on any device (`ansatz throughput`);
-//! - [`metrics`], [`data`], [`schedule`], [`optim`], [`checkpoint`], [`config`], [`plot`]: the pieces they share.
+//! - [`metrics`], [`data`], [`schedule`], [`optim`], [`checkpoint`], [`config`], [`figures`]: the pieces they share.
 
 pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod engine;
+pub mod figures;
 pub mod methods;
 pub mod metrics;
 pub mod model;
 pub mod optim;
-pub mod plot;
 pub mod rollout;
 pub mod schedule;
 pub mod throughput;

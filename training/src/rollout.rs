@@ -8,9 +8,9 @@
 //! `summary.json`, `summary.md` and PNG plots.
 
 use crate::data::Trajectories;
+use crate::figures;
 use crate::metrics::{self, Summary};
 use crate::model;
-use crate::plot;
 use crate::trainer::{TrainError, Trained};
 use ansatz_datasets::generate::{Setup, trajectory};
 use ansatz_datasets::reader::Dataset;
@@ -1258,7 +1258,7 @@ fn write_predictions(
     Ok(())
 }
 
-/// Error, correlation, spectra and snapshot plots.
+/// Error, correlation, spectra and snapshot figures, each as SVG and PNG (`figures`).
 fn write_plots(
     model: &dyn TrajectoryModel,
     held: &HeldOut,
@@ -1267,79 +1267,98 @@ fn write_plots(
     pred: &[f64],
     truth: &[f64],
 ) -> Result<(), TrainError> {
+    use figures::{LineChart, Series};
     let (ns, steps, frame) = (held.traj.samples(), held.steps, held.frame());
     let [ny, nx] = model.grid();
     let space = nx * ny;
     let name = model.name();
-    let saved = |r: std::io::Result<()>, file: &str| -> Result<(), TrainError> {
-        r.map_err(|e| failed(format!("{}: {e}", out.join(file).display())))
+    let saved = |r: std::io::Result<[PathBuf; 2]>| -> Result<(), TrainError> {
+        r.map(|_| ()).map_err(|e| failed(format!("{}: {e}", out.display())))
     };
+    let step_label = format!("rollout step (Δt = {})", figures::tick_label(model.frame_interval()));
     let steps_axis: Vec<f64> = (1..=steps).map(|t| t as f64).collect();
     let curve = |f: fn(&metrics::StepErrors) -> f64| {
         c.mean_curve(f).into_iter().zip(&steps_axis).map(|(v, t)| (*t, v)).collect::<Vec<_>>()
     };
     saved(
-        plot::line_chart(
-            &format!("{name}: error vs step (mean over {ns} samples)"),
-            "step",
-            "nRMSE",
-            &[plot::Series::new("nRMSE", curve(|e| e.nrmse)), plot::Series::new("VRMSE", curve(|e| e.vrmse))],
-            true,
+        LineChart::new(
+            &format!("{name}: error against step, mean over {ns} samples"),
+            &step_label,
+            "relative error (1)",
         )
-        .save(&out.join("error.png")),
-        "error.png",
+        .log_y()
+        .with(Series::new("nRMSE", curve(|e| e.nrmse)))
+        .with(Series::new("VRMSE", curve(|e| e.vrmse)).dashed())
+        .save(out, "error"),
     )?;
     saved(
-        plot::line_chart(
-            &format!("{name}: correlation vs step"),
-            "step",
-            "correlation",
-            &[plot::Series::new("Pearson", curve(|e| e.pearson)), plot::Series::new("cosine", curve(|e| e.cosine))],
-            false,
-        )
-        .save(&out.join("correlation.png")),
-        "correlation.png",
+        LineChart::new(&format!("{name}: correlation against step"), &step_label, "correlation (1)")
+            .with(Series::new("Pearson", curve(|e| e.pearson)))
+            .with(Series::new("cosine", curve(|e| e.cosine)).dashed())
+            .save(out, "correlation"),
     )?;
-    let mut series = vec![];
+    let fields = &held.traj.fields;
+    let mut spectra =
+        LineChart::new(&format!("energy spectrum of {}, mean over samples", fields[0]), "wavenumber k", "E(k) (1)")
+            .log_x()
+            .log_y();
     for (i, st) in c.spectrum_steps.iter().enumerate() {
         let (p, u) = &c.spectra[i][0];
         let pts = |e: &Vec<f64>| e.iter().enumerate().skip(1).map(|(k, v)| (k as f64, *v)).collect::<Vec<_>>();
-        series.push(plot::Series::new(&format!("reference, step {st}"), pts(u)));
-        series.push(plot::Series::new(&format!("prediction, step {st}"), pts(p)).dashed());
+        spectra = spectra
+            .with(Series::new(&format!("reference, step {st}"), pts(u)).colour(i))
+            .with(Series::new(&format!("prediction, step {st}"), pts(p)).dashed().colour(i));
     }
-    let fields = &held.traj.fields;
-    saved(
-        plot::line_chart(
-            &format!("energy spectrum of {} (mean over samples)", fields[0]),
-            "wavenumber",
-            "E(k)",
-            &series,
-            true,
-        )
-        .with_log_x()
-        .save(&out.join("spectra.png")),
-        "spectra.png",
-    )?;
-    let sample0 = |t: usize, src: &[f64]| src[(t - 1) * frame..(t - 1) * frame + space].to_vec();
-    let panels: Vec<(String, Vec<f64>, Vec<f64>)> = c
+    saved(spectra.save(out, "spectra"))?;
+    let at = |t: usize, src: &[f64]| src[(t - 1) * frame..(t - 1) * frame + space].to_vec();
+    let sample = held.range.start;
+    let title = format!("{} of sample {sample}: prediction, reference and error at chosen steps", fields[0]);
+    let rows = c
         .spectrum_steps
         .iter()
-        .map(|&t| (format!("step {t}"), sample0(t, &pred[..steps * frame]), sample0(t, &truth[..steps * frame])))
+        .map(|&t| snapshot_row(held, fields[0].as_str(), t, &at(t, pred), &at(t, truth), [ny, nx]))
         .collect();
-    saved(
-        plot::snapshots(
-            &format!("{} of sample {}: prediction (top) vs reference (bottom)", fields[0], held.range.start),
-            &panels,
-            ny,
-            nx,
-        )
-        .save(&out.join("snapshots.png")),
-        "snapshots.png",
-    )
+    saved(figures::Figure::new(&title, rows).save(out, "snapshots"))
 }
 
-/// `sigma.png`: predicted σ against the true |error| per location of the first sample at the chosen steps (log–log,
-/// with the line σ = |error|); for 1D data also `sigma_profile.png`, both along x.
+/// One row of the snapshot figure: in 2D the prediction and the reference on one colour scale and their
+/// difference on a diverging one; in 1D the two profiles along x and the difference.
+fn snapshot_row(held: &HeldOut, field: &str, t: usize, p: &[f64], u: &[f64], grid: [usize; 2]) -> Vec<figures::Panel> {
+    use figures::{FieldPanel, LineChart, Panel, Scale, Series};
+    let [ny, nx] = grid;
+    let lx = held.layout.extent[0];
+    let ly = held.layout.extent.get(1).copied().unwrap_or(1.0);
+    let err: Vec<f64> = p.iter().zip(u).map(|(a, b)| a - b).collect();
+    if ny == 1 {
+        let x = |i: usize| (i as f64 + 0.5) * lx / nx as f64;
+        let line = |v: &[f64]| v.iter().enumerate().map(|(i, v)| (x(i), *v)).collect::<Vec<_>>();
+        return vec![
+            Panel::Line(Box::new(
+                LineChart::new(&format!("step {t}"), "x (1)", &format!("{field} (1)"))
+                    .with(Series::new("reference", line(u)))
+                    .with(Series::new("prediction", line(p)).dashed()),
+            )),
+            Panel::Line(Box::new(
+                LineChart::new(&format!("error, step {t}"), "x (1)", "prediction − reference (1)")
+                    .with(Series::new("error", line(&err)).colour(3)),
+            )),
+        ];
+    }
+    let shared = Scale::for_values([p, u], false);
+    let panel = |title: String, values: Vec<f64>, scale: Scale, label: &str| {
+        Panel::Field(Box::new(FieldPanel { title, nx, ny, values, extent: (lx, ly), scale, label: label.into() }))
+    };
+    let err_scale = Scale::for_values([&err[..]], true);
+    vec![
+        panel(format!("prediction, step {t}"), p.to_vec(), shared, &format!("{field} (1)")),
+        panel(format!("reference, step {t}"), u.to_vec(), shared, &format!("{field} (1)")),
+        panel(format!("error, step {t}"), err, err_scale, "prediction − reference (1)"),
+    ]
+}
+
+/// `sigma`: predicted σ against the true |error| per location of the first sample at the chosen steps (log–log,
+/// with the line σ = |error|); in 1D also `sigma_profile` along x, in 2D `sigma_map` (|error| beside σ on one
+/// scale at each chosen step).
 fn write_sigma_plots(
     model: &dyn TrajectoryModel,
     held: &HeldOut,
@@ -1349,16 +1368,24 @@ fn write_sigma_plots(
     truth: &[f64],
     sigma: &[f64],
 ) -> Result<(), TrainError> {
+    use figures::{FieldPanel, Figure, LineChart, Panel, Scale, Series};
     let frame = held.frame();
     let [ny, nx] = model.grid();
     let space = nx * ny;
-    let saved = |r: std::io::Result<()>, file: &str| -> Result<(), TrainError> {
-        r.map_err(|e| failed(format!("{}: {e}", out.join(file).display())))
+    let saved = |r: std::io::Result<[PathBuf; 2]>| -> Result<(), TrainError> {
+        r.map(|_| ()).map_err(|e| failed(format!("{}: {e}", out.display())))
     };
     let at = |t: usize| (t - 1) * frame..(t - 1) * frame + frame;
-    let mut scatter = vec![];
+    let sample = held.range.start;
+    let mut scatter = LineChart::new(
+        &format!("predicted σ against |error|, sample {sample}, all fields"),
+        "|prediction − reference| (1)",
+        "predicted σ (1)",
+    )
+    .log_x()
+    .log_y();
     let (mut lo, mut hi) = (f64::INFINITY, 0f64);
-    for &t in &c.spectrum_steps {
+    for (i, &t) in c.spectrum_steps.iter().enumerate() {
         let r = at(t);
         let pts: Vec<(f64, f64)> = pred[r.clone()]
             .iter()
@@ -1371,52 +1398,69 @@ fn write_sigma_plots(
             lo = lo.min(e.min(*s));
             hi = hi.max(e.max(*s));
         }
-        scatter.push(plot::Series::new(&format!("step {t}"), pts).markers());
+        scatter = scatter.with(Series::new(&format!("step {t}"), pts).markers().colour(i));
     }
     if lo < hi {
-        scatter.push(plot::Series::new("sigma = abs error", vec![(lo, lo), (hi, hi)]));
+        scatter = scatter.with(Series::new("σ = |error|", vec![(lo, lo), (hi, hi)]).colour(6).dashed());
     }
+    saved(scatter.save(out, "sigma"))?;
     let fields = &held.traj.fields;
-    saved(
-        plot::line_chart(
-            &format!("predicted sigma against abs error, sample {} (all fields)", held.range.start),
-            "abs error",
-            "sigma",
-            &scatter,
-            true,
-        )
-        .with_log_x()
-        .save(&out.join("sigma.png")),
-        "sigma.png",
-    )?;
     if ny == 1 {
         let dx = held.layout.extent[0] / nx as f64;
-        let mut series = vec![];
-        for &t in &c.spectrum_steps {
+        let mut profile = LineChart::new(
+            &format!("{}: |error| and predicted σ along x, sample {sample}", fields[0]),
+            "x (1)",
+            &format!("{} (1)", fields[0]),
+        )
+        .log_y();
+        for (i, &t) in c.spectrum_steps.iter().enumerate() {
             let r = (t - 1) * frame..(t - 1) * frame + space;
             let err = pred[r.clone()].iter().zip(&truth[r.clone()]).enumerate();
-            series.push(plot::Series::new(
-                &format!("abs error, step {t}"),
-                err.map(|(i, (p, y))| (i as f64 * dx, (p - y).abs())).collect(),
-            ));
-            series.push(
-                plot::Series::new(
-                    &format!("sigma, step {t}"),
-                    sigma[r].iter().enumerate().map(|(i, s)| (i as f64 * dx, *s)).collect(),
+            profile = profile
+                .with(
+                    Series::new(
+                        &format!("|error|, step {t}"),
+                        err.map(|(k, (p, y))| ((k as f64 + 0.5) * dx, (p - y).abs())).collect(),
+                    )
+                    .colour(i),
                 )
-                .dashed(),
-            );
+                .with(
+                    Series::new(
+                        &format!("σ, step {t}"),
+                        sigma[r].iter().enumerate().map(|(k, s)| ((k as f64 + 0.5) * dx, *s)).collect(),
+                    )
+                    .dashed()
+                    .colour(i),
+                );
         }
+        saved(profile.save(out, "sigma_profile"))?;
+    } else {
+        let (lx, ly) = (held.layout.extent[0], held.layout.extent.get(1).copied().unwrap_or(1.0));
+        let rows = c
+            .spectrum_steps
+            .iter()
+            .map(|&t| {
+                let r = (t - 1) * frame..(t - 1) * frame + space;
+                let err: Vec<f64> = pred[r.clone()].iter().zip(&truth[r.clone()]).map(|(p, y)| (p - y).abs()).collect();
+                let sd = sigma[r].to_vec();
+                let scale = Scale::for_values([&err[..], &sd[..]], false);
+                let panel = |title: String, values: Vec<f64>| {
+                    Panel::Field(Box::new(FieldPanel {
+                        title,
+                        nx,
+                        ny,
+                        values,
+                        extent: (lx, ly),
+                        scale,
+                        label: format!("{} (1)", fields[0]),
+                    }))
+                };
+                vec![panel(format!("|error|, step {t}"), err), panel(format!("predicted σ, step {t}"), sd)]
+            })
+            .collect();
         saved(
-            plot::line_chart(
-                &format!("{}: abs error and predicted sigma along x, sample {}", fields[0], held.range.start),
-                "x",
-                "value",
-                &series,
-                true,
-            )
-            .save(&out.join("sigma_profile.png")),
-            "sigma_profile.png",
+            Figure::new(&format!("{}: |error| and predicted σ, sample {sample}", fields[0]), rows)
+                .save(out, "sigma_map"),
         )?;
     }
     Ok(())
