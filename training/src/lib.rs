@@ -17,6 +17,7 @@ pub mod methods;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod report;
 pub mod rollout;
 pub mod schedule;
 pub mod throughput;

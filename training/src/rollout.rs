@@ -1466,6 +1466,65 @@ fn write_sigma_plots(
     Ok(())
 }
 
+/// `report.html`: the summary, the figures inline, the data's provenance and the run's configuration.
+fn write_html(
+    out: &Path,
+    opts: &RolloutOptions,
+    held: &HeldOut,
+    summary: &RolloutSummary,
+    plots: bool,
+) -> Result<(), TrainError> {
+    let l = &held.layout;
+    let mut data = vec![
+        ("file".to_string(), opts.data.display().to_string()),
+        ("pde".to_string(), l.pde.clone()),
+        ("grid".to_string(), format!("{} × {} ({})", summary.grid[0], summary.grid[1], l.grid_type.name())),
+        ("domain extent".to_string(), format!("{:?}", l.extent)),
+        ("boundary conditions".to_string(), l.bc.join(", ")),
+        ("held-out samples".to_string(), format!("{}..{}", held.range.start, held.range.end)),
+    ];
+    if let Some(seed) = l.seed {
+        data.push(("seed".into(), seed.to_string()));
+    }
+    let mut texts = vec![];
+    for (k, v) in &l.text {
+        if k == "generation_config" {
+            texts.push(("Data generation configuration".to_string(), v.clone()));
+        } else {
+            data.push((k.clone(), v.clone()));
+        }
+    }
+    if let Ok(config) = std::fs::read_to_string(opts.run.join("config.toml")) {
+        texts.insert(0, (format!("Configuration of the run {}", opts.run.display()), config));
+    }
+    let mut figures = vec![];
+    if plots {
+        let named = [
+            ("error", "nRMSE and VRMSE against rollout step, mean over the held-out samples."),
+            ("correlation", "Pearson and uncentred cosine correlation against step."),
+            ("spectra", "Energy spectra of the first field at the chosen steps: reference solid, prediction dashed."),
+            ("snapshots", "The first held-out sample at the chosen steps: prediction, reference and their difference."),
+            ("sigma", "Predicted σ against the true |error| per location (log–log); the dashed line is σ = |error|."),
+            ("sigma_profile", "|error| and predicted σ along x at the chosen steps."),
+            ("sigma_map", "|error| beside the predicted σ on one colour scale at the chosen steps."),
+        ];
+        for (stem, caption) in named {
+            if out.join(format!("{stem}.svg")).exists() {
+                figures.push((stem.to_string(), caption.to_string()));
+            }
+        }
+    }
+    let title = format!("Rollout of {} on {}", summary.model, l.pde);
+    let page = crate::report::Page {
+        title: &title,
+        summary_markdown: &markdown(summary),
+        texts,
+        tables: vec![("Data provenance".to_string(), data)],
+        figures,
+    };
+    crate::report::write(out, &page).map(|_| ()).map_err(|e| failed(format!("{}: {e}", out.display())))
+}
+
 /// Rolls any trajectory model out on the held-out samples of `opts.data` and writes the report to `opts.out`
 /// (which must be empty or missing, or `opts.force`); `prov` says where the model's training data came from.
 pub fn rollout_model(
@@ -1508,5 +1567,6 @@ pub fn rollout_model(
             write_sigma_plots(model, &held, out, &c, &pred, &truth, sd)?;
         }
     }
+    write_html(out, opts, &held, &summary, opts.plots)?;
     Ok(summary)
 }
