@@ -8,13 +8,13 @@ use std::time::Instant;
 use ansatz_cluster::SingleProcess;
 use ansatz_datasets::config;
 use ansatz_datasets::generate::{GenerateOptions, generate};
-use ansatz_training::rollout::{RolloutOptions, RolloutSummary};
+use ansatz_training::rollout::RolloutOptions;
 use ansatz_training::trainer::{TrainOptions, TrainSummary, train};
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::train_commands::{Bar, fmt_steps, load_experiment, rollout_with_progress};
+use crate::train_commands::{Bar, load_experiment, rollout_with_progress};
 
 /// Options of `ansatz demo`.
 #[derive(Debug, Args)]
@@ -99,24 +99,6 @@ fn train_one(name: &str, a: &DemoArgs, data: &Path, run: &Path) -> Result<Option
     Ok(Some(s))
 }
 
-fn row(name: &str, s: &RolloutSummary) -> String {
-    let f = |x: f64| if x.is_finite() { format!("{x:.3}") } else { "n/a".into() };
-    let at = |t: usize| s.nrmse_at.iter().find(|(k, _)| *k == t).map_or("n/a".into(), |(_, x)| f(x.median));
-    format!(
-        "| {name} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
-        s.parameters,
-        at(1),
-        at(10),
-        at(s.steps),
-        fmt_steps(s.correlation_time_08.median),
-        fmt_steps(s.valid_prediction_steps.median),
-        s.blow_up_rate,
-        s.cost
-            .error_matched_speedup
-            .map_or("none".into(), |v| format!("{v:.3}× (solver at {})", s.cost.matched_fraction.unwrap_or(f64::NAN))),
-    )
-}
-
 pub fn run(a: &DemoArgs) -> Result<()> {
     if a.n < 16 || a.samples < 10 || a.steps == 0 || a.rollout_steps == 0 {
         return Err(anyhow::Error::new(crate::UsageError(
@@ -174,15 +156,22 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         a.steps,
         a.horizon
     ));
-    md.push_str("Medians over test samples. nRMSE = ‖prediction − reference‖ / ‖reference‖ over all fields.\n\n");
-    md.push_str("| model | parameters | nRMSE step 1 | nRMSE step 10 | nRMSE last step | correlation time ρ<0.8 | valid-prediction time | blow-up rate | error-matched speed-up |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|---|\n");
-    for (name, s) in &summaries {
-        md.push_str(&row(name, s));
-        md.push('\n');
-    }
+    md.push_str("nRMSE = ‖prediction − reference‖ / ‖reference‖ over all fields.\n\n");
+    let reports: Vec<PathBuf> = summaries.iter().map(|(name, _)| out.join("reports").join(name)).collect();
+    let board = ansatz_training::compare::compare(&reports, out, true).map_err(crate::train_commands::train_error)?;
+    md.push_str(&board.markdown());
+    md.push_str("\nError-matched speed-up against the solver at ");
+    let fractions: Vec<String> = summaries
+        .iter()
+        .map(|(name, s)| format!("{} for {name}", s.cost.matched_fraction.map_or("none".into(), |f| f.to_string())))
+        .collect();
+    md.push_str(&format!(
+        "the resolution fractions {} (the cheapest one at least as accurate).\n",
+        fractions.join(", ")
+    ));
     md.push_str(
-        "\nEach report directory holds `summary.md`, `summary.json`, `metrics.nc`, `predictions.nc` and plots.\n",
+        "\n`report.html` here shows this leaderboard with the error curves overlaid; each report directory holds \
+         `report.html`, `summary.md`, `summary.json`, `metrics.nc`, `predictions.nc` and the figures (SVG, PNG).\n",
     );
     std::fs::write(out.join("summary.md"), &md)
         .with_context(|| format!("writing {}", out.join("summary.md").display()))?;

@@ -53,8 +53,12 @@ enum Command {
     Train(train_commands::TrainArgs),
     /// Roll a trained surrogate out on held-out trajectories and score it against the reference at every step
     /// and against the reference solver on coarser grids: metrics (NetCDF), predictions (dataset format),
-    /// summary (JSON, markdown) and plots (PNG).
+    /// summary (JSON, markdown), figures (SVG and PNG) and report.html.
     Rollout(train_commands::RolloutArgs),
+    /// One leaderboard across rollout reports: models × metrics (medians with 5–95% ranges), runs that differ
+    /// only in seed grouped into one row (median and range over seeds), as markdown, JSON, CSV and HTML with the
+    /// error curves overlaid.
+    Compare(train_commands::CompareArgs),
     /// Solve a PDE from initial conditions in a NetCDF file and write the trajectories in the dataset format.
     Solve(data_commands::SolveArgs),
     /// Show what a NetCDF file holds (dimensions, variables, attributes; for Ansatz datasets also samples,
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Train(a) => return on_ranks(|comm| train_commands::run_train(a, comm)),
         Command::Precond { command } => return on_ranks(|comm| precond_commands::run(command, comm)),
         Command::Rollout(a) => train_commands::run_rollout(a),
+        Command::Compare(a) => train_commands::run_compare(a),
         Command::Generate(a) => {
             return on_ranks(|comm| data_commands::run_generate(a, comm).map_err(anyhow::Error::from));
         }

@@ -140,6 +140,27 @@ pub fn selected_device(arg: DeviceArg, comm: &dyn Communicator) -> Result<(burn:
     }
 }
 
+/// Options of `ansatz compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Rollout report directories (each written by `ansatz rollout`: summary.json and metrics.nc).
+    #[arg(required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Where leaderboard.md, leaderboard.json, leaderboard.csv, error_curves.svg|png and report.html go.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace an earlier leaderboard in --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run_compare(a: &CompareArgs) -> Result<()> {
+    let board = ansatz_training::compare::compare(&a.reports, &a.out, a.force).map_err(train_error)?;
+    println!("{}", board.markdown());
+    println!("leaderboard: {} (report.html, leaderboard.md, .json, .csv)", a.out.display());
+    Ok(())
+}
+
 /// Options of `ansatz rollout`.
 #[derive(Debug, Args)]
 pub struct RolloutArgs {

@@ -122,3 +122,63 @@ fn the_rollout_report_is_one_self_contained_page_with_valid_figures() {
     let messages = console_messages(&browser, &bad, &shots.join("bad.png"));
     assert!(messages.iter().any(|m| m.contains("broken page")), "{messages:?}");
 }
+
+#[test]
+fn compare_groups_seeds_into_one_row_and_writes_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    ansatz(&["generate", "burgers1d", "--samples", "6", "--out", &p("b.nc"), "--set", "grid.n=32"]);
+    std::fs::write(
+        p("tiny.toml"),
+        "[data]\nhistory = 2\nhorizon = 1\nvalidation = 0.2\ntest = 0.2\n\
+         [model]\nkind = \"fno\"\nwidth = 6\nlayers = 1\nmodes = 4\nprojection = 8\n[training]\nsteps = 3\nbatch = 2\n",
+    )
+    .unwrap();
+    for (run, extra) in [("a0", "seed=0"), ("a1", "seed=1"), ("a2", "seed=2"), ("wide", "model.width=8")] {
+        ansatz(&["train", &p("tiny.toml"), "--data", &p("b.nc"), "--out", &p(run), "--set", extra]);
+        ansatz(&[
+            "rollout",
+            "--run",
+            &p(run),
+            "--out",
+            &p(&format!("r-{run}")),
+            "--steps",
+            "3",
+            "--no-plots",
+            "--no-baseline",
+        ]);
+    }
+    let reports = ["r-a0", "r-a1", "r-a2", "r-wide"].map(p);
+    let out = p("board");
+    let args: Vec<&str> =
+        ["compare"].into_iter().chain(reports.iter().map(String::as_str)).chain(["--out", &out]).collect();
+    ansatz(&args);
+    let board: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("board/leaderboard.json")).unwrap()).unwrap();
+    let rows = board["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{board:#}");
+    let seeds: Vec<usize> = rows.iter().map(|r| r["seeds"].as_array().unwrap().len()).collect();
+    assert!(seeds.contains(&3) && seeds.contains(&1), "{seeds:?}");
+    let three = rows.iter().find(|r| r["seeds"].as_array().unwrap().len() == 3).unwrap();
+    assert_eq!(three["seeds"], serde_json::json!([0, 1, 2]));
+    let v = &three["values"][0];
+    let (value, lo, hi) = (v["value"].as_f64().unwrap(), v["lo"].as_f64().unwrap(), v["hi"].as_f64().unwrap());
+    assert!(lo <= value && value <= hi && lo < hi, "range over seeds {v}");
+    let csv = std::fs::read_to_string(dir.path().join("board/leaderboard.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3);
+    assert!(csv.starts_with("model,runs,parameters,\"nRMSE step 1\""), "{csv}");
+    let md = std::fs::read_to_string(dir.path().join("board/leaderboard.md")).unwrap();
+    assert!(md.contains("| fno (a0) | 3 |") && md.contains("| fno (wide) | 1 |"), "{md}");
+    assert!(dir.path().join("board/error_curves.svg").exists() && dir.path().join("board/error_curves.png").exists());
+    let page = dir.path().join("board/report.html");
+    assert_eq!(outside_references(&page), Vec::<String>::new());
+    assert!(std::fs::read_to_string(&page).unwrap().contains("(seed 2)"));
+    // an existing leaderboard is not replaced without --force; a directory without a summary is named
+    let o = Command::new(env!("CARGO_BIN_EXE_ansatz")).args(&args).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
+    let o =
+        Command::new(env!("CARGO_BIN_EXE_ansatz")).args(["compare", &p("a0"), "--out", &p("board2")]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("summary.json"), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -462,6 +462,8 @@ struct AxisPlan {
     ticks: Vec<f64>,
     minor: Vec<f64>,
     log: bool,
+    /// Label log ticks as plain numbers (ranges under three decades, where 2 and 5 are labelled too).
+    plain: bool,
 }
 
 fn plan_axis(values: impl Iterator<Item = f64>, log: bool) -> AxisPlan {
@@ -505,7 +507,7 @@ fn plan_axis(values: impl Iterator<Item = f64>, log: bool) -> AxisPlan {
                 }
             }
         }
-        AxisPlan { lo: a, hi: b, ticks, minor, log }
+        AxisPlan { lo: a, hi: b, ticks, minor, log, plain: decades.len() < 3 }
     } else {
         if hi <= lo {
             let w = lo.abs().max(1.0) * 0.05;
@@ -514,7 +516,7 @@ fn plan_axis(values: impl Iterator<Item = f64>, log: bool) -> AxisPlan {
         }
         let pad = (hi - lo) * 0.04;
         let (lo, hi) = (lo - pad, hi + pad);
-        AxisPlan { lo, hi, ticks: nice_ticks(lo, hi, 6), minor: vec![], log }
+        AxisPlan { lo, hi, ticks: nice_ticks(lo, hi, 6), minor: vec![], log, plain: true }
     }
 }
 
@@ -562,9 +564,10 @@ fn draw_line_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, c: &LineCh
         .y_label_area_size(68)
         .build_cartesian_2d(Ticked::new(xs.lo, xs.hi, xs.ticks.clone()), Ticked::new(ys.lo, ys.hi, ys.ticks.clone()))
         .map_err(er)?;
-    let (xlog, ylog) = (xs.log, ys.log);
-    let xf = move |v: &f64| axis_label(*v, xlog);
-    let yf = move |v: &f64| axis_label(*v, ylog);
+    let (xlog, ylog) = (xs.log && !xs.plain, ys.log && !ys.plain);
+    let (xexp, yexp) = (xs.log && xs.plain, ys.log && ys.plain);
+    let xf = move |v: &f64| if xexp { tick_label(10f64.powf(*v)) } else { axis_label(*v, xlog) };
+    let yf = move |v: &f64| if yexp { tick_label(10f64.powf(*v)) } else { axis_label(*v, ylog) };
     chart
         .configure_mesh()
         .x_desc(c.x_label.as_str())

@@ -9,6 +9,7 @@
 //! - [`metrics`], [`data`], [`schedule`], [`optim`], [`checkpoint`], [`config`], [`figures`]: the pieces they share.
 
 pub mod checkpoint;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod engine;
