@@ -57,6 +57,10 @@ pub struct PrecondSolveArgs {
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also draw the residual history, beside that of unpreconditioned CG on the same system, to `PLOT.svg` and
+    /// `PLOT.png` (relative residual against iteration, logarithmic axis).
+    #[arg(long, value_name = "PLOT")]
+    pub plot: Option<PathBuf>,
 }
 
 /// The report of a solve.
@@ -206,6 +210,9 @@ pub fn run(a: &PrecondSolveArgs) -> Result<()> {
         setup_seconds: setup,
         solve_seconds: solve,
     };
+    if let Some(stem) = &a.plot {
+        plot_history(stem, a, &matrix, &b, &report)?;
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
     } else {
@@ -222,4 +229,45 @@ pub fn run(a: &PrecondSolveArgs) -> Result<()> {
         );
     }
     if converged { Ok(()) } else { Err(anyhow::anyhow!("the solve did not converge: {}", report.reason)) }
+}
+
+/// The residual history of the solve and of unpreconditioned CG on the same system, as `<stem>.svg|png`.
+fn plot_history(
+    stem: &Path,
+    a: &PrecondSolveArgs,
+    matrix: &dyn ansatz_solvers::linalg::LinearOperator,
+    b: &[f64],
+    report: &Report,
+) -> Result<()> {
+    use ansatz_training::figures::{LineChart, Series};
+    let relative = |r: &[f64]| {
+        let r0 = r.first().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
+        r.iter().enumerate().map(|(k, v)| (k as f64, v / r0)).collect::<Vec<_>>()
+    };
+    let mut x = vec![0.0; b.len()];
+    let cg = match ansatz_solvers::krylov::cg(
+        matrix,
+        b,
+        &mut x,
+        Tolerance::relative(a.tol, a.max_iter.max(10 * b.len().min(10_000))),
+    ) {
+        Ok(i) => i.residuals,
+        Err(e) => e.info().map(|i| i.residuals.clone()).unwrap_or_default(),
+    };
+    let name = match a.method {
+        SolveMethod::Dcdm => "DCDM with the network",
+        SolveMethod::Fcg => "flexible CG with the network",
+    };
+    let chart = LineChart::new(
+        &format!("residual history, {} unknowns, tolerance {:e}", report.unknowns, a.tol),
+        "iteration",
+        "‖b − A x‖ / ‖b − A x₀‖ (1)",
+    )
+    .log_y()
+    .with(Series::new(name, relative(&report.residuals)))
+    .with(Series::new("CG, no preconditioner", relative(&cg)).dashed());
+    let dir = stem.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file = stem.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "residuals".into());
+    chart.save(dir, &file).map_err(|e| anyhow::anyhow!("{}: {e}", stem.display()))?;
+    Ok(())
 }

@@ -88,7 +88,7 @@ fn precond_train_writes_a_run_and_resumes_exactly() {
         d,
         &["precond", "solve", "--model", "net.apc", "--system", "A.mtx", "--method", "fcg", "--orthogonalise", "20"]
             .iter()
-            .chain(&["--tol", "1e-8", "--max-iter", "60", "--json"])
+            .chain(&["--tol", "1e-8", "--max-iter", "60", "--json", "--plot", "history"])
             .copied()
             .collect::<Vec<_>>(),
         &[],
@@ -101,6 +101,10 @@ fn precond_train_writes_a_run_and_resumes_exactly() {
     let its = report["iterations"].as_u64().unwrap();
     assert!((1..=20).contains(&its), "{report}");
     assert_eq!(report["residuals"].as_array().unwrap().len() as u64, its + 1);
+    // the residual history as a figure, beside unpreconditioned CG
+    let svg = std::fs::read_to_string(d.join("history.svg")).unwrap();
+    assert!(svg.contains("flexible CG with the network") && svg.contains("CG, no preconditioner"), "{svg}");
+    assert_eq!(&std::fs::read(d.join("history.png")).unwrap()[..4], b"\x89PNG");
     // DCDM on the same system runs and reports, converged or not (exit 0 or 1, never a crash)
     let o = ansatz(d, &["precond", "solve", "--model", "net.apc", "--system", "A.mtx", "--max-iter", "5"], &[]);
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&o.stderr));
