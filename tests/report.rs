@@ -25,14 +25,14 @@ fn references(html: &str) -> Vec<String> {
     out
 }
 
-/// The references of a page that do not name a file next to it (anchors are fine).
+/// The references of a page that do not name an existing file in its directory or below (anchors are fine).
 fn outside_references(page: &Path) -> Vec<String> {
     let html = std::fs::read_to_string(page).unwrap();
     let dir = page.parent().unwrap();
     references(&html)
         .into_iter()
         .filter(|r| !r.starts_with('#'))
-        .filter(|r| r.contains("://") || r.contains('/') || r.contains("..") || !dir.join(r).is_file())
+        .filter(|r| r.contains(':') || r.starts_with('/') || r.contains("..") || !dir.join(r).is_file())
         .collect()
 }
 
@@ -173,6 +173,17 @@ fn compare_groups_seeds_into_one_row_and_writes_every_format() {
     let page = dir.path().join("board/report.html");
     assert_eq!(outside_references(&page), Vec::<String>::new());
     assert!(std::fs::read_to_string(&page).unwrap().contains("(seed 2)"));
+    // reports below the leaderboard's directory (as in the demo) are linked from its page
+    let top = dir.path().to_str().unwrap().to_string();
+    let args_top: Vec<&str> =
+        ["compare"].into_iter().chain(reports.iter().map(String::as_str)).chain(["--out", &top]).collect();
+    ansatz(&args_top);
+    let page = dir.path().join("report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    // rollouts without --no-plots are not needed: report.html exists in every report
+    assert_eq!(html.matches("/report.html\"").count(), 4, "{html}");
+    assert!(html.contains("href=\"r-a0/report.html\""), "{html}");
+    assert_eq!(outside_references(&page), Vec::<String>::new());
     // an existing leaderboard is not replaced without --force; a directory without a summary is named
     let o = Command::new(env!("CARGO_BIN_EXE_ansatz")).args(&args).output().unwrap();
     assert_eq!(o.status.code(), Some(2));

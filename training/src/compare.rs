@@ -305,6 +305,20 @@ impl Leaderboard {
     }
 }
 
+/// Links to the reports' own pages where they lie below `out` (as in the demo directory).
+fn report_links(reports: &[PathBuf], out: &Path) -> Vec<(String, String)> {
+    let Ok(base) = out.canonicalize() else { return vec![] };
+    reports
+        .iter()
+        .filter_map(|r| {
+            let page = r.join("report.html").canonicalize().ok()?;
+            let rel = page.strip_prefix(&base).ok()?;
+            let href = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>();
+            Some((format!("report of {}", r.display()), href.join("/")))
+        })
+        .collect()
+}
+
 /// Compares the reports in `reports` and writes `leaderboard.md`, `leaderboard.json`, `leaderboard.csv`,
 /// `error_curves.svg|png` and `report.html` into `out` (refusing to replace them without `force`).
 pub fn compare(reports: &[PathBuf], out: &Path, force: bool) -> Result<Leaderboard, TrainError> {
@@ -361,6 +375,7 @@ pub fn compare(reports: &[PathBuf], out: &Path, force: bool) -> Result<Leaderboa
         texts: vec![],
         tables: vec![("Runs in each row".into(), members)],
         figures: vec![("error_curves".into(), "Median nRMSE against rollout step, one line per row.".into())],
+        links: report_links(reports, out),
     };
     crate::report::write(out, &page).map_err(|e| failed(format!("{}: {e}", out.display())))?;
     Ok(board)

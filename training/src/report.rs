@@ -16,6 +16,8 @@ pub struct Page<'a> {
     pub tables: Vec<(String, Vec<(String, String)>)>,
     /// Figure stems in the report directory (`<stem>.svg` inlined, `<stem>.png` linked), with captions.
     pub figures: Vec<(String, String)>,
+    /// Links to other pages below the page's directory: (label, relative path).
+    pub links: Vec<(String, String)>,
 }
 
 /// HTML-escapes text.
@@ -157,6 +159,13 @@ pub fn render(dir: &Path, page: &Page) -> String {
     }
     h.push_str("</nav>\n<section id=\"summary\">\n");
     h.push_str(&markdown_to_html(page.summary_markdown));
+    if !page.links.is_empty() {
+        h.push_str("<ul>\n");
+        for (label, href) in &page.links {
+            let _ = writeln!(h, "<li><a href=\"{}\">{}</a></li>", escape(href), escape(label));
+        }
+        h.push_str("</ul>\n");
+    }
     h.push_str("</section>\n");
     if !page.figures.is_empty() {
         h.push_str("<section id=\"figures\">\n<h2>Figures</h2>\n");
@@ -235,12 +244,14 @@ mod tests {
             texts: vec![("Configuration".into(), "[model]\nkind = \"fno\" # <&>".into())],
             tables: vec![("Data".into(), vec![("title".into(), "a & b".into())])],
             figures: vec![("error".into(), "Error".into()), ("absent".into(), "Absent".into())],
+            links: vec![("the fno report".into(), "reports/fno/report.html".into())],
         };
         let path = write(dir.path(), &page).unwrap();
         let h = std::fs::read_to_string(path).unwrap();
         assert!(h.starts_with("<!DOCTYPE html>") && h.contains("<title>Rollout &lt;fno&gt;</title>"));
         assert!(h.contains("<svg id=\"e\"></svg>") && !h.contains("<?xml"), "{h}");
         assert!(h.contains("(figure absent missing)"));
+        assert!(h.contains("<li><a href=\"reports/fno/report.html\">the fno report</a></li>"));
         assert!(h.contains("kind = &quot;fno&quot; # &lt;&amp;&gt;") && h.contains("<td>a &amp; b</td>"));
         assert!(!h.contains("<script") && !h.contains("http"), "no scripts, no network");
         assert!(!dir.path().join("report.html.partial").exists());

@@ -1521,6 +1521,7 @@ fn write_html(
         texts,
         tables: vec![("Data provenance".to_string(), data)],
         figures,
+        links: vec![],
     };
     crate::report::write(out, &page).map(|_| ()).map_err(|e| failed(format!("{}: {e}", out.display())))
 }
