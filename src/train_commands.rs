@@ -343,11 +343,14 @@ pub fn run_train(a: &TrainArgs, comm: &dyn Communicator) -> Result<()> {
 
 pub fn print_train_summary(s: &TrainSummary, out: &Path) {
     println!(
-        "  {} steps, {} parameters, final loss {:.4e}, validation relative L2 {}, {:.1} s ({:.1} windows/s){}",
+        "  {} steps, {} parameters, final loss {:.4e}, validation relative L2 {}{}, {:.1} s ({:.1} windows/s){}",
         s.steps,
         s.parameters,
         s.final_loss,
         s.validation.map_or("n/a".into(), |v| format!("{v:.4}")),
+        s.validation_metrics
+            .get(ansatz_training::methods::autoregressive::VAL_ROLLOUT)
+            .map_or(String::new(), |v| format!(", nRMSE from the first frame over the horizon {v:.4}")),
         s.seconds,
         s.samples_per_second,
         if s.nonfinite_total > 0 { format!(", {} non-finite steps skipped", s.nonfinite_total) } else { String::new() }

@@ -271,6 +271,9 @@ pub struct TrainingConfig {
     pub validate_every: usize,
     /// At most this many validation windows are scored (0: all).
     pub validation_windows: usize,
+    /// Also score windows that start at the first frame of each validation trajectory, as `ansatz rollout` does,
+    /// and log their nRMSE per step averaged over the horizon (`val_rollout_nrmse` in the metrics).
+    pub validate_rollout: bool,
     /// After this many consecutive non-finite steps the last good checkpoint is restored.
     pub max_nonfinite: usize,
 }
@@ -284,6 +287,7 @@ impl Default for TrainingConfig {
             checkpoint_every: 100,
             validate_every: 100,
             validation_windows: 256,
+            validate_rollout: true,
             max_nonfinite: 3,
         }
     }

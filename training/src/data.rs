@@ -247,6 +247,13 @@ impl Windows {
         Ok(Windows { spec, index })
     }
 
+    /// One window per sample of `samples`, starting at its first frame: the context a rollout starts from.
+    pub fn first(traj: &Trajectories, samples: Range<usize>, spec: WindowSpec) -> Result<Self, DataError> {
+        let mut w = Self::new(traj, samples.clone(), spec)?;
+        w.index = samples.map(|s| (s, 0)).collect();
+        Ok(w)
+    }
+
     pub fn len(&self) -> usize {
         self.index.len()
     }

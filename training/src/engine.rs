@@ -103,6 +103,9 @@ pub struct TrainSummary {
     pub parameters: usize,
     pub final_loss: f64,
     pub validation: Option<f64>,
+    /// The extra validation scores of the last validation in this invocation ([`Method::validation_metrics`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub validation_metrics: BTreeMap<String, f64>,
     pub nonfinite_total: usize,
     pub restores: usize,
     /// Seconds spent in this invocation and the examples per second it achieved (global batch).
@@ -187,6 +190,17 @@ pub trait Method {
 
     /// The validation score of `model` (on the plain device; rank 0 only), `None` without validation data.
     fn validate(&mut self, model: &Self::Model, device: &Device) -> Result<Option<f64>, TrainError>;
+
+    /// Names of extra scores a validation reports besides its main score (columns of `metrics.csv`, filled at
+    /// validation steps only).
+    fn validation_metric_names(&self) -> Vec<String> {
+        vec![]
+    }
+
+    /// The extra scores of the last [`Method::validate`] call, named as in [`Method::validation_metric_names`].
+    fn validation_metrics(&mut self) -> Vec<(String, f64)> {
+        vec![]
+    }
 
     /// The method's state besides the weights and the optimiser (a latent table, running statistics, an RNG),
     /// stored in every checkpoint.
@@ -603,7 +617,9 @@ pub fn train<M: Method>(
     // the loop's peak memory, without what data loading freed
     ansatz_operators::memory::release_free_memory();
     let rss_start = ansatz_operators::memory::reset_peak_rss().then(ansatz_operators::memory::peak_rss).flatten();
-    let mut log = if root { Some(MetricsLog::open(&dir.out, st.header.step, names.clone())?) } else { None };
+    let mut last_validation_metrics: BTreeMap<String, f64> = BTreeMap::new();
+    let columns: Vec<String> = names.iter().cloned().chain(method.validation_metric_names()).collect();
+    let mut log = if root { Some(MetricsLog::open(&dir.out, st.header.step, columns)?) } else { None };
     let ck_path = dir.checkpoint_path();
     let save = |ck: Checkpoint| -> Result<Checkpoint, TrainError> {
         if root {
@@ -688,6 +704,10 @@ pub fn train<M: Method>(
         if validate_now && root {
             let eval = flat::unflatten(eval_template.clone(), &st.params);
             record.validation = method.validate(&eval, device)?;
+            let extra: Vec<(String, f64)> =
+                method.validation_metrics().into_iter().filter(|(_, v)| v.is_finite()).collect();
+            last_validation_metrics = extra.iter().cloned().collect();
+            record.metrics.extend(extra);
             st.header.validation = record.validation;
         }
         // weights from a non-finite streak are not trusted: they are written only when the run stops here, and
@@ -714,6 +734,7 @@ pub fn train<M: Method>(
         parameters: np,
         final_loss: last_loss,
         validation: st.header.validation,
+        validation_metrics: last_validation_metrics,
         nonfinite_total: st.header.nonfinite_total,
         restores: st.restores,
         seconds,

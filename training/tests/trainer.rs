@@ -274,3 +274,56 @@ fn rollout_writes_metrics_predictions_summary_and_plots() {
     let e = rollout(&opts, &mut |_, _, _| {}).unwrap_err();
     assert!(e.input && e.message.contains("--force"), "{e}");
 }
+
+/// `val_rollout_nrmse` is the rollout's number: on a dataset whose test samples are copies of its validation
+/// samples, the score logged at the last validation equals the mean over the first `horizon` rollout steps of the
+/// report's per-step nRMSE, averaged over samples. Without `validate_rollout` the column is absent.
+#[test]
+fn the_rollout_start_validation_score_is_the_rollouts_nrmse_over_the_horizon() {
+    use ansatz_datasets::reader::Dataset;
+    use ansatz_datasets::writer::DatasetWriter;
+    use ansatz_training::methods::autoregressive::VAL_ROLLOUT;
+    use ansatz_training::rollout::{RolloutOptions, rollout};
+    let dir = tempfile::tempdir().unwrap();
+    // 12 samples: train 0..8, validation 8..10, test 10..12 = copies of 8 and 9
+    let src = Dataset::open(dataset()).unwrap();
+    let layout = src.layout().unwrap();
+    let params: Vec<String> = layout.parameters.iter().map(|p| p.name.clone()).collect();
+    let data = dir.path().join("mirrored.nc");
+    let mut w = DatasetWriter::create(&data, &layout, false).unwrap();
+    for (k, s) in (0..10).chain(8..10).enumerate() {
+        let (values, ps) = src.sample_data(s, &params).unwrap();
+        w.write_sample(k, &values, &ps).unwrap();
+    }
+    w.finish().unwrap();
+    drop(src);
+    let exp = experiment("fno");
+    let run = dir.path().join("run");
+    let s = train(&exp, &TrainOptions::new(&data, &run), &SingleProcess, &mut Quiet).unwrap();
+    let score = s.validation_metrics[VAL_ROLLOUT];
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().ends_with(VAL_ROLLOUT), "{csv}");
+    let logged: Vec<&str> =
+        csv.lines().skip(1).filter_map(|l| l.split(',').next_back()).filter(|v| !v.is_empty()).collect();
+    assert_eq!(logged.len(), 2, "validations at steps 6 and 12: {csv}");
+    let report = dir.path().join("report");
+    let mut opts = RolloutOptions::new(&run, &data, &report);
+    opts.steps = Some(exp.data.horizon);
+    opts.baseline = false;
+    opts.plots = false;
+    let r = rollout(&opts, &mut |_, _, _| {}).unwrap();
+    assert_eq!(r.samples, 10..12);
+    let f = netcdf::open(report.join("metrics.nc")).unwrap();
+    let nrmse: Vec<f64> = f.variable("nrmse").unwrap().get_values(..).unwrap();
+    assert_eq!(nrmse.len(), 2 * exp.data.horizon);
+    let expected = nrmse.iter().sum::<f64>() / nrmse.len() as f64;
+    assert!((score - expected).abs() <= 1e-4 * expected, "validation {score} against the rollout's {expected}");
+    // and off
+    let mut off = experiment("fno");
+    off.training.validate_rollout = false;
+    off.training.steps = 6;
+    let run = dir.path().join("off");
+    let s = train(&off, &TrainOptions::new(&data, &run), &SingleProcess, &mut Quiet).unwrap();
+    assert!(s.validation_metrics.is_empty());
+    assert!(!std::fs::read_to_string(run.join("metrics.csv")).unwrap().contains(VAL_ROLLOUT));
+}

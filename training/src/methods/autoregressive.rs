@@ -93,6 +93,8 @@ struct Prepared {
     norm: Normalisation,
     train: Windows,
     validation: Windows,
+    /// One window per validation trajectory, from its first frame (as the rollout starts).
+    validation_start: Windows,
     info: RunInfo,
 }
 
@@ -126,6 +128,7 @@ fn prepare(exp: &Experiment, data: &Path, stored: Option<(Normalisation, RunInfo
     let spec = WindowSpec { history: exp.data.history, horizon: exp.data.horizon, stride: exp.data.stride };
     let train = Windows::new(&traj, split.train.clone(), spec).map_err(|e| bad(e.to_string()))?;
     let validation = Windows::new(&traj, split.validation.clone(), spec).map_err(|e| bad(e.to_string()))?;
+    let validation_start = Windows::first(&traj, split.validation.clone(), spec).map_err(|e| bad(e.to_string()))?;
     if train.len() < exp.training.batch {
         return Err(bad(format!(
             "`training.batch` = {} exceeds the {} training windows of {}",
@@ -156,7 +159,7 @@ fn prepare(exp: &Experiment, data: &Path, stored: Option<(Normalisation, RunInfo
         parameters: model::parameters(&exp.model, shape),
         model: exp.model.kind().to_string(),
     };
-    Ok(Prepared { traj, norm, train, validation, info })
+    Ok(Prepared { traj, norm, train, validation, validation_start, info })
 }
 
 fn tensor4(values: &[f32], shape: [usize; 4], device: &Device) -> Tensor<4> {
@@ -263,26 +266,28 @@ pub fn unrolled_loss(
         .map(|t| t.total)
 }
 
-/// Relative L2 over the horizon (physical units), averaged over validation windows.
-fn validate(model: &Surrogate, prep: &Prepared, exp: &Experiment, device: &Device) -> Option<f64> {
-    let n = prep.validation.len();
-    if n == 0 {
-        return None;
-    }
-    let limit = if exp.training.validation_windows == 0 { n } else { n.min(exp.training.validation_windows) };
+/// Scores of the windows `ids` of `windows` (physical units): per window, the relative L2 over the whole horizon
+/// and the nRMSE of each horizon step over all fields (`‖p − u‖ / ‖u‖` of that frame, as the rollout reports).
+fn window_errors(
+    model: &Surrogate,
+    prep: &Prepared,
+    exp: &Experiment,
+    windows: &Windows,
+    ids: &[usize],
+    device: &Device,
+) -> Vec<(f64, Vec<f64>)> {
     let c = prep.traj.channels();
     let [ny, nx] = prep.info.grid;
     let (h, k) = (exp.data.history, exp.data.horizon);
     let space = ny * nx;
+    let frame = c * space;
     let (mut input, mut target) = (vec![], vec![]);
-    let mut sum = 0.0;
-    let chunk = 32;
-    let windows: Vec<usize> = (0..limit).map(|i| i * n / limit).collect();
-    for batch in windows.chunks(chunk) {
-        prep.validation.gather(&prep.traj, batch, &mut input, &mut target);
+    let mut out = Vec::with_capacity(ids.len());
+    for batch in ids.chunks(32) {
+        windows.gather(&prep.traj, batch, &mut input, &mut target);
         let b = batch.len();
         let mut x = tensor4(&input, [b, h * c, ny, nx], device);
-        let mut preds = Vec::with_capacity(b * k * c * space);
+        let mut preds = Vec::with_capacity(b * k * frame);
         let mut steps = vec![];
         for _ in 0..k {
             let p = model::step(model, x.clone(), c, exp.model.residual());
@@ -291,19 +296,53 @@ fn validate(model: &Surrogate, prep: &Prepared, exp: &Experiment, device: &Devic
         }
         for s in 0..b {
             for st in &steps {
-                preds.extend_from_slice(&st[s * c * space..(s + 1) * c * space]);
+                preds.extend_from_slice(&st[s * frame..(s + 1) * frame]);
             }
         }
         prep.norm.invert(&mut preds, space);
         prep.norm.invert(&mut target, space);
+        let sq = |r: std::ops::Range<usize>| -> (f64, f64) {
+            let num = preds[r.clone()].iter().zip(&target[r.clone()]).map(|(p, y)| ((p - y) as f64).powi(2)).sum();
+            let den = target[r].iter().map(|y| (*y as f64).powi(2)).sum();
+            (num, den)
+        };
         for s in 0..b {
-            let r = s * k * c * space..(s + 1) * k * c * space;
-            let num: f64 = preds[r.clone()].iter().zip(&target[r.clone()]).map(|(p, y)| ((p - y) as f64).powi(2)).sum();
-            let den: f64 = target[r].iter().map(|y| (*y as f64).powi(2)).sum();
-            sum += (num / den.max(1e-30)).sqrt();
+            let (num, den) = sq(s * k * frame..(s + 1) * k * frame);
+            let per_step = (0..k)
+                .map(|t| {
+                    let (n, d) = sq((s * k + t) * frame..(s * k + t + 1) * frame);
+                    (n / d.max(1e-30)).sqrt()
+                })
+                .collect();
+            out.push(((num / den.max(1e-30)).sqrt(), per_step));
         }
     }
-    Some(sum / limit as f64)
+    out
+}
+
+/// Relative L2 over the horizon (physical units), averaged over validation windows.
+fn validate(model: &Surrogate, prep: &Prepared, exp: &Experiment, device: &Device) -> Option<f64> {
+    let n = prep.validation.len();
+    if n == 0 {
+        return None;
+    }
+    let limit = if exp.training.validation_windows == 0 { n } else { n.min(exp.training.validation_windows) };
+    let windows: Vec<usize> = (0..limit).map(|i| i * n / limit).collect();
+    let errs = window_errors(model, prep, exp, &prep.validation, &windows, device);
+    Some(errs.iter().map(|e| e.0).sum::<f64>() / limit as f64)
+}
+
+/// The rollout's nRMSE over the horizon from the first frame of each validation trajectory: per-step nRMSE
+/// averaged over the horizon, then over trajectories.
+fn validate_rollout(model: &Surrogate, prep: &Prepared, exp: &Experiment, device: &Device) -> Option<f64> {
+    let n = prep.validation_start.len();
+    if n == 0 {
+        return None;
+    }
+    let ids: Vec<usize> = (0..n).collect();
+    let errs = window_errors(model, prep, exp, &prep.validation_start, &ids, device);
+    let per: Vec<f64> = errs.iter().map(|(_, s)| s.iter().sum::<f64>() / s.len().max(1) as f64).collect();
+    Some(per.iter().sum::<f64>() / n as f64)
 }
 
 /// The autoregressive method on prepared data.
@@ -312,7 +351,12 @@ pub struct Autoregressive {
     prep: Prepared,
     input: Vec<f32>,
     target: Vec<f32>,
+    /// The rollout-start score of the last validation, reported with its step's metrics.
+    rollout_score: Option<f64>,
 }
+
+/// The metric name of the rollout-start validation score.
+pub const VAL_ROLLOUT: &str = "val_rollout_nrmse";
 
 impl Autoregressive {
     /// Loads and normalises the trajectories of `data` for `exp`; `stored` are the normalisation and data
@@ -323,7 +367,7 @@ impl Autoregressive {
         stored: Option<(Normalisation, RunInfo)>,
     ) -> Result<Self, TrainError> {
         let prep = prepare(exp, data, stored)?;
-        Ok(Self { exp: exp.clone(), prep, input: vec![], target: vec![] })
+        Ok(Self { exp: exp.clone(), prep, input: vec![], target: vec![], rollout_score: None })
     }
 
     /// What the data looked like.
@@ -402,6 +446,19 @@ impl Method for Autoregressive {
     }
 
     fn validate(&mut self, model: &Surrogate, device: &Device) -> Result<Option<f64>, TrainError> {
+        self.rollout_score = if self.exp.training.validate_rollout {
+            validate_rollout(model, &self.prep, &self.exp, device)
+        } else {
+            None
+        };
         Ok(validate(model, &self.prep, &self.exp, device))
+    }
+
+    fn validation_metric_names(&self) -> Vec<String> {
+        if self.exp.training.validate_rollout { vec![VAL_ROLLOUT.to_string()] } else { vec![] }
+    }
+
+    fn validation_metrics(&mut self) -> Vec<(String, f64)> {
+        self.rollout_score.take().map(|v| vec![(VAL_ROLLOUT.to_string(), v)]).unwrap_or_default()
     }
 }
