@@ -185,7 +185,7 @@ pub struct RolloutArgs {
     /// Skip the reference solver at 1, 1/2 and 1/4 resolution (no speed-up or breakeven).
     #[arg(long)]
     pub no_baseline: bool,
-    /// Skip the PNG plots.
+    /// Skip the figures (SVG and PNG); report.html then holds the summary and provenance only.
     #[arg(long)]
     pub no_plots: bool,
     /// Replace an existing report directory.

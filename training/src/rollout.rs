@@ -5,7 +5,7 @@
 //!
 //! A report directory holds `metrics.nc` (per-sample, per-step metrics), `predictions.nc` (the rollouts in the
 //! dataset format, context frames included, so xarray users compare them directly with the reference),
-//! `summary.json`, `summary.md` and PNG plots.
+//! `summary.json`, `summary.md`, figures (SVG and PNG) and `report.html`.
 
 use crate::data::Trajectories;
 use crate::figures;
