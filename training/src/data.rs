@@ -260,6 +260,14 @@ impl Windows {
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
+    /// Input frames per window.
+    pub fn history(&self) -> usize {
+        self.spec.history
+    }
+    /// Target frames per window.
+    pub fn horizon(&self) -> usize {
+        self.spec.horizon
+    }
     /// `(sample, first time level)` of window `i`.
     pub fn origin(&self, i: usize) -> (usize, usize) {
         self.index[i]
@@ -312,15 +320,20 @@ impl Normalisation {
                 count += n as f64;
             }
         }
+        Self::from_sums(traj.fields.clone(), &sum, &sq, count)
+    }
+
+    /// The statistics from per-channel sums of values and of squares over `count` values per channel.
+    pub fn from_sums(fields: Vec<String>, sum: &[f64], sq: &[f64], count: f64) -> Self {
         let mean: Vec<f64> = sum.iter().map(|s| s / count.max(1.0)).collect();
-        let scale = (0..nc)
+        let scale = (0..sum.len())
             .map(|c| {
                 let var = (sq[c] / count.max(1.0) - mean[c] * mean[c]).max(0.0);
                 let sd = var.sqrt();
                 if sd > 1e-12 * (1.0 + mean[c].abs()) { sd } else { 1.0 }
             })
             .collect();
-        Normalisation { fields: traj.fields.clone(), mean, scale }
+        Normalisation { fields, mean, scale }
     }
 
     /// Normalises frames in place; `values` is a sequence of `(channel, space)` frames with `space_len` points.

@@ -21,5 +21,6 @@ pub mod optim;
 pub mod report;
 pub mod rollout;
 pub mod schedule;
+pub mod stream;
 pub mod throughput;
 pub mod trainer;
