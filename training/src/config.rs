@@ -91,11 +91,36 @@ pub struct DataConfig {
     pub test: f64,
     /// Use only the first `max_samples` samples (0: all).
     pub max_samples: usize,
+    /// Where trajectories are held during training: `memory` (the whole file, normalised, on every rank),
+    /// `stream` (read from the file on demand through a cache of `memory_budget`; each rank reads only the
+    /// samples of its windows) or `auto` (memory when the loaded trajectories fit in `memory_budget`).
+    pub loading: Loading,
+    /// MiB for the trajectories: the limit of `auto` for loading into memory, and the size of the streaming cache.
+    pub memory_budget: usize,
+}
+
+/// `data.loading`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loading {
+    Auto,
+    Memory,
+    Stream,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { path: None, history: 1, horizon: 1, stride: 1, validation: 0.1, test: 0.2, max_samples: 0 }
+        Self {
+            path: None,
+            history: 1,
+            horizon: 1,
+            stride: 1,
+            validation: 0.1,
+            test: 0.2,
+            max_samples: 0,
+            loading: Loading::Auto,
+            memory_budget: 4096,
+        }
     }
 }
 
@@ -315,7 +340,12 @@ impl Experiment {
     /// Checks every value and resolves the schedule's length.
     pub fn validated(mut self) -> Result<Self, ConfigError> {
         let d = &self.data;
-        for (key, v) in [("data.history", d.history), ("data.horizon", d.horizon), ("data.stride", d.stride)] {
+        for (key, v) in [
+            ("data.history", d.history),
+            ("data.horizon", d.horizon),
+            ("data.stride", d.stride),
+            ("data.memory_budget", d.memory_budget),
+        ] {
             if v == 0 {
                 return Err(err(format!("`{key}` must be at least 1")));
             }

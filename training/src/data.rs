@@ -225,25 +225,57 @@ pub struct Windows {
 impl Windows {
     /// The windows of `samples` (indices into `traj`).
     pub fn new(traj: &Trajectories, samples: Range<usize>, spec: WindowSpec) -> Result<Self, DataError> {
+        Self::build(traj.times(), traj.samples(), samples, spec, &traj.origin)
+    }
+
+    /// The windows of `samples` of trajectories with `times` levels, `loaded` samples in all, from `origin`.
+    pub fn with_times(
+        times: usize,
+        loaded: usize,
+        samples: Range<usize>,
+        spec: WindowSpec,
+        origin: &Path,
+    ) -> Result<Self, DataError> {
+        Self::build(times, loaded, samples, spec, &origin.display().to_string())
+    }
+
+    /// One window per sample from its first frame (see [`Windows::first`]), for trajectories of `times` levels.
+    pub fn first_with_times(
+        times: usize,
+        loaded: usize,
+        samples: Range<usize>,
+        spec: WindowSpec,
+        origin: &Path,
+    ) -> Result<Self, DataError> {
+        let mut w = Self::with_times(times, loaded, samples.clone(), spec, origin)?;
+        w.index = samples.map(|s| (s, 0)).collect();
+        Ok(w)
+    }
+
+    fn build(
+        times: usize,
+        loaded: usize,
+        samples: Range<usize>,
+        spec: WindowSpec,
+        origin: &str,
+    ) -> Result<Self, DataError> {
         if spec.history == 0 || spec.horizon == 0 || spec.stride == 0 {
             return Err(invalid("[data]", "`history`, `horizon` and `stride` must all be at least 1"));
         }
         let span = spec.history + spec.horizon;
-        if span > traj.times() {
+        if span > times {
             return Err(invalid(
-                &traj.origin,
+                origin,
                 format!(
                     "a window of {} + {} frames needs more than the {} time levels",
-                    spec.history,
-                    spec.horizon,
-                    traj.times()
+                    spec.history, spec.horizon, times
                 ),
             ));
         }
-        if samples.end > traj.samples() {
-            return Err(invalid(&traj.origin, format!("samples {samples:?} beyond the {} loaded", traj.samples())));
+        if samples.end > loaded {
+            return Err(invalid(origin, format!("samples {samples:?} beyond the {} loaded", loaded)));
         }
-        let index = samples.flat_map(|s| (0..=traj.times() - span).step_by(spec.stride).map(move |t| (s, t))).collect();
+        let index = samples.flat_map(|s| (0..=times - span).step_by(spec.stride).map(move |t| (s, t))).collect();
         Ok(Windows { spec, index })
     }
 

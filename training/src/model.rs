@@ -147,7 +147,7 @@ pub fn advance(x: Tensor<4>, y: Tensor<4>, channels: usize) -> Tensor<4> {
 
 /// The mean structure change 1 − cos∠(u_t, u_{t+1}) over consecutive frames of some trajectories
 /// (`frames(s, t)` gives a frame of all channels), the DyMixOp τ for single-frame inputs.
-pub fn mean_structure_change(samples: usize, times: usize, frame: impl Fn(usize, usize) -> Vec<f32>) -> f64 {
+pub fn mean_structure_change(samples: usize, times: usize, mut frame: impl FnMut(usize, usize) -> Vec<f32>) -> f64 {
     let (mut sum, mut count) = (0.0, 0usize);
     for s in 0..samples {
         for t in 0..times.saturating_sub(1) {

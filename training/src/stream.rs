@@ -75,6 +75,7 @@ pub struct StreamedTrajectories {
     times: usize,
     channels: usize,
     space_len: usize,
+    space: Vec<usize>,
     fields: Vec<String>,
     /// Time levels per block (the file's chunk along time).
     block: usize,
@@ -100,6 +101,10 @@ impl StreamedTrajectories {
             ));
         }
         let block = ds.layout()?.time_chunk.clamp(1, ds.times.len());
+        let space: Vec<usize> = [ds.z.as_ref().map(Vec::len), ds.y.as_ref().map(Vec::len), Some(ds.x.len())]
+            .into_iter()
+            .flatten()
+            .collect();
         Ok(Self {
             origin,
             first: samples.start,
@@ -107,6 +112,7 @@ impl StreamedTrajectories {
             times: ds.times.len(),
             channels: ds.fields.len(),
             space_len: ds.space_len(),
+            space,
             fields: ds.fields.clone(),
             block,
             budget: budget_bytes,
@@ -115,6 +121,11 @@ impl StreamedTrajectories {
             stats: StreamStats::default(),
             ds,
         })
+    }
+
+    /// Grid sizes, slowest axis first.
+    pub fn space(&self) -> &[usize] {
+        &self.space
     }
 
     /// What has been read and cached so far.

@@ -6,11 +6,13 @@
 //! and `normalisation.json`; [`Trained::load`] rebuilds the network from them for rollouts.
 
 use crate::checkpoint::{Checkpoint, Header};
+use crate::config::Loading;
 use crate::config::{Experiment, Loss};
 use crate::data::{Normalisation, Split, Trajectories, WindowSpec, Windows};
 use crate::engine::{self, Method, StepContext, StepOutput, TrainError, write_json};
 use crate::methods::jaws::{self, RegularisationConfig, Regulariser};
 use crate::model::{self, FrameShape, Surrogate};
+use crate::stream::{self, FrameSource, StreamedTrajectories};
 use ansatz_operators::flat;
 use ansatz_operators::init::Init;
 use burn::prelude::*;
@@ -89,13 +91,56 @@ impl Trained {
 
 /// The training data, normalised, with its windows.
 struct Prepared {
-    traj: Trajectories,
+    source: Source,
     norm: Normalisation,
     train: Windows,
     validation: Windows,
     /// One window per validation trajectory, from its first frame (as the rollout starts).
     validation_start: Windows,
     info: RunInfo,
+}
+
+/// Where windows come from: the whole file in memory, already normalised, or the file itself through a cache.
+enum Source {
+    Memory(Trajectories),
+    Stream(Box<StreamedTrajectories>),
+}
+
+impl Source {
+    fn channels(&self) -> usize {
+        match self {
+            Source::Memory(t) => t.channels(),
+            Source::Stream(s) => s.channels(),
+        }
+    }
+
+    /// The normalised windows `batch` of `windows`, as [`Windows::gather`] lays them out. The streamed values
+    /// are normalised per window by the same function the in-memory path applies to the whole array, so both
+    /// give the same bits.
+    fn gather(
+        &mut self,
+        windows: &Windows,
+        norm: &Normalisation,
+        batch: &[usize],
+        input: &mut Vec<f32>,
+        target: &mut Vec<f32>,
+    ) -> Result<(), TrainError> {
+        match self {
+            Source::Memory(t) => windows.gather(t, batch, input, target),
+            Source::Stream(s) => {
+                stream::gather(windows, s.as_mut(), batch, input, target).map_err(|e| bad(e.to_string()))?;
+                let n = s.space_len();
+                norm.apply(input, n);
+                norm.apply(target, n);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bytes of `samples` trajectories as f32 in memory.
+fn loaded_bytes(ds: &ansatz_datasets::reader::Dataset, samples: usize) -> usize {
+    samples * ds.times.len() * ds.fields.len() * ds.space_len() * 4
 }
 
 fn prepare(exp: &Experiment, data: &Path, stored: Option<(Normalisation, RunInfo)>) -> Result<Prepared, TrainError> {
@@ -105,30 +150,44 @@ fn prepare(exp: &Experiment, data: &Path, stored: Option<(Normalisation, RunInfo
         return Err(bad(format!("{}: 3D datasets are not supported by the FNO and DyMixOp yet", data.display())));
     }
     let mut samples = ds.samples_complete;
-    drop(ds);
     if exp.data.max_samples > 0 {
         samples = samples.min(exp.data.max_samples);
     }
-    let split = Split::by_fraction(samples, exp.data.validation, exp.data.test).map_err(|e| bad(e.to_string()))?;
-    let mut traj = Trajectories::load(data, 0..samples).map_err(|e| bad(e.to_string()))?;
-    let norm = match &stored {
-        Some((n, _)) => n.clone(),
-        None => Normalisation::fit(&traj, split.train.clone()),
+    let budget = exp.data.memory_budget.saturating_mul(1 << 20);
+    let streamed = match exp.data.loading {
+        Loading::Memory => false,
+        Loading::Stream => true,
+        Loading::Auto => loaded_bytes(&ds, samples) > budget,
     };
-    if norm.fields != traj.fields {
-        return Err(bad(format!(
-            "{}: fields {:?} differ from the run's {:?}",
-            data.display(),
-            traj.fields,
-            norm.fields
-        )));
+    drop(ds);
+    let split = Split::by_fraction(samples, exp.data.validation, exp.data.test).map_err(|e| bad(e.to_string()))?;
+    let e = |e: crate::data::DataError| bad(e.to_string());
+    let (mut source, fields, times, space): (Source, Vec<String>, usize, Vec<usize>) = if streamed {
+        let s = StreamedTrajectories::open(data, 0..samples, budget).map_err(e)?;
+        let (f, t, sp) = (s.fields().to_vec(), s.times(), s.space().to_vec());
+        (Source::Stream(Box::new(s)), f, t, sp)
+    } else {
+        let t = Trajectories::load(data, 0..samples).map_err(e)?;
+        let (f, nt, sp) = (t.fields.clone(), t.times(), t.space().to_vec());
+        (Source::Memory(t), f, nt, sp)
+    };
+    let norm = match (&stored, &mut source) {
+        (Some((n, _)), _) => n.clone(),
+        (None, Source::Memory(t)) => Normalisation::fit(t, split.train.clone()),
+        (None, Source::Stream(s)) => stream::fit(s.as_mut(), split.train.clone()).map_err(e)?,
+    };
+    if norm.fields != fields {
+        return Err(bad(format!("{}: fields {:?} differ from the run's {:?}", data.display(), fields, norm.fields)));
     }
-    let n = traj.space_len();
-    norm.apply(traj.values_mut(), n);
+    let n: usize = space.iter().product();
+    if let Source::Memory(t) = &mut source {
+        norm.apply(t.values_mut(), n);
+    }
     let spec = WindowSpec { history: exp.data.history, horizon: exp.data.horizon, stride: exp.data.stride };
-    let train = Windows::new(&traj, split.train.clone(), spec).map_err(|e| bad(e.to_string()))?;
-    let validation = Windows::new(&traj, split.validation.clone(), spec).map_err(|e| bad(e.to_string()))?;
-    let validation_start = Windows::first(&traj, split.validation.clone(), spec).map_err(|e| bad(e.to_string()))?;
+    let train = Windows::with_times(times, samples, split.train.clone(), spec, data).map_err(e)?;
+    let validation = Windows::with_times(times, samples, split.validation.clone(), spec, data).map_err(e)?;
+    let validation_start =
+        Windows::first_with_times(times, samples, split.validation.clone(), spec, data).map_err(e)?;
     if train.len() < exp.training.batch {
         return Err(bad(format!(
             "`training.batch` = {} exceeds the {} training windows of {}",
@@ -137,17 +196,35 @@ fn prepare(exp: &Experiment, data: &Path, stored: Option<(Normalisation, RunInfo
             data.display()
         )));
     }
-    let space = traj.space().to_vec();
     let grid = if space.len() == 2 { [space[0], space[1]] } else { [1, space[0]] };
-    let tau = model::mean_structure_change(split.train.len(), traj.times(), |s, t| traj.frame(s, t).to_vec());
+    let tau = match &mut source {
+        Source::Memory(t) => model::mean_structure_change(split.train.len(), times, |s, t2| t.frame(s, t2).to_vec()),
+        Source::Stream(st) if stored.is_none() => {
+            // one more pass over the training samples, normalised frame by frame as the memory path does
+            let mut failure = None;
+            let mut frame = vec![0f32; st.channels() * n];
+            let tau = model::mean_structure_change(split.train.len(), times, |s, t2| {
+                if let Err(err) = st.frame_into(s, t2, &mut frame) {
+                    failure.get_or_insert(err);
+                }
+                norm.apply(&mut frame, n);
+                frame.clone()
+            });
+            if let Some(err) = failure {
+                return Err(e(err));
+            }
+            tau
+        }
+        Source::Stream(_) => 0.0,
+    };
     let frame_interval = if layout.times.len() > 1 { layout.times[1] - layout.times[0] } else { 0.0 };
-    let shape = FrameShape { channels: traj.channels(), ny: grid[0], nx: grid[1], history: exp.data.history };
+    let shape = FrameShape { channels: source.channels(), ny: grid[0], nx: grid[1], history: exp.data.history };
     let info = RunInfo {
         ansatz_version: env!("CARGO_PKG_VERSION").to_string(),
         // absolute, so that rollouts started from another folder find the data
         data: std::fs::canonicalize(data).unwrap_or_else(|_| data.to_path_buf()),
         pde: layout.pde.clone(),
-        fields: traj.fields.clone(),
+        fields,
         grid,
         extent: layout.extent.clone(),
         frame_interval,
@@ -159,7 +236,7 @@ fn prepare(exp: &Experiment, data: &Path, stored: Option<(Normalisation, RunInfo
         parameters: model::parameters(&exp.model, shape),
         model: exp.model.kind().to_string(),
     };
-    Ok(Prepared { traj, norm, train, validation, validation_start, info })
+    Ok(Prepared { source, norm, train, validation, validation_start, info })
 }
 
 fn tensor4(values: &[f32], shape: [usize; 4], device: &Device) -> Tensor<4> {
@@ -270,21 +347,23 @@ pub fn unrolled_loss(
 /// and the nRMSE of each horizon step over all fields (`‖p − u‖ / ‖u‖` of that frame, as the rollout reports).
 fn window_errors(
     model: &Surrogate,
-    prep: &Prepared,
+    prep: &mut Prepared,
     exp: &Experiment,
-    windows: &Windows,
+    from_start: bool,
     ids: &[usize],
     device: &Device,
-) -> Vec<(f64, Vec<f64>)> {
-    let c = prep.traj.channels();
-    let [ny, nx] = prep.info.grid;
+) -> Result<Vec<(f64, Vec<f64>)>, TrainError> {
+    let Prepared { source, norm, validation, validation_start, info, .. } = prep;
+    let windows = if from_start { &*validation_start } else { &*validation };
+    let c = source.channels();
+    let [ny, nx] = info.grid;
     let (h, k) = (exp.data.history, exp.data.horizon);
     let space = ny * nx;
     let frame = c * space;
     let (mut input, mut target) = (vec![], vec![]);
     let mut out = Vec::with_capacity(ids.len());
     for batch in ids.chunks(32) {
-        windows.gather(&prep.traj, batch, &mut input, &mut target);
+        source.gather(windows, norm, batch, &mut input, &mut target)?;
         let b = batch.len();
         let mut x = tensor4(&input, [b, h * c, ny, nx], device);
         let mut preds = Vec::with_capacity(b * k * frame);
@@ -299,8 +378,8 @@ fn window_errors(
                 preds.extend_from_slice(&st[s * frame..(s + 1) * frame]);
             }
         }
-        prep.norm.invert(&mut preds, space);
-        prep.norm.invert(&mut target, space);
+        norm.invert(&mut preds, space);
+        norm.invert(&mut target, space);
         let sq = |r: std::ops::Range<usize>| -> (f64, f64) {
             let num = preds[r.clone()].iter().zip(&target[r.clone()]).map(|(p, y)| ((p - y) as f64).powi(2)).sum();
             let den = target[r].iter().map(|y| (*y as f64).powi(2)).sum();
@@ -317,32 +396,42 @@ fn window_errors(
             out.push(((num / den.max(1e-30)).sqrt(), per_step));
         }
     }
-    out
+    Ok(out)
 }
 
 /// Relative L2 over the horizon (physical units), averaged over validation windows.
-fn validate(model: &Surrogate, prep: &Prepared, exp: &Experiment, device: &Device) -> Option<f64> {
+fn validate(
+    model: &Surrogate,
+    prep: &mut Prepared,
+    exp: &Experiment,
+    device: &Device,
+) -> Result<Option<f64>, TrainError> {
     let n = prep.validation.len();
     if n == 0 {
-        return None;
+        return Ok(None);
     }
     let limit = if exp.training.validation_windows == 0 { n } else { n.min(exp.training.validation_windows) };
     let windows: Vec<usize> = (0..limit).map(|i| i * n / limit).collect();
-    let errs = window_errors(model, prep, exp, &prep.validation, &windows, device);
-    Some(errs.iter().map(|e| e.0).sum::<f64>() / limit as f64)
+    let errs = window_errors(model, prep, exp, false, &windows, device)?;
+    Ok(Some(errs.iter().map(|e| e.0).sum::<f64>() / limit as f64))
 }
 
 /// The rollout's nRMSE over the horizon from the first frame of each validation trajectory: per-step nRMSE
 /// averaged over the horizon, then over trajectories.
-fn validate_rollout(model: &Surrogate, prep: &Prepared, exp: &Experiment, device: &Device) -> Option<f64> {
+fn validate_rollout(
+    model: &Surrogate,
+    prep: &mut Prepared,
+    exp: &Experiment,
+    device: &Device,
+) -> Result<Option<f64>, TrainError> {
     let n = prep.validation_start.len();
     if n == 0 {
-        return None;
+        return Ok(None);
     }
     let ids: Vec<usize> = (0..n).collect();
-    let errs = window_errors(model, prep, exp, &prep.validation_start, &ids, device);
+    let errs = window_errors(model, prep, exp, true, &ids, device)?;
     let per: Vec<f64> = errs.iter().map(|(_, s)| s.iter().sum::<f64>() / s.len().max(1) as f64).collect();
-    Some(per.iter().sum::<f64>() / n as f64)
+    Ok(Some(per.iter().sum::<f64>() / n as f64))
 }
 
 /// The autoregressive method on prepared data.
@@ -414,7 +503,8 @@ impl Method for Autoregressive {
         let shape = self.prep.info.shape();
         let (c, [ny, nx]) = (shape.channels, self.prep.info.grid);
         let (h, k) = (self.exp.data.history, self.exp.data.horizon);
-        self.prep.train.gather(&self.prep.traj, batch, &mut self.input, &mut self.target);
+        let Prepared { source, norm, train, .. } = &mut self.prep;
+        source.gather(train, norm, batch, &mut self.input, &mut self.target)?;
         let b = batch.len();
         let x = tensor4(&self.input, [b, h * c, ny, nx], &ctx.device);
         let y = tensor4(&self.target, [b, k * c, ny, nx], &ctx.device);
@@ -447,11 +537,11 @@ impl Method for Autoregressive {
 
     fn validate(&mut self, model: &Surrogate, device: &Device) -> Result<Option<f64>, TrainError> {
         self.rollout_score = if self.exp.training.validate_rollout {
-            validate_rollout(model, &self.prep, &self.exp, device)
+            validate_rollout(model, &mut self.prep, &self.exp, device)?
         } else {
             None
         };
-        Ok(validate(model, &self.prep, &self.exp, device))
+        validate(model, &mut self.prep, &self.exp, device)
     }
 
     fn validation_metric_names(&self) -> Vec<String> {
