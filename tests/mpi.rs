@@ -245,6 +245,10 @@ fn two_ranks_train_like_one_rank_with_the_same_global_batch() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(out.matches("run directory").count(), 1, "{out}");
     assert_eq!(std::fs::read_to_string(two.join("metrics.csv")).unwrap().lines().count(), 21);
+    // streamed loading on 2 ranks: each rank reads its windows from the file; the same parameters bit for bit
+    let streamed = dir.path().join("two-streamed");
+    train(2, &streamed, &[], &["--set", "data.loading=stream", "--set", "data.memory_budget=1"]);
+    assert_eq!(params(&streamed), params(&two), "2 ranks, streamed against in memory");
     // interrupted on 2 ranks, resumed on 1: the same parameters
     let mixed = dir.path().join("mixed");
     train(2, &mixed, &[("ANSATZ_STOP_AFTER", "7")], &[]);
