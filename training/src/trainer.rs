@@ -147,7 +147,7 @@ pub fn train(
     } else {
         None
     };
-    let mut method = Autoregressive::prepare(&exp, &opts.data, stored)?;
+    let mut method = Autoregressive::prepare(&exp, &opts.data, stored, comm)?;
     let settings = Settings {
         seed: exp.seed,
         training: exp.training.clone(),

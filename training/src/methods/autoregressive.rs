@@ -6,6 +6,8 @@
 //! and `normalisation.json`; [`Trained::load`] rebuilds the network from them for rollouts.
 
 use crate::checkpoint::{Checkpoint, Header};
+use std::ops::Range;
+
 use crate::config::Loading;
 use crate::config::{Experiment, Loss};
 use crate::data::{Normalisation, Split, Trajectories, WindowSpec, Windows};
@@ -143,7 +145,56 @@ fn loaded_bytes(ds: &ansatz_datasets::reader::Dataset, samples: usize) -> usize 
     samples * ds.times.len() * ds.fields.len() * ds.space_len() * 4
 }
 
-fn prepare(exp: &Experiment, data: &Path, stored: Option<(Normalisation, RunInfo)>) -> Result<Prepared, TrainError> {
+/// Normalisation statistics and the structure-change coefficient from streamed passes over the training samples.
+fn streamed_statistics(
+    st: &mut StreamedTrajectories,
+    train: Range<usize>,
+    times: usize,
+) -> Result<(Normalisation, f64), crate::data::DataError> {
+    let norm = stream::fit(st, train.clone())?;
+    let n = st.space_len();
+    let mut failure = None;
+    let mut frame = vec![0f32; st.channels() * n];
+    // normalised frame by frame as the memory path normalises the whole array
+    let tau = model::mean_structure_change(train.len(), times, |s, t| {
+        if let Err(err) = st.frame_into(s, t, &mut frame) {
+            failure.get_or_insert(err);
+        }
+        norm.apply(&mut frame, n);
+        frame.clone()
+    });
+    match failure {
+        Some(err) => Err(err),
+        None => Ok((norm, tau)),
+    }
+}
+
+/// Runs `f` on rank 0 and gives every rank its result (or its error).
+fn on_root<T: serde::Serialize + serde::de::DeserializeOwned>(
+    comm: &dyn ansatz_cluster::Communicator,
+    f: impl FnOnce() -> Result<T, String>,
+) -> Result<T, TrainError> {
+    if comm.size() == 1 {
+        return f().map_err(bad);
+    }
+    let mut bytes = if comm.rank() == 0 {
+        serde_json::to_vec(&f())
+            .unwrap_or_else(|e| serde_json::to_vec(&Err::<T, String>(e.to_string())).unwrap_or_default())
+    } else {
+        vec![]
+    };
+    comm.broadcast_bytes(0, &mut bytes);
+    let r: Result<T, String> =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("statistics from rank 0 unreadable: {e}")))?;
+    r.map_err(bad)
+}
+
+fn prepare(
+    exp: &Experiment,
+    data: &Path,
+    stored: Option<(Normalisation, RunInfo)>,
+    comm: &dyn ansatz_cluster::Communicator,
+) -> Result<Prepared, TrainError> {
     let ds = ansatz_datasets::reader::Dataset::open(data).map_err(|e| bad(e.to_string()))?;
     let layout = ds.layout().map_err(|e| bad(e.to_string()))?;
     if layout.z.is_some() {
@@ -171,10 +222,17 @@ fn prepare(exp: &Experiment, data: &Path, stored: Option<(Normalisation, RunInfo
         let (f, nt, sp) = (t.fields.clone(), t.times(), t.space().to_vec());
         (Source::Memory(t), f, nt, sp)
     };
+    let mut streamed_tau = None;
     let norm = match (&stored, &mut source) {
         (Some((n, _)), _) => n.clone(),
         (None, Source::Memory(t)) => Normalisation::fit(t, split.train.clone()),
-        (None, Source::Stream(s)) => stream::fit(s.as_mut(), split.train.clone()).map_err(e)?,
+        (None, Source::Stream(st)) => {
+            let (norm, tau) = on_root(comm, || {
+                streamed_statistics(st.as_mut(), split.train.clone(), times).map_err(|e| e.to_string())
+            })?;
+            streamed_tau = Some(tau);
+            norm
+        }
     };
     if norm.fields != fields {
         return Err(bad(format!("{}: fields {:?} differ from the run's {:?}", data.display(), fields, norm.fields)));
@@ -199,23 +257,7 @@ fn prepare(exp: &Experiment, data: &Path, stored: Option<(Normalisation, RunInfo
     let grid = if space.len() == 2 { [space[0], space[1]] } else { [1, space[0]] };
     let tau = match &mut source {
         Source::Memory(t) => model::mean_structure_change(split.train.len(), times, |s, t2| t.frame(s, t2).to_vec()),
-        Source::Stream(st) if stored.is_none() => {
-            // one more pass over the training samples, normalised frame by frame as the memory path does
-            let mut failure = None;
-            let mut frame = vec![0f32; st.channels() * n];
-            let tau = model::mean_structure_change(split.train.len(), times, |s, t2| {
-                if let Err(err) = st.frame_into(s, t2, &mut frame) {
-                    failure.get_or_insert(err);
-                }
-                norm.apply(&mut frame, n);
-                frame.clone()
-            });
-            if let Some(err) = failure {
-                return Err(e(err));
-            }
-            tau
-        }
-        Source::Stream(_) => 0.0,
+        Source::Stream(_) => streamed_tau.unwrap_or(0.0),
     };
     let frame_interval = if layout.times.len() > 1 { layout.times[1] - layout.times[0] } else { 0.0 };
     let shape = FrameShape { channels: source.channels(), ny: grid[0], nx: grid[1], history: exp.data.history };
@@ -450,12 +492,15 @@ pub const VAL_ROLLOUT: &str = "val_rollout_nrmse";
 impl Autoregressive {
     /// Loads and normalises the trajectories of `data` for `exp`; `stored` are the normalisation and data
     /// description of the run being resumed (the statistics are then not refitted).
+    /// With streamed loading on several ranks, rank 0 alone makes the passes over the training samples for the
+    /// statistics and sends them to the others, so that each rank reads only the samples of its own windows.
     pub fn prepare(
         exp: &Experiment,
         data: &Path,
         stored: Option<(Normalisation, RunInfo)>,
+        comm: &dyn ansatz_cluster::Communicator,
     ) -> Result<Self, TrainError> {
-        let prep = prepare(exp, data, stored)?;
+        let prep = prepare(exp, data, stored, comm)?;
         Ok(Self { exp: exp.clone(), prep, input: vec![], target: vec![], rollout_score: None })
     }
 
