@@ -57,6 +57,13 @@ fn two_ranks_generate_shards_that_merge_to_the_single_process_dataset() {
         }
         let o = ansatz(&["info", p(&manifest)]);
         assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("2 shards"));
+        if pde == "burgers1d" {
+            // training names the manifest and says how to get one file
+            let o = ansatz(&["train", "fno-burgers2d", "--data", p(&manifest), "--out", p(&dir.path().join("r"))]);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{err}");
+            assert!(err.contains("manifest.json") && err.contains("ansatz merge"), "{err}");
+        }
     }
 }
 

@@ -195,6 +195,13 @@ fn prepare(
     stored: Option<(Normalisation, RunInfo)>,
     comm: &dyn ansatz_cluster::Communicator,
 ) -> Result<Prepared, TrainError> {
+    if ansatz_datasets::manifest::is_manifest(data) {
+        return Err(bad(format!(
+            "{}: a manifest of shards; training reads one dataset file: `ansatz merge {} --out FILE.nc` first",
+            data.display(),
+            data.display()
+        )));
+    }
     let ds = ansatz_datasets::reader::Dataset::open(data).map_err(|e| bad(e.to_string()))?;
     let layout = ds.layout().map_err(|e| bad(e.to_string()))?;
     if layout.z.is_some() {
