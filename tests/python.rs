@@ -33,15 +33,10 @@ fn xarray_opens_generated_datasets() {
 
 /// `benches/gpu/gpu_check.py` reads checkpoints and rollout summaries itself (the GPU machine has nothing but
 /// Python's standard library): its readers must agree with the formats the binary writes.
-#[test]
-fn the_gpu_check_reads_our_checkpoints_and_rollout_summaries() {
-    let python = std::env::var("ANSATZ_PYTHON").unwrap_or_else(|_| "python3".into());
-    if Command::new(&python).arg("--version").output().is_err() {
-        eprintln!("no Python interpreter: skipping the gpu_check reader check (make test runs it)");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+/// A tiny FNO trained for 3 steps on 6 generated 1D trajectories (`DIR/b.nc`, run `DIR/run`) and its 3-step
+/// rollout without figures or solver baseline (`DIR/report`).
+fn tiny_rollout(dir: &std::path::Path) {
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
     let run = |args: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_ansatz")).args(args).output().unwrap();
         assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
@@ -55,6 +50,18 @@ fn the_gpu_check_reads_our_checkpoints_and_rollout_summaries() {
     .unwrap();
     run(&["train", &p("tiny.toml"), "--data", &p("b.nc"), "--out", &p("run")]);
     run(&["rollout", "--run", &p("run"), "--out", &p("report"), "--steps", "3", "--no-plots", "--no-baseline"]);
+}
+
+#[test]
+fn the_gpu_check_reads_our_checkpoints_and_rollout_summaries() {
+    let python = std::env::var("ANSATZ_PYTHON").unwrap_or_else(|_| "python3".into());
+    if Command::new(&python).arg("--version").output().is_err() {
+        eprintln!("no Python interpreter: skipping the gpu_check reader check (make test runs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    tiny_rollout(dir.path());
     let script = "import json, sys\n\
                   sys.path.insert(0, sys.argv[1])\n\
                   import gpu_check as g\n\
@@ -153,15 +160,7 @@ fn every_file_we_write_passes_the_cf_checker() {
     run(&["merge", &p("sharded.manifest.json"), "--out", &p("merged.nc")]);
     files.extend([p("sharded.rank-0000.nc"), p("sharded.rank-0001.nc"), p("merged.nc")]);
     // a rollout's predictions and metrics
-    run(&["generate", "burgers1d", "--samples", "6", "--out", &p("train.nc"), "--set", "grid.n=32"]);
-    std::fs::write(
-        p("tiny.toml"),
-        "[data]\nhistory = 2\nhorizon = 2\nvalidation = 0.2\ntest = 0.2\n\
-         [model]\nkind = \"fno\"\nwidth = 6\nlayers = 1\nmodes = 4\nprojection = 8\n[training]\nsteps = 2\nbatch = 2\n",
-    )
-    .unwrap();
-    run(&["train", &p("tiny.toml"), "--data", &p("train.nc"), "--out", &p("run")]);
-    run(&["rollout", "--run", &p("run"), "--out", &p("report"), "--steps", "3", "--no-plots", "--no-baseline"]);
+    tiny_rollout(dir.path());
     files.extend([p("report/predictions.nc"), p("report/metrics.nc")]);
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/cf_check.py");

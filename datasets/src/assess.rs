@@ -111,14 +111,15 @@ pub fn dataset_needs(file: &netcdf::File) -> Vec<Need> {
     // time
     let has_t = file.dimension(TIME).is_some();
     let t_coord = file.variable(TIME).filter(|v| dims_of(v) == [TIME]);
-    match (has_t, t_coord.is_some(), foreign_time(file)) {
+    let other_time = foreign_time(file);
+    match (has_t, t_coord.is_some(), &other_time) {
         (true, true, _) => needs.push(Need::ok("a time coordinate t(t), nondimensional, first value 0")),
         (true, false, _) => needs.push(Need::missing(
             "a coordinate variable t(t) holding the saved times: the dimension 't' exists but has no coordinate \
              variable",
         )),
         (false, _, Some((name, calendar))) => {
-            let convert = if calendar {
+            let convert = if *calendar {
                 "; its units are a calendar time (\"since\"), Ansatz's are plain nondimensional numbers: open with \
                  xarray's decode_times=False and store t - t[0] in units \"1\""
                     .to_string()
@@ -168,14 +169,14 @@ pub fn dataset_needs(file: &netcdf::File) -> Vec<Need> {
     };
     // the dimensions a field must have once the ones above are named as required
     let mut expected = vec!["sample".to_string()];
-    if file.dimension(TIME).is_some() || foreign_time(file).is_some() {
+    if file.dimension(TIME).is_some() || other_time.is_some() {
         expected.push(TIME.into());
     }
     if axes.is_empty() {
         expected.push("x".into());
     }
     expected.extend(axes.iter().map(|a| a.to_string()));
-    let renamed = |d: &str| match foreign_time(file) {
+    let renamed = |d: &str| match &other_time {
         Some((name, _)) if name == d => TIME.to_string(),
         _ => d.to_string(),
     };

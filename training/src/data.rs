@@ -39,6 +39,36 @@ fn invalid(origin: &str, message: impl Into<String>) -> DataError {
     DataError::Invalid { origin: origin.to_string(), message: message.into() }
 }
 
+/// Opens the dataset at `path` for the trajectories of `samples`: refuses static datasets and samples beyond the
+/// complete ones. Returns the dataset, its name for messages and the grid sizes, slowest axis first.
+pub(crate) fn open_trajectories(
+    path: &Path,
+    samples: &Range<usize>,
+) -> Result<(Dataset, String, Vec<usize>), DataError> {
+    let ds = Dataset::open(path)?;
+    let origin = path.display().to_string();
+    if ds.is_static() {
+        return Err(invalid(&origin, "a static dataset has no trajectories to train a time stepper on"));
+    }
+    if samples.is_empty() || samples.end > ds.samples_complete {
+        return Err(invalid(
+            &origin,
+            format!("samples {samples:?} requested, the file holds {} complete samples", ds.samples_complete),
+        ));
+    }
+    let space =
+        [ds.z.as_ref().map(Vec::len), ds.y.as_ref().map(Vec::len), Some(ds.x.len())].into_iter().flatten().collect();
+    Ok((ds, origin, space))
+}
+
+/// The error for a non-finite value of `field` at `(sample, time)`.
+pub(crate) fn not_finite(origin: &str, field: &str, sample: usize, time: usize) -> DataError {
+    invalid(
+        origin,
+        format!("variable '{field}' is not finite (or overflows f32) at sample {sample}, time level {time}"),
+    )
+}
+
 /// Trajectories in memory, layout `(sample, time, channel, space...)`, one channel per field variable.
 #[derive(Clone, Debug)]
 pub struct Trajectories {
@@ -81,26 +111,8 @@ impl Trajectories {
 
     /// Reads every field of `samples` from the dataset at `path` (all time levels).
     pub fn load(path: &Path, samples: Range<usize>) -> Result<Self, DataError> {
-        let ds = Dataset::open(path)?;
-        let origin = path.display().to_string();
-        if ds.is_static() {
-            return Err(invalid(&origin, "a static dataset has no trajectories to train a time stepper on"));
-        }
-        if samples.is_empty() || samples.end > ds.samples_complete {
-            return Err(invalid(
-                &origin,
-                format!("samples {samples:?} requested, the file holds {} complete samples", ds.samples_complete),
-            ));
-        }
+        let (ds, origin, space) = open_trajectories(path, &samples)?;
         let (ns, nt, nc) = (samples.len(), ds.times.len(), ds.fields.len());
-        let mut space = Vec::new();
-        if let Some(z) = &ds.z {
-            space.push(z.len());
-        }
-        if let Some(y) = &ds.y {
-            space.push(y.len());
-        }
-        space.push(ds.x.len());
         let n = space.iter().product::<usize>();
         let mut data = vec![0f32; ns * nt * nc * n];
         for (c, field) in ds.fields.iter().enumerate() {
@@ -126,15 +138,7 @@ impl Trajectories {
         if let Some(i) = self.data.iter().position(|v| !v.is_finite()) {
             let frame = i / n;
             let (c, st) = (frame % self.channels, frame / self.channels);
-            return Err(invalid(
-                &self.origin,
-                format!(
-                    "variable '{}' is not finite (or overflows f32) at sample {}, time level {}",
-                    self.fields[c],
-                    st / self.times,
-                    st % self.times
-                ),
-            ));
+            return Err(not_finite(&self.origin, &self.fields[c], st / self.times, st % self.times));
         }
         Ok(())
     }
@@ -239,19 +243,6 @@ impl Windows {
         Self::build(times, loaded, samples, spec, &origin.display().to_string())
     }
 
-    /// One window per sample from its first frame (see [`Windows::first`]), for trajectories of `times` levels.
-    pub fn first_with_times(
-        times: usize,
-        loaded: usize,
-        samples: Range<usize>,
-        spec: WindowSpec,
-        origin: &Path,
-    ) -> Result<Self, DataError> {
-        let mut w = Self::with_times(times, loaded, samples.clone(), spec, origin)?;
-        w.index = samples.map(|s| (s, 0)).collect();
-        Ok(w)
-    }
-
     fn build(
         times: usize,
         loaded: usize,
@@ -279,11 +270,11 @@ impl Windows {
         Ok(Windows { spec, index })
     }
 
-    /// One window per sample of `samples`, starting at its first frame: the context a rollout starts from.
-    pub fn first(traj: &Trajectories, samples: Range<usize>, spec: WindowSpec) -> Result<Self, DataError> {
-        let mut w = Self::new(traj, samples.clone(), spec)?;
-        w.index = samples.map(|s| (s, 0)).collect();
-        Ok(w)
+    /// Only the first window of each sample: the one starting at its first frame, the context a rollout starts
+    /// from.
+    pub fn first_frames(mut self) -> Self {
+        self.index.retain(|&(_, t)| t == 0);
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -291,14 +282,6 @@ impl Windows {
     }
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
-    }
-    /// Input frames per window.
-    pub fn history(&self) -> usize {
-        self.spec.history
-    }
-    /// Target frames per window.
-    pub fn horizon(&self) -> usize {
-        self.spec.horizon
     }
     /// `(sample, first time level)` of window `i`.
     pub fn origin(&self, i: usize) -> (usize, usize) {
@@ -309,18 +292,35 @@ impl Windows {
     /// (layout `(batch, horizon, channel, space...)`), resizing the buffers only when the batch size changes.
     pub fn gather(&self, traj: &Trajectories, batch: &[usize], input: &mut Vec<f32>, target: &mut Vec<f32>) {
         let f = traj.channels() * traj.space_len();
-        let (h, k) = (self.spec.history, self.spec.horizon);
+        let copied: Result<(), std::convert::Infallible> = self.gather_with(f, batch, input, target, |s, t, dst| {
+            dst.copy_from_slice(traj.frame(s, t));
+            Ok(())
+        });
+        let Ok(()) = copied;
+    }
+
+    /// [`Windows::gather`] with frames of `frame_len` values from `frame_into(sample, time, dst)`.
+    pub fn gather_with<E>(
+        &self,
+        frame_len: usize,
+        batch: &[usize],
+        input: &mut Vec<f32>,
+        target: &mut Vec<f32>,
+        mut frame_into: impl FnMut(usize, usize, &mut [f32]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (f, h, k) = (frame_len, self.spec.history, self.spec.horizon);
         input.resize(batch.len() * h * f, 0.0);
         target.resize(batch.len() * k * f, 0.0);
         for (b, &w) in batch.iter().enumerate() {
             let (s, t0) = self.index[w];
             for j in 0..h {
-                input[(b * h + j) * f..(b * h + j + 1) * f].copy_from_slice(traj.frame(s, t0 + j));
+                frame_into(s, t0 + j, &mut input[(b * h + j) * f..(b * h + j + 1) * f])?;
             }
             for j in 0..k {
-                target[(b * k + j) * f..(b * k + j + 1) * f].copy_from_slice(traj.frame(s, t0 + h + j));
+                frame_into(s, t0 + h + j, &mut target[(b * k + j) * f..(b * k + j + 1) * f])?;
             }
         }
+        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use ansatz_datasets::reader::Dataset;
 
-use crate::data::{DataError, Normalisation, Trajectories, Windows};
+use crate::data::{DataError, Normalisation, Trajectories, Windows, not_finite, open_trajectories};
 
 /// Frames by `(sample, time level)`, sample counted from the first loaded one.
 pub trait FrameSource {
@@ -89,22 +89,8 @@ impl StreamedTrajectories {
     /// Opens `samples` of the dataset at `path` with a cache of at most `budget_bytes` (at least one block is
     /// always held).
     pub fn open(path: &Path, samples: Range<usize>, budget_bytes: usize) -> Result<Self, DataError> {
-        let ds = Dataset::open(path)?;
-        let origin = path.display().to_string();
-        if ds.is_static() {
-            return Err(invalid(&origin, "a static dataset has no trajectories to train a time stepper on"));
-        }
-        if samples.is_empty() || samples.end > ds.samples_complete {
-            return Err(invalid(
-                &origin,
-                format!("samples {samples:?} requested, the file holds {} complete samples", ds.samples_complete),
-            ));
-        }
+        let (ds, origin, space) = open_trajectories(path, &samples)?;
         let block = ds.layout()?.time_chunk.clamp(1, ds.times.len());
-        let space: Vec<usize> = [ds.z.as_ref().map(Vec::len), ds.y.as_ref().map(Vec::len), Some(ds.x.len())]
-            .into_iter()
-            .flatten()
-            .collect();
         Ok(Self {
             origin,
             first: samples.start,
@@ -153,15 +139,7 @@ impl StreamedTrajectories {
         }
         if let Some(i) = out.iter().position(|v| !v.is_finite()) {
             let frame = i / n;
-            return Err(invalid(
-                &self.origin,
-                format!(
-                    "variable '{}' is not finite (or overflows f32) at sample {}, time level {}",
-                    self.fields[frame % nc],
-                    sample,
-                    t0 + frame / nc
-                ),
-            ));
+            return Err(not_finite(&self.origin, &self.fields[frame % nc], sample, t0 + frame / nc));
         }
         self.stats.blocks_read += 1;
         self.stats.values_read += out.len();
@@ -233,19 +211,7 @@ pub fn gather(
     target: &mut Vec<f32>,
 ) -> Result<(), DataError> {
     let f = source.channels() * source.space_len();
-    let (h, k) = (windows.history(), windows.horizon());
-    input.resize(batch.len() * h * f, 0.0);
-    target.resize(batch.len() * k * f, 0.0);
-    for (b, &w) in batch.iter().enumerate() {
-        let (s, t0) = windows.origin(w);
-        for j in 0..h {
-            source.frame_into(s, t0 + j, &mut input[(b * h + j) * f..(b * h + j + 1) * f])?;
-        }
-        for j in 0..k {
-            source.frame_into(s, t0 + h + j, &mut target[(b * k + j) * f..(b * k + j + 1) * f])?;
-        }
-    }
-    Ok(())
+    windows.gather_with(f, batch, input, target, |s, t, dst| source.frame_into(s, t, dst))
 }
 
 /// [`Normalisation::fit`] in one pass over a source: the same sums in the same order, so the same statistics.

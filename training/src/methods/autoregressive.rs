@@ -251,8 +251,7 @@ fn prepare(
     let spec = WindowSpec { history: exp.data.history, horizon: exp.data.horizon, stride: exp.data.stride };
     let train = Windows::with_times(times, samples, split.train.clone(), spec, data).map_err(e)?;
     let validation = Windows::with_times(times, samples, split.validation.clone(), spec, data).map_err(e)?;
-    let validation_start =
-        Windows::first_with_times(times, samples, split.validation.clone(), spec, data).map_err(e)?;
+    let validation_start = validation.clone().first_frames();
     if train.len() < exp.training.batch {
         return Err(bad(format!(
             "`training.batch` = {} exceeds the {} training windows of {}",
