@@ -57,13 +57,6 @@ fn two_ranks_generate_shards_that_merge_to_the_single_process_dataset() {
         }
         let o = ansatz(&["info", p(&manifest)]);
         assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("2 shards"));
-        if pde == "burgers1d" {
-            // training names the manifest and says how to get one file
-            let o = ansatz(&["train", "fno-burgers2d", "--data", p(&manifest), "--out", p(&dir.path().join("r"))]);
-            let err = String::from_utf8_lossy(&o.stderr);
-            assert_eq!(o.status.code(), Some(2), "{err}");
-            assert!(err.contains("manifest.json") && err.contains("ansatz merge"), "{err}");
-        }
     }
 }
 
@@ -263,6 +256,58 @@ fn two_ranks_train_like_one_rank_with_the_same_global_batch() {
     let rel = relative(&params(&mixed), &params(&one));
     eprintln!("2 ranks resumed on 1 vs 1 rank: {rel:e} relative");
     assert!(rel < 1e-5, "2-rank run resumed on 1 rank differs by {rel:e}");
+}
+
+/// Training straight from a manifest of shards, each rank drawing from its own samples
+/// (`data.partition = "rank"`): streamed and in-memory loading give the same parameters bit for bit, and the
+/// ranks' streamed reads touch disjoint samples that together cover the data.
+#[test]
+fn ranks_train_from_a_manifest_reading_disjoint_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = training_setup(dir.path());
+    let sharded = dir.path().join("b1-mpi.nc");
+    let o = mpirun(2, &[], &[&["generate", "burgers1d", "--out", p(&sharded)], &SMALL[..]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let manifest = dir.path().join("b1-mpi.manifest.json");
+    let train = |np: usize, data: &Path, run: &Path, extra: &[&str]| {
+        let args = [&["train", p(&config), "--data", p(data), "--out", p(run)], extra].concat();
+        let o = if np == 1 { ansatz(&args) } else { mpirun(np, &[], &args) };
+        assert!(o.status.success(), "np {np}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    // one rank: the manifest trains like the single file it equals
+    let (file_run, manifest_run) = (dir.path().join("file"), dir.path().join("manifest"));
+    train(1, &data, &file_run, &[]);
+    train(1, &manifest, &manifest_run, &[]);
+    assert_eq!(params(&manifest_run), params(&file_run), "the manifest against the file");
+    // two ranks, each on its own samples
+    let rank = ["--set", "data.partition=rank"];
+    let (memory, streamed) = (dir.path().join("rank-memory"), dir.path().join("rank-streamed"));
+    train(2, &manifest, &memory, &rank);
+    train(
+        2,
+        &manifest,
+        &streamed,
+        &[&rank[..], &["--set", "data.loading=stream", "--set", "data.memory_budget=1"]].concat(),
+    );
+    assert_eq!(params(&streamed), params(&memory), "2 ranks by rank, streamed against in memory");
+    let report = |r: usize| -> ansatz_training::stream::StreamReport {
+        let text = std::fs::read_to_string(streamed.join(format!("stream-rank-{r:04}.json"))).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let (a, b) = (report(0), report(1));
+    let set = |r: &ansatz_training::stream::StreamReport| -> Vec<usize> {
+        r.samples_read.iter().flat_map(|x| x.clone()).collect()
+    };
+    let (sa, sb) = (set(&a), set(&b));
+    eprintln!(
+        "rank 0 read samples {sa:?} ({} bytes), rank 1 {sb:?} ({} bytes)",
+        a.stats.bytes_read, b.stats.bytes_read
+    );
+    assert!(sa.iter().all(|s| !sb.contains(s)), "ranks read the same samples: {sa:?} and {sb:?}");
+    let mut all: Vec<usize> = sa.iter().chain(&sb).copied().collect();
+    all.sort();
+    assert_eq!(all, (0..7).collect::<Vec<_>>(), "6 training samples split 3 + 3, the validation sample on rank 0");
+    assert!(a.stats.peak_cached_bytes <= 1 << 20 && b.stats.peak_cached_bytes <= 1 << 20);
 }
 
 #[test]

@@ -86,6 +86,28 @@ pub fn is_manifest(path: &Path) -> bool {
 /// absolute paths, no `..`), every shard must exist with the recorded size and checksum, and the shards must
 /// cover `0..samples` contiguously. Returns the manifest and the shard paths.
 pub fn read_manifest(path: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
+    let (m, paths) = read_manifest_sizes(path)?;
+    for (s, p) in m.shards.iter().zip(&paths) {
+        verify_checksum(path, s, p)?;
+    }
+    Ok((m, paths))
+}
+
+/// Whether shard `entry` (at `shard`) of the manifest at `manifest` still has its recorded checksum.
+pub fn verify_checksum(manifest: &Path, entry: &ShardEntry, shard: &Path) -> Result<()> {
+    if sha256_file(shard)? != entry.sha256 {
+        return Err(DatasetError::format(
+            manifest,
+            format!("shard '{}' does not match its checksum (altered or corrupt)", entry.file),
+        ));
+    }
+    Ok(())
+}
+
+/// [`read_manifest`] without the checksums (which read every byte of every shard): the entries, the presence
+/// and sizes of the shards and their coverage of the samples. For readers that verify the checksums of the
+/// shards they read themselves, or split that work between processes.
+pub fn read_manifest_sizes(path: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
     let bad = |what: String| DatasetError::format(path, what);
     let text = std::fs::read_to_string(path).map_err(|e| DatasetError::io(path, e))?;
     let m: Manifest = serde_json::from_str(&text).map_err(|e| bad(format!("not a valid manifest: {e}")))?;
@@ -108,9 +130,6 @@ pub fn read_manifest(path: &Path) -> Result<(Manifest, Vec<PathBuf>)> {
         let meta = std::fs::metadata(&p).map_err(|_| bad(format!("shard '{}' is missing", s.file)))?;
         if meta.len() != s.bytes {
             return Err(bad(format!("shard '{}' has {} bytes, the manifest says {}", s.file, meta.len(), s.bytes)));
-        }
-        if sha256_file(&p)? != s.sha256 {
-            return Err(bad(format!("shard '{}' does not match its checksum (altered or corrupt)", s.file)));
         }
         paths.push(p);
     }

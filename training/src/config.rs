@@ -97,6 +97,18 @@ pub struct DataConfig {
     pub loading: Loading,
     /// MiB for the trajectories: the limit of `auto` for loading into memory, and the size of the streaming cache.
     pub memory_budget: usize,
+    /// How training windows are dealt to ranks under `mpirun`: `global` (every global batch drawn from all
+    /// windows, the same order as one rank) or `rank` (rank r draws its share of every global batch from the
+    /// windows of its own contiguous share of the training samples, so ranks read disjoint parts of the file).
+    pub partition: Partition,
+}
+
+/// `data.partition`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Partition {
+    Global,
+    Rank,
 }
 
 /// `data.loading`.
@@ -120,6 +132,7 @@ impl Default for DataConfig {
             max_samples: 0,
             loading: Loading::Auto,
             memory_budget: 4096,
+            partition: Partition::Global,
         }
     }
 }

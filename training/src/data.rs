@@ -39,26 +39,162 @@ fn invalid(origin: &str, message: impl Into<String>) -> DataError {
     DataError::Invalid { origin: origin.to_string(), message: message.into() }
 }
 
-/// Opens the dataset at `path` for the trajectories of `samples`: refuses static datasets and samples beyond the
-/// complete ones. Returns the dataset, its name for messages and the grid sizes, slowest axis first.
-pub(crate) fn open_trajectories(
-    path: &Path,
-    samples: &Range<usize>,
-) -> Result<(Dataset, String, Vec<usize>), DataError> {
-    let ds = Dataset::open(path)?;
-    let origin = path.display().to_string();
-    if ds.is_static() {
-        return Err(invalid(&origin, "a static dataset has no trajectories to train a time stepper on"));
+/// The size and modification time of a file when it was opened: a read that finds them changed refuses to go on
+/// (the file was rewritten, truncated or replaced under the reader).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Result<Self, DataError> {
+        let meta = std::fs::metadata(path).map_err(|e| invalid(&path.display().to_string(), e.to_string()))?;
+        Ok(Stamp { len: meta.len(), modified: meta.modified().ok() })
     }
-    if samples.is_empty() || samples.end > ds.samples_complete {
-        return Err(invalid(
-            &origin,
-            format!("samples {samples:?} requested, the file holds {} complete samples", ds.samples_complete),
-        ));
+}
+
+/// One file of a dataset: a whole dataset file, or a shard holding samples `first..first + samples`.
+pub struct Shard {
+    pub ds: Dataset,
+    pub first: usize,
+    pub samples: usize,
+    stamp: Stamp,
+}
+
+/// A dataset as training and rollouts read it: one file, or the shards of a manifest (`NAME.manifest.json`,
+/// written by `mpirun … ansatz generate`) read in place. Samples are numbered globally; every shard must agree
+/// with the first on fields, time levels and grid.
+pub struct DataFiles {
+    pub shards: Vec<Shard>,
+    /// The path given (file or manifest), for messages.
+    pub origin: String,
+    /// Complete samples in all.
+    pub samples: usize,
+    manifest: Option<(PathBuf, ansatz_datasets::manifest::Manifest)>,
+}
+
+impl DataFiles {
+    /// Opens the dataset file or manifest at `path`. Shards are checked for presence, size and agreement, not
+    /// for their checksums (see [`DataFiles::verify_checksums`]). Refuses static datasets.
+    pub fn open(path: &Path) -> Result<Self, DataError> {
+        let origin = path.display().to_string();
+        let (shards, manifest) = if ansatz_datasets::manifest::is_manifest(path) {
+            let (m, paths) = ansatz_datasets::manifest::read_manifest_sizes(path)?;
+            let mut shards = vec![];
+            for (entry, p) in m.shards.iter().zip(&paths) {
+                let ds = Dataset::open(p)?;
+                if ds.samples_complete != entry.samples {
+                    return Err(invalid(
+                        &p.display().to_string(),
+                        format!(
+                            "{} complete samples, the manifest {} says {}",
+                            ds.samples_complete, origin, entry.samples
+                        ),
+                    ));
+                }
+                let stamp = Stamp::of(p)?;
+                shards.push(Shard { ds, first: entry.first_sample, samples: entry.samples, stamp });
+            }
+            (shards, Some((path.to_path_buf(), m)))
+        } else {
+            let ds = Dataset::open(path)?;
+            let stamp = Stamp::of(path)?;
+            let samples = ds.samples_complete;
+            (vec![Shard { ds, first: 0, samples, stamp }], None)
+        };
+        let Some(head) = shards.first() else {
+            return Err(invalid(&origin, "the manifest lists no shards"));
+        };
+        if head.ds.is_static() {
+            return Err(invalid(&origin, "a static dataset has no trajectories to train a time stepper on"));
+        }
+        for s in &shards[1..] {
+            let (a, b) = (&head.ds, &s.ds);
+            if a.fields != b.fields || a.times != b.times || a.x != b.x || a.y != b.y || a.z != b.z || a.pde != b.pde {
+                return Err(invalid(
+                    &b.path().display().to_string(),
+                    format!("its fields, time levels or grid differ from those of {}", a.path().display()),
+                ));
+            }
+        }
+        let samples = shards.iter().map(|s| s.samples).sum();
+        Ok(DataFiles { shards, origin, samples, manifest })
     }
-    let space =
-        [ds.z.as_ref().map(Vec::len), ds.y.as_ref().map(Vec::len), Some(ds.x.len())].into_iter().flatten().collect();
-    Ok((ds, origin, space))
+
+    /// The first file (fields, time levels, grid and attributes are those of every shard).
+    pub fn head(&self) -> &Dataset {
+        &self.shards[0].ds
+    }
+
+    /// Grid sizes, slowest axis first.
+    pub fn space(&self) -> Vec<usize> {
+        let ds = self.head();
+        [ds.z.as_ref().map(Vec::len), ds.y.as_ref().map(Vec::len), Some(ds.x.len())].into_iter().flatten().collect()
+    }
+
+    /// Refuses `samples` beyond the complete ones.
+    pub fn check_samples(&self, samples: &Range<usize>) -> Result<(), DataError> {
+        if samples.is_empty() || samples.end > self.samples {
+            return Err(invalid(
+                &self.origin,
+                format!("samples {samples:?} requested, the dataset holds {} complete samples", self.samples),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Verifies the checksums of the manifest's shards (nothing for a single file): the shards are split between
+    /// the ranks of `comm`, each reading only its share, and a mismatch anywhere ends every rank.
+    pub fn verify_checksums(&self, comm: &dyn ansatz_cluster::Communicator) -> Result<(), DataError> {
+        let Some((path, m)) = &self.manifest else { return Ok(()) };
+        let mut failure = None;
+        for i in ansatz_cluster::partition(self.shards.len(), comm.size(), comm.rank()) {
+            if let Err(e) = ansatz_datasets::manifest::verify_checksum(path, &m.shards[i], self.shards[i].ds.path()) {
+                failure = Some(e);
+                break;
+            }
+        }
+        let mut flag = [if failure.is_some() { 1.0 } else { 0.0 }];
+        comm.all_reduce_sum_f64(&mut flag);
+        match failure {
+            Some(e) => Err(e.into()),
+            None if flag[0] > 0.0 => {
+                Err(invalid(&self.origin, "a shard does not match its checksum (another rank's message names it)"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The shard holding global sample `s`, and `s` within it.
+    fn locate(&self, s: usize) -> Option<(&Shard, usize)> {
+        let i = self.shards.partition_point(|sh| sh.first + sh.samples <= s);
+        self.shards.get(i).filter(|sh| s >= sh.first && s < sh.first + sh.samples).map(|sh| (sh, s - sh.first))
+    }
+
+    /// `field` of global sample `s` at time levels `times`, shape `(1, times, space...)`. A file that changed
+    /// since it was opened, or a read that fails, is reported with the file, the variable and the sample.
+    pub fn read(&self, field: &str, s: usize, times: Range<usize>) -> Result<ndarray::ArrayD<f64>, DataError> {
+        let (shard, local) = self
+            .locate(s)
+            .ok_or_else(|| invalid(&self.origin, format!("sample {s} beyond the {} samples", self.samples)))?;
+        let path = shard.ds.path();
+        let name = path.display().to_string();
+        let where_ = format!("variable '{field}', sample {s}, time levels {}..{}", times.start, times.end);
+        match Stamp::of(path) {
+            Ok(now) if now == shard.stamp => {}
+            Ok(_) => {
+                return Err(invalid(
+                    &name,
+                    format!(
+                        "the file changed while it was being read (its size or modification time differs from                          when it was opened), at {where_}; restore it and resume"
+                    ),
+                ));
+            }
+            Err(e) => return Err(invalid(&name, format!("{e}, at {where_}"))),
+        }
+        shard.ds.read(field, local..local + 1, times).map_err(|e| invalid(&name, format!("{where_}: {e}")))
+    }
 }
 
 /// The error for a non-finite value of `field` at `(sample, time)`.
@@ -109,26 +245,40 @@ impl Trajectories {
         Ok(t)
     }
 
-    /// Reads every field of `samples` from the dataset at `path` (all time levels).
+    /// Reads every field of `samples` from the dataset file or manifest at `path` (all time levels).
     pub fn load(path: &Path, samples: Range<usize>) -> Result<Self, DataError> {
-        let (ds, origin, space) = open_trajectories(path, &samples)?;
+        Self::load_from(&DataFiles::open(path)?, samples)
+    }
+
+    /// Reads every field of `samples` (global indices) from open dataset files.
+    pub fn load_from(files: &DataFiles, samples: Range<usize>) -> Result<Self, DataError> {
+        files.check_samples(&samples)?;
+        let ds = files.head();
+        let space = files.space();
         let (ns, nt, nc) = (samples.len(), ds.times.len(), ds.fields.len());
         let n = space.iter().product::<usize>();
         let mut data = vec![0f32; ns * nt * nc * n];
         for (c, field) in ds.fields.iter().enumerate() {
-            let block = ds.read(field, samples.clone(), 0..nt)?;
-            let flat = block.as_slice().ok_or_else(|| invalid(&origin, "non-contiguous read"))?;
-            for s in 0..ns {
+            for (i, s) in samples.clone().enumerate() {
+                let block = files.read(field, s, 0..nt)?;
+                let flat = block.as_slice().ok_or_else(|| invalid(&files.origin, "non-contiguous read"))?;
                 for t in 0..nt {
-                    let src = &flat[(s * nt + t) * n..(s * nt + t + 1) * n];
-                    let dst = ((s * nt + t) * nc + c) * n;
-                    for (d, &v) in data[dst..dst + n].iter_mut().zip(src) {
+                    let dst = ((i * nt + t) * nc + c) * n;
+                    for (d, &v) in data[dst..dst + n].iter_mut().zip(&flat[t * n..(t + 1) * n]) {
                         *d = v as f32;
                     }
                 }
             }
         }
-        let t = Trajectories { data, samples: ns, times: nt, channels: nc, space, fields: ds.fields.clone(), origin };
+        let t = Trajectories {
+            data,
+            samples: ns,
+            times: nt,
+            channels: nc,
+            space,
+            fields: ds.fields.clone(),
+            origin: files.origin.clone(),
+        };
         t.check_finite()?;
         Ok(t)
     }
@@ -334,25 +484,13 @@ pub struct Normalisation {
 
 impl Normalisation {
     /// Mean and standard deviation of each channel over `samples` (all time levels and grid points). A channel
-    /// with (near) zero spread keeps scale 1 so that constant fields pass through unchanged.
+    /// with (near) zero spread keeps scale 1 so that constant fields pass through unchanged. The sums are formed
+    /// per sample and combined in sample order, as [`crate::stream::statistics`] does.
     pub fn fit(traj: &Trajectories, samples: Range<usize>) -> Self {
-        let (nc, n) = (traj.channels(), traj.space_len());
-        let mut sum = vec![0f64; nc];
-        let mut sq = vec![0f64; nc];
-        let mut count = 0f64;
-        for s in samples {
-            for t in 0..traj.times() {
-                let fr = traj.frame(s, t);
-                for c in 0..nc {
-                    for &v in &fr[c * n..(c + 1) * n] {
-                        sum[c] += v as f64;
-                        sq[c] += (v as f64) * (v as f64);
-                    }
-                }
-                count += n as f64;
-            }
+        match crate::stream::fit(&mut &*traj, samples) {
+            Ok(n) => n,
+            Err(e) => unreachable!("an in-memory source cannot fail: {e}"),
         }
-        Self::from_sums(traj.fields.clone(), &sum, &sq, count)
     }
 
     /// The statistics from per-channel sums of values and of squares over `count` values per channel.

@@ -29,6 +29,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -213,6 +214,18 @@ pub trait Method {
         if state.is_empty() { Ok(()) } else { Err(format!("{} bytes of method state, none expected", state.len())) }
     }
 
+    /// The examples each rank draws its share of every global batch from, when the method's data are split
+    /// between ranks (`data.partition = "rank"`): one contiguous range per rank, covering `0..examples()`. `None`
+    /// (the default) shuffles all examples globally and cuts every global batch into the ranks' shares.
+    fn rank_examples(&self, _ranks: usize) -> Option<Vec<Range<usize>>> {
+        None
+    }
+
+    /// The examples of this rank's next step, announced before the current step is computed so that a method
+    /// reading its data from disk can fetch them meanwhile. Only a hint: [`Method::step`] may be called with
+    /// anything.
+    fn prefetch(&mut self, _next: &[usize]) {}
+
     /// Called once the last step is done (every rank; write files on rank 0 only).
     fn finish(&mut self, _model: &Self::Model, _out: &Path, _rank: usize) -> Result<(), TrainError> {
         Ok(())
@@ -246,6 +259,67 @@ pub fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
         order.swap(i, j);
     }
     order
+}
+
+/// Which examples this rank computes at every step: a pure function of (seed, step), so a run resumes exactly.
+/// Globally, the examples are shuffled each epoch and every global batch is cut into the ranks' shares; per
+/// rank, each rank shuffles its own range of examples and draws its share of every global batch from it (rank 0
+/// of one rank draws exactly the global order).
+#[derive(Clone, Debug)]
+struct BatchPlan {
+    seed: u64,
+    /// The global batch.
+    batch: usize,
+    /// This rank's share of the global batch.
+    local: Range<usize>,
+    /// The examples this rank draws from, and the seed offset of its order; `None`: all, shuffled globally.
+    own: Option<(Range<usize>, u64)>,
+    examples: usize,
+    per_epoch: usize,
+    order: Option<(usize, Vec<usize>)>,
+}
+
+impl BatchPlan {
+    fn new(
+        seed: u64,
+        batch: usize,
+        examples: usize,
+        comm: &dyn Communicator,
+        ranks: Option<Vec<Range<usize>>>,
+    ) -> Self {
+        let (rank, size) = (comm.rank(), comm.size());
+        let local = partition(batch, size, rank);
+        let (own, per_epoch) = match ranks {
+            Some(r) if r.len() == size => {
+                let per_epoch =
+                    r.iter().enumerate().map(|(k, e)| e.len() / partition(batch, size, k).len().max(1)).min();
+                let offset = (rank as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25);
+                (Some((r[rank].clone(), offset)), per_epoch.unwrap_or(0))
+            }
+            _ => (None, examples / batch.max(1)),
+        };
+        Self { seed, batch, local, own, examples, per_epoch, order: None }
+    }
+
+    /// This rank's examples at `step`.
+    fn at(&mut self, step: usize) -> Vec<usize> {
+        let (epoch, j) = (step / self.per_epoch, step % self.per_epoch);
+        let (n, seed) = match &self.own {
+            None => (self.examples, self.seed),
+            Some((own, offset)) => (own.len(), self.seed ^ offset),
+        };
+        if self.order.as_ref().map(|(e, _)| *e) != Some(epoch) {
+            self.order = Some((epoch, epoch_order(seed, epoch, n)));
+        }
+        let ord = &self.order.as_ref().expect("order").1;
+        match &self.own {
+            None => ord[j * self.batch..(j + 1) * self.batch][self.local.clone()].to_vec(),
+            Some((own, _)) => {
+                let b = self.local.len();
+                ord[j * b..(j + 1) * b].iter().map(|i| own.start + i).collect()
+            }
+        }
+    }
 }
 
 /// Writes `PATH.partial`, then renames it over `path`.
@@ -630,10 +704,15 @@ pub fn train<M: Method>(
 
     let total = tr.steps;
     let end = drills.stop_after.map_or(total, |s| s.min(total));
-    let per_epoch = method.examples() / tr.batch;
-    let local = partition(tr.batch, size, rank);
+    let mut plan = BatchPlan::new(settings.seed, tr.batch, method.examples(), comm, method.rank_examples(size));
+    if plan.per_epoch == 0 {
+        return Err(TrainError::input(format!(
+            "`training.batch` = {} leaves a rank without a whole share of its examples (split between {size} ranks)",
+            tr.batch
+        )));
+    }
     let mut grads: Vec<f32> = Vec::with_capacity(np);
-    let mut order: Option<(usize, Vec<usize>)> = None;
+    let mut next: Option<Vec<usize>> = None;
     let mut last_loss = f64::NAN;
     let started = Instant::now();
     let first = st.header.step;
@@ -645,13 +724,20 @@ pub fn train<M: Method>(
             return Err(TrainError::failed(format!("injected fault at step {step}")));
         }
         let t0 = Instant::now();
-        let epoch = step / per_epoch;
-        if order.as_ref().map(|(e, _)| *e) != Some(epoch) {
-            order = Some((epoch, epoch_order(settings.seed, epoch, method.examples())));
+        let epoch = step / plan.per_epoch;
+        let batch = match next.take() {
+            Some(b) => b,
+            None => {
+                let b = plan.at(step);
+                method.prefetch(&b);
+                b
+            }
+        };
+        if step + 1 < end {
+            let upcoming = plan.at(step + 1);
+            method.prefetch(&upcoming);
+            next = Some(upcoming);
         }
-        let ord = &order.as_ref().expect("order").1;
-        let j = step % per_epoch;
-        let batch: Vec<usize> = ord[j * tr.batch..(j + 1) * tr.batch][local.clone()].to_vec();
         let ctx = StepContext { step, epoch, device: ad.clone(), rank, ranks: size };
         let output = method.step(&model, &batch, &ctx, &mut grads)?;
         if grads.len() != np {

@@ -145,21 +145,13 @@ pub fn advance(x: Tensor<4>, y: Tensor<4>, channels: usize) -> Tensor<4> {
     if hc == channels { y } else { Tensor::cat(vec![x.narrow(1, channels, hc - channels), y], 1) }
 }
 
-/// The mean structure change 1 − cos∠(u_t, u_{t+1}) over consecutive frames of some trajectories
-/// (`frames(s, t)` gives a frame of all channels), the DyMixOp τ for single-frame inputs.
-pub fn mean_structure_change(samples: usize, times: usize, mut frame: impl FnMut(usize, usize) -> Vec<f32>) -> f64 {
-    let (mut sum, mut count) = (0.0, 0usize);
-    for s in 0..samples {
-        for t in 0..times.saturating_sub(1) {
-            let (a, b) = (frame(s, t), frame(s, t + 1));
-            let dot: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum();
-            let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum();
-            sum += 1.0 - dot / ((na * nb).sqrt() + 1e-12);
-            count += 1;
-        }
-    }
-    if count == 0 { 0.0 } else { sum / count as f64 }
+/// `1 − cos(a, b)` of two frames: how much of the field's structure changes in one step (0 for a frame that is
+/// only rescaled). Its mean over consecutive normalised training frames is DyMixOp's τ for single-frame inputs.
+pub fn structure_change(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum();
+    1.0 - dot / ((na * nb).sqrt() + 1e-12)
 }
 
 #[cfg(test)]

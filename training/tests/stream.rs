@@ -3,10 +3,12 @@
 
 use std::path::Path;
 
+use ansatz_cluster::SingleProcess;
 use ansatz_datasets::schema::{Field, GridType, Layout, ParameterInfo, Precision};
 use ansatz_datasets::writer::DatasetWriter;
-use ansatz_training::data::{Normalisation, Trajectories, WindowSpec, Windows};
-use ansatz_training::stream::{self, FrameSource, StreamedTrajectories};
+use ansatz_training::data::{DataFiles, Normalisation, Trajectories, WindowSpec, Windows};
+use ansatz_training::stream::{self, FrameSource, Prefetcher, StreamedTrajectories};
+use std::sync::Arc;
 
 const NT: usize = 10;
 const NX: usize = 6;
@@ -15,6 +17,12 @@ const CHUNK: usize = 3;
 
 /// Two fields stored as f32 (so both loaders convert the same values), time chunks of 3 levels.
 fn write(path: &Path, samples: usize, poison: Option<(usize, usize)>) {
+    write_part(path, 0..samples, poison);
+}
+
+/// Samples `samples` (global indices; a shard when they do not start at 0).
+fn write_part(path: &Path, part: std::ops::Range<usize>, poison: Option<(usize, usize)>) {
+    let samples = part.len();
     let layout = Layout {
         pde: "burgers2d".into(),
         fields: vec![
@@ -23,7 +31,7 @@ fn write(path: &Path, samples: usize, poison: Option<(usize, usize)>) {
         ],
         parameters: vec![ParameterInfo { name: "nu".into(), long_name: "viscosity".into(), simulation: true }],
         samples,
-        first_sample: 0,
+        first_sample: part.start as u64,
         times: (0..NT).map(|t| t as f64 * 0.1).collect(),
         x: (0..NX).map(|i| (i as f64 + 0.5) / NX as f64).collect(),
         y: Some((0..NY).map(|j| (j as f64 + 0.5) / NY as f64).collect()),
@@ -40,7 +48,7 @@ fn write(path: &Path, samples: usize, poison: Option<(usize, usize)>) {
     };
     let mut w = DatasetWriter::create(path, &layout, false).unwrap();
     let n = NX * NY;
-    for s in 0..samples {
+    for (local, s) in part.enumerate() {
         let mut data: Vec<f64> =
             (0..NT * 2 * n).map(|i| ((s * 7919 + i) as f64 * 0.37).sin() * (1.0 + s as f64)).collect();
         if let Some((ps, pt)) = poison
@@ -48,7 +56,7 @@ fn write(path: &Path, samples: usize, poison: Option<(usize, usize)>) {
         {
             data[pt * 2 * n + n + 4] = f64::NAN;
         }
-        w.write_sample(s, &data, &[0.01]).unwrap();
+        w.write_sample(local, &data, &[0.01]).unwrap();
     }
     w.finish().unwrap();
 }
@@ -115,4 +123,111 @@ fn bad_data_and_requests_are_refused_by_name() {
     assert!(err.contains("3 complete samples"), "{err}");
     let err = StreamedTrajectories::open(&dir.path().join("absent.nc"), 0..1, 1).err().unwrap().to_string();
     assert!(err.contains("absent.nc"), "{err}");
+}
+
+/// Two shards and their manifest, holding the samples of `write(…, 7, None)`.
+fn write_sharded(dir: &Path) -> std::path::PathBuf {
+    write_part(&dir.join("d.rank-0000.nc"), 0..3, None);
+    write_part(&dir.join("d.rank-0001.nc"), 3..7, None);
+    let manifest = dir.join("d.manifest.json");
+    let files = [("d.rank-0000.nc".to_string(), 0, 3), ("d.rank-0001.nc".to_string(), 3, 4)];
+    ansatz_datasets::manifest::write_manifest(&manifest, "burgers2d", 7, &files).unwrap();
+    manifest
+}
+
+#[test]
+fn a_manifest_of_shards_reads_like_the_merged_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let single = dir.path().join("single.nc");
+    write(&single, 7, None);
+    let manifest = write_sharded(dir.path());
+    let a = Trajectories::load(&single, 0..7).unwrap();
+    let b = Trajectories::load(&manifest, 0..7).unwrap();
+    assert_eq!(a.values().len(), b.values().len());
+    assert!(a.values().iter().zip(b.values()).all(|(x, y)| x.to_bits() == y.to_bits()));
+    // a window of samples across the shard boundary, streamed with a small cache
+    let mut st = StreamedTrajectories::open(&manifest, 2..6, 2 * CHUNK * 2 * NX * NY * 4).unwrap();
+    let mut frame = vec![0f32; 2 * NX * NY];
+    for s in 0..4 {
+        for t in 0..NT {
+            st.frame_into(s, t, &mut frame).unwrap();
+            assert_eq!(frame.as_slice(), a.frame(s + 2, t), "sample {}, time {t}", s + 2);
+        }
+    }
+    let (n1, tau1) = stream::statistics(&mut &a, 0..5, &SingleProcess).unwrap();
+    let mut whole = StreamedTrajectories::open(&manifest, 0..7, 1 << 20).unwrap();
+    let (n2, tau2) = stream::statistics(&mut whole, 0..5, &SingleProcess).unwrap();
+    assert_eq!((n1, tau1.to_bits()), (n2, tau2.to_bits()));
+
+    // checksums: verified on request, a changed shard named
+    let files = DataFiles::open(&manifest).unwrap();
+    files.verify_checksums(&SingleProcess).unwrap();
+    let shard = dir.path().join("d.rank-0001.nc");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0xff;
+    std::fs::write(&shard, &bytes).unwrap();
+    let err = files.verify_checksums(&SingleProcess).unwrap_err().to_string();
+    assert!(err.contains("d.rank-0001.nc") && err.contains("checksum"), "{err}");
+    // a missing shard
+    std::fs::remove_file(dir.path().join("d.rank-0000.nc")).unwrap();
+    let err = DataFiles::open(&manifest).err().unwrap().to_string();
+    assert!(err.contains("d.rank-0000.nc") && err.contains("missing"), "{err}");
+}
+
+#[test]
+fn a_file_changed_while_streaming_is_refused_with_the_file_and_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.nc");
+    write(&path, 4, None);
+    let block = CHUNK * 2 * NX * NY * 4;
+    let mut st = StreamedTrajectories::open(&path, 0..4, block).unwrap();
+    let mut frame = vec![0f32; 2 * NX * NY];
+    st.frame_into(0, 0, &mut frame).unwrap();
+    // truncated under the reader
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    st.frame_into(0, 1, &mut frame).expect("a cached block needs no read");
+    let err = st.frame_into(2, 7, &mut frame).unwrap_err().to_string();
+    assert!(err.contains("d.nc") && err.contains("changed") && err.contains("sample 2"), "{err}");
+    // restored (a new modification time): a fresh reader goes on
+    std::fs::write(&path, &bytes).unwrap();
+    let mut again = StreamedTrajectories::open(&path, 0..4, block).unwrap();
+    again.frame_into(2, 7, &mut frame).unwrap();
+}
+
+#[test]
+fn the_prefetching_thread_serves_what_a_direct_gather_does_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.nc");
+    write(&path, 5, Some((4, 6)));
+    let memory = Trajectories::load(&path, 0..4).unwrap();
+    let spec = WindowSpec { history: 2, horizon: 2, stride: 1 };
+    let train = Arc::new(Windows::new(&memory, 0..4, spec).unwrap());
+    let poisoned = Arc::new(Windows::with_times(NT, 5, 4..5, spec, &path).unwrap());
+    let norm = Normalisation::fit(&memory, 0..4);
+    let st = StreamedTrajectories::open(&path, 0..5, 2 * CHUNK * 2 * NX * NY * 4).unwrap();
+    let mut pf = Prefetcher::start(st, vec![train.clone(), poisoned], Some(norm.clone())).unwrap();
+    let mut normalised = memory.clone();
+    norm.apply(normalised.values_mut(), NX * NY);
+    let batches: Vec<Vec<usize>> = (0..12).map(|i| (0..3).map(|j| (i * 5 + j * 7) % train.len()).collect()).collect();
+    let (mut i, mut t, mut ri, mut rt) = (vec![], vec![], vec![], vec![]);
+    for (k, b) in batches.iter().enumerate() {
+        match k % 3 {
+            0 => {}                                              // not announced
+            1 => pf.request(0, b).unwrap(),                      // announced just before
+            _ => pf.request(0, &batches[(k + 1) % 12]).unwrap(), // the next announced, this one not
+        }
+        pf.gather(0, b, &mut i, &mut t).unwrap();
+        train.gather(&normalised, b, &mut ri, &mut rt);
+        assert!(i.iter().zip(&ri).all(|(x, y)| x.to_bits() == y.to_bits()) && i.len() == ri.len(), "batch {k}");
+        assert!(t.iter().zip(&rt).all(|(x, y)| x.to_bits() == y.to_bits()) && t.len() == rt.len(), "batch {k}");
+    }
+    // an error reaches the batch it belongs to, not an announced one after it
+    pf.request(1, &[4]).unwrap();
+    pf.request(0, &batches[0]).unwrap();
+    let err = pf.gather(1, &[4], &mut i, &mut t).unwrap_err().to_string();
+    assert!(err.contains("sample 4, time level 6"), "{err}");
+    pf.gather(0, &batches[0], &mut i, &mut t).unwrap();
+    assert!(pf.stats().blocks_read > 0);
 }

@@ -6,21 +6,22 @@
 //! and `normalisation.json`; [`Trained::load`] rebuilds the network from them for rollouts.
 
 use crate::checkpoint::{Checkpoint, Header};
-use std::ops::Range;
 
-use crate::config::Loading;
 use crate::config::{Experiment, Loss};
-use crate::data::{Normalisation, Split, Trajectories, WindowSpec, Windows};
+use crate::config::{Loading, Partition};
+use crate::data::{DataFiles, Normalisation, Split, Trajectories, WindowSpec, Windows};
 use crate::engine::{self, Method, StepContext, StepOutput, TrainError, write_json};
 use crate::methods::jaws::{self, RegularisationConfig, Regulariser};
 use crate::model::{self, FrameShape, Surrogate};
-use crate::stream::{self, FrameSource, StreamedTrajectories};
+use crate::stream::{self, FrameSource, Prefetcher, StreamedTrajectories};
+use ansatz_datasets::reader::Dataset;
 use ansatz_operators::flat;
 use ansatz_operators::init::Init;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 fn bad(message: impl Into<String>) -> TrainError {
     TrainError::input(message)
@@ -95,17 +96,26 @@ impl Trained {
 struct Prepared {
     source: Source,
     norm: Normalisation,
-    train: Windows,
-    validation: Windows,
+    train: Arc<Windows>,
+    validation: Arc<Windows>,
     /// One window per validation trajectory, from its first frame (as the rollout starts).
-    validation_start: Windows,
+    validation_start: Arc<Windows>,
     info: RunInfo,
 }
 
-/// Where windows come from: the whole file in memory, already normalised, or the file itself through a cache.
+/// The window sets, as the reading thread knows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Set {
+    Train = 0,
+    Validation = 1,
+    ValidationStart = 2,
+}
+
+/// Where windows come from: the whole file in memory, already normalised, or the file itself through a cache
+/// read by a thread of its own.
 enum Source {
     Memory(Trajectories),
-    Stream(Box<StreamedTrajectories>),
+    Stream(Prefetcher),
 }
 
 impl Source {
@@ -115,78 +125,37 @@ impl Source {
             Source::Stream(s) => s.channels(),
         }
     }
+}
 
-    /// The normalised windows `batch` of `windows`, as [`Windows::gather`] lays them out. The streamed values
-    /// are normalised per window by the same function the in-memory path applies to the whole array, so both
-    /// give the same bits.
+impl Prepared {
+    /// The normalised windows `batch` of `set`, as [`Windows::gather`] lays them out. The streamed values are
+    /// normalised per window by the same function the in-memory path applies to the whole array, so both give
+    /// the same bits.
     fn gather(
         &mut self,
-        windows: &Windows,
-        norm: &Normalisation,
+        set: Set,
         batch: &[usize],
         input: &mut Vec<f32>,
         target: &mut Vec<f32>,
     ) -> Result<(), TrainError> {
-        match self {
-            Source::Memory(t) => windows.gather(t, batch, input, target),
-            Source::Stream(s) => {
-                stream::gather(windows, s.as_mut(), batch, input, target).map_err(|e| bad(e.to_string()))?;
-                let n = s.space_len();
-                norm.apply(input, n);
-                norm.apply(target, n);
+        match &mut self.source {
+            Source::Memory(t) => {
+                let windows = match set {
+                    Set::Train => &self.train,
+                    Set::Validation => &self.validation,
+                    Set::ValidationStart => &self.validation_start,
+                };
+                windows.gather(t, batch, input, target);
             }
+            Source::Stream(s) => s.gather(set as usize, batch, input, target).map_err(|e| bad(e.to_string()))?,
         }
         Ok(())
     }
 }
 
 /// Bytes of `samples` trajectories as f32 in memory.
-fn loaded_bytes(ds: &ansatz_datasets::reader::Dataset, samples: usize) -> usize {
+fn loaded_bytes(ds: &Dataset, samples: usize) -> usize {
     samples * ds.times.len() * ds.fields.len() * ds.space_len() * 4
-}
-
-/// Normalisation statistics and the structure-change coefficient from streamed passes over the training samples.
-fn streamed_statistics(
-    st: &mut StreamedTrajectories,
-    train: Range<usize>,
-    times: usize,
-) -> Result<(Normalisation, f64), crate::data::DataError> {
-    let norm = stream::fit(st, train.clone())?;
-    let n = st.space_len();
-    let mut failure = None;
-    let mut frame = vec![0f32; st.channels() * n];
-    // normalised frame by frame as the memory path normalises the whole array
-    let tau = model::mean_structure_change(train.len(), times, |s, t| {
-        if let Err(err) = st.frame_into(s, t, &mut frame) {
-            failure.get_or_insert(err);
-        }
-        norm.apply(&mut frame, n);
-        frame.clone()
-    });
-    match failure {
-        Some(err) => Err(err),
-        None => Ok((norm, tau)),
-    }
-}
-
-/// Runs `f` on rank 0 and gives every rank its result (or its error).
-fn on_root<T: serde::Serialize + serde::de::DeserializeOwned>(
-    comm: &dyn ansatz_cluster::Communicator,
-    f: impl FnOnce() -> Result<T, String>,
-) -> Result<T, TrainError> {
-    if comm.size() == 1 {
-        return f().map_err(bad);
-    }
-    let mut bytes = if comm.rank() == 0 {
-        serde_json::to_vec(&f())
-            .unwrap_or_else(|e| serde_json::to_vec(&Err::<T, String>(e.to_string())).unwrap_or_default())
-    } else {
-        vec![]
-    };
-    comm.broadcast_bytes(0, &mut bytes);
-    let r: Result<T, String> =
-        serde_json::from_slice(&bytes).map_err(|e| bad(format!("statistics from rank 0 unreadable: {e}")))?;
-    r.map_err(bad)
 }
 
 fn prepare(
@@ -195,19 +164,15 @@ fn prepare(
     stored: Option<(Normalisation, RunInfo)>,
     comm: &dyn ansatz_cluster::Communicator,
 ) -> Result<Prepared, TrainError> {
-    if ansatz_datasets::manifest::is_manifest(data) {
-        return Err(bad(format!(
-            "{}: a manifest of shards; training reads one dataset file: `ansatz merge {} --out FILE.nc` first",
-            data.display(),
-            data.display()
-        )));
-    }
-    let ds = ansatz_datasets::reader::Dataset::open(data).map_err(|e| bad(e.to_string()))?;
+    let e = |e: crate::data::DataError| bad(e.to_string());
+    let files = DataFiles::open(data).map_err(e)?;
+    files.verify_checksums(comm).map_err(e)?;
+    let ds = files.head();
     let layout = ds.layout().map_err(|e| bad(e.to_string()))?;
     if layout.z.is_some() {
         return Err(bad(format!("{}: 3D datasets are not supported by the FNO and DyMixOp yet", data.display())));
     }
-    let mut samples = ds.samples_complete;
+    let mut samples = files.samples;
     if exp.data.max_samples > 0 {
         samples = samples.min(exp.data.max_samples);
     }
@@ -215,39 +180,10 @@ fn prepare(
     let streamed = match exp.data.loading {
         Loading::Memory => false,
         Loading::Stream => true,
-        Loading::Auto => loaded_bytes(&ds, samples) > budget,
+        Loading::Auto => loaded_bytes(ds, samples) > budget,
     };
-    drop(ds);
+    let (fields, times, space) = (ds.fields.clone(), ds.times.len(), files.space());
     let split = Split::by_fraction(samples, exp.data.validation, exp.data.test).map_err(|e| bad(e.to_string()))?;
-    let e = |e: crate::data::DataError| bad(e.to_string());
-    let (mut source, fields, times, space): (Source, Vec<String>, usize, Vec<usize>) = if streamed {
-        let s = StreamedTrajectories::open(data, 0..samples, budget).map_err(e)?;
-        let (f, t, sp) = (s.fields().to_vec(), s.times(), s.space().to_vec());
-        (Source::Stream(Box::new(s)), f, t, sp)
-    } else {
-        let t = Trajectories::load(data, 0..samples).map_err(e)?;
-        let (f, nt, sp) = (t.fields.clone(), t.times(), t.space().to_vec());
-        (Source::Memory(t), f, nt, sp)
-    };
-    let mut streamed_tau = None;
-    let norm = match (&stored, &mut source) {
-        (Some((n, _)), _) => n.clone(),
-        (None, Source::Memory(t)) => Normalisation::fit(t, split.train.clone()),
-        (None, Source::Stream(st)) => {
-            let (norm, tau) = on_root(comm, || {
-                streamed_statistics(st.as_mut(), split.train.clone(), times).map_err(|e| e.to_string())
-            })?;
-            streamed_tau = Some(tau);
-            norm
-        }
-    };
-    if norm.fields != fields {
-        return Err(bad(format!("{}: fields {:?} differ from the run's {:?}", data.display(), fields, norm.fields)));
-    }
-    let n: usize = space.iter().product();
-    if let Source::Memory(t) = &mut source {
-        norm.apply(t.values_mut(), n);
-    }
     let spec = WindowSpec { history: exp.data.history, horizon: exp.data.horizon, stride: exp.data.stride };
     let train = Windows::with_times(times, samples, split.train.clone(), spec, data).map_err(e)?;
     let validation = Windows::with_times(times, samples, split.validation.clone(), spec, data).map_err(e)?;
@@ -260,11 +196,30 @@ fn prepare(
             data.display()
         )));
     }
-    let grid = if space.len() == 2 { [space[0], space[1]] } else { [1, space[0]] };
-    let tau = match &mut source {
-        Source::Memory(t) => model::mean_structure_change(split.train.len(), times, |s, t2| t.frame(s, t2).to_vec()),
-        Source::Stream(_) => streamed_tau.unwrap_or(0.0),
+    let stats = |source: &mut dyn FrameSource| match &stored {
+        Some((n, info)) => Ok((n.clone(), info.tau)),
+        None => stream::statistics(source, split.train.clone(), comm).map_err(e),
     };
+    let n: usize = space.iter().product();
+    let (train, validation, validation_start) = (Arc::new(train), Arc::new(validation), Arc::new(validation_start));
+    let (source, norm, tau) = if streamed {
+        let mut st = StreamedTrajectories::from_files(files, 0..samples, budget).map_err(e)?;
+        let (norm, tau) = stats(&mut st)?;
+        let sets = vec![train.clone(), validation.clone(), validation_start.clone()];
+        (Source::Stream(Prefetcher::start(st, sets, Some(norm.clone())).map_err(e)?), norm, tau)
+    } else {
+        let mut t = Trajectories::load_from(&files, 0..samples).map_err(e)?;
+        drop(files);
+        let (norm, tau) = stats(&mut &t)?;
+        if norm.fields == fields {
+            norm.apply(t.values_mut(), n);
+        }
+        (Source::Memory(t), norm, tau)
+    };
+    if norm.fields != fields {
+        return Err(bad(format!("{}: fields {:?} differ from the run's {:?}", data.display(), fields, norm.fields)));
+    }
+    let grid = if space.len() == 2 { [space[0], space[1]] } else { [1, space[0]] };
     let frame_interval = if layout.times.len() > 1 { layout.times[1] - layout.times[0] } else { 0.0 };
     let shape = FrameShape { channels: source.channels(), ny: grid[0], nx: grid[1], history: exp.data.history };
     let info = RunInfo {
@@ -280,7 +235,7 @@ fn prepare(
         split,
         history: exp.data.history,
         horizon: exp.data.horizon,
-        tau: stored.as_ref().map(|(_, i)| i.tau).unwrap_or(tau),
+        tau,
         parameters: model::parameters(&exp.model, shape),
         model: exp.model.kind().to_string(),
     };
@@ -401,17 +356,16 @@ fn window_errors(
     ids: &[usize],
     device: &Device,
 ) -> Result<Vec<(f64, Vec<f64>)>, TrainError> {
-    let Prepared { source, norm, validation, validation_start, info, .. } = prep;
-    let windows = if from_start { &*validation_start } else { &*validation };
-    let c = source.channels();
-    let [ny, nx] = info.grid;
+    let set = if from_start { Set::ValidationStart } else { Set::Validation };
+    let c = prep.source.channels();
+    let [ny, nx] = prep.info.grid;
     let (h, k) = (exp.data.history, exp.data.horizon);
     let space = ny * nx;
     let frame = c * space;
     let (mut input, mut target) = (vec![], vec![]);
     let mut out = Vec::with_capacity(ids.len());
     for batch in ids.chunks(32) {
-        source.gather(windows, norm, batch, &mut input, &mut target)?;
+        prep.gather(set, batch, &mut input, &mut target)?;
         let b = batch.len();
         let mut x = tensor4(&input, [b, h * c, ny, nx], device);
         let mut preds = Vec::with_capacity(b * k * frame);
@@ -426,8 +380,8 @@ fn window_errors(
                 preds.extend_from_slice(&st[s * frame..(s + 1) * frame]);
             }
         }
-        norm.invert(&mut preds, space);
-        norm.invert(&mut target, space);
+        prep.norm.invert(&mut preds, space);
+        prep.norm.invert(&mut target, space);
         let sq = |r: std::ops::Range<usize>| -> (f64, f64) {
             let num = preds[r.clone()].iter().zip(&target[r.clone()]).map(|(p, y)| ((p - y) as f64).powi(2)).sum();
             let den = target[r].iter().map(|y| (*y as f64).powi(2)).sum();
@@ -554,8 +508,7 @@ impl Method for Autoregressive {
         let shape = self.prep.info.shape();
         let (c, [ny, nx]) = (shape.channels, self.prep.info.grid);
         let (h, k) = (self.exp.data.history, self.exp.data.horizon);
-        let Prepared { source, norm, train, .. } = &mut self.prep;
-        source.gather(train, norm, batch, &mut self.input, &mut self.target)?;
+        self.prep.gather(Set::Train, batch, &mut self.input, &mut self.target)?;
         let b = batch.len();
         let x = tensor4(&self.input, [b, h * c, ny, nx], &ctx.device);
         let y = tensor4(&self.target, [b, k * c, ny, nx], &ctx.device);
@@ -584,6 +537,39 @@ impl Method for Autoregressive {
         }
         let loss = engine::backward_into(model, terms.total, grads);
         Ok(StepOutput { loss, metrics })
+    }
+
+    fn finish(&mut self, _model: &Surrogate, out: &Path, rank: usize) -> Result<(), TrainError> {
+        if let Source::Stream(s) = &mut self.prep.source
+            && let Some(st) = s.finish()
+        {
+            write_json(&out.join(format!("stream-rank-{rank:04}.json")), &st.report(rank))?;
+        }
+        Ok(())
+    }
+
+    fn rank_examples(&self, ranks: usize) -> Option<Vec<std::ops::Range<usize>>> {
+        if self.exp.data.partition != Partition::Rank {
+            return None;
+        }
+        // windows are numbered sample by sample, the same number per sample
+        let samples = self.prep.info.split.train.len();
+        let per = self.prep.train.len() / samples.max(1);
+        Some(
+            (0..ranks)
+                .map(|r| {
+                    let s = ansatz_cluster::partition(samples, ranks, r);
+                    s.start * per..s.end * per
+                })
+                .collect(),
+        )
+    }
+
+    fn prefetch(&mut self, next: &[usize]) {
+        if let Source::Stream(s) = &mut self.prep.source {
+            // a failed request shows again, with its message, when the batch is gathered
+            let _ = s.request(Set::Train as usize, next);
+        }
     }
 
     fn validate(&mut self, model: &Surrogate, device: &Device) -> Result<Option<f64>, TrainError> {
