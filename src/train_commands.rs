@@ -182,6 +182,10 @@ pub struct RolloutArgs {
     /// Samples rolled out together.
     #[arg(long, default_value_t = 16)]
     pub batch: usize,
+    /// MiB for held-out samples in memory at once: they are read, rolled out, scored and written to
+    /// predictions.nc chunk by chunk, so a test set of any size fits (at least one batch at a time).
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    pub memory_budget: usize,
     /// Skip the reference solver at 1, 1/2 and 1/4 resolution (no speed-up or breakeven).
     #[arg(long)]
     pub no_baseline: bool,
@@ -371,6 +375,7 @@ pub fn run_rollout(a: &RolloutArgs) -> Result<()> {
     opts.steps = a.steps;
     opts.samples = a.samples;
     opts.batch = a.batch;
+    opts.memory_budget = a.memory_budget;
     opts.baseline = !a.no_baseline;
     opts.plots = !a.no_plots;
     opts.force = a.force;

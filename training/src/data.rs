@@ -172,27 +172,40 @@ impl DataFiles {
         self.shards.get(i).filter(|sh| s >= sh.first && s < sh.first + sh.samples).map(|sh| (sh, s - sh.first))
     }
 
+    /// Whether the file holding global sample `s` is still as it was when opened (size and modification time);
+    /// an error names the file and the sample otherwise.
+    pub fn unchanged(&self, s: usize) -> Result<(), DataError> {
+        let (shard, _) = self.shard_of(s)?;
+        Self::check(shard, &format!("sample {s}"))
+    }
+
+    fn shard_of(&self, s: usize) -> Result<(&Shard, usize), DataError> {
+        self.locate(s).ok_or_else(|| invalid(&self.origin, format!("sample {s} beyond the {} samples", self.samples)))
+    }
+
+    fn check(shard: &Shard, where_: &str) -> Result<(), DataError> {
+        let path = shard.ds.path();
+        let name = path.display().to_string();
+        match Stamp::of(path) {
+            Ok(now) if now == shard.stamp => Ok(()),
+            Ok(_) => Err(invalid(
+                &name,
+                format!(
+                    "the file changed while it was being read (its size or modification time differs from when it \
+                     was opened), at {where_}; restore it and resume"
+                ),
+            )),
+            Err(e) => Err(invalid(&name, format!("{e}, at {where_}"))),
+        }
+    }
+
     /// `field` of global sample `s` at time levels `times`, shape `(1, times, space...)`. A file that changed
     /// since it was opened, or a read that fails, is reported with the file, the variable and the sample.
     pub fn read(&self, field: &str, s: usize, times: Range<usize>) -> Result<ndarray::ArrayD<f64>, DataError> {
-        let (shard, local) = self
-            .locate(s)
-            .ok_or_else(|| invalid(&self.origin, format!("sample {s} beyond the {} samples", self.samples)))?;
-        let path = shard.ds.path();
-        let name = path.display().to_string();
+        let (shard, local) = self.shard_of(s)?;
+        let name = shard.ds.path().display().to_string();
         let where_ = format!("variable '{field}', sample {s}, time levels {}..{}", times.start, times.end);
-        match Stamp::of(path) {
-            Ok(now) if now == shard.stamp => {}
-            Ok(_) => {
-                return Err(invalid(
-                    &name,
-                    format!(
-                        "the file changed while it was being read (its size or modification time differs from                          when it was opened), at {where_}; restore it and resume"
-                    ),
-                ));
-            }
-            Err(e) => return Err(invalid(&name, format!("{e}, at {where_}"))),
-        }
+        Self::check(shard, &where_)?;
         shard.ds.read(field, local..local + 1, times).map_err(|e| invalid(&name, format!("{where_}: {e}")))
     }
 }

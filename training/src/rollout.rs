@@ -7,13 +7,12 @@
 //! dataset format, context frames included, so xarray users compare them directly with the reference),
 //! `summary.json`, `summary.md`, figures (SVG and PNG) and `report.html`.
 
-use crate::data::Trajectories;
+use crate::data::{DataFiles, Trajectories};
 use crate::figures;
 use crate::metrics::{self, Summary};
 use crate::model;
 use crate::trainer::{TrainError, Trained};
 use ansatz_datasets::generate::{Setup, trajectory};
-use ansatz_datasets::reader::Dataset;
 use ansatz_datasets::schema::{GridType, Layout};
 use ansatz_datasets::writer::DatasetWriter;
 use burn::prelude::*;
@@ -197,6 +196,9 @@ pub struct RolloutOptions {
     pub samples: Option<usize>,
     /// Samples rolled out together.
     pub batch: usize,
+    /// MiB for the held-out trajectories, predictions and references in memory at once: the samples are read,
+    /// rolled out, scored and written chunk by chunk within it (at least one batch at a time).
+    pub memory_budget: usize,
     /// Run the reference solver at 1, 1/2 and 1/4 of the data resolution.
     pub baseline: bool,
     pub plots: bool,
@@ -213,6 +215,7 @@ impl RolloutOptions {
             force: false,
             samples: None,
             batch: 16,
+            memory_budget: 1024,
             baseline: true,
             plots: true,
             device: Device::flex(),
@@ -356,12 +359,15 @@ struct Curves {
 
 const BAND_EDGES: [usize; 4] = [0, 4, 12, usize::MAX];
 
+/// The curves of `samples` rollouts; the mean spectra are divided by `total`, the number of samples of the whole
+/// rollout, so that the curves of its chunks add up with [`Curves::append`].
 #[allow(clippy::too_many_arguments)]
 fn curves(
     pred: &[f64],
     truth: &[f64],
     initial: &[f64],
     samples: usize,
+    total: usize,
     steps: usize,
     fields: &[String],
     grid: [usize; 2],
@@ -467,10 +473,10 @@ fn curves(
         for (acc, sp) in mean_spectra.iter_mut().zip(&spectra) {
             for ((ap, au), (ep, eu)) in acc.iter_mut().zip(sp) {
                 for (a, e) in ap.iter_mut().zip(ep) {
-                    *a += e / samples as f64;
+                    *a += e / total as f64;
                 }
                 for (a, e) in au.iter_mut().zip(eu) {
-                    *a += e / samples as f64;
+                    *a += e / total as f64;
                 }
             }
         }
@@ -483,6 +489,42 @@ fn curves(
 }
 
 impl Curves {
+    /// The curves of more samples after these (same steps and fields).
+    fn append(&mut self, mut next: Curves) {
+        if self.samples == 0 {
+            *self = next;
+            return;
+        }
+        self.samples += next.samples;
+        self.combined.append(&mut next.combined);
+        for (a, b) in self.per_field.iter_mut().zip(&mut next.per_field) {
+            a.append(b);
+        }
+        self.h1.append(&mut next.h1);
+        for (a, b) in self.mass_drift.iter_mut().zip(&mut next.mass_drift) {
+            a.append(b);
+        }
+        self.energy_drift.append(&mut next.energy_drift);
+        self.blow_up.append(&mut next.blow_up);
+        for (acc, sp) in self.spectra.iter_mut().zip(&next.spectra) {
+            for ((ap, au), (ep, eu)) in acc.iter_mut().zip(sp) {
+                for (a, e) in ap.iter_mut().zip(ep) {
+                    *a += e;
+                }
+                for (a, e) in au.iter_mut().zip(eu) {
+                    *a += e;
+                }
+            }
+        }
+        self.bands.append(&mut next.bands);
+        self.log_spec.append(&mut next.log_spec);
+        self.ratios.append(&mut next.ratios);
+        match (&mut self.sigma_rms, next.sigma_rms) {
+            (Some(a), Some(mut b)) => a.append(&mut b),
+            (a, _) => *a = None,
+        }
+    }
+
     fn at(&self, s: usize, t: usize) -> &metrics::StepErrors {
         &self.combined[s * self.steps + t]
     }
@@ -531,22 +573,24 @@ fn restrict(frame: &[f64], comps: usize, grid: [usize; 2], r: usize, grid_type: 
     out
 }
 
-/// Runs the reference solver from the initial frames at `1/r` of the data resolution; returns the wall seconds
-/// per sample and frame and the mean nRMSE against the restricted reference.
+/// The reference solver at `1/r` of the resolution on samples started from `initial`, scored against `truth`:
+/// the wall seconds of the solves and the nRMSE of every sample and step (the report averages them over all
+/// chunks).
 #[allow(clippy::too_many_arguments)]
-fn solver_baseline(
+fn solver_chunk(
     setup: &Setup,
     r: usize,
     initial: &[f64],
     truth: &[f64],
     nu: &[f64],
-    samples: usize,
+    first: usize,
     steps: usize,
     comps: usize,
     grid: [usize; 2],
-) -> Result<SolverCost, TrainError> {
+) -> Result<(f64, Vec<f64>), TrainError> {
     let [ny, nx] = grid;
     let frame = comps * nx * ny;
+    let samples = nu.len();
     let mut coarse = *setup;
     coarse.nx = nx / r;
     coarse.ny = if ny > 1 { ny / r } else { 1 };
@@ -557,7 +601,7 @@ fn solver_baseline(
         .into_par_iter()
         .map(|s| {
             let u0 = restrict(&initial[s * frame..(s + 1) * frame], comps, grid, r, gt);
-            trajectory(&coarse, &u0, nu[s], s).map(|t| t.data).map_err(|e| e.to_string())
+            trajectory(&coarse, &u0, nu[s], first + s).map(|t| t.data).map_err(|e| e.to_string())
         })
         .collect();
     let seconds = started.elapsed().as_secs_f64();
@@ -571,12 +615,79 @@ fn solver_baseline(
             errs.push(metrics::step_errors(p, &reference).nrmse);
         }
     }
-    Ok(SolverCost {
-        fraction: 1.0 / r as f64,
-        n: nx / r,
-        seconds_per_frame: seconds / (samples * steps) as f64,
-        nrmse: Summary::of(&errs).mean,
-    })
+    Ok((seconds, errs))
+}
+
+/// The solver baselines accumulated over the chunks of a rollout.
+struct Baselines {
+    setup: Setup,
+    /// Per resolution divisor `r`: seconds and per-sample-step nRMSE so far.
+    runs: Vec<(usize, f64, Vec<f64>)>,
+    nu: Vec<f64>,
+}
+
+impl Baselines {
+    /// The baselines the data allow (a generation configuration and ν per sample), or a note why none.
+    fn new(held: &HeldOut, opts: &RolloutOptions) -> Result<Result<Self, &'static str>, TrainError> {
+        if !opts.baseline {
+            return Ok(Err(""));
+        }
+        let (Some(text), Some(nu)) = (&held.generation, &held.nu) else {
+            return Ok(Err("no generation_config or nu in the data: solver baseline skipped"));
+        };
+        let spec = ansatz_datasets::config::load(&held.layout.pde, Some(("generation_config", text)), &[], None, None)
+            .map_err(|e| bad(format!("{}: generation_config: {e}", opts.data.display())))?;
+        let [ny, nx] = [held.layout.y.as_ref().map_or(1, |y| y.len()), held.layout.x.len()];
+        let runs = [1usize, 2, 4]
+            .into_iter()
+            .filter(|&r| !(nx % r != 0 || (ny > 1 && ny % r != 0) || nx / r < 8))
+            .map(|r| (r, 0.0, vec![]))
+            .collect();
+        Ok(Ok(Self { setup: Setup::of(&spec), runs, nu: nu[held.range.clone()].to_vec() }))
+    }
+
+    /// Runs every resolution on held-out samples `chunk` (offsets into the held-out range).
+    fn run(
+        &mut self,
+        held: &HeldOut,
+        chunk: Range<usize>,
+        initial: &[f64],
+        truth: &[f64],
+        progress: &mut dyn FnMut(usize, usize, &str),
+    ) -> Result<(), TrainError> {
+        let grid = [held.layout.y.as_ref().map_or(1, |y| y.len()), held.layout.x.len()];
+        let first = held.range.start + chunk.start;
+        for (r, seconds, errs) in &mut self.runs {
+            progress(chunk.start, held.samples(), &format!("solver at 1/{r} resolution"));
+            let (t, e) = solver_chunk(
+                &self.setup,
+                *r,
+                initial,
+                truth,
+                &self.nu[chunk.clone()],
+                first,
+                held.steps,
+                held.channels,
+                grid,
+            )?;
+            *seconds += t;
+            errs.extend(e);
+        }
+        Ok(())
+    }
+
+    fn costs(&self, held: &HeldOut) -> Vec<SolverCost> {
+        let nx = held.layout.x.len();
+        self.runs
+            .iter()
+            .map(|(r, seconds, errs)| SolverCost {
+                fraction: 1.0 / *r as f64,
+                n: nx / r,
+                seconds_per_frame: seconds / (held.samples() * held.steps) as f64,
+                nrmse: Summary::of(errs).mean,
+            })
+            .collect()
+    }
 }
 
 fn nc<T>(path: &Path, r: Result<T, netcdf::Error>) -> Result<T, TrainError> {
@@ -896,20 +1007,26 @@ fn clear_output(opts: &RolloutOptions) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// The held-out trajectories a rollout is scored on.
+/// The held-out trajectories a rollout is scored on, read chunk by chunk.
 struct HeldOut {
     layout: Layout,
     range: Range<usize>,
     steps: usize,
     nu: Option<Vec<f64>>,
     generation: Option<String>,
-    traj: Trajectories,
+    files: DataFiles,
+    fields: Vec<String>,
+    times: usize,
+    channels: usize,
+    space_len: usize,
 }
 
 impl HeldOut {
-    /// Opens `opts.data` and checks it against what `model` was trained on.
+    /// Opens `opts.data` (a file or a manifest of shards) and checks it against what `model` was trained on.
     fn open(model: &dyn TrajectoryModel, prov: &Provenance, opts: &RolloutOptions) -> Result<Self, TrainError> {
-        let ds = Dataset::open(&opts.data).map_err(|e| bad(e.to_string()))?;
+        let files = DataFiles::open(&opts.data).map_err(|e| bad(e.to_string()))?;
+        files.verify_checksums(&ansatz_cluster::SingleProcess).map_err(|e| bad(e.to_string()))?;
+        let ds = files.head();
         let layout: Layout = ds.layout().map_err(|e| bad(e.to_string()))?;
         if ds.fields != model.fields() {
             return Err(bad(format!(
@@ -936,10 +1053,11 @@ impl HeldOut {
             )));
         }
         let same = std::fs::canonicalize(&opts.data).ok() == std::fs::canonicalize(&prov.data).ok();
-        let mut range = if same { prov.test.clone() } else { 0..ds.samples_complete };
+        let mut range = if same { prov.test.clone() } else { 0..files.samples };
         if range.is_empty() {
             return Err(bad(format!("{}: no held-out samples (the run's test split is empty)", opts.data.display())));
         }
+        files.check_samples(&range).map_err(|e| bad(e.to_string()))?;
         if let Some(n) = opts.samples {
             range.end = range.end.min(range.start + n.max(1));
         }
@@ -953,60 +1071,83 @@ impl HeldOut {
                 ds.times.len()
             )));
         }
-        let nu = ds.parameter("nu").ok();
+        let mut nu: Option<Vec<f64>> = Some(vec![]);
+        for shard in &files.shards {
+            match (nu.as_mut(), shard.ds.parameter("nu")) {
+                (Some(all), Ok(v)) => all.extend(v),
+                _ => nu = None,
+            }
+        }
         let generation = ds.text_attribute("generation_config");
-        drop(ds);
-        let traj = Trajectories::load(&opts.data, range.clone()).map_err(|e| bad(e.to_string()))?;
-        Ok(Self { layout, range, steps, nu, generation, traj })
+        let (fields, times, channels, space_len) = (ds.fields.clone(), ds.times.len(), ds.fields.len(), ds.space_len());
+        Ok(Self { layout, range, steps, nu, generation, files, fields, times, channels, space_len })
+    }
+
+    fn samples(&self) -> usize {
+        self.range.len()
     }
 
     fn frame(&self) -> usize {
-        self.traj.channels() * self.traj.space_len()
+        self.channels * self.space_len
     }
 
-    /// The reference frames after the context, `samples × steps × frame`, and the last context frame of each
-    /// sample.
-    fn reference(&self, h: usize) -> (Vec<f64>, Vec<f64>) {
-        let (ns, steps, frame) = (self.traj.samples(), self.steps, self.frame());
-        let mut truth = vec![0f64; ns * steps * frame];
-        let mut initial = vec![0f64; ns * frame];
-        for s in 0..ns {
-            for t in 0..steps {
-                let dst = (s * steps + t) * frame;
-                for (d, v) in truth[dst..dst + frame].iter_mut().zip(self.traj.frame(s, h + t)) {
-                    *d = *v as f64;
-                }
-            }
-            for (d, v) in initial[s * frame..(s + 1) * frame].iter_mut().zip(self.traj.frame(s, h - 1)) {
-                *d = *v as f64;
-            }
-        }
-        (truth, initial)
+    /// Bytes in memory per held-out sample while its chunk is processed: the trajectory (f32), the predictions,
+    /// the references and σ (f64).
+    fn bytes_per_sample(&self) -> usize {
+        self.frame() * (self.times * 4 + 3 * self.steps * 8)
+    }
+
+    /// Reads held-out samples `chunk` (offsets into the held-out range).
+    fn load(&self, chunk: Range<usize>) -> Result<Trajectories, TrainError> {
+        let r = self.range.start + chunk.start..self.range.start + chunk.end;
+        Trajectories::load_from(&self.files, r).map_err(|e| bad(e.to_string()))
     }
 }
 
-/// Predictions, the predicted σ (if any) and the model's seconds per sample and step.
+/// The reference frames after the context of `traj`, `samples × steps × frame`, and the last context frame of
+/// each sample.
+fn reference(traj: &Trajectories, h: usize, steps: usize) -> (Vec<f64>, Vec<f64>) {
+    let (ns, frame) = (traj.samples(), traj.channels() * traj.space_len());
+    let mut truth = vec![0f64; ns * steps * frame];
+    let mut initial = vec![0f64; ns * frame];
+    for s in 0..ns {
+        for t in 0..steps {
+            let dst = (s * steps + t) * frame;
+            for (d, v) in truth[dst..dst + frame].iter_mut().zip(traj.frame(s, h + t)) {
+                *d = *v as f64;
+            }
+        }
+        for (d, v) in initial[s * frame..(s + 1) * frame].iter_mut().zip(traj.frame(s, h - 1)) {
+            *d = *v as f64;
+        }
+    }
+    (truth, initial)
+}
+
+/// Predictions, the predicted σ (if any) and the model's seconds.
 type Rolled = (Vec<f64>, Option<Vec<f64>>, f64);
 
-/// Rolls `model` out on the held-out samples in batches; returns the predictions (`samples × steps × frame`),
-/// the predicted σ in the same layout for models that predict one, and the model's wall seconds per sample and
-/// step.
+/// Rolls `model` out on the trajectories `traj` in batches; returns the predictions (`samples × steps ×
+/// frame`), the predicted σ in the same layout for models that predict one, and the model's wall seconds in all.
+/// `progress(done)` is called with the samples done after each batch.
 fn predict(
     model: &dyn TrajectoryModel,
-    held: &HeldOut,
+    traj: &Trajectories,
+    steps: usize,
     batch: usize,
-    progress: &mut dyn FnMut(usize, usize, &str),
+    progress: &mut dyn FnMut(usize),
 ) -> Result<Rolled, TrainError> {
-    let (ns, steps, frame, h) = (held.traj.samples(), held.steps, held.frame(), model.context_frames());
+    let (ns, frame, h) = (traj.samples(), traj.channels() * traj.space_len(), model.context_frames());
     let mut pred = vec![0f64; ns * steps * frame];
     let mut sigma = model.predicts_sigma().then(|| vec![f64::NAN; ns * steps * frame]);
     let mut model_seconds = 0.0;
+    let mut context = Vec::with_capacity(batch * h * frame);
     for b0 in (0..ns).step_by(batch) {
         let b = batch.min(ns - b0);
-        let mut context = Vec::with_capacity(b * h * frame);
+        context.clear();
         for s in b0..b0 + b {
             for t in 0..h {
-                context.extend_from_slice(held.traj.frame(s, t));
+                context.extend_from_slice(traj.frame(s, t));
             }
         }
         let started = Instant::now();
@@ -1016,89 +1157,78 @@ fn predict(
             None => model.predict(&context, b, steps, &mut pred[r])?,
         }
         model_seconds += started.elapsed().as_secs_f64();
-        progress(b0 + b, ns, "rollout");
+        progress(b0 + b);
     }
-    Ok((pred, sigma, model_seconds / (ns * steps) as f64))
+    Ok((pred, sigma, model_seconds))
 }
 
-/// σ against the error at `steps` (1-based).
-fn uncertainty(
-    pred: &[f64],
-    truth: &[f64],
-    sigma: &[f64],
-    samples: usize,
-    total: usize,
-    frame: usize,
-    steps: &[usize],
-) -> Uncertainty {
-    let mut u = Uncertainty {
-        steps: steps.to_vec(),
-        sigma_mean: vec![],
-        rmse: vec![],
-        correlation: vec![],
-        coverage_2sigma: vec![],
-    };
-    for &st in steps {
-        let (mut sum_s, mut sum_e2, mut covered, mut n) = (0.0, 0.0, 0usize, 0usize);
-        let mut corr = Vec::with_capacity(samples);
-        for s in 0..samples {
-            let r = (s * total + st - 1) * frame..(s * total + st) * frame;
-            let err: Vec<f64> = pred[r.clone()].iter().zip(&truth[r.clone()]).map(|(p, y)| (p - y).abs()).collect();
-            let sd = &sigma[r];
-            // values of rollouts that blew up say nothing about calibration
-            for (e, d) in err.iter().zip(sd).filter(|(e, d)| e.is_finite() && d.is_finite()) {
-                sum_s += d;
-                sum_e2 += e * e;
-                covered += (*e <= 2.0 * d) as usize;
-                n += 1;
-            }
-            corr.push(metrics::step_errors(&err, sd).pearson);
+/// σ against the error at chosen steps, accumulated over the chunks of a rollout.
+struct Calibration {
+    steps: Vec<usize>,
+    sum_sigma: Vec<f64>,
+    sum_e2: Vec<f64>,
+    covered: Vec<usize>,
+    n: Vec<usize>,
+    correlation: Vec<Vec<f64>>,
+}
+
+impl Calibration {
+    /// At `steps` (1-based).
+    fn new(steps: &[usize]) -> Self {
+        let k = steps.len();
+        Self {
+            steps: steps.to_vec(),
+            sum_sigma: vec![0.0; k],
+            sum_e2: vec![0.0; k],
+            covered: vec![0; k],
+            n: vec![0; k],
+            correlation: vec![vec![]; k],
         }
-        u.sigma_mean.push(sum_s / n.max(1) as f64);
-        u.rmse.push((sum_e2 / n.max(1) as f64).sqrt());
-        u.correlation.push(stat(&corr));
-        u.coverage_2sigma.push(covered as f64 / n.max(1) as f64);
     }
-    u
+
+    /// Adds `samples` rollouts of `total` steps.
+    fn add(&mut self, pred: &[f64], truth: &[f64], sigma: &[f64], samples: usize, total: usize, frame: usize) {
+        for (i, &st) in self.steps.iter().enumerate() {
+            for s in 0..samples {
+                let r = (s * total + st - 1) * frame..(s * total + st) * frame;
+                let err: Vec<f64> = pred[r.clone()].iter().zip(&truth[r.clone()]).map(|(p, y)| (p - y).abs()).collect();
+                let sd = &sigma[r];
+                // values of rollouts that blew up say nothing about calibration
+                for (e, d) in err.iter().zip(sd).filter(|(e, d)| e.is_finite() && d.is_finite()) {
+                    self.sum_sigma[i] += d;
+                    self.sum_e2[i] += e * e;
+                    self.covered[i] += (*e <= 2.0 * d) as usize;
+                    self.n[i] += 1;
+                }
+                self.correlation[i].push(metrics::step_errors(&err, sd).pearson);
+            }
+        }
+    }
+
+    fn finish(&self) -> Uncertainty {
+        let n = |i: usize| self.n[i].max(1) as f64;
+        let k = 0..self.steps.len();
+        Uncertainty {
+            steps: self.steps.clone(),
+            sigma_mean: k.clone().map(|i| self.sum_sigma[i] / n(i)).collect(),
+            rmse: k.clone().map(|i| (self.sum_e2[i] / n(i)).sqrt()).collect(),
+            correlation: self.correlation.iter().map(|c| stat(c)).collect(),
+            coverage_2sigma: k.map(|i| self.covered[i] as f64 / n(i)).collect(),
+        }
+    }
 }
 
 /// The reference solver at 1, 1/2 and 1/4 of the resolution against the model's cost and error: the
 /// error-matched speed-up and the breakeven count.
-#[allow(clippy::too_many_arguments)]
 fn costs(
     held: &HeldOut,
     prov: &Provenance,
     opts: &RolloutOptions,
     c: &Curves,
-    truth: &[f64],
-    initial: &[f64],
+    solver: Vec<SolverCost>,
     model_seconds_per_step: f64,
-    progress: &mut dyn FnMut(usize, usize, &str),
-) -> Result<Cost, TrainError> {
-    let (ns, steps, nc) = (held.traj.samples(), held.steps, held.traj.channels());
-    let grid = [held.layout.y.as_ref().map_or(1, |y| y.len()), held.layout.x.len()];
-    let [ny, nx] = grid;
-    let mut solver = vec![];
-    if opts.baseline {
-        match (&held.generation, &held.nu) {
-            (Some(text), Some(nu)) => {
-                let spec =
-                    ansatz_datasets::config::load(&held.layout.pde, Some(("generation_config", text)), &[], None, None)
-                        .map_err(|e| bad(format!("{}: generation_config: {e}", opts.data.display())))?;
-                let setup = Setup::of(&spec);
-                let first = held.layout.first_sample as usize;
-                let nu = &nu[held.range.start - first..held.range.end - first];
-                for r in [1usize, 2, 4] {
-                    if nx % r != 0 || (ny > 1 && ny % r != 0) || nx / r < 8 {
-                        continue;
-                    }
-                    progress(0, 1, &format!("solver at 1/{r} resolution"));
-                    solver.push(solver_baseline(&setup, r, initial, truth, nu, ns, steps, nc, grid)?);
-                }
-            }
-            _ => progress(0, 1, "no generation_config or nu in the data: solver baseline skipped"),
-        }
-    }
+) -> Cost {
+    let steps = held.steps;
     let model_err = Summary::of(&c.combined.iter().map(|e| e.nrmse).collect::<Vec<_>>()).mean;
     let matched = solver
         .iter()
@@ -1107,11 +1237,11 @@ fn costs(
         .filter(|_| model_err.is_finite());
     let full = solver.iter().find(|s| s.fraction == 1.0);
     let upfront = full.and_then(|f| {
-        let train_frames = (prov.train_samples * (held.traj.times() - 1)) as f64;
+        let train_frames = (prov.train_samples * (held.times - 1)) as f64;
         training_seconds(&opts.run).map(|t| t + f.seconds_per_frame * train_frames)
     });
     let saving = matched.map(|m| (m.seconds_per_frame - model_seconds_per_step) * steps as f64);
-    Ok(Cost {
+    Cost {
         model_seconds_per_step,
         batch: opts.batch.max(1),
         matched_fraction: matched.map(|m| m.fraction),
@@ -1122,7 +1252,7 @@ fn costs(
             _ => None,
         },
         solver,
-    })
+    }
 }
 
 /// The headline numbers from the per-step curves.
@@ -1133,7 +1263,7 @@ fn summarise(
     c: &Curves,
     cost: Cost,
 ) -> RolloutSummary {
-    let (ns, steps) = (held.traj.samples(), held.steps);
+    let (ns, steps) = (held.samples(), held.steps);
     let nrmse_at: Vec<(usize, Stat)> = [1usize, 10, 100, steps]
         .into_iter()
         .filter(|&t| t <= steps)
@@ -1158,7 +1288,7 @@ fn summarise(
     };
     let blown: Vec<usize> = c.blow_up.iter().flatten().copied().collect();
     let last = steps - 1;
-    let fields = &held.traj.fields;
+    let fields = &held.fields;
     RolloutSummary {
         run: opts.run.clone(),
         data: opts.data.clone(),
@@ -1218,44 +1348,64 @@ fn summarise(
     }
 }
 
-/// `predictions.nc`: the rollouts in the dataset format, context frames included.
-fn write_predictions(
-    model: &dyn TrajectoryModel,
-    held: &HeldOut,
-    opts: &RolloutOptions,
-    pred: &[f64],
-) -> Result<(), TrainError> {
-    let (ns, steps, frame, h) = (held.traj.samples(), held.steps, held.frame(), model.context_frames());
-    let layout = &held.layout;
-    let mut pl = layout.clone();
-    pl.samples = ns;
-    pl.first_sample = held.range.start as u64;
-    pl.times = layout.times[..h + steps].to_vec();
-    pl.context_frames = h as i32;
-    pl.text.retain(|(k, _)| k != "history" && k != "title");
-    pl.text.push(("title".into(), format!("{} rollout of {} ({} context frames)", model.name(), layout.pde, h)));
-    pl.text.push(("history".into(), ansatz_datasets::schema::history()));
-    let params_all: Vec<Vec<f64>> = {
-        let ds = Dataset::open(&opts.data).map_err(|e| bad(e.to_string()))?;
-        pl.parameters
+/// `predictions.nc`: the rollouts in the dataset format, context frames included, written chunk by chunk.
+struct Predictions {
+    writer: DatasetWriter,
+    /// The values of every per-sample variable, by held-out sample.
+    parameters: Vec<Vec<f64>>,
+    context: usize,
+    steps: usize,
+}
+
+impl Predictions {
+    fn create(model: &dyn TrajectoryModel, held: &HeldOut, opts: &RolloutOptions) -> Result<Self, TrainError> {
+        let (ns, steps, h) = (held.samples(), held.steps, model.context_frames());
+        let layout = &held.layout;
+        let mut pl = layout.clone();
+        pl.samples = ns;
+        pl.first_sample = held.range.start as u64;
+        pl.times = layout.times[..h + steps].to_vec();
+        pl.context_frames = h as i32;
+        pl.text.retain(|(k, _)| k != "history" && k != "title");
+        pl.text.push(("title".into(), format!("{} rollout of {} ({} context frames)", model.name(), layout.pde, h)));
+        pl.text.push(("history".into(), ansatz_datasets::schema::history()));
+        let parameters = pl
+            .parameters
             .iter()
-            .map(|p| ds.parameter(&p.name).unwrap_or_else(|_| vec![f64::NAN; ds.samples_complete]))
-            .collect()
-    };
-    let pred_path = opts.out.join("predictions.nc");
-    let mut w = DatasetWriter::create(&pred_path, &pl, true).map_err(|e| failed(e.to_string()))?;
-    for s in 0..ns {
-        let mut data = Vec::with_capacity((h + steps) * frame);
-        for t in 0..h {
-            data.extend(held.traj.frame(s, t).iter().map(|v| *v as f64));
-        }
-        data.extend_from_slice(&pred[s * steps * frame..(s + 1) * steps * frame]);
-        let gi = held.range.start + s - layout.first_sample as usize;
-        let params: Vec<f64> = params_all.iter().map(|p| p.get(gi).copied().unwrap_or(f64::NAN)).collect();
-        w.write_sample(s, &data, &params).map_err(|e| failed(e.to_string()))?;
+            .map(|p| {
+                let mut all = vec![];
+                for shard in &held.files.shards {
+                    all.extend(shard.ds.parameter(&p.name).unwrap_or_else(|_| vec![f64::NAN; shard.samples]));
+                }
+                all.get(held.range.clone()).map(<[f64]>::to_vec).unwrap_or_else(|| vec![f64::NAN; ns])
+            })
+            .collect();
+        std::fs::create_dir_all(&opts.out).map_err(|e| failed(format!("{}: {e}", opts.out.display())))?;
+        let writer =
+            DatasetWriter::create(&opts.out.join("predictions.nc"), &pl, true).map_err(|e| failed(e.to_string()))?;
+        Ok(Self { writer, parameters, context: h, steps })
     }
-    w.finish().map_err(|e| failed(e.to_string()))?;
-    Ok(())
+
+    /// Held-out samples `first..` (offsets into the held-out range): the context frames of `traj` and `pred`.
+    fn write(&mut self, first: usize, traj: &Trajectories, pred: &[f64]) -> Result<(), TrainError> {
+        let frame = traj.channels() * traj.space_len();
+        let (h, steps) = (self.context, self.steps);
+        let mut data = Vec::with_capacity((h + steps) * frame);
+        for s in 0..traj.samples() {
+            data.clear();
+            for t in 0..h {
+                data.extend(traj.frame(s, t).iter().map(|v| *v as f64));
+            }
+            data.extend_from_slice(&pred[s * steps * frame..(s + 1) * steps * frame]);
+            let params: Vec<f64> = self.parameters.iter().map(|p| p[first + s]).collect();
+            self.writer.write_sample(first + s, &data, &params).map_err(|e| failed(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), TrainError> {
+        self.writer.finish().map(|_| ()).map_err(|e| failed(e.to_string()))
+    }
 }
 
 /// Error, correlation, spectra and snapshot figures, each as SVG and PNG (`figures`).
@@ -1268,7 +1418,7 @@ fn write_plots(
     truth: &[f64],
 ) -> Result<(), TrainError> {
     use figures::{LineChart, Series};
-    let (ns, steps, frame) = (held.traj.samples(), held.steps, held.frame());
+    let (ns, steps, frame) = (held.samples(), held.steps, held.frame());
     let [ny, nx] = model.grid();
     let space = nx * ny;
     let name = model.name();
@@ -1297,7 +1447,7 @@ fn write_plots(
             .with(Series::new("cosine", curve(|e| e.cosine)).dashed())
             .save(out, "correlation"),
     )?;
-    let fields = &held.traj.fields;
+    let fields = &held.fields;
     let mut spectra =
         LineChart::new(&format!("energy spectrum of {}, mean over samples", fields[0]), "wavenumber k", "E(k) (1)")
             .log_x()
@@ -1404,7 +1554,7 @@ fn write_sigma_plots(
         scatter = scatter.with(Series::new("σ = |error|", vec![(lo, lo), (hi, hi)]).colour(6).dashed());
     }
     saved(scatter.save(out, "sigma"))?;
-    let fields = &held.traj.fields;
+    let fields = &held.fields;
     if ny == 1 {
         let dx = held.layout.extent[0] / nx as f64;
         let mut profile = LineChart::new(
@@ -1536,27 +1686,65 @@ pub fn rollout_model(
 ) -> Result<RolloutSummary, TrainError> {
     clear_output(opts)?;
     let held = HeldOut::open(model, prov, opts)?;
-    let (pred, sigma, model_seconds_per_step) = predict(model, &held, opts.batch.max(1), progress)?;
-    let (truth, initial) = held.reference(model.context_frames());
-    progress(0, 1, "metrics");
+    let (ns, steps, frame, h) = (held.samples(), held.steps, held.frame(), model.context_frames());
+    let batch = opts.batch.max(1);
+    // samples in memory at once: within the budget, at least one batch
+    let chunk = (opts.memory_budget.saturating_mul(1 << 20) / held.bytes_per_sample().max(1)).max(batch).min(ns);
     let layout = &held.layout;
     let [ny, nx] = model.grid();
     let spacing = [layout.extent.get(1).copied().unwrap_or(1.0) / ny as f64, layout.extent[0] / nx as f64];
-    let (ns, steps) = (held.traj.samples(), held.steps);
-    let mut c = curves(&pred, &truth, &initial, ns, steps, &held.traj.fields, model.grid(), spacing);
-    c.sigma_rms = sigma.as_ref().map(|sd| {
-        sd.chunks(held.frame()).map(|f| (f.iter().map(|v| v * v).sum::<f64>() / f.len() as f64).sqrt()).collect()
-    });
-    let cost = costs(&held, prov, opts, &c, &truth, &initial, model_seconds_per_step, progress)?;
+    let mut baselines = match Baselines::new(&held, opts)? {
+        Ok(b) => Some(b),
+        Err(note) => {
+            if !note.is_empty() {
+                progress(0, 1, note);
+            }
+            None
+        }
+    };
+    let mut predictions = Predictions::create(model, &held, opts)?;
+    let mut c = curves(&[], &[], &[], 0, ns, steps, &held.fields, model.grid(), spacing);
+    let mut calibration = model.predicts_sigma().then(|| Calibration::new(&c.spectrum_steps));
+    let mut model_seconds = 0.0;
+    // the first sample's rollout (prediction, reference, σ), for the figures
+    type Sample = (Vec<f64>, Vec<f64>, Option<Vec<f64>>);
+    let mut first: Option<Sample> = None;
+    for c0 in (0..ns).step_by(chunk) {
+        let part = c0..(c0 + chunk).min(ns);
+        let traj = held.load(part.clone())?;
+        let (pred, sigma, seconds) =
+            predict(model, &traj, steps, batch, &mut |done| progress(c0 + done, ns, "rollout"))?;
+        model_seconds += seconds;
+        let (truth, initial) = reference(&traj, h, steps);
+        let mut cc = curves(&pred, &truth, &initial, part.len(), ns, steps, &held.fields, model.grid(), spacing);
+        cc.sigma_rms = sigma.as_ref().map(|sd| {
+            sd.chunks(frame).map(|f| (f.iter().map(|v| v * v).sum::<f64>() / f.len() as f64).sqrt()).collect()
+        });
+        c.append(cc);
+        if let (Some(cal), Some(sd)) = (calibration.as_mut(), &sigma) {
+            cal.add(&pred, &truth, sd, part.len(), steps, frame);
+        }
+        if let Some(b) = baselines.as_mut() {
+            b.run(&held, part.clone(), &initial, &truth, progress)?;
+        }
+        predictions.write(part.start, &traj, &pred)?;
+        if first.is_none() {
+            let one = 0..steps * frame;
+            first = Some((pred[one.clone()].to_vec(), truth[one.clone()].to_vec(), sigma.map(|sd| sd[one].to_vec())));
+        }
+    }
+    predictions.finish()?;
+    progress(0, 1, "metrics");
+    let solver = baselines.map(|b| b.costs(&held)).unwrap_or_default();
+    let cost = costs(&held, prov, opts, &c, solver, model_seconds / (ns * steps) as f64);
     let mut summary = summarise(model, &held, opts, &c, cost);
-    summary.uncertainty =
-        sigma.as_ref().map(|sd| uncertainty(&pred, &truth, sd, ns, steps, held.frame(), &c.spectrum_steps));
+    summary.uncertainty = calibration.map(|cal| cal.finish());
+    let (pred, truth, sigma) = first.ok_or_else(|| bad("no held-out samples"))?;
 
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| failed(format!("{}: {e}", out.display())))?;
     progress(0, 1, "writing the report");
     write_metrics_nc(&out.join("metrics.nc"), &c, held.range.start, model.frame_interval(), &summary)?;
-    write_predictions(model, &held, opts, &pred)?;
     let json = serde_json::to_string_pretty(&summary).expect("a summary serialises");
     std::fs::write(out.join("summary.json"), json).map_err(|e| failed(format!("{}: {e}", out.display())))?;
     std::fs::write(out.join("summary.md"), markdown(&summary))

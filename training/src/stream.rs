@@ -24,6 +24,10 @@ pub trait FrameSource {
     fn fields(&self) -> &[String];
     /// Copies frame `(sample, time)`, layout `(channel, space...)`, into `dst`.
     fn frame_into(&mut self, sample: usize, time: usize, dst: &mut [f32]) -> Result<(), DataError>;
+    /// Refuses to go on when the file behind `sample` changed since it was opened (nothing to check in memory).
+    fn unchanged(&self, _sample: usize) -> Result<(), DataError> {
+        Ok(())
+    }
 }
 
 impl FrameSource for Trajectories {
@@ -232,6 +236,10 @@ impl FrameSource for StreamedTrajectories {
         &self.fields
     }
 
+    fn unchanged(&self, sample: usize) -> Result<(), DataError> {
+        self.files.unchanged(self.first + sample)
+    }
+
     fn frame_into(&mut self, sample: usize, time: usize, dst: &mut [f32]) -> Result<(), DataError> {
         if sample >= self.samples || time >= self.times {
             return Err(invalid(&self.origin, format!("frame ({sample}, {time}) outside the loaded samples")));
@@ -259,7 +267,8 @@ impl FrameSource for StreamedTrajectories {
 
 /// Copies the windows `batch` of `windows` from `source` into `input` (layout `(batch, history·channel,
 /// space...)`) and `target` (layout `(batch, horizon, channel, space...)`), as [`Windows::gather`] does from
-/// memory.
+/// memory. The files behind the windows' samples are checked first: a file changed since it was opened stops
+/// the gather even when its blocks are cached.
 pub fn gather(
     windows: &Windows,
     source: &mut dyn FrameSource,
@@ -267,6 +276,9 @@ pub fn gather(
     input: &mut Vec<f32>,
     target: &mut Vec<f32>,
 ) -> Result<(), DataError> {
+    for &w in batch {
+        source.unchanged(windows.origin(w).0)?;
+    }
     let f = source.channels() * source.space_len();
     windows.gather_with(f, batch, input, target, |s, t, dst| source.frame_into(s, t, dst))
 }

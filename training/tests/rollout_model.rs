@@ -74,4 +74,54 @@ fn any_trajectory_model_gets_the_report_and_its_errors_are_the_hand_computed_one
     let step1 = &s.nrmse_at.iter().find(|(t, _)| *t == 1).unwrap().1;
     assert!((step1.mean - mean).abs() <= 1e-12 * mean.max(1.0), "report {} by hand {mean}", step1.mean);
     assert!(dir.path().join("report/predictions.nc").is_file() && dir.path().join("report/summary.md").is_file());
+
+    // chunk by chunk (one sample in memory at a time) the report is the same
+    let prov = Provenance { data: std::fs::canonicalize(&data).unwrap(), test: 1..4, train_samples: 1 };
+    let whole = rollout_model(&model, &prov, &ro_with(&ro, "whole", 16, 1024), &mut |_, _, _| {}).unwrap();
+    let chunked = rollout_model(&model, &prov, &ro_with(&ro, "chunked", 1, 0), &mut |_, _, _| {}).unwrap();
+    let (a, b) = (serde_json::to_value(&whole).unwrap(), serde_json::to_value(&chunked).unwrap());
+    let mut compared = 0;
+    same_numbers(&a, &b, "", &mut compared);
+    assert!(compared > 50, "{compared} numbers compared");
+    let read = |r: &str| {
+        let ds = ansatz_datasets::reader::Dataset::open(&dir.path().join(r).join("predictions.nc")).unwrap();
+        ds.read("u", 0..3, 0..7).unwrap()
+    };
+    assert_eq!(read("whole"), read("chunked"), "predictions.nc");
+}
+
+fn ro_with(ro: &RolloutOptions, out: &str, batch: usize, budget: usize) -> RolloutOptions {
+    let mut r = ro.clone();
+    r.out = r.out.parent().unwrap().join(out);
+    r.batch = batch;
+    r.memory_budget = budget;
+    r
+}
+
+/// Every number of two summaries agrees to round-off, timings aside.
+fn same_numbers(a: &serde_json::Value, b: &serde_json::Value, at: &str, compared: &mut usize) {
+    use serde_json::Value;
+    if at.contains("seconds") || at.contains("speedup") || at.contains("breakeven") || at.ends_with("batch") {
+        return;
+    }
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-12 * x.abs().max(1e-300) || x == y, "{at}: {x} against {y}");
+            *compared += 1;
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}");
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                same_numbers(u, v, &format!("{at}[{i}]"), compared);
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, u) in x {
+                same_numbers(u, &y[k], &format!("{at}.{k}"), compared);
+            }
+        }
+        _ if at.ends_with(".run") || at.ends_with(".data") => {}
+        _ => assert_eq!(a, b, "{at}"),
+    }
 }

@@ -355,3 +355,53 @@ fn streamed_loading_trains_bit_for_bit_like_memory() {
     let tau = |json: &str| serde_json::from_str::<serde_json::Value>(json).unwrap()["tau"].as_f64().unwrap();
     assert_eq!(tau(&runs[0].3), tau(&runs[1].3), "the structure-change coefficient from the streamed pass");
 }
+
+/// A dataset file changed under a streamed run stops it with the file and the sample named; the last checkpoint
+/// is the one written before the change, and resuming once the file is restored ends where an uninterrupted run
+/// does, bit for bit.
+#[test]
+fn a_file_changed_mid_training_stops_the_run_and_a_resume_after_restoring_it_is_exact() {
+    use ansatz_training::config::Loading;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("b1.nc");
+    std::fs::copy(dataset(), &data).unwrap();
+    let original = std::fs::read(&data).unwrap();
+    let mut exp = experiment("fno");
+    exp.data.loading = Loading::Stream;
+    exp.data.memory_budget = 1;
+    exp.training.checkpoint_every = 2;
+    let whole = dir.path().join("whole");
+    train(&exp, &TrainOptions::new(&data, &whole), &SingleProcess, &mut Quiet).unwrap();
+
+    // after step 4 is done (checkpoint 4 written) the file is truncated
+    struct Truncate {
+        data: PathBuf,
+        run: PathBuf,
+        saved: Option<Vec<u8>>,
+    }
+    impl ansatz_training::trainer::Observer for Truncate {
+        fn step(&mut self, record: &ansatz_training::engine::StepRecord) {
+            if record.step == 3 {
+                self.saved = Some(std::fs::read(self.run.join("checkpoint.ckpt")).unwrap());
+                let bytes = std::fs::read(&self.data).unwrap();
+                std::fs::write(&self.data, &bytes[..bytes.len() / 2]).unwrap();
+            }
+        }
+    }
+    let cut = dir.path().join("cut");
+    let mut obs = Truncate { data: data.clone(), run: cut.clone(), saved: None };
+    let err = train(&exp, &TrainOptions::new(&data, &cut), &SingleProcess, &mut obs).unwrap_err().to_string();
+    assert!(err.contains("b1.nc") && err.contains("changed") && err.contains("sample"), "{err}");
+    let ck = std::fs::read(cut.join("checkpoint.ckpt")).unwrap();
+    assert_eq!(Some(ck), obs.saved, "the checkpoint written before the change is intact");
+    assert_eq!(Checkpoint::load(&cut.join("checkpoint.ckpt")).unwrap().header.step, 4);
+
+    // resuming on the truncated file is refused by name; restored, the resume is exact
+    let mut resume = TrainOptions::new(&data, &cut);
+    resume.resume = true;
+    let err = train(&exp, &resume, &SingleProcess, &mut Quiet).unwrap_err().to_string();
+    assert!(err.contains("b1.nc"), "{err}");
+    std::fs::write(&data, &original).unwrap();
+    train(&exp, &resume, &SingleProcess, &mut Quiet).unwrap();
+    assert!(params(&cut).iter().zip(&params(&whole)).all(|(a, b)| a.to_bits() == b.to_bits()));
+}
