@@ -249,6 +249,16 @@ impl Dataset {
         self.window(field, samples, Some(times), count)
     }
 
+    /// [`Dataset::read`] into `buf` (resized to the window), for readers that reuse one buffer.
+    pub fn read_into(&self, field: &str, samples: Range<usize>, times: Range<usize>, buf: &mut Vec<f64>) -> Result<()> {
+        if self.is_static() {
+            return Err(DatasetError::format(&self.path, "a static dataset has no time dimension: use read_static"));
+        }
+        let mut count = vec![samples.len(), times.len()];
+        count.extend(self.space_counts());
+        self.window_into(field, samples, Some(times), &count, buf)
+    }
+
     fn window(
         &self,
         field: &str,
@@ -256,6 +266,19 @@ impl Dataset {
         times: Option<Range<usize>>,
         count: Vec<usize>,
     ) -> Result<ArrayD<f64>> {
+        let mut vals = vec![];
+        self.window_into(field, samples, times, &count, &mut vals)?;
+        ArrayD::from_shape_vec(IxDyn(&count), vals).map_err(|e| DatasetError::format(&self.path, e.to_string()))
+    }
+
+    fn window_into(
+        &self,
+        field: &str,
+        samples: Range<usize>,
+        times: Option<Range<usize>>,
+        count: &[usize],
+        buf: &mut Vec<f64>,
+    ) -> Result<()> {
         let p = &self.path;
         if !self.fields.iter().any(|f| f == field) {
             return Err(DatasetError::format(
@@ -291,8 +314,8 @@ impl Dataset {
         }
         let v =
             self.file.variable(field).ok_or_else(|| DatasetError::format(p, format!("missing variable '{field}'")))?;
-        let vals: Vec<f64> = nc(p, v.get_values((start.as_slice(), count.as_slice())))?;
-        ArrayD::from_shape_vec(IxDyn(&count), vals).map_err(|e| DatasetError::format(p, e.to_string()))
+        buf.resize(elems as usize, 0.0);
+        nc(p, v.get_values_into(buf.as_mut_slice(), (start.as_slice(), count)))
     }
 
     /// Values of a per-sample variable (a simulation parameter such as `nu`, or solver information such as

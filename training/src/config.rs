@@ -78,7 +78,7 @@ fn default_schedule() -> Schedule {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Dataset file (relative paths are taken from the configuration file's folder); merge sharded datasets first.
+    /// Dataset file or manifest of shards (relative paths are taken from the configuration file's folder).
     pub path: Option<PathBuf>,
     /// Input frames H.
     pub history: usize,

@@ -202,11 +202,20 @@ impl DataFiles {
     /// `field` of global sample `s` at time levels `times`, shape `(1, times, space...)`. A file that changed
     /// since it was opened, or a read that fails, is reported with the file, the variable and the sample.
     pub fn read(&self, field: &str, s: usize, times: Range<usize>) -> Result<ndarray::ArrayD<f64>, DataError> {
+        let mut buf = vec![];
+        self.read_into(field, s, times.clone(), &mut buf)?;
+        let mut shape = vec![1, times.len()];
+        shape.extend(self.space());
+        ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), buf).map_err(|e| invalid(&self.origin, e.to_string()))
+    }
+
+    /// [`DataFiles::read`] into `buf` (resized; layout `(times, space...)`), reusing its memory.
+    pub fn read_into(&self, field: &str, s: usize, times: Range<usize>, buf: &mut Vec<f64>) -> Result<(), DataError> {
         let (shard, local) = self.shard_of(s)?;
         let name = shard.ds.path().display().to_string();
         let where_ = format!("variable '{field}', sample {s}, time levels {}..{}", times.start, times.end);
         Self::check(shard, &where_)?;
-        shard.ds.read(field, local..local + 1, times).map_err(|e| invalid(&name, format!("{where_}: {e}")))
+        shard.ds.read_into(field, local..local + 1, times, buf).map_err(|e| invalid(&name, format!("{where_}: {e}")))
     }
 }
 

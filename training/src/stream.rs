@@ -1,11 +1,14 @@
-//! Trajectories read from the dataset file on demand through a bounded cache, for data that do not fit in
-//! memory. A cache entry is one sample's block of time levels aligned with the file's chunks along time (the
+//! Trajectories read from the dataset file (or the shards of a manifest) on demand through a bounded cache, for
+//! data that do not fit in memory. A cache entry is one sample's block of time levels aligned with the file's chunks along time (the
 //! writer chunks fields as `(1, time_chunk, full space)`), so every read from disk is whole chunks; the least
 //! recently used blocks are dropped once the cache exceeds its byte budget.
 //!
 //! [`FrameSource`] is what windows are gathered from: the in-memory [`Trajectories`] and [`StreamedTrajectories`]
 //! give the same values for the same `(sample, time level)` (both convert the file's values to f32 the same way),
 //! so windows, normalisation statistics and therefore losses are bitwise identical whichever one is used.
+//! [`statistics`] forms every sum per sample and combines them in sample order, so the statistics are also the
+//! same bits however the samples are split between ranks. [`Prefetcher`] runs a streamed source on a thread of
+//! its own, gathering the next batch while the current one is computed.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -95,7 +98,9 @@ pub struct StreamStats {
     pub hits: usize,
 }
 
-/// Trajectories of a dataset file, read block by block as frames are asked for.
+/// Trajectories of a dataset file, read block by block as frames are asked for. The cache is one slab of
+/// equal slots, each holding a block, allocated once (its pages become resident as they are first filled): reads
+/// allocate nothing, and the memory held is the budget, however long the run.
 pub struct StreamedTrajectories {
     files: DataFiles,
     origin: String,
@@ -109,13 +114,23 @@ pub struct StreamedTrajectories {
     /// Time levels per block (the file's chunk along time).
     block: usize,
     budget: usize,
-    cache: HashMap<(usize, usize), (u64, Vec<f32>)>,
+    /// Slots of the slab, and values per slot (a whole block).
+    slots: usize,
+    slot_len: usize,
+    slab: Vec<f32>,
+    free: Vec<usize>,
+    /// `(sample, block)` → (last use, slot, values held).
+    cache: HashMap<(usize, usize), (u64, usize, usize)>,
+    /// The cached blocks by last use, oldest first.
+    recency: std::collections::BTreeMap<u64, (usize, usize)>,
     clock: u64,
     stats: StreamStats,
     /// Bytes per stored value.
     value_bytes: u64,
     /// Which samples have been read from.
     touched: Vec<bool>,
+    /// The file's values of the block being read.
+    scratch: Vec<f64>,
 }
 
 impl StreamedTrajectories {
@@ -130,25 +145,35 @@ impl StreamedTrajectories {
         files.check_samples(&samples)?;
         let ds = files.head();
         let layout = ds.layout()?;
-        let block = layout.time_chunk.clamp(1, ds.times.len());
+        let times = ds.times.len();
+        let block = layout.time_chunk.clamp(1, times);
         let value_bytes = match layout.precision {
             ansatz_datasets::schema::Precision::F32 => 4,
             ansatz_datasets::schema::Precision::F64 => 8,
         };
+        let slot_len = block * ds.fields.len() * ds.space_len();
+        // never more slots than blocks in the data
+        let slots = (budget_bytes / (slot_len * 4).max(1)).clamp(1, samples.len() * times.div_ceil(block));
         Ok(Self {
             value_bytes,
             touched: vec![false; samples.len()],
+            scratch: vec![],
             origin: files.origin.clone(),
             first: samples.start,
             samples: samples.len(),
-            times: ds.times.len(),
+            times,
             channels: ds.fields.len(),
             space_len: ds.space_len(),
             space: files.space(),
             fields: ds.fields.clone(),
             block,
             budget: budget_bytes,
+            slots,
+            slot_len,
+            slab: vec![],
+            free: vec![],
             cache: HashMap::new(),
+            recency: Default::default(),
             clock: 0,
             stats: StreamStats::default(),
             files,
@@ -178,20 +203,20 @@ impl StreamedTrajectories {
         out
     }
 
-    /// Reads block `b` of `sample` (local index): time levels `b·block ..`, layout `(time, channel, space)`,
-    /// refusing non-finite values as the in-memory loader does.
-    fn read_block(&mut self, sample: usize, b: usize) -> Result<Vec<f32>, DataError> {
+    /// Reads block `b` of `sample` (local index), time levels `b·block ..`, into `slot` with layout `(time,
+    /// channel, space)`, refusing non-finite values as the in-memory loader does. Returns the values written.
+    fn read_block(&mut self, sample: usize, b: usize, slot: usize) -> Result<usize, DataError> {
         let t0 = b * self.block;
         let t1 = (t0 + self.block).min(self.times);
         let (nt, nc, n) = (t1 - t0, self.channels, self.space_len);
-        let mut out = vec![0f32; nt * nc * n];
+        let len = nt * nc * n;
+        let out = &mut self.slab[slot * self.slot_len..slot * self.slot_len + len];
         let s = self.first + sample;
         for (c, field) in self.fields.iter().enumerate() {
-            let w = self.files.read(field, s, t0..t1)?;
-            let flat = w.as_slice().ok_or_else(|| invalid(&self.origin, "non-contiguous read"))?;
+            self.files.read_into(field, s, t0..t1, &mut self.scratch)?;
             for t in 0..nt {
                 let dst = &mut out[(t * nc + c) * n..(t * nc + c + 1) * n];
-                for (d, &v) in dst.iter_mut().zip(&flat[t * n..(t + 1) * n]) {
+                for (d, &v) in dst.iter_mut().zip(&self.scratch[t * n..(t + 1) * n]) {
                     *d = v as f32;
                 }
             }
@@ -201,21 +226,36 @@ impl StreamedTrajectories {
             return Err(not_finite(&self.origin, &self.fields[frame % nc], s, t0 + frame / nc));
         }
         self.stats.blocks_read += 1;
-        self.stats.values_read += out.len();
-        self.stats.bytes_read += out.len() as u64 * self.value_bytes;
+        self.stats.values_read += len;
+        self.stats.bytes_read += len as u64 * self.value_bytes;
         self.touched[sample] = true;
-        Ok(out)
+        Ok(len)
     }
 
-    fn evict_to(&mut self, room: usize) {
-        while self.stats.cached_bytes + room > self.budget && !self.cache.is_empty() {
-            let oldest = self.cache.iter().min_by_key(|(_, (used, _))| *used).map(|(k, _)| *k);
-            if let Some(k) = oldest
-                && let Some((_, v)) = self.cache.remove(&k)
-            {
-                self.stats.cached_bytes -= v.len() * 4;
-            }
+    /// A slot for a new block: a free one, or the least recently used block's.
+    fn take_slot(&mut self) -> usize {
+        if self.slab.is_empty() {
+            // zeroed memory from the kernel: pages count as resident only once written
+            self.slab = vec![0f32; self.slots * self.slot_len];
+            self.free = (0..self.slots).rev().collect();
         }
+        if let Some(slot) = self.free.pop() {
+            return slot;
+        }
+        let (_, key) = self.recency.pop_first().expect("a full cache holds a block");
+        let (_, slot, len) = self.cache.remove(&key).expect("recency and cache agree");
+        self.stats.cached_bytes -= len * 4;
+        slot
+    }
+
+    /// Drops every cached block and the slab's memory (before the source moves to another thread, which then
+    /// allocates its own).
+    pub fn clear_cache(&mut self) {
+        self.cache = HashMap::new();
+        self.recency.clear();
+        self.slab = vec![];
+        self.free = vec![];
+        self.stats.cached_bytes = 0;
     }
 }
 
@@ -247,20 +287,30 @@ impl FrameSource for StreamedTrajectories {
         let key = (sample, time / self.block);
         self.clock += 1;
         let clock = self.clock;
-        if let Some((used, _)) = self.cache.get_mut(&key) {
+        let slot = if let Some((used, slot, _)) = self.cache.get_mut(&key) {
+            self.recency.remove(used);
+            self.recency.insert(clock, key);
             *used = clock;
             self.stats.hits += 1;
+            *slot
         } else {
-            let block = self.read_block(key.0, key.1)?;
-            self.evict_to(block.len() * 4);
-            self.stats.cached_bytes += block.len() * 4;
+            let slot = self.take_slot();
+            let len = match self.read_block(key.0, key.1, slot) {
+                Ok(len) => len,
+                Err(e) => {
+                    self.free.push(slot);
+                    return Err(e);
+                }
+            };
+            self.stats.cached_bytes += len * 4;
             self.stats.peak_cached_bytes = self.stats.peak_cached_bytes.max(self.stats.cached_bytes);
-            self.cache.insert(key, (clock, block));
-        }
+            self.cache.insert(key, (clock, slot, len));
+            self.recency.insert(clock, key);
+            slot
+        };
         let f = self.channels * self.space_len;
-        let at = (time % self.block) * f;
-        let (_, block) = &self.cache[&key];
-        dst.copy_from_slice(&block[at..at + f]);
+        let at = slot * self.slot_len + (time % self.block) * f;
+        dst.copy_from_slice(&self.slab[at..at + f]);
         Ok(())
     }
 }

@@ -205,6 +205,7 @@ fn prepare(
     let (source, norm, tau) = if streamed {
         let mut st = StreamedTrajectories::from_files(files, 0..samples, budget).map_err(e)?;
         let (norm, tau) = stats(&mut st)?;
+        st.clear_cache();
         let sets = vec![train.clone(), validation.clone(), validation_start.clone()];
         (Source::Stream(Prefetcher::start(st, sets, Some(norm.clone())).map_err(e)?), norm, tau)
     } else {
