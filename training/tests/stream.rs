@@ -173,6 +173,16 @@ fn a_manifest_of_shards_reads_like_the_merged_file() {
     std::fs::remove_file(dir.path().join("d.rank-0000.nc")).unwrap();
     let err = DataFiles::open(&manifest).err().unwrap().to_string();
     assert!(err.contains("d.rank-0000.nc") && err.contains("missing"), "{err}");
+
+    // a shard removed under a reader: the next read from it names the shard and the sample
+    let again = tempfile::tempdir().unwrap();
+    let manifest = write_sharded(again.path());
+    let mut st = StreamedTrajectories::open(&manifest, 0..7, 1 << 20).unwrap();
+    st.frame_into(5, 0, &mut frame).unwrap();
+    std::fs::remove_file(again.path().join("d.rank-0000.nc")).unwrap();
+    st.frame_into(5, 1, &mut frame).expect("the other shard reads on");
+    let err = st.frame_into(1, 0, &mut frame).unwrap_err().to_string();
+    assert!(err.contains("d.rank-0000.nc") && err.contains("sample 1"), "{err}");
 }
 
 #[test]
