@@ -224,12 +224,19 @@ pub fn run_merge(a: &MergeArgs) -> Result<()> {
 /// Options of `ansatz solve`.
 #[derive(Debug, Args)]
 pub struct SolveArgs {
-    /// PDE: burgers1d or burgers2d.
+    /// PDE: burgers1d or burgers2d on a grid; advection1d or burgers1d with `--method insr`.
     pub pde: String,
+    /// `grid` (finite volume or spectral, `--scheme`) or `insr` (a SIREN whose weights are optimised at every
+    /// time step; settings by --set: width, hidden, omega, lr, samples, max_iters, patience, lr_factor,
+    /// lr_floor, boundary_weight, seed, dt, n (output cells); advection1d: a, lower, upper, center, ic_width;
+    /// burgers1d: nu, length, amplitude).
+    #[arg(long, default_value = "grid")]
+    pub method: String,
     /// Initial condition: NetCDF with variable `u` (and `v` in 2D) on (x) or (y, x), optionally with a leading
-    /// `sample` dimension; coordinate variables, if present, define the grid (uniform spacing).
+    /// `sample` dimension; coordinate variables, if present, define the grid (uniform spacing). Required on a
+    /// grid; INSR starts from the PDE's own initial condition.
     #[arg(long)]
-    pub init: PathBuf,
+    pub init: Option<PathBuf>,
     /// Final time.
     #[arg(long)]
     pub t_end: f64,
@@ -250,6 +257,9 @@ pub struct SolveArgs {
     /// Overwrite an existing output.
     #[arg(long)]
     pub force: bool,
+    /// INSR: continue an interrupted solve from the weights of its last completed step (`OUT.insr/`).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 struct SolveSettings {
@@ -343,6 +353,28 @@ fn axis_from_coords(path: &Path, name: &str, c: &[f64]) -> Result<f64> {
 }
 
 pub fn run_solve(a: &SolveArgs) -> Result<()> {
+    let init = match (&a.init, a.method.as_str()) {
+        (Some(i), "grid") => i,
+        (None, "grid") => {
+            return Err(DatasetError::Config {
+                origin: "--init".into(),
+                message: "required with --method grid".into(),
+            });
+        }
+        (_, m) => {
+            return Err(DatasetError::Config {
+                origin: "--method".into(),
+                message: format!("unknown method '{m}' (grid or insr)"),
+            });
+        }
+    };
+    if a.resume {
+        return Err(DatasetError::Config {
+            origin: "--resume".into(),
+            message: "grid solves are not resumable (a solve writes its output once); --resume is for --method insr"
+                .into(),
+        });
+    }
     let pde = Pde::from_name(&a.pde)?;
     let s = parse_settings(&a.sets)?;
     for (name, v) in [("--t-end", a.t_end), ("--save-every", a.save_every)] {
@@ -376,26 +408,26 @@ pub fn run_solve(a: &SolveArgs) -> Result<()> {
     if !a.force && a.out.exists() {
         return Err(DatasetError::Exists { path: a.out.clone() });
     }
-    probe(&a.init)?;
-    let ic = read_initial_condition(&a.init, pde.components(), pde.two_d())?;
+    probe(init)?;
+    let ic = read_initial_condition(init, pde.components(), pde.two_d())?;
     let (ny, nx) = ic.shape;
     let lx = match (&ic.x, s.length) {
-        (Some(c), _) => axis_from_coords(&a.init, "x", c)?,
+        (Some(c), _) => axis_from_coords(init, "x", c)?,
         (None, Some(l)) => l,
         (None, None) => {
             return Err(DatasetError::Format {
-                path: a.init.clone(),
+                path: init.clone(),
                 what: "no coordinate variable 'x': give the domain length with --set length=L".into(),
             });
         }
     };
     let ly = if pde.two_d() {
         match (&ic.y, s.length_y.or(s.length)) {
-            (Some(c), _) => axis_from_coords(&a.init, "y", c)?,
+            (Some(c), _) => axis_from_coords(init, "y", c)?,
             (None, Some(l)) => l,
             (None, None) => {
                 return Err(DatasetError::Format {
-                    path: a.init.clone(),
+                    path: init.clone(),
                     what: "no coordinate variable 'y': give the domain length with --set length_y=L".into(),
                 });
             }
@@ -416,7 +448,7 @@ pub fn run_solve(a: &SolveArgs) -> Result<()> {
         bc_names.push(s.bc[1].clone());
     }
     let text = vec![
-        ("title".to_string(), format!("{} trajectories solved by Ansatz from {}", pde.name(), a.init.display())),
+        ("title".to_string(), format!("{} trajectories solved by Ansatz from {}", pde.name(), init.display())),
         (
             "source".to_string(),
             format!(
@@ -426,14 +458,14 @@ pub fn run_solve(a: &SolveArgs) -> Result<()> {
             ),
         ),
         ("history".to_string(), history()),
-        ("initial_condition".to_string(), format!("from {}", a.init.display())),
+        ("initial_condition".to_string(), format!("from {}", init.display())),
     ];
     let lay = layout(&setup, samples, x, y, bc_names, s.precision, 4, frames + 1, text, None);
     let mut writer = DatasetWriter::create(&a.out, &lay, a.force)?;
     eprintln!(
         "ansatz solve {}: {samples} sample(s) from {}, grid {}, {}, ν = {}, to t = {}",
         pde.name(),
-        a.init.display(),
+        init.display(),
         if pde.two_d() { format!("{ny} × {nx}") } else { format!("{nx}") },
         scheme.describe(),
         s.nu,

@@ -3,6 +3,7 @@
 mod data_commands;
 mod demo;
 mod device_commands;
+mod insr_commands;
 mod precond_commands;
 mod precond_solve;
 mod probe;
@@ -132,6 +133,7 @@ fn main() -> ExitCode {
         Command::Generate(a) => {
             return on_ranks(|comm| data_commands::run_generate(a, comm).map_err(anyhow::Error::from));
         }
+        Command::Solve(a) if a.method == "insr" => insr_commands::run(a),
         Command::Solve(a) => data_commands::run_solve(a).map_err(anyhow::Error::from),
         Command::Info { file } => data_commands::run_info(file).map_err(anyhow::Error::from),
         Command::Merge(a) => data_commands::run_merge(a).map_err(anyhow::Error::from),

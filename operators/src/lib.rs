@@ -9,6 +9,7 @@
 //! - [`layers`]: pointwise maps and periodic stencils;
 //! - [`bridge`]: native f64 solver operations (right-hand sides, time steps, SpMV, linear solves,
 //!   Levenberg–Marquardt) as burn ops whose backward step calls the solver's adjoint;
+//! - [`siren::Siren`]: SIREN coordinate networks with exact spatial derivatives (INSR's discretisation);
 //! - [`jet`]: forward-mode derivatives as tensor operations (gradients, Laplacians, Jacobian–vector products of
 //!   coordinate networks and of the FNO), differentiable by burn's reverse mode;
 //! - [`kernels::gelu`]: the exact GELU as a vectorised, multi-threaded CPU kernel with its own backward step;
@@ -27,4 +28,5 @@ pub mod kernels;
 pub mod layers;
 pub mod memory;
 pub mod precond_file;
+pub mod siren;
 pub mod spectral;
