@@ -8,7 +8,8 @@ use crate::train_commands::{train_error, usage};
 use ansatz_training::insr::{InsrPde, InsrRun, InsrSettings, Progress, solve, weights_dir};
 
 const KEYS: &str = "width, hidden, omega, lr, samples, max_iters, patience, lr_factor, lr_floor, boundary_weight, \
-                    seed, dt, n; advection1d: a, lower, upper, center, ic_width; burgers1d: nu, length, amplitude";
+                    seed, dt, n; advection1d: a, lower, upper, center, ic_width; burgers1d: nu, length, amplitude (euler2d: the \
+                    network and optimiser keys only)";
 
 /// The run of `a`: defaults of the reference setups, then `--set`.
 fn run_of(a: &SolveArgs) -> Result<InsrRun> {
@@ -17,12 +18,22 @@ fn run_of(a: &SolveArgs) -> Result<InsrRun> {
         // the reference's 1D advection: [−2, 2], a = 0.25, a Gaussian of width 0.1 at −1.5
         "advection1d" => InsrPde::Advection1d { speed: 0.25, lower: -2.0, upper: 2.0, center: -1.5, width: 0.1 },
         "burgers1d" => InsrPde::Burgers1d { nu: 0.01, length: 1.0, amplitude: 1.0 },
-        "elasticity2d" | "euler2d" => {
-            return Err(usage(format!("--method insr: {} is not available yet (advection1d, burgers1d)", a.pde)));
+        // the reference's Taylor–Green vortex in [−1, 1]²
+        "euler2d" => InsrPde::Euler2d,
+        "elasticity2d" => {
+            return Err(usage("--method insr: elasticity2d is not available yet (advection1d, burgers1d, euler2d)"));
         }
-        other => return Err(usage(format!("--method insr: unknown PDE '{other}' (advection1d, burgers1d)"))),
+        other => {
+            return Err(usage(format!("--method insr: unknown PDE '{other}' (advection1d, burgers1d, euler2d)")));
+        }
     };
-    let (mut dt, mut n) = (0.05, 256);
+    if matches!(pde, InsrPde::Euler2d) {
+        // 3 × 32 networks as the reference; 32² points per iteration on a CPU (the reference draws 128²)
+        settings.width = 32;
+        settings.hidden = 2;
+        settings.samples = 1024;
+    }
+    let (mut dt, mut n) = (0.05, if matches!(pde, InsrPde::Euler2d) { 64 } else { 256 });
     for item in &a.sets {
         let (k, v) = item.split_once('=').ok_or_else(|| usage(format!("--set '{item}' is not key=value")))?;
         let (k, v) = (k.trim(), v.trim());
@@ -57,7 +68,10 @@ fn run_of(a: &SolveArgs) -> Result<InsrRun> {
             ("length", InsrPde::Burgers1d { length, .. }) => *length = num()?,
             ("amplitude", InsrPde::Burgers1d { amplitude, .. }) => *amplitude = num()?,
             _ => {
-                return Err(usage(format!("--set: unknown key '{k}' for {} with --method insr (known: {KEYS})", a.pde)));
+                return Err(usage(format!(
+                    "--set: unknown key '{k}' for {} with --method insr (known: {KEYS})",
+                    a.pde
+                )));
             }
         }
     }
@@ -109,6 +123,9 @@ pub fn run(a: &SolveArgs) -> Result<()> {
     );
     if let (Some(mae), Some(rel)) = (summary.exact_mae, summary.exact_rel_l2) {
         println!("  against the exact solution at the stored levels: mean |error| {mae:.3e}, relative L2 {rel:.3e}");
+    }
+    if let Some(drift) = summary.energy_drift {
+        println!("  kinetic energy on the grid: largest relative change {drift:.3e}");
     }
     Ok(())
 }

@@ -195,3 +195,61 @@ fn gpu_without_the_wgpu_feature_is_a_usage_error() {
         assert!(err.contains("wgpu") && err.contains("--features wgpu"), "{err}");
     }
 }
+
+/// `ansatz solve --method insr`: a tiny advection solve writes the dataset and the weights, reports its error
+/// against the exact solution, resumes, and refuses what it cannot do by name.
+#[test]
+fn insr_solves_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("adv.nc");
+    let p = out.to_str().unwrap();
+    let tiny =
+        ["--set", "width=8", "--set", "hidden=1", "--set", "samples=128", "--set", "max_iters=60", "--set", "n=64"];
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = ["solve", "advection1d", "--method", "insr", "--t-end", "0.1", "--save-every", "0.05"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(["--out".to_string(), p.to_string()]);
+        v.extend(tiny.iter().map(|s| s.to_string()));
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |extra: &[&'static str]| {
+        let a = args(extra);
+        ansatz(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (code, stdout, err) = run(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("step    2") && stdout.contains("relative L2"), "{stdout}");
+    assert!(out.exists() && dir.path().join("adv.nc.insr/step-000002.f32").exists());
+    let (code, stdout, _) = ansatz(&["info", p]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("advection1d") && stdout.contains("t = 3"), "{stdout}");
+    // an existing output, then a resume with nothing left to solve
+    let (code, _, err) = run(&[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("exists"), "{err}");
+    std::fs::remove_file(&out).unwrap();
+    let (code, stdout, err) = run(&["--resume"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("3 resumed"), "{stdout}");
+    // refusals
+    for (extra, needle) in [
+        (&["--set", "colour=red"][..], "colour"),
+        (&["--set", "lr=fast"][..], "lr"),
+        (&["--init", "x.nc"][..], "--init"),
+        (&["--set", "dt=0.03"][..], "multiple"),
+    ] {
+        let (code, _, err) = run(&[&["--force"][..], extra].concat());
+        assert_eq!(code, 2, "{extra:?}: {err}");
+        assert!(err.contains(needle), "{extra:?}: {err}");
+    }
+    let (code, _, err) =
+        ansatz(&["solve", "elasticity2d", "--method", "insr", "--t-end", "1", "--save-every", "1", "--out", p]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not available yet"), "{err}");
+    let (code, _, err) = ansatz(&["solve", "burgers1d", "--t-end", "1", "--save-every", "1", "--out", p]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--init"), "{err}");
+}

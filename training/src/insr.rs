@@ -86,6 +86,11 @@ pub enum InsrPde {
     /// `u_t + u u_x = ν u_xx` on the periodic `[0, length)` (penalty on the values and slopes at the two ends), from
     /// `amplitude · sin(2π x / length)`; the midpoint rule in time.
     Burgers1d { nu: f64, length: f64, amplitude: f64 },
+    /// The incompressible inviscid fluid (ρ = 1) in the box `[−1, 1]²` with no-penetration walls, by three
+    /// optimisations per step: semi-Lagrangian advection, the pressure Poisson equation `Δp = ∇·u*` with
+    /// `∂p/∂n = 0`, and the projection `u = u* − ∇p`. From the Taylor–Green vortex
+    /// `u = sin(π(x+1)) cos(π(y+1)) / π`, `v = −cos(π(x+1)) sin(π(y+1)) / π`, a steady solution.
+    Euler2d,
 }
 
 impl InsrPde {
@@ -94,7 +99,23 @@ impl InsrPde {
         match self {
             InsrPde::Advection1d { .. } => "advection1d",
             InsrPde::Burgers1d { .. } => "burgers1d",
+            InsrPde::Euler2d => "euler2d",
         }
+    }
+
+    /// Space dimensions.
+    pub fn dims(&self) -> usize {
+        if matches!(self, InsrPde::Euler2d) { 2 } else { 1 }
+    }
+
+    /// The fields written, and the networks' output components for them: one network for the 1D equations,
+    /// a velocity network (u, v) and a pressure network (p) for the fluid.
+    pub fn fields(&self) -> Vec<&'static str> {
+        if matches!(self, InsrPde::Euler2d) { vec!["u", "v", "p"] } else { vec!["u"] }
+    }
+
+    fn networks(&self) -> Vec<usize> {
+        if matches!(self, InsrPde::Euler2d) { vec![2, 1] } else { vec![1] }
     }
 
     /// `[lower, upper]` of x.
@@ -102,22 +123,32 @@ impl InsrPde {
         match self {
             InsrPde::Advection1d { lower, upper, .. } => (*lower, *upper),
             InsrPde::Burgers1d { length, .. } => (0.0, *length),
+            InsrPde::Euler2d => (-1.0, 1.0),
         }
     }
 
-    /// The initial condition at `x`.
-    pub fn initial(&self, x: f64) -> f64 {
+    /// The initial condition of the first network's components at the point `x` (`dims` coordinates).
+    pub fn initial(&self, x: &[f64]) -> Vec<f64> {
+        let pi = std::f64::consts::PI;
         match self {
-            InsrPde::Advection1d { center, width, .. } => (-(x - center).powi(2) / (2.0 * width * width)).exp(),
-            InsrPde::Burgers1d { length, amplitude, .. } => amplitude * (2.0 * std::f64::consts::PI * x / length).sin(),
+            InsrPde::Advection1d { center, width, .. } => {
+                vec![(-(x[0] - center).powi(2) / (2.0 * width * width)).exp()]
+            }
+            InsrPde::Burgers1d { length, amplitude, .. } => vec![amplitude * (2.0 * pi * x[0] / length).sin()],
+            InsrPde::Euler2d => {
+                let (a, b) = (pi * (x[0] + 1.0), pi * (x[1] + 1.0));
+                vec![a.sin() * b.cos() / pi, -a.cos() * b.sin() / pi]
+            }
         }
     }
 
-    /// The exact solution at `(x, t)` where one is known (advection: the translate of the initial condition).
-    pub fn exact(&self, x: f64, t: f64) -> Option<f64> {
+    /// The exact solution of the first network's components at `(x, t)` where one is known (advection: the
+    /// translate of the initial condition; the Taylor–Green vortex: steady).
+    pub fn exact(&self, x: &[f64], t: f64) -> Option<Vec<f64>> {
         match self {
-            InsrPde::Advection1d { speed, .. } => Some(self.initial(x - speed * t)),
+            InsrPde::Advection1d { speed, .. } => Some(self.initial(&[x[0] - speed * t])),
             InsrPde::Burgers1d { .. } => None,
+            InsrPde::Euler2d => Some(self.initial(x)),
         }
     }
 
@@ -138,6 +169,7 @@ impl InsrPde {
                     return bad("burgers1d: `nu` must be finite and non-negative, `amplitude` finite".into());
                 }
             }
+            InsrPde::Euler2d => {}
         }
         Ok(())
     }
@@ -157,14 +189,16 @@ pub struct InsrRun {
 }
 
 /// One finished optimisation.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
     /// Time step (0: the fit of the initial condition).
     pub step: usize,
     pub iterations: usize,
-    /// The last iteration's loss and learning rate.
+    /// The last iteration's loss and learning rate (of the last stage).
     pub loss: f64,
     pub lr: f64,
+    /// The final loss of every stage (the fluid has three per step).
+    pub stage_losses: Vec<f64>,
     pub seconds: f64,
 }
 
@@ -193,6 +227,8 @@ pub struct InsrSummary {
     /// Mean absolute and relative L2 error against the exact solution over the stored levels (where known).
     pub exact_mae: Option<f64>,
     pub exact_rel_l2: Option<f64>,
+    /// The fluid: the largest relative change of the kinetic energy on the grid from the first stored level.
+    pub energy_drift: Option<f64>,
     /// Steps resumed from `OUT.insr/` rather than solved.
     pub resumed: usize,
     pub output: PathBuf,
@@ -254,60 +290,98 @@ impl InsrRun {
         self.schedule().map(|_| ())
     }
 
-    fn siren(&self) -> SirenConfig {
+    /// One SIREN per network of the PDE.
+    fn sirens(&self) -> Vec<SirenConfig> {
         let s = &self.settings;
-        SirenConfig { inputs: 1, outputs: 1, width: s.width, hidden: s.hidden, omega: s.omega }
+        let d = self.pde.dims();
+        self.pde
+            .networks()
+            .into_iter()
+            .map(|m| SirenConfig { inputs: d, outputs: m, width: s.width, hidden: s.hidden, omega: s.omega })
+            .collect()
     }
 }
 
-/// Uniform points in `[lo, hi)` for `(seed, step, iteration)`, with `boundary` points within 1e-4 of each end.
-fn points(seed: u64, step: usize, iteration: usize, n: usize, boundary: usize, (lo, hi): (f64, f64)) -> Vec<f32> {
+/// The points of one iteration: `n` interior points and, on every wall, `nb` points within 1e-4 of it.
+struct Points {
+    interior: Vec<f32>,
+    /// `(axis, points)` per wall, lower side first.
+    walls: Vec<(usize, Vec<f32>)>,
+}
+
+/// Uniform points for `(seed, step, stage, iteration)` in the PDE's box.
+fn points(seed: u64, key: [usize; 3], n: usize, nb: usize, pde: &InsrPde) -> Points {
     let mut state = seed
-        ^ (step as u64).wrapping_mul(0xA24B_AED4_963E_E407)
-        ^ (iteration as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25);
+        ^ (key[0] as u64).wrapping_mul(0xA24B_AED4_963E_E407)
+        ^ (key[1] as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (key[2] as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25);
     let mut unit = || (splitmix(&mut state) >> 11) as f64 / (1u64 << 53) as f64;
-    let mut x: Vec<f32> = (0..n).map(|_| (lo + (hi - lo) * unit()) as f32).collect();
-    for i in 0..boundary {
-        let d = 1e-4 * unit();
-        x.push(if i % 2 == 0 { lo + d } else { hi - d } as f32);
+    let (lo, hi) = pde.domain();
+    let d = pde.dims();
+    let interior = (0..n * d).map(|_| (lo + (hi - lo) * unit()) as f32).collect();
+    let mut walls = vec![];
+    if nb > 0 {
+        for axis in 0..d {
+            for upper in [false, true] {
+                let mut pts = Vec::with_capacity(nb * d);
+                for _ in 0..nb {
+                    for k in 0..d {
+                        let v = if k == axis {
+                            let e = 1e-4 * unit();
+                            if upper { hi - e } else { lo + e }
+                        } else {
+                            lo + (hi - lo) * unit()
+                        };
+                        pts.push(v as f32);
+                    }
+                }
+                walls.push((axis, pts));
+            }
+        }
     }
-    x
+    Points { interior, walls }
 }
 
-/// Values, slopes and second derivatives of a network at points, as plain vectors.
+/// A network's values and derivatives at points as plain vectors: `value` `[n, m]`, and per axis the first
+/// and (when asked) second derivatives, each `[n, m]`.
 struct Sampled {
     value: Vec<f32>,
-    dx: Vec<f32>,
-    dxx: Vec<f32>,
+    grad: Vec<Vec<f32>>,
+    second: Vec<Vec<f32>>,
 }
 
 fn to_vec(t: Tensor<2>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
 }
 
-fn sample(net: &Siren, x: &[f32], device: &Device) -> Sampled {
-    let xs = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [x.len(), 1]), device);
-    let jet = net.forward_jet(&Jet::coordinates(xs, true));
-    let second = jet.second.clone().unwrap_or_default();
+fn matrix(v: &[f32], cols: usize, device: &Device) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(v.to_vec(), [v.len() / cols, cols]), device)
+}
+
+fn sample(net: &Siren, x: &[f32], d: usize, second: bool, device: &Device) -> Sampled {
+    let jet = net.forward_jet(&Jet::coordinates(matrix(x, d, device), second));
     Sampled {
         value: to_vec(jet.value),
-        dx: jet.tangents.first().cloned().map(to_vec).unwrap_or_default(),
-        dxx: second.first().cloned().map(to_vec).unwrap_or_default(),
+        grad: jet.tangents.into_iter().map(to_vec).collect(),
+        second: jet.second.unwrap_or_default().into_iter().map(to_vec).collect(),
     }
 }
 
-fn column(v: &[f32], device: &Device) -> Tensor<2> {
-    Tensor::<2>::from_data(TensorData::new(v.to_vec(), [v.len(), 1]), device)
+/// The mean of the squares of a tensor.
+fn ms(t: Tensor<2>) -> Tensor<1> {
+    t.square().mean()
 }
 
-/// The solver: the network on the autodiff device for the losses and a plain copy for the frozen previous field
-/// and the output.
+/// The solver: every network on the autodiff device for the losses and a plain copy for the frozen fields and
+/// the output. The state is the networks' parameters one after the other.
 struct Integrator<'a> {
     run: &'a InsrRun,
     plain: Device,
     ad: Device,
-    template_ad: Siren,
-    template_plain: Siren,
+    templates_ad: Vec<Siren>,
+    templates_plain: Vec<Siren>,
+    /// Each network's range of the state.
+    ranges: Vec<std::ops::Range<usize>>,
     adam: OptimiserConfig,
 }
 
@@ -315,104 +389,75 @@ impl<'a> Integrator<'a> {
     fn new(run: &'a InsrRun) -> Self {
         let plain = Device::flex();
         let ad = plain.clone().autodiff();
-        let cfg = run.siren();
-        let template_ad = Siren::new(&cfg, &mut Init::new(run.settings.seed, &ad));
-        let template_plain = Siren::new(&cfg, &mut Init::new(run.settings.seed, &plain));
+        let mut templates_ad = vec![];
+        let mut templates_plain = vec![];
+        let mut ranges = vec![];
+        let mut at = 0;
+        for (k, cfg) in run.sirens().iter().enumerate() {
+            let seed = run.settings.seed.wrapping_add(k as u64);
+            templates_ad.push(Siren::new(cfg, &mut Init::new(seed, &ad)));
+            let net = Siren::new(cfg, &mut Init::new(seed, &plain));
+            let n = flat::flatten(&net).len();
+            ranges.push(at..at + n);
+            at += n;
+            templates_plain.push(net);
+        }
         let adam =
             OptimiserConfig { kind: OptimiserKind::Adam, weight_decay: 0.0, clip_norm: 0.0, ..Default::default() };
-        Self { run, plain, ad, template_ad, template_plain, adam }
+        Self { run, plain, ad, templates_ad, templates_plain, ranges, adam }
     }
 
-    fn initial_params(&self) -> Vec<f32> {
-        flat::flatten(&self.template_plain).iter().map(|v| *v as f32).collect()
+    fn initial_state(&self) -> Vec<f32> {
+        self.templates_plain.iter().flat_map(|t| flat::flatten(t).into_iter().map(|v| v as f32)).collect()
     }
 
-    fn plain_net(&self, params: &[f32]) -> Siren {
-        flat::unflatten(self.template_plain.clone(), params)
+    /// Network `k` of `state` on the plain device.
+    fn plain_net(&self, state: &[f32], k: usize) -> Siren {
+        flat::unflatten(self.templates_plain[k].clone(), &state[self.ranges[k].clone()])
     }
 
-    /// The loss of the network `net` at step `step` (0: the initial fit) on the points `x` (the last `nb` of them
-    /// at the boundaries), given the previous field sampled there.
-    fn loss(&self, net: &Siren, step: usize, x: &[f32], nb: usize, prev: Option<&Sampled>) -> Tensor<1> {
-        let dt = self.run.dt as f32;
-        let n = x.len() - nb;
-        let xs = column(x, &self.ad);
-        let needs_second = matches!(self.run.pde, InsrPde::Burgers1d { .. }) && step > 0;
-        let jet = net.forward_jet(&Jet::coordinates(xs, needs_second));
-        let interior = |t: Tensor<2>| t.narrow(0, 0, n);
-        let wb = self.run.settings.boundary_weight;
-        let Some(prev) = prev else {
-            // the initial fit: least squares on the initial condition everywhere
-            let target: Vec<f32> = x.iter().map(|&v| self.run.pde.initial(v as f64) as f32).collect();
-            return (jet.value - column(&target, &self.ad)).square().mean();
-        };
-        let c = |v: &[f32]| column(&v[..n], &self.ad);
-        let (f, fx) = (interior(jet.value.clone()), interior(jet.tangents[0].clone()));
-        match &self.run.pde {
-            InsrPde::Advection1d { speed, .. } => {
-                let a = *speed as f32;
-                let r = (f - c(&prev.value)).div_scalar(dt) + (fx + c(&prev.dx)).mul_scalar(a / 2.0);
-                let mut loss = r.square().mean();
-                if nb > 0 && wb > 0.0 {
-                    loss = loss + jet.value.narrow(0, n, nb).square().mean().mul_scalar(wb);
-                }
-                loss
-            }
-            InsrPde::Burgers1d { nu, length, .. } => {
-                let nu = *nu as f32;
-                let second = jet.second.clone().unwrap_or_default();
-                let fxx = interior(second[0].clone());
-                let (pv, pdx, pdxx) = (c(&prev.value), c(&prev.dx), c(&prev.dxx));
-                let advect = f.clone() * fx + pv.clone() * pdx;
-                let r = (f - pv).div_scalar(dt) + advect.mul_scalar(0.5) - (fxx + pdxx).mul_scalar(nu / 2.0);
-                let mut loss = r.square().mean();
-                if nb > 0 && wb > 0.0 {
-                    // periodicity: the value and slope at the boundary points equal those one period away
-                    let b: Vec<f32> = x[n..]
-                        .iter()
-                        .map(|&v| if (v as f64) < length / 2.0 { v + *length as f32 } else { v - *length as f32 })
-                        .collect();
-                    let shifted = net.forward_jet(&Jet::coordinates(column(&b, &self.ad), false));
-                    let dv = jet.value.narrow(0, n, nb) - shifted.value;
-                    let ds = jet.tangents[0].clone().narrow(0, n, nb) - shifted.tangents[0].clone();
-                    loss = loss + (dv.square().mean() + ds.square().mean()).mul_scalar(wb);
-                }
-                loss
-            }
-        }
+    fn d(&self) -> usize {
+        self.run.pde.dims()
     }
 
-    /// One optimisation from `params` (step 0: the initial fit), with Adam re-created and the plateau schedule.
+    /// Points with `nb` per wall when the stage has boundary terms.
+    fn nb(&self, walls: bool) -> usize {
+        let s = &self.run.settings;
+        if walls && s.boundary_weight > 0.0 { (s.samples / 100).max(10) } else { 0 }
+    }
+
+    /// One optimisation of network `k` of `state` (warm-started from its current weights), with Adam re-created
+    /// and the plateau schedule; `loss(net, points)` on the autodiff device.
     fn optimise(
         &self,
-        params: &mut Vec<f32>,
-        step: usize,
-        prev: Option<&[f32]>,
+        state: &mut [f32],
+        k: usize,
+        key: [usize; 2],
+        walls: bool,
+        loss: &dyn Fn(&Siren, &Points) -> Tensor<1>,
         progress: &mut dyn FnMut(Progress),
-    ) -> Result<StepReport, TrainError> {
-        let started = std::time::Instant::now();
+    ) -> Result<(usize, f64, f64), TrainError> {
         let s = &self.run.settings;
-        let nb = if prev.is_some() && s.boundary_weight > 0.0 { (s.samples / 100).max(10) } else { 0 };
-        let prev_net = prev.map(|p| self.plain_net(p));
-        let mut state = OptimiserState::new(params.len());
+        let params = &mut state[self.ranges[k].clone()];
+        let mut adam = OptimiserState::new(params.len());
         let mut grads = Vec::with_capacity(params.len());
-        let mut model = self.template_ad.clone();
+        let mut model = self.templates_ad[k].clone();
         let (mut lr, mut best, mut since) = (s.lr, f64::INFINITY, 0usize);
-        let mut report = StepReport { step, iterations: 0, loss: f64::NAN, lr, seconds: 0.0 };
+        let (mut iterations, mut last) = (0, f64::NAN);
+        let nb = self.nb(walls);
         for it in 0..s.max_iters {
-            let x = points(s.seed, step, it, s.samples, nb, self.run.pde.domain());
-            let prev_sampled = prev_net.as_ref().map(|p| sample(p, &x, &self.plain));
-            model = flat::unflatten(model, params.as_slice());
-            let loss = self.loss(&model, step, &x, nb, prev_sampled.as_ref());
-            let value = backward_into(&model, loss, &mut grads);
+            let pts = points(s.seed, [key[0], key[1], it], s.samples, nb, &self.run.pde);
+            model = flat::unflatten(model, &*params);
+            let value = backward_into(&model, loss(&model, &pts), &mut grads);
             if !value.is_finite() || grads.iter().any(|g| !g.is_finite()) {
                 return Err(TrainError::failed(format!(
-                    "step {step}: the loss became non-finite at iteration {it} (lower `lr` or `dt`)"
+                    "step {}: the loss became non-finite at iteration {it} of stage {} (lower `lr` or `dt`)",
+                    key[0], key[1]
                 )));
             }
-            optim::update(&self.adam, lr, params, &grads, &mut state);
-            report.iterations = it + 1;
-            report.loss = value;
+            optim::update(&self.adam, lr, params, &grads, &mut adam);
+            iterations = it + 1;
+            last = value;
             if value < best * (1.0 - 1e-4) {
                 best = value;
                 since = 0;
@@ -423,7 +468,6 @@ impl<'a> Integrator<'a> {
                     since = 0;
                 }
             }
-            report.lr = lr;
             if it % 50 == 0 {
                 progress(Progress::Iteration { iteration: it, cap: s.max_iters, loss: value });
             }
@@ -431,23 +475,194 @@ impl<'a> Integrator<'a> {
                 break;
             }
         }
-        report.seconds = started.elapsed().as_secs_f64();
-        Ok(report)
+        Ok((iterations, last, lr))
     }
 
-    /// The field of `params` at the output grid's cell centres.
-    fn on_grid(&self, params: &[f32]) -> Vec<f64> {
-        let net = self.plain_net(params);
-        let x: Vec<f32> = grid(self.run).iter().map(|v| *v as f32).collect();
-        to_vec(net.forward(column(&x, &self.plain))).iter().map(|v| *v as f64).collect()
+    /// Time step `step` from `prev` (step 0: the fit of the initial condition), in place on `state`.
+    fn step(
+        &self,
+        state: &mut [f32],
+        step: usize,
+        prev: Option<&[f32]>,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<StepReport, TrainError> {
+        let started = std::time::Instant::now();
+        let d = self.d();
+        let (ad, plain) = (&self.ad, &self.plain);
+        let dt = self.run.dt as f32;
+        let wb = self.run.settings.boundary_weight as f32;
+        let mut stages = vec![];
+        let Some(prev) = prev else {
+            // the initial fit: least squares on the initial condition
+            let fit = |net: &Siren, p: &Points| {
+                let target: Vec<f32> = p
+                    .interior
+                    .chunks(d)
+                    .flat_map(|x| {
+                        let x: Vec<f64> = x.iter().map(|v| *v as f64).collect();
+                        self.run.pde.initial(&x).into_iter().map(|v| v as f32)
+                    })
+                    .collect();
+                let m = target.len() * d / p.interior.len();
+                ms(net.forward(matrix(&p.interior, d, ad)) - matrix(&target, m, ad))
+            };
+            stages.push(self.optimise(state, 0, [0, 0], false, &fit, progress)?);
+            return Ok(report(step, &stages, started));
+        };
+        match &self.run.pde {
+            InsrPde::Advection1d { speed, .. } => {
+                let prev_net = self.plain_net(prev, 0);
+                let a = *speed as f32;
+                let loss = |net: &Siren, p: &Points| {
+                    let pn = sample(&prev_net, &p.interior, 1, false, plain);
+                    let jet = net.forward_jet(&Jet::coordinates(matrix(&p.interior, 1, ad), false));
+                    let r = (jet.value - matrix(&pn.value, 1, ad)).div_scalar(dt)
+                        + (jet.tangents[0].clone() + matrix(&pn.grad[0], 1, ad)).mul_scalar(a / 2.0);
+                    let mut l = ms(r);
+                    for (_, w) in &p.walls {
+                        l = l + ms(net.forward(matrix(w, 1, ad))).mul_scalar(wb / 2.0);
+                    }
+                    l
+                };
+                stages.push(self.optimise(state, 0, [step, 0], true, &loss, progress)?);
+            }
+            InsrPde::Burgers1d { nu, length, .. } => {
+                let prev_net = self.plain_net(prev, 0);
+                let (nu, length) = (*nu as f32, *length as f32);
+                let loss = |net: &Siren, p: &Points| {
+                    let pn = sample(&prev_net, &p.interior, 1, true, plain);
+                    let jet = net.forward_jet(&Jet::coordinates(matrix(&p.interior, 1, ad), true));
+                    let second = jet.second.clone().unwrap_or_default();
+                    let (f, fx, fxx) = (jet.value.clone(), jet.tangents[0].clone(), second[0].clone());
+                    let (pv, pdx, pdxx) =
+                        (matrix(&pn.value, 1, ad), matrix(&pn.grad[0], 1, ad), matrix(&pn.second[0], 1, ad));
+                    let advect = f.clone() * fx + pv.clone() * pdx;
+                    let r = (f - pv).div_scalar(dt) + advect.mul_scalar(0.5) - (fxx + pdxx).mul_scalar(nu / 2.0);
+                    let mut l = ms(r);
+                    // periodicity: values and slopes at the wall points equal those one period away
+                    for (_, w) in &p.walls {
+                        let b: Vec<f32> =
+                            w.iter().map(|&v| if v < length / 2.0 { v + length } else { v - length }).collect();
+                        let here = net.forward_jet(&Jet::coordinates(matrix(w, 1, ad), false));
+                        let there = net.forward_jet(&Jet::coordinates(matrix(&b, 1, ad), false));
+                        let dv = here.value - there.value;
+                        let ds = here.tangents[0].clone() - there.tangents[0].clone();
+                        l = l + (ms(dv) + ms(ds)).mul_scalar(wb / 2.0);
+                    }
+                    l
+                };
+                stages.push(self.optimise(state, 0, [step, 0], true, &loss, progress)?);
+            }
+            InsrPde::Euler2d => {
+                // the no-penetration penalty: the normal velocity component on each wall
+                let walls = |net: &Siren, p: &Points| {
+                    let mut l: Option<Tensor<1>> = None;
+                    for (axis, w) in &p.walls {
+                        let normal = net.forward(matrix(w, 2, ad)).narrow(1, *axis, 1);
+                        let t = ms(normal).mul_scalar(wb / 4.0);
+                        l = Some(match l {
+                            Some(a) => a + t,
+                            None => t,
+                        });
+                    }
+                    l
+                };
+                let add = |l: Tensor<1>, w: Option<Tensor<1>>| match w {
+                    Some(w) => l + w,
+                    None => l,
+                };
+                // 1. semi-Lagrangian advection, from the previous velocity
+                let u_n = self.plain_net(prev, 0);
+                let advect = |net: &Siren, p: &Points| {
+                    let here = to_vec(u_n.forward(matrix(&p.interior, 2, plain)));
+                    let back: Vec<f32> =
+                        p.interior.iter().zip(&here).map(|(x, u)| (x - dt * u).clamp(-1.0, 1.0)).collect();
+                    let target = to_vec(u_n.forward(matrix(&back, 2, plain)));
+                    add(ms(net.forward(matrix(&p.interior, 2, ad)) - matrix(&target, 2, ad)), walls(net, p))
+                };
+                stages.push(self.optimise(state, 0, [step, 0], true, &advect, progress)?);
+                // 2. pressure: Δp = ∇·u*, ∂p/∂n = 0
+                let u_star = self.plain_net(state, 0);
+                let pressure = |net: &Siren, p: &Points| {
+                    let us = sample(&u_star, &p.interior, 2, false, plain);
+                    // ∂u/∂x is component 0 of the x-tangent, ∂v/∂y component 1 of the y-tangent
+                    let div: Vec<f32> =
+                        us.grad[0].chunks(2).zip(us.grad[1].chunks(2)).map(|(gx, gy)| gx[0] + gy[1]).collect();
+                    let jet = net.forward_jet(&Jet::coordinates(matrix(&p.interior, 2, ad), true));
+                    let mut l = ms(jet.laplacian() - matrix(&div, 1, ad));
+                    for (axis, w) in &p.walls {
+                        let g = net.forward_jet(&Jet::coordinates(matrix(w, 2, ad), false));
+                        l = l + ms(g.tangents[*axis].clone()).mul_scalar(wb / 4.0);
+                    }
+                    l
+                };
+                stages.push(self.optimise(state, 1, [step, 1], true, &pressure, progress)?);
+                // 3. projection: u = u* − ∇p
+                let p_net = self.plain_net(state, 1);
+                let project = |net: &Siren, p: &Points| {
+                    let us = to_vec(u_star.forward(matrix(&p.interior, 2, plain)));
+                    let gp = sample(&p_net, &p.interior, 2, false, plain);
+                    let target: Vec<f32> = us
+                        .chunks(2)
+                        .enumerate()
+                        .flat_map(|(i, u)| [u[0] - gp.grad[0][i], u[1] - gp.grad[1][i]])
+                        .collect();
+                    add(ms(net.forward(matrix(&p.interior, 2, ad)) - matrix(&target, 2, ad)), walls(net, p))
+                };
+                stages.push(self.optimise(state, 0, [step, 2], true, &project, progress)?);
+            }
+        }
+        Ok(report(step, &stages, started))
+    }
+
+    /// The fields of `state` at the output grid's cell centres, layout `(field, space)` (y slowest in 2D).
+    fn on_grid(&self, state: &[f32]) -> Vec<f64> {
+        let x = grid_points(self.run);
+        let xs: Vec<f32> = x.iter().map(|v| *v as f32).collect();
+        let npts = xs.len() / self.d();
+        let mut out = vec![];
+        for k in 0..self.ranges.len() {
+            let v = to_vec(self.plain_net(state, k).forward(matrix(&xs, self.d(), &self.plain)));
+            let m = v.len() / npts;
+            for c in 0..m {
+                out.extend((0..npts).map(|i| v[i * m + c] as f64));
+            }
+        }
+        out
     }
 }
 
-/// Cell centres of the output grid.
-fn grid(run: &InsrRun) -> Vec<f64> {
+fn report(step: usize, stages: &[(usize, f64, f64)], started: std::time::Instant) -> StepReport {
+    StepReport {
+        step,
+        iterations: stages.iter().map(|s| s.0).sum(),
+        loss: stages.last().map_or(f64::NAN, |s| s.1),
+        lr: stages.last().map_or(f64::NAN, |s| s.2),
+        stage_losses: stages.iter().map(|s| s.1).collect(),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Cell centres along one axis of the output grid.
+fn axis(run: &InsrRun) -> Vec<f64> {
     let (lo, hi) = run.pde.domain();
     let h = (hi - lo) / run.grid as f64;
     (0..run.grid).map(|i| lo + (i as f64 + 0.5) * h).collect()
+}
+
+/// The output grid's points, flat `[points, dims]` (x fastest).
+fn grid_points(run: &InsrRun) -> Vec<f64> {
+    let a = axis(run);
+    if run.pde.dims() == 1 {
+        return a;
+    }
+    let mut out = Vec::with_capacity(2 * a.len() * a.len());
+    for &y in &a {
+        for &x in &a {
+            out.extend([x, y]);
+        }
+    }
+    out
 }
 
 fn read_params(path: &Path, n: usize) -> Result<Vec<f32>, TrainError> {
@@ -479,14 +694,14 @@ pub fn solve(
         return Err(TrainError::input(format!("{} exists: pass --force to replace it", out.display())));
     }
     let integ = Integrator::new(run);
-    let mut params = integ.initial_params();
-    let n = params.len();
+    let mut state = integ.initial_state();
+    let n = state.len();
     let dir = weights_dir(out);
     let setup = Setup {
         version: FILE_VERSION,
         ansatz_version: env!("CARGO_PKG_VERSION").into(),
         run: run.clone(),
-        layout: flat::layout(&integ.template_plain),
+        layout: integ.templates_plain.iter().flat_map(flat::layout).collect(),
     };
     let setup_text = serde_json::to_string_pretty(&setup).map_err(|e| TrainError::failed(e.to_string()))?;
     let mut first = 0;
@@ -507,7 +722,7 @@ pub fn solve(
                     dir.display()
                 )));
             }
-            while step_file(&dir, first).exists() && first <= steps {
+            while first <= steps && step_file(&dir, first).exists() {
                 first += 1;
             }
         } else {
@@ -520,93 +735,106 @@ pub fn solve(
     let mut stored: Vec<Vec<f64>> = vec![];
     let mut reports = vec![];
     let mut prev: Option<Vec<f32>> = None;
+    if first > 0 {
+        progress(Progress::Message(&format!("resuming after step {}", first - 1)));
+    }
     for step in 0..=steps {
         let path = step_file(&dir, step);
         if step < first {
-            params = read_params(&path, n)?;
+            state = read_params(&path, n)?;
         } else {
             progress(Progress::Step { step, steps });
-            let report = integ.optimise(&mut params, step, prev.as_deref(), progress)?;
-            let bytes: Vec<u8> = params.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let report = integ.step(&mut state, step, prev.as_deref(), progress)?;
+            let bytes: Vec<u8> = state.iter().flat_map(|v| v.to_le_bytes()).collect();
             write_atomically(&path, &bytes)?;
             progress(Progress::Done(&report));
             reports.push(report);
         }
         if step % stride == 0 {
-            stored.push(integ.on_grid(&params));
+            stored.push(integ.on_grid(&state));
         }
-        prev = Some(params.clone());
-    }
-    if first > 0 {
-        progress(Progress::Message(&format!("resumed after step {}", first - 1)));
+        prev = Some(state.clone());
     }
 
-    // errors against the exact solution, where there is one
-    let xs = grid(run);
     let times: Vec<f64> = (0..stored.len()).map(|i| i as f64 * run.save_every).collect();
-    let (mut abs, mut count, mut num, mut den, mut known) = (0.0, 0usize, 0.0, 0.0, true);
-    for (values, &t) in stored.iter().zip(&times) {
-        for (v, &x) in values.iter().zip(&xs) {
-            match run.pde.exact(x, t) {
-                Some(e) => {
-                    abs += (v - e).abs();
-                    num += (v - e) * (v - e);
-                    den += e * e;
-                    count += 1;
-                }
-                None => known = false,
-            }
-        }
-    }
-    let (exact_mae, exact_rel_l2) = if known && count > 0 {
-        (Some(abs / count as f64), Some((num / den.max(1e-300)).sqrt()))
-    } else {
-        (None, None)
-    };
-
-    write_output(run, out, force, &xs, &times, &stored)?;
+    let (exact_mae, exact_rel_l2) = exact_errors(run, &times, &stored);
+    let energy_drift = matches!(run.pde, InsrPde::Euler2d).then(|| {
+        let npts = run.grid * run.grid;
+        let ke: Vec<f64> = stored.iter().map(|v| v[..2 * npts].iter().map(|u| u * u).sum::<f64>()).collect();
+        ke.iter().map(|k| (k / ke[0] - 1.0).abs()).fold(0.0, f64::max)
+    });
+    write_output(run, out, force, &times, &stored)?;
     Ok(InsrSummary {
         steps: reports,
         parameters: n,
         exact_mae,
         exact_rel_l2,
+        energy_drift,
         resumed: first,
         output: out.to_path_buf(),
     })
 }
 
-/// The field on the grid in the dataset format: one sample, the stored levels.
-fn write_output(
-    run: &InsrRun,
-    out: &Path,
-    force: bool,
-    xs: &[f64],
-    times: &[f64],
-    stored: &[Vec<f64>],
-) -> Result<(), TrainError> {
+/// Mean absolute and relative L2 errors of the first network's components against the exact solution over the
+/// stored levels, when there is one.
+fn exact_errors(run: &InsrRun, times: &[f64], stored: &[Vec<f64>]) -> (Option<f64>, Option<f64>) {
+    let d = run.pde.dims();
+    let pts = grid_points(run);
+    let npts = pts.len() / d;
+    let (mut abs, mut count, mut num, mut den) = (0.0, 0usize, 0.0, 0.0);
+    for (values, &t) in stored.iter().zip(times) {
+        for (i, x) in pts.chunks(d).enumerate() {
+            let Some(e) = run.pde.exact(x, t) else { return (None, None) };
+            for (c, e) in e.iter().enumerate() {
+                let v = values[c * npts + i];
+                abs += (v - e).abs();
+                num += (v - e) * (v - e);
+                den += e * e;
+                count += 1;
+            }
+        }
+    }
+    if count == 0 {
+        return (None, None);
+    }
+    (Some(abs / count as f64), Some((num / den.max(1e-300)).sqrt()))
+}
+
+/// The fields on the grid in the dataset format: one sample, the stored levels.
+fn write_output(run: &InsrRun, out: &Path, force: bool, times: &[f64], stored: &[Vec<f64>]) -> Result<(), TrainError> {
     let (lo, hi) = run.pde.domain();
+    let a = axis(run);
+    let two_d = run.pde.dims() == 2;
     let bc = match run.pde {
         InsrPde::Advection1d { .. } => "dirichlet",
         InsrPde::Burgers1d { .. } => "periodic",
+        InsrPde::Euler2d => "wall",
     };
     let (param_name, param_long, param_value) = match run.pde {
         InsrPde::Advection1d { speed, .. } => ("a", "advection speed", speed),
         InsrPde::Burgers1d { nu, .. } => ("nu", "viscosity", nu),
+        InsrPde::Euler2d => ("nu", "viscosity", 0.0),
+    };
+    let long = |f: &str| match f {
+        "u" if two_d => "velocity, x component",
+        "v" => "velocity, y component",
+        "p" => "pressure (absorbing the time step; defined up to a constant)",
+        _ => "solution",
     };
     let setup = serde_json::to_string(run).map_err(|e| TrainError::failed(e.to_string()))?;
     let layout = Layout {
         pde: run.pde.name().into(),
-        fields: vec![Field { name: "u".into(), long_name: "solution".into() }],
+        fields: run.pde.fields().iter().map(|f| Field { name: f.to_string(), long_name: long(f).into() }).collect(),
         parameters: vec![ParameterInfo { name: param_name.into(), long_name: param_long.into(), simulation: true }],
         samples: 1,
         first_sample: 0,
         times: times.to_vec(),
-        x: xs.to_vec(),
-        y: None,
+        x: a.clone(),
+        y: two_d.then(|| a.clone()),
         z: None,
         grid_type: GridType::CellCentered,
-        extent: vec![hi - lo],
-        bc: vec![bc.into()],
+        extent: if two_d { vec![hi - lo, hi - lo] } else { vec![hi - lo] },
+        bc: vec![bc.into(); run.pde.dims()],
         precision: Precision::F64,
         compression: 4,
         time_chunk: 0,
@@ -622,7 +850,7 @@ fn write_output(
             ),
             (
                 "source".into(),
-                "Ansatz INSR: the field is a SIREN whose weights are optimised at every time step".into(),
+                "Ansatz INSR: the fields are SIRENs whose weights are optimised at every time step".into(),
             ),
             ("history".into(), ansatz_datasets::schema::history()),
             ("insr_setup".into(), setup),
