@@ -224,12 +224,13 @@ pub fn run_merge(a: &MergeArgs) -> Result<()> {
 /// Options of `ansatz solve`.
 #[derive(Debug, Args)]
 pub struct SolveArgs {
-    /// PDE: burgers1d or burgers2d on a grid; advection1d, burgers1d or euler2d with `--method insr`.
+    /// PDE: burgers1d or burgers2d on a grid; advection1d, burgers1d, euler2d or elasticity2d with `--method insr`.
     pub pde: String,
     /// `grid` (finite volume or spectral, `--scheme`) or `insr` (a SIREN whose weights are optimised at every
     /// time step; settings by --set: width, hidden, omega, lr, samples, max_iters, patience, lr_factor,
     /// lr_floor, boundary_weight, seed, dt, n (output cells); advection1d: a, lower, upper, center, ic_width;
-    /// burgers1d: nu, length, amplitude; euler2d: the Taylor–Green vortex in [−1, 1]²).
+    /// burgers1d: nu, length, amplitude; elasticity2d (a cantilever): lx, ly, lambda, mu, rho, tx, ty, bx, by,
+    /// clamp_weight; euler2d: the Taylor–Green vortex in [−1, 1]²).
     #[arg(long, default_value = "grid")]
     pub method: String,
     /// Initial condition: NetCDF with variable `u` (and `v` in 2D) on (x) or (y, x), optionally with a leading

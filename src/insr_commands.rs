@@ -8,8 +8,8 @@ use crate::train_commands::{train_error, usage};
 use ansatz_training::insr::{InsrPde, InsrRun, InsrSettings, Progress, solve, weights_dir};
 
 const KEYS: &str = "width, hidden, omega, lr, samples, max_iters, patience, lr_factor, lr_floor, boundary_weight, \
-                    seed, dt, n; advection1d: a, lower, upper, center, ic_width; burgers1d: nu, length, amplitude (euler2d: the \
-                    network and optimiser keys only)";
+                    seed, dt, n; advection1d: a, lower, upper, center, ic_width; burgers1d: nu, length, amplitude; elasticity2d: lx, \
+                    ly, lambda, mu, rho, tx, ty, bx, by, clamp_weight (euler2d: the network and optimiser keys only)";
 
 /// The run of `a`: defaults of the reference setups, then `--set`.
 fn run_of(a: &SolveArgs) -> Result<InsrRun> {
@@ -20,14 +20,24 @@ fn run_of(a: &SolveArgs) -> Result<InsrRun> {
         "burgers1d" => InsrPde::Burgers1d { nu: 0.01, length: 1.0, amplitude: 1.0 },
         // the reference's Taylor–Green vortex in [−1, 1]²
         "euler2d" => InsrPde::Euler2d,
-        "elasticity2d" => {
-            return Err(usage("--method insr: elasticity2d is not available yet (advection1d, burgers1d, euler2d)"));
-        }
+        // a strip 1 × 0.25, clamped on the left (penalty weight 100), pulled on the right end
+        "elasticity2d" => InsrPde::Elasticity2d {
+            lx: 1.0,
+            ly: 0.25,
+            lambda: 1.0,
+            mu: 1.0,
+            rho: 1.0,
+            traction: [0.05, 0.0],
+            body: [0.0, 0.0],
+            clamp_weight: 100.0,
+        },
         other => {
-            return Err(usage(format!("--method insr: unknown PDE '{other}' (advection1d, burgers1d, euler2d)")));
+            return Err(usage(format!(
+                "--method insr: unknown PDE '{other}' (advection1d, burgers1d, euler2d, elasticity2d)"
+            )));
         }
     };
-    if matches!(pde, InsrPde::Euler2d) {
+    if matches!(pde, InsrPde::Euler2d | InsrPde::Elasticity2d { .. }) {
         // 3 × 32 networks as the reference; 32² points per iteration on a CPU (the reference draws 128²)
         settings.width = 32;
         settings.hidden = 2;
@@ -67,6 +77,16 @@ fn run_of(a: &SolveArgs) -> Result<InsrRun> {
             ("nu", InsrPde::Burgers1d { nu, .. }) => *nu = num()?,
             ("length", InsrPde::Burgers1d { length, .. }) => *length = num()?,
             ("amplitude", InsrPde::Burgers1d { amplitude, .. }) => *amplitude = num()?,
+            ("lx", InsrPde::Elasticity2d { lx, .. }) => *lx = num()?,
+            ("ly", InsrPde::Elasticity2d { ly, .. }) => *ly = num()?,
+            ("lambda", InsrPde::Elasticity2d { lambda, .. }) => *lambda = num()?,
+            ("mu", InsrPde::Elasticity2d { mu, .. }) => *mu = num()?,
+            ("rho", InsrPde::Elasticity2d { rho, .. }) => *rho = num()?,
+            ("tx", InsrPde::Elasticity2d { traction, .. }) => traction[0] = num()?,
+            ("ty", InsrPde::Elasticity2d { traction, .. }) => traction[1] = num()?,
+            ("bx", InsrPde::Elasticity2d { body, .. }) => body[0] = num()?,
+            ("by", InsrPde::Elasticity2d { body, .. }) => body[1] = num()?,
+            ("clamp_weight", InsrPde::Elasticity2d { clamp_weight, .. }) => *clamp_weight = num()?,
             _ => {
                 return Err(usage(format!(
                     "--set: unknown key '{k}' for {} with --method insr (known: {KEYS})",

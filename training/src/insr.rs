@@ -91,6 +91,21 @@ pub enum InsrPde {
     /// `∂p/∂n = 0`, and the projection `u = u* − ∇p`. From the Taylor–Green vortex
     /// `u = sin(π(x+1)) cos(π(y+1)) / π`, `v = −cos(π(x+1)) sin(π(y+1)) / π`, a steady solution.
     Euler2d,
+    /// Linear elastodynamics (plane strain) of the box `[0, lx] × [0, ly]`, clamped on the left (`u = 0`, a
+    /// penalty of weight `clamp_weight`), loaded by the traction `traction` on the right and the body force `body`,
+    /// free above and below; by implicit Euler as the minimisation of the incremental potential
+    /// `∫ ρ/(2Δt²) |u − 2u_n + u_{n−1}|² + ½λ (tr ε)² + μ ε:ε − b·u  −  ∫_right t·u`. With `rho = 0` a step is the
+    /// static equilibrium. From rest, undeformed.
+    Elasticity2d {
+        lx: f64,
+        ly: f64,
+        lambda: f64,
+        mu: f64,
+        rho: f64,
+        traction: [f64; 2],
+        body: [f64; 2],
+        clamp_weight: f64,
+    },
 }
 
 impl InsrPde {
@@ -100,22 +115,40 @@ impl InsrPde {
             InsrPde::Advection1d { .. } => "advection1d",
             InsrPde::Burgers1d { .. } => "burgers1d",
             InsrPde::Euler2d => "euler2d",
+            InsrPde::Elasticity2d { .. } => "elasticity2d",
         }
     }
 
     /// Space dimensions.
     pub fn dims(&self) -> usize {
-        if matches!(self, InsrPde::Euler2d) { 2 } else { 1 }
+        self.bounds().len()
+    }
+
+    /// `[lower, upper]` per axis.
+    pub fn bounds(&self) -> Vec<(f64, f64)> {
+        match self {
+            InsrPde::Euler2d => vec![(-1.0, 1.0); 2],
+            InsrPde::Elasticity2d { lx, ly, .. } => vec![(0.0, *lx), (0.0, *ly)],
+            _ => vec![self.domain()],
+        }
     }
 
     /// The fields written, and the networks' output components for them: one network for the 1D equations,
     /// a velocity network (u, v) and a pressure network (p) for the fluid.
     pub fn fields(&self) -> Vec<&'static str> {
-        if matches!(self, InsrPde::Euler2d) { vec!["u", "v", "p"] } else { vec!["u"] }
+        match self {
+            InsrPde::Euler2d => vec!["u", "v", "p"],
+            InsrPde::Elasticity2d { .. } => vec!["u", "v"],
+            _ => vec!["u"],
+        }
     }
 
     fn networks(&self) -> Vec<usize> {
-        if matches!(self, InsrPde::Euler2d) { vec![2, 1] } else { vec![1] }
+        match self {
+            InsrPde::Euler2d => vec![2, 1],
+            InsrPde::Elasticity2d { .. } => vec![2],
+            _ => vec![1],
+        }
     }
 
     /// `[lower, upper]` of x.
@@ -124,6 +157,7 @@ impl InsrPde {
             InsrPde::Advection1d { lower, upper, .. } => (*lower, *upper),
             InsrPde::Burgers1d { length, .. } => (0.0, *length),
             InsrPde::Euler2d => (-1.0, 1.0),
+            InsrPde::Elasticity2d { lx, .. } => (0.0, *lx),
         }
     }
 
@@ -139,6 +173,7 @@ impl InsrPde {
                 let (a, b) = (pi * (x[0] + 1.0), pi * (x[1] + 1.0));
                 vec![a.sin() * b.cos() / pi, -a.cos() * b.sin() / pi]
             }
+            InsrPde::Elasticity2d { .. } => vec![0.0, 0.0],
         }
     }
 
@@ -149,6 +184,7 @@ impl InsrPde {
             InsrPde::Advection1d { speed, .. } => Some(self.initial(&[x[0] - speed * t])),
             InsrPde::Burgers1d { .. } => None,
             InsrPde::Euler2d => Some(self.initial(x)),
+            InsrPde::Elasticity2d { .. } => None,
         }
     }
 
@@ -170,6 +206,25 @@ impl InsrPde {
                 }
             }
             InsrPde::Euler2d => {}
+            InsrPde::Elasticity2d { lx, ly, lambda, mu, rho, traction, body, clamp_weight } => {
+                let finite = [*lx, *ly, *lambda, *mu, *rho, *clamp_weight]
+                    .iter()
+                    .chain(traction)
+                    .chain(body)
+                    .all(|v| v.is_finite());
+                if !(finite
+                    && *lx > 0.0
+                    && *ly > 0.0
+                    && *mu > 0.0
+                    && *lambda >= 0.0
+                    && *rho >= 0.0
+                    && *clamp_weight > 0.0)
+                {
+                    return bad("elasticity2d: lengths, `mu` and `clamp_weight` must be positive, `lambda` and `rho` \
+                                non-negative, all finite"
+                        .into());
+                }
+            }
         }
         Ok(())
     }
@@ -316,21 +371,21 @@ fn points(seed: u64, key: [usize; 3], n: usize, nb: usize, pde: &InsrPde) -> Poi
         ^ (key[1] as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ (key[2] as u64).wrapping_mul(0x9FB2_1C65_1E98_DF25);
     let mut unit = || (splitmix(&mut state) >> 11) as f64 / (1u64 << 53) as f64;
-    let (lo, hi) = pde.domain();
-    let d = pde.dims();
-    let interior = (0..n * d).map(|_| (lo + (hi - lo) * unit()) as f32).collect();
+    let b = pde.bounds();
+    let d = b.len();
+    let interior = (0..n * d).map(|i| (b[i % d].0 + (b[i % d].1 - b[i % d].0) * unit()) as f32).collect();
     let mut walls = vec![];
     if nb > 0 {
-        for axis in 0..d {
+        for (axis, &(lo, hi)) in b.iter().enumerate() {
             for upper in [false, true] {
                 let mut pts = Vec::with_capacity(nb * d);
                 for _ in 0..nb {
-                    for k in 0..d {
+                    for (k, &(l, h)) in b.iter().enumerate() {
                         let v = if k == axis {
                             let e = 1e-4 * unit();
                             if upper { hi - e } else { lo + e }
                         } else {
-                            lo + (hi - lo) * unit()
+                            l + (h - l) * unit()
                         };
                         pts.push(v as f32);
                     }
@@ -458,7 +513,8 @@ impl<'a> Integrator<'a> {
             optim::update(&self.adam, lr, params, &grads, &mut adam);
             iterations = it + 1;
             last = value;
-            if value < best * (1.0 - 1e-4) {
+            // relative to |best|: the incremental potentials of elasticity are negative at equilibrium
+            if !best.is_finite() || value < best - 1e-4 * best.abs() {
                 best = value;
                 since = 0;
             } else {
@@ -484,6 +540,7 @@ impl<'a> Integrator<'a> {
         state: &mut [f32],
         step: usize,
         prev: Option<&[f32]>,
+        prev2: Option<&[f32]>,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<StepReport, TrainError> {
         let started = std::time::Instant::now();
@@ -611,6 +668,43 @@ impl<'a> Integrator<'a> {
                 };
                 stages.push(self.optimise(state, 0, [step, 2], true, &project, progress)?);
             }
+            InsrPde::Elasticity2d { lx, ly, lambda, mu, rho, traction, body, clamp_weight } => {
+                // u_{n−1} = u_n at the first step: the body starts at rest
+                let (u_n, u_nm1) = (self.plain_net(prev, 0), self.plain_net(prev2.unwrap_or(prev), 0));
+                let (lam, mu) = (*lambda as f32, *mu as f32);
+                let inertia = (*rho / (2.0 * self.run.dt * self.run.dt)) as f32;
+                let (area, ly) = ((lx * ly) as f32, *ly as f32);
+                let (t, b) = ([traction[0] as f32, traction[1] as f32], [body[0] as f32, body[1] as f32]);
+                let wc = *clamp_weight as f32;
+                let potential = |net: &Siren, p: &Points| {
+                    let x = matrix(&p.interior, 2, ad);
+                    let jet = net.forward_jet(&Jet::coordinates(x, false));
+                    let (gx, gy) = (jet.tangents[0].clone(), jet.tangents[1].clone());
+                    let exx = gx.clone().narrow(1, 0, 1);
+                    let eyy = gy.clone().narrow(1, 1, 1);
+                    let exy = (gy.narrow(1, 0, 1) + gx.narrow(1, 1, 1)).mul_scalar(0.5);
+                    let strain = (exx.clone() + eyy.clone()).square().mul_scalar(lam / 2.0)
+                        + (exx.square() + eyy.square() + exy.square().mul_scalar(2.0)).mul_scalar(mu);
+                    let u = jet.value;
+                    let bu = u.clone().narrow(1, 0, 1).mul_scalar(b[0]) + u.clone().narrow(1, 1, 1).mul_scalar(b[1]);
+                    let mut density = strain - bu;
+                    if inertia > 0.0 {
+                        let un = to_vec(u_n.forward(matrix(&p.interior, 2, plain)));
+                        let unm1 = to_vec(u_nm1.forward(matrix(&p.interior, 2, plain)));
+                        let pred: Vec<f32> = un.iter().zip(&unm1).map(|(a, c)| 2.0 * a - c).collect();
+                        let acc = (u - matrix(&pred, 2, ad)).square().sum_dim(1);
+                        density = density + acc.mul_scalar(inertia);
+                    }
+                    let mut e = density.mean().mul_scalar(area);
+                    // walls: [left, right, bottom, top]
+                    let clamp = net.forward(matrix(&p.walls[0].1, 2, ad));
+                    e = e + clamp.square().sum_dim(1).mean().mul_scalar(wc * ly);
+                    let right = net.forward(matrix(&p.walls[1].1, 2, ad));
+                    let work = right.clone().narrow(1, 0, 1).mul_scalar(t[0]) + right.narrow(1, 1, 1).mul_scalar(t[1]);
+                    e - work.mean().mul_scalar(ly)
+                };
+                stages.push(self.optimise(state, 0, [step, 0], true, &potential, progress)?);
+            }
         }
         Ok(report(step, &stages, started))
     }
@@ -643,22 +737,35 @@ fn report(step: usize, stages: &[(usize, f64, f64)], started: std::time::Instant
     }
 }
 
-/// Cell centres along one axis of the output grid.
-fn axis(run: &InsrRun) -> Vec<f64> {
-    let (lo, hi) = run.pde.domain();
-    let h = (hi - lo) / run.grid as f64;
-    (0..run.grid).map(|i| lo + (i as f64 + 0.5) * h).collect()
+/// Cells of the output grid per axis: `n` along x, in proportion along y.
+fn cells(run: &InsrRun) -> Vec<usize> {
+    let b = run.pde.bounds();
+    let lx = b[0].1 - b[0].0;
+    b.iter().map(|(lo, hi)| (((hi - lo) / lx * run.grid as f64).round() as usize).max(2)).collect()
+}
+
+/// Cell centres along each axis of the output grid.
+fn axes(run: &InsrRun) -> Vec<Vec<f64>> {
+    run.pde
+        .bounds()
+        .iter()
+        .zip(cells(run))
+        .map(|(&(lo, hi), n)| {
+            let h = (hi - lo) / n as f64;
+            (0..n).map(|i| lo + (i as f64 + 0.5) * h).collect()
+        })
+        .collect()
 }
 
 /// The output grid's points, flat `[points, dims]` (x fastest).
 fn grid_points(run: &InsrRun) -> Vec<f64> {
-    let a = axis(run);
-    if run.pde.dims() == 1 {
-        return a;
+    let a = axes(run);
+    if a.len() == 1 {
+        return a[0].clone();
     }
-    let mut out = Vec::with_capacity(2 * a.len() * a.len());
-    for &y in &a {
-        for &x in &a {
+    let mut out = Vec::with_capacity(2 * a[0].len() * a[1].len());
+    for &y in &a[1] {
+        for &x in &a[0] {
             out.extend([x, y]);
         }
     }
@@ -735,6 +842,7 @@ pub fn solve(
     let mut stored: Vec<Vec<f64>> = vec![];
     let mut reports = vec![];
     let mut prev: Option<Vec<f32>> = None;
+    let mut prev2: Option<Vec<f32>> = None;
     if first > 0 {
         progress(Progress::Message(&format!("resuming after step {}", first - 1)));
     }
@@ -744,7 +852,7 @@ pub fn solve(
             state = read_params(&path, n)?;
         } else {
             progress(Progress::Step { step, steps });
-            let report = integ.step(&mut state, step, prev.as_deref(), progress)?;
+            let report = integ.step(&mut state, step, prev.as_deref(), prev2.as_deref(), progress)?;
             let bytes: Vec<u8> = state.iter().flat_map(|v| v.to_le_bytes()).collect();
             write_atomically(&path, &bytes)?;
             progress(Progress::Done(&report));
@@ -753,13 +861,14 @@ pub fn solve(
         if step % stride == 0 {
             stored.push(integ.on_grid(&state));
         }
+        prev2 = prev.take();
         prev = Some(state.clone());
     }
 
     let times: Vec<f64> = (0..stored.len()).map(|i| i as f64 * run.save_every).collect();
     let (exact_mae, exact_rel_l2) = exact_errors(run, &times, &stored);
     let energy_drift = matches!(run.pde, InsrPde::Euler2d).then(|| {
-        let npts = run.grid * run.grid;
+        let npts = cells(run).iter().product::<usize>();
         let ke: Vec<f64> = stored.iter().map(|v| v[..2 * npts].iter().map(|u| u * u).sum::<f64>()).collect();
         ke.iter().map(|k| (k / ke[0] - 1.0).abs()).fold(0.0, f64::max)
     });
@@ -802,20 +911,24 @@ fn exact_errors(run: &InsrRun, times: &[f64], stored: &[Vec<f64>]) -> (Option<f6
 
 /// The fields on the grid in the dataset format: one sample, the stored levels.
 fn write_output(run: &InsrRun, out: &Path, force: bool, times: &[f64], stored: &[Vec<f64>]) -> Result<(), TrainError> {
-    let (lo, hi) = run.pde.domain();
-    let a = axis(run);
+    let a = axes(run);
     let two_d = run.pde.dims() == 2;
     let bc = match run.pde {
         InsrPde::Advection1d { .. } => "dirichlet",
         InsrPde::Burgers1d { .. } => "periodic",
         InsrPde::Euler2d => "wall",
+        InsrPde::Elasticity2d { .. } => "clamped left, traction right, free top and bottom",
     };
     let (param_name, param_long, param_value) = match run.pde {
         InsrPde::Advection1d { speed, .. } => ("a", "advection speed", speed),
         InsrPde::Burgers1d { nu, .. } => ("nu", "viscosity", nu),
         InsrPde::Euler2d => ("nu", "viscosity", 0.0),
+        InsrPde::Elasticity2d { mu, .. } => ("mu", "shear modulus", mu),
     };
+    let elastic = matches!(run.pde, InsrPde::Elasticity2d { .. });
     let long = |f: &str| match f {
+        "u" if elastic => "displacement, x component",
+        "v" if elastic => "displacement, y component",
         "u" if two_d => "velocity, x component",
         "v" => "velocity, y component",
         "p" => "pressure (absorbing the time step; defined up to a constant)",
@@ -829,11 +942,11 @@ fn write_output(run: &InsrRun, out: &Path, force: bool, times: &[f64], stored: &
         samples: 1,
         first_sample: 0,
         times: times.to_vec(),
-        x: a.clone(),
-        y: two_d.then(|| a.clone()),
+        x: a[0].clone(),
+        y: a.get(1).cloned(),
         z: None,
         grid_type: GridType::CellCentered,
-        extent: if two_d { vec![hi - lo, hi - lo] } else { vec![hi - lo] },
+        extent: run.pde.bounds().iter().map(|(lo, hi)| hi - lo).collect(),
         bc: vec![bc.into(); run.pde.dims()],
         precision: Precision::F64,
         compression: 4,

@@ -167,3 +167,60 @@ fn the_taylor_green_vortex_stays_put() {
     assert_eq!(ds.fields, ["u", "v", "p"]);
     assert_eq!((ds.x.len(), ds.y.as_ref().map(Vec::len), ds.times.len()), (16, Some(16), 3));
 }
+
+/// Quasi-static elasticity (ρ = 0: a step is the static equilibrium): a strip clamped on the left (a penalty of
+/// weight 100) and pulled on the right end. The stretch of the INSR field along the last column of cells against
+/// our staggered finite-volume solver on the same cells.
+#[test]
+fn a_quasi_static_stretch_matches_the_finite_volume_solver() {
+    use ansatz_solvers::elasticity::{ElasticSide, Elasticity2d, Model, Side};
+    use ansatz_solvers::linalg::{SparseCholesky, SymbolicCholesky};
+    let dir = tempfile::tempdir().unwrap();
+    let (lx, ly, nx) = (1.0, 0.25, 32);
+    let ny = 8;
+    let t = [0.05, 0.0];
+    let run = InsrRun {
+        pde: InsrPde::Elasticity2d {
+            lx,
+            ly,
+            lambda: 1.0,
+            mu: 1.0,
+            rho: 0.0,
+            traction: t,
+            body: [0.0, 0.0],
+            clamp_weight: 100.0,
+        },
+        settings: InsrSettings {
+            width: 24,
+            hidden: 2,
+            samples: 512,
+            max_iters: 3000,
+            patience: 500,
+            lr: 1e-4,
+            ..Default::default()
+        },
+        dt: 1.0,
+        t_end: 1.0,
+        save_every: 1.0,
+        grid: nx,
+    };
+    let out = dir.path().join("e.nc");
+    solve(&run, &out, false, false, &mut |_| {}).unwrap();
+    let ds = Dataset::open(&out).unwrap();
+    assert_eq!((ds.x.len(), ds.y.as_ref().map(Vec::len)), (nx, Some(ny)));
+    let u = ds.read("u", 0..1, 1..2).unwrap();
+    let insr: f64 = (0..ny).map(|j| u[[0, 0, j, nx - 1]]).sum::<f64>() / ny as f64;
+
+    let sides = [ElasticSide::Displacement, ElasticSide::Traction, ElasticSide::Traction, ElasticSide::Traction];
+    let p =
+        Elasticity2d::new(nx, ny, [lx, ly], vec![1.0; nx * ny], vec![1.0; nx * ny], Model::PlaneStrain, sides).unwrap();
+    let boundary = |side: Side, _: f64, _: f64| if side == Side::Right { t } else { [0.0, 0.0] };
+    let k = p.assemble();
+    let mut x = p.rhs(&|_, _| [0.0, 0.0], &boundary);
+    SparseCholesky::new(&SymbolicCholesky::new(&k).unwrap(), &k).unwrap().solve_in_place(&mut x);
+    let (uf, _) = p.fields(&x, &boundary);
+    // U on the vertical faces x = i hx, rows j: the last column of cells' centres lies between faces nx − 1 and nx
+    let fv = (0..ny).map(|j| (uf[j * (nx + 1) + nx - 1] + uf[j * (nx + 1) + nx]) / 2.0).sum::<f64>() / ny as f64;
+    eprintln!("stretch at x = {}: INSR {insr:.4e}, finite volume {fv:.4e}", lx - lx / (2.0 * nx as f64));
+    assert!(fv > 0.0 && (insr - fv).abs() <= 0.05 * fv, "INSR {insr} against finite volume {fv}");
+}
