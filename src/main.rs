@@ -60,7 +60,8 @@ enum Command {
     /// only in seed grouped into one row (median and range over seeds), as markdown, JSON, CSV and HTML with the
     /// error curves overlaid.
     Compare(train_commands::CompareArgs),
-    /// Solve a PDE from initial conditions in a NetCDF file and write the trajectories in the dataset format.
+    /// Solve a PDE and write the trajectories in the dataset format: on a grid from initial conditions in a
+    /// NetCDF file, or by INSR (`--method insr`: a SIREN whose weights are optimised at every time step).
     Solve(data_commands::SolveArgs),
     /// Show what a NetCDF file holds (dimensions, variables, attributes; for Ansatz datasets also samples,
     /// times, grid and parameter ranges).
