@@ -85,6 +85,30 @@ PY
   echo "| $seed | $errs | $(wall "$OUT/burgers-$seed.time") | $(peak "$OUT/burgers-$seed.time") |" >> "$R"
 done
 
+# elastodynamics: the strip suddenly pulled on its right end, INSR against implicit Euler and Newmark on the
+# staggered grid (the same 32 × 8 cells, Δt = 0.1)
+{
+  echo
+  echo "## Elastodynamics: a 1 × 0.25 strip pulled by (0.05, 0) from rest, Δt = 0.1, 10 steps, 32 × 8 cells"
+  echo
+  echo "Mean x displacement along the last column of cells after each step."
+  echo
+  echo '```'
+  cargo run --release -q -p ansatz-benches --example insr_elasticity -- 32 0.1 10 0.05
+} >> "$R"
+for seed in $SEEDS; do
+  solve "strip-$seed" elasticity2d --t-end 1.0 --save-every 0.1 --set dt=0.1 --set n=32 --set seed="$seed" \
+    --set width=24 --set samples=512 --set max_iters=3000 --set patience=500
+  line=$("$PY" - "$OUT/strip-$seed.nc" <<'PY'
+import sys, xarray as xr
+u = xr.open_dataset(sys.argv[1])["u"].values[0]
+print(" ".join(f"{u[t, :, -1].mean():.4e}" for t in range(1, u.shape[0])))
+PY
+)
+  echo "insr-seed-$seed $line   ($(wall "$OUT/strip-$seed.time"), $(peak "$OUT/strip-$seed.time") MiB)" >> "$R"
+done
+echo '```' >> "$R"
+
 if [ "$TG_STEPS" -gt 0 ]; then
   {
     echo
