@@ -20,6 +20,7 @@ OUT=${OUT:-experiments/insr}
 SEEDS=${SEEDS:-0 1 2}
 ADV_T=${ADV_T:-12}
 ADV_ITERS=${ADV_ITERS:-2000}
+ADV_SAMPLES=${ADV_SAMPLES:-1000}
 TG_STEPS=${TG_STEPS:-10}
 [ -x "$ANSATZ" ] || cargo build --release --bin ansatz
 [ -x /usr/bin/time ] || { echo "GNU time is needed for peak memory: apt-get install time" >&2; exit 1; }
@@ -40,7 +41,7 @@ solve() { # name args...
 {
   echo "# INSR study"
   echo
-  echo "Machine: $(nproc) cores. Command: benches/experiments/insr.sh (SEEDS=\"$SEEDS\", ADV_T=$ADV_T, ADV_ITERS=$ADV_ITERS, TG_STEPS=$TG_STEPS)."
+  echo "Machine: $(nproc) cores. Command: benches/experiments/insr.sh (SEEDS=\"$SEEDS\", ADV_T=$ADV_T, ADV_ITERS=$ADV_ITERS, ADV_SAMPLES=$ADV_SAMPLES, TG_STEPS=$TG_STEPS)."
   echo
   echo "## C4: advection to t = $ADV_T, 901 stored values"
   echo
@@ -49,7 +50,7 @@ solve() { # name args...
 } > "$R"
 for seed in $SEEDS; do
   solve "adv-$seed" advection1d --t-end "$ADV_T" --save-every 0.5 --set n=901 --set seed="$seed" \
-    --set max_iters="$ADV_ITERS" --set patience=100 --set lr=1e-3
+    --set samples="$ADV_SAMPLES" --set max_iters="$ADV_ITERS" --set patience=100 --set lr=1e-3
   echo "| INSR 3 × 20 | $seed | $(rel "$OUT/adv-$seed.log" | awk '{print $1}') | $(wall "$OUT/adv-$seed.time") | $(peak "$OUT/adv-$seed.time") |" >> "$R"
 done
 cargo run --release -q -p ansatz-benches --example insr_advection -- 901 "$ADV_T" 0.5 | while read -r name n mae rel secs; do
