@@ -101,12 +101,7 @@ fn run(name: &str, n: usize, t_end: f64, save_every: f64, rhs: fn(&[f64], f64, &
             count += 1;
         }
     }
-    println!(
-        "{name} {n} {:.4e} {:.4e} {:.4}",
-        abs / count as f64,
-        (num / den).sqrt(),
-        started.elapsed().as_secs_f64()
-    );
+    println!("{name} {n} {:.4e} {:.4e} {:.4}", abs / count as f64, (num / den).sqrt(), started.elapsed().as_secs_f64());
 }
 
 fn main() {
