@@ -427,6 +427,38 @@ fn ms(t: Tensor<2>) -> Tensor<1> {
     t.square().mean()
 }
 
+/// The plateau schedule of a step: after more than `patience` losses in a row without an improvement of
+/// `1e-4 |best|` on the best so far, the learning rate is multiplied by `factor`. The improvement is measured
+/// against `|best|` because the incremental potentials of elasticity are negative at equilibrium, and the first
+/// loss always counts as one.
+#[derive(Clone, Debug)]
+struct Plateau {
+    lr: f64,
+    best: f64,
+    since: usize,
+    patience: usize,
+    factor: f64,
+}
+
+impl Plateau {
+    fn new(s: &InsrSettings) -> Self {
+        Self { lr: s.lr, best: f64::INFINITY, since: 0, patience: s.patience, factor: s.lr_factor }
+    }
+
+    fn observe(&mut self, value: f64) {
+        if !self.best.is_finite() || value < self.best - 1e-4 * self.best.abs() {
+            self.best = value;
+            self.since = 0;
+        } else {
+            self.since += 1;
+            if self.since > self.patience {
+                self.lr *= self.factor;
+                self.since = 0;
+            }
+        }
+    }
+}
+
 /// The solver: every network on the autodiff device for the losses and a plain copy for the frozen fields and
 /// the output. The state is the networks' parameters one after the other.
 struct Integrator<'a> {
@@ -497,7 +529,7 @@ impl<'a> Integrator<'a> {
         let mut adam = OptimiserState::new(params.len());
         let mut grads = Vec::with_capacity(params.len());
         let mut model = self.templates_ad[k].clone();
-        let (mut lr, mut best, mut since) = (s.lr, f64::INFINITY, 0usize);
+        let mut plateau = Plateau::new(s);
         let (mut iterations, mut last) = (0, f64::NAN);
         let nb = self.nb(walls);
         for it in 0..s.max_iters {
@@ -510,28 +542,18 @@ impl<'a> Integrator<'a> {
                     key[0], key[1]
                 )));
             }
-            optim::update(&self.adam, lr, params, &grads, &mut adam);
+            optim::update(&self.adam, plateau.lr, params, &grads, &mut adam);
             iterations = it + 1;
             last = value;
-            // relative to |best|: the incremental potentials of elasticity are negative at equilibrium
-            if !best.is_finite() || value < best - 1e-4 * best.abs() {
-                best = value;
-                since = 0;
-            } else {
-                since += 1;
-                if since > s.patience {
-                    lr *= s.lr_factor;
-                    since = 0;
-                }
-            }
+            plateau.observe(value);
             if it % 50 == 0 {
                 progress(Progress::Iteration { iteration: it, cap: s.max_iters, loss: value });
             }
-            if lr <= s.lr_floor {
+            if plateau.lr <= s.lr_floor {
                 break;
             }
         }
-        Ok((iterations, last, lr))
+        Ok((iterations, last, plateau.lr))
     }
 
     /// Time step `step` from `prev` (step 0: the fit of the initial condition), in place on `state`.
@@ -977,4 +999,37 @@ fn write_output(run: &InsrRun, out: &Path, force: bool, times: &[f64], stored: &
     w.write_sample(0, &data, &[param_value]).map_err(|e| TrainError::failed(e.to_string()))?;
     w.finish().map_err(|e| TrainError::failed(e.to_string()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plateau(patience: usize) -> Plateau {
+        Plateau::new(&InsrSettings { lr: 1.0, patience, lr_factor: 0.1, ..Default::default() })
+    }
+
+    #[test]
+    fn the_plateau_rule_lowers_the_rate_only_after_patience_losses_without_progress() {
+        // improving losses, positive or negative, keep the rate
+        let mut p = plateau(2);
+        for v in [1.0, 0.5, 0.1, -0.1, -0.5, -2.0] {
+            p.observe(v);
+        }
+        assert_eq!((p.lr, p.since), (1.0, 0));
+        // a worse negative value is no progress (a relative factor on a negative best would count it)
+        p.observe(-1.9);
+        assert_eq!(p.since, 1);
+        // three losses without progress with patience 2: one reduction
+        p.observe(-2.0);
+        p.observe(-1.0);
+        assert_eq!(p.lr, 0.1);
+        assert_eq!(p.since, 0);
+        // the first loss always counts, even when it is infinite or huge
+        let mut q = plateau(0);
+        q.observe(1e300);
+        assert_eq!((q.lr, q.best), (1.0, 1e300));
+        q.observe(1e300);
+        assert_eq!(q.lr, 0.1);
+    }
 }
