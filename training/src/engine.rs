@@ -308,10 +308,10 @@ impl BatchPlan {
             None => (self.examples, self.seed),
             Some((own, offset)) => (own.len(), self.seed ^ offset),
         };
-        if self.order.as_ref().map(|(e, _)| *e) != Some(epoch) {
-            self.order = Some((epoch, epoch_order(seed, epoch, n)));
+        if self.order.as_ref().is_some_and(|(e, _)| *e != epoch) {
+            self.order = None;
         }
-        let ord = &self.order.as_ref().expect("order").1;
+        let (_, ord) = self.order.get_or_insert_with(|| (epoch, epoch_order(seed, epoch, n)));
         match &self.own {
             None => ord[j * self.batch..(j + 1) * self.batch][self.local.clone()].to_vec(),
             Some((own, _)) => {

@@ -33,29 +33,7 @@ pub trait FrameSource {
     }
 }
 
-impl FrameSource for Trajectories {
-    fn samples(&self) -> usize {
-        Trajectories::samples(self)
-    }
-    fn times(&self) -> usize {
-        Trajectories::times(self)
-    }
-    fn channels(&self) -> usize {
-        Trajectories::channels(self)
-    }
-    fn space_len(&self) -> usize {
-        Trajectories::space_len(self)
-    }
-    fn fields(&self) -> &[String] {
-        &self.fields
-    }
-    fn frame_into(&mut self, sample: usize, time: usize, dst: &mut [f32]) -> Result<(), DataError> {
-        dst.copy_from_slice(self.frame(sample, time));
-        Ok(())
-    }
-}
-
-/// A borrowed in-memory source (statistics of trajectories without copying them).
+/// Trajectories in memory, borrowed.
 impl FrameSource for &Trajectories {
     fn samples(&self) -> usize {
         Trajectories::samples(self)

@@ -67,7 +67,7 @@ fn streamed_windows_and_statistics_equal_the_in_memory_ones_bit_for_bit() {
     let path = dir.path().join("d.nc");
     write(&path, 7, None);
     let samples = 1..7;
-    let mut memory = Trajectories::load(&path, samples.clone()).unwrap();
+    let memory = Trajectories::load(&path, samples.clone()).unwrap();
     let frame_bytes = 2 * NX * NY * 4;
     let block_bytes = CHUNK * frame_bytes;
     // room for two blocks of the 6 × 4 in the file: most windows evict
@@ -90,7 +90,7 @@ fn streamed_windows_and_statistics_equal_the_in_memory_ones_bit_for_bit() {
         assert!(mt.iter().zip(&st).all(|(x, y)| x.to_bits() == y.to_bits()) && mt.len() == st.len());
         // the in-memory source through the same trait gives the same too
         let (mut ti, mut tt) = (vec![], vec![]);
-        stream::gather(&windows, &mut memory, batch, &mut ti, &mut tt).unwrap();
+        stream::gather(&windows, &mut &memory, batch, &mut ti, &mut tt).unwrap();
         assert_eq!((ti, tt), (mi.clone(), mt.clone()));
     }
     let s = streamed.stats();
