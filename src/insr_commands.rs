@@ -5,11 +5,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data_commands::SolveArgs;
 use crate::train_commands::{train_error, usage};
-use ansatz_training::insr::{InsrPde, InsrRun, InsrSettings, Progress, solve, weights_dir};
+use ansatz_training::insr::{Backtrace, InsrPde, InsrRun, InsrSettings, Progress, solve, weights_dir};
 
 const KEYS: &str = "width, hidden, omega, lr, samples, max_iters, patience, lr_factor, lr_floor, boundary_weight, \
                     seed, dt, n; advection1d: a, lower, upper, center, ic_width; burgers1d: nu, length, amplitude; elasticity2d: lx, \
-                    ly, lambda, mu, rho, tx, ty, bx, by, clamp_weight (euler2d: the network and optimiser keys only)";
+                    ly, lambda, mu, rho, tx, ty, bx, by, clamp_weight; euler2d: backtrace (midpoint or euler)";
 
 /// The run of `a`: defaults of the reference setups, then `--set`.
 fn run_of(a: &SolveArgs) -> Result<InsrRun> {
@@ -19,7 +19,7 @@ fn run_of(a: &SolveArgs) -> Result<InsrRun> {
         "advection1d" => InsrPde::Advection1d { speed: 0.25, lower: -2.0, upper: 2.0, center: -1.5, width: 0.1 },
         "burgers1d" => InsrPde::Burgers1d { nu: 0.01, length: 1.0, amplitude: 1.0 },
         // the reference's Taylor–Green vortex in [−1, 1]²
-        "euler2d" => InsrPde::Euler2d,
+        "euler2d" => InsrPde::Euler2d { backtrace: Backtrace::Midpoint },
         // a strip 1 × 0.25, clamped on the left (penalty weight 100), pulled on the right end
         "elasticity2d" => InsrPde::Elasticity2d {
             lx: 1.0,
@@ -37,13 +37,13 @@ fn run_of(a: &SolveArgs) -> Result<InsrRun> {
             )));
         }
     };
-    if matches!(pde, InsrPde::Euler2d | InsrPde::Elasticity2d { .. }) {
+    if matches!(pde, InsrPde::Euler2d { .. } | InsrPde::Elasticity2d { .. }) {
         // 3 × 32 networks as the reference; 32² points per iteration on a CPU (the reference draws 128²)
         settings.width = 32;
         settings.hidden = 2;
         settings.samples = 1024;
     }
-    let (mut dt, mut n) = (0.05, if matches!(pde, InsrPde::Euler2d) { 64 } else { 256 });
+    let (mut dt, mut n) = (0.05, if matches!(pde, InsrPde::Euler2d { .. }) { 64 } else { 256 });
     for item in &a.sets {
         let (k, v) = item.split_once('=').ok_or_else(|| usage(format!("--set '{item}' is not key=value")))?;
         let (k, v) = (k.trim(), v.trim());
@@ -86,6 +86,13 @@ fn run_of(a: &SolveArgs) -> Result<InsrRun> {
             ("ty", InsrPde::Elasticity2d { traction, .. }) => traction[1] = num()?,
             ("bx", InsrPde::Elasticity2d { body, .. }) => body[0] = num()?,
             ("by", InsrPde::Elasticity2d { body, .. }) => body[1] = num()?,
+            ("backtrace", InsrPde::Euler2d { backtrace }) => {
+                *backtrace = match v {
+                    "midpoint" => Backtrace::Midpoint,
+                    "euler" => Backtrace::Euler,
+                    _ => return Err(usage(format!("--set backtrace: '{v}' is not midpoint or euler"))),
+                }
+            }
             ("clamp_weight", InsrPde::Elasticity2d { clamp_weight, .. }) => *clamp_weight = num()?,
             _ => {
                 return Err(usage(format!(

@@ -66,6 +66,7 @@ pub mod lm;
 pub mod poisson;
 pub mod precond;
 pub mod rk;
+pub mod rom;
 pub mod scheme;
 pub mod spectral;
 

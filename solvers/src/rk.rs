@@ -21,6 +21,11 @@ impl Tableau {
         Self { a: vec![vec![], vec![1.0], vec![0.25, 0.25]], b: vec![1.0 / 6.0, 1.0 / 6.0, 2.0 / 3.0], order: 3 }
     }
 
+    /// Forward Euler, first order.
+    pub fn euler() -> Self {
+        Self { a: vec![vec![]], b: vec![1.0], order: 1 }
+    }
+
     /// The classical fourth-order method.
     pub fn rk4() -> Self {
         Self {

@@ -89,8 +89,9 @@ pub enum InsrPde {
     /// The incompressible inviscid fluid (ρ = 1) in the box `[−1, 1]²` with no-penetration walls, by three
     /// optimisations per step: semi-Lagrangian advection, the pressure Poisson equation `Δp = ∇·u*` with
     /// `∂p/∂n = 0`, and the projection `u = u* − ∇p`. From the Taylor–Green vortex
-    /// `u = sin(π(x+1)) cos(π(y+1)) / π`, `v = −cos(π(x+1)) sin(π(y+1)) / π`, a steady solution.
-    Euler2d,
+    /// `u = sin(π(x+1)) cos(π(y+1)) / π`, `v = −cos(π(x+1)) sin(π(y+1)) / π`, a steady solution. The advection
+    /// traces each point back along the previous velocity by `backtrace`.
+    Euler2d { backtrace: Backtrace },
     /// Linear elastodynamics (plane strain) of the box `[0, lx] × [0, ly]`, clamped on the left (`u = 0`, a
     /// penalty of weight `clamp_weight`), loaded by the traction `traction` on the right and the body force `body`,
     /// free above and below; by implicit Euler as the minimisation of the incremental potential
@@ -108,13 +109,25 @@ pub enum InsrPde {
     },
 }
 
+/// How the semi-Lagrangian advection finds the departure point `x_d` of the point `x`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backtrace {
+    /// `x_d = x − Δt u_n(x − Δt/2 u_n(x))`: second order, the default.
+    #[default]
+    Midpoint,
+    /// `x_d = x − Δt u_n(x)`, the reference's: first order, so the departure point of a rotating flow drifts
+    /// outwards by `r (ωΔt)²/2` per step.
+    Euler,
+}
+
 impl InsrPde {
     /// The name of the PDE (the dataset's `pde` attribute).
     pub fn name(&self) -> &'static str {
         match self {
             InsrPde::Advection1d { .. } => "advection1d",
             InsrPde::Burgers1d { .. } => "burgers1d",
-            InsrPde::Euler2d => "euler2d",
+            InsrPde::Euler2d { .. } => "euler2d",
             InsrPde::Elasticity2d { .. } => "elasticity2d",
         }
     }
@@ -127,7 +140,7 @@ impl InsrPde {
     /// `[lower, upper]` per axis.
     pub fn bounds(&self) -> Vec<(f64, f64)> {
         match self {
-            InsrPde::Euler2d => vec![(-1.0, 1.0); 2],
+            InsrPde::Euler2d { .. } => vec![(-1.0, 1.0); 2],
             InsrPde::Elasticity2d { lx, ly, .. } => vec![(0.0, *lx), (0.0, *ly)],
             _ => vec![self.domain()],
         }
@@ -137,7 +150,7 @@ impl InsrPde {
     /// a velocity network (u, v) and a pressure network (p) for the fluid.
     pub fn fields(&self) -> Vec<&'static str> {
         match self {
-            InsrPde::Euler2d => vec!["u", "v", "p"],
+            InsrPde::Euler2d { .. } => vec!["u", "v", "p"],
             InsrPde::Elasticity2d { .. } => vec!["u", "v"],
             _ => vec!["u"],
         }
@@ -145,7 +158,7 @@ impl InsrPde {
 
     fn networks(&self) -> Vec<usize> {
         match self {
-            InsrPde::Euler2d => vec![2, 1],
+            InsrPde::Euler2d { .. } => vec![2, 1],
             InsrPde::Elasticity2d { .. } => vec![2],
             _ => vec![1],
         }
@@ -156,7 +169,7 @@ impl InsrPde {
         match self {
             InsrPde::Advection1d { lower, upper, .. } => (*lower, *upper),
             InsrPde::Burgers1d { length, .. } => (0.0, *length),
-            InsrPde::Euler2d => (-1.0, 1.0),
+            InsrPde::Euler2d { .. } => (-1.0, 1.0),
             InsrPde::Elasticity2d { lx, .. } => (0.0, *lx),
         }
     }
@@ -169,7 +182,7 @@ impl InsrPde {
                 vec![(-(x[0] - center).powi(2) / (2.0 * width * width)).exp()]
             }
             InsrPde::Burgers1d { length, amplitude, .. } => vec![amplitude * (2.0 * pi * x[0] / length).sin()],
-            InsrPde::Euler2d => {
+            InsrPde::Euler2d { .. } => {
                 let (a, b) = (pi * (x[0] + 1.0), pi * (x[1] + 1.0));
                 vec![a.sin() * b.cos() / pi, -a.cos() * b.sin() / pi]
             }
@@ -183,7 +196,7 @@ impl InsrPde {
         match self {
             InsrPde::Advection1d { speed, .. } => Some(self.initial(&[x[0] - speed * t])),
             InsrPde::Burgers1d { .. } => None,
-            InsrPde::Euler2d => Some(self.initial(x)),
+            InsrPde::Euler2d { .. } => Some(self.initial(x)),
             InsrPde::Elasticity2d { .. } => None,
         }
     }
@@ -205,7 +218,7 @@ impl InsrPde {
                     return bad("burgers1d: `nu` must be finite and non-negative, `amplitude` finite".into());
                 }
             }
-            InsrPde::Euler2d => {}
+            InsrPde::Euler2d { .. } => {}
             InsrPde::Elasticity2d { lx, ly, lambda, mu, rho, traction, body, clamp_weight } => {
                 let finite = [*lx, *ly, *lambda, *mu, *rho, *clamp_weight]
                     .iter()
@@ -289,7 +302,7 @@ pub struct InsrSummary {
     pub output: PathBuf,
 }
 
-const FILE_VERSION: u32 = 1;
+const FILE_VERSION: u32 = 2;
 
 /// `OUT.insr/`, next to the output.
 pub fn weights_dir(out: &Path) -> PathBuf {
@@ -632,7 +645,7 @@ impl<'a> Integrator<'a> {
                 };
                 stages.push(self.optimise(state, 0, [step, 0], true, &loss, progress)?);
             }
-            InsrPde::Euler2d => {
+            InsrPde::Euler2d { backtrace } => {
                 // the no-penetration penalty: the normal velocity component on each wall
                 let walls = |net: &Siren, p: &Points| {
                     let mut l: Option<Tensor<1>> = None;
@@ -653,9 +666,14 @@ impl<'a> Integrator<'a> {
                 // 1. semi-Lagrangian advection, from the previous velocity
                 let u_n = self.plain_net(prev, 0);
                 let advect = |net: &Siren, p: &Points| {
-                    let here = to_vec(u_n.forward(matrix(&p.interior, 2, plain)));
-                    let back: Vec<f32> =
-                        p.interior.iter().zip(&here).map(|(x, u)| (x - dt * u).clamp(-1.0, 1.0)).collect();
+                    let trace = |h: f32, from: &[f32]| {
+                        let u = to_vec(u_n.forward(matrix(from, 2, plain)));
+                        p.interior.iter().zip(&u).map(|(x, u)| (x - h * u).clamp(-1.0, 1.0)).collect::<Vec<f32>>()
+                    };
+                    let back = match backtrace {
+                        Backtrace::Euler => trace(dt, &p.interior),
+                        Backtrace::Midpoint => trace(dt, &trace(dt / 2.0, &p.interior)),
+                    };
                     let target = to_vec(u_n.forward(matrix(&back, 2, plain)));
                     add(ms(net.forward(matrix(&p.interior, 2, ad)) - matrix(&target, 2, ad)), walls(net, p))
                 };
@@ -889,7 +907,7 @@ pub fn solve(
 
     let times: Vec<f64> = (0..stored.len()).map(|i| i as f64 * run.save_every).collect();
     let (exact_mae, exact_rel_l2) = exact_errors(run, &times, &stored);
-    let energy_drift = matches!(run.pde, InsrPde::Euler2d).then(|| {
+    let energy_drift = matches!(run.pde, InsrPde::Euler2d { .. }).then(|| {
         let npts = cells(run).iter().product::<usize>();
         let ke: Vec<f64> = stored.iter().map(|v| v[..2 * npts].iter().map(|u| u * u).sum::<f64>()).collect();
         ke.iter().map(|k| (k / ke[0] - 1.0).abs()).fold(0.0, f64::max)
@@ -938,13 +956,13 @@ fn write_output(run: &InsrRun, out: &Path, force: bool, times: &[f64], stored: &
     let bc = match run.pde {
         InsrPde::Advection1d { .. } => "dirichlet",
         InsrPde::Burgers1d { .. } => "periodic",
-        InsrPde::Euler2d => "wall",
+        InsrPde::Euler2d { .. } => "wall",
         InsrPde::Elasticity2d { .. } => "clamped left, traction right, free top and bottom",
     };
     let (param_name, param_long, param_value) = match run.pde {
         InsrPde::Advection1d { speed, .. } => ("a", "advection speed", speed),
         InsrPde::Burgers1d { nu, .. } => ("nu", "viscosity", nu),
-        InsrPde::Euler2d => ("nu", "viscosity", 0.0),
+        InsrPde::Euler2d { .. } => ("nu", "viscosity", 0.0),
         InsrPde::Elasticity2d { mu, .. } => ("mu", "shear modulus", mu),
     };
     let elastic = matches!(run.pde, InsrPde::Elasticity2d { .. });

@@ -3,7 +3,7 @@
 //! resumed from the weights of its last completed step ends bit for bit where an uninterrupted one does.
 
 use ansatz_datasets::reader::Dataset;
-use ansatz_training::insr::{InsrPde, InsrRun, InsrSettings, solve, weights_dir};
+use ansatz_training::insr::{Backtrace, InsrPde, InsrRun, InsrSettings, solve, weights_dir};
 use std::path::Path;
 
 fn tiny() -> InsrRun {
@@ -141,7 +141,7 @@ fn burgers_follows_the_spectral_reference() {
 fn the_taylor_green_vortex_stays_put() {
     let dir = tempfile::tempdir().unwrap();
     let run = InsrRun {
-        pde: InsrPde::Euler2d,
+        pde: InsrPde::Euler2d { backtrace: Backtrace::Midpoint },
         settings: InsrSettings {
             width: 24,
             hidden: 2,
