@@ -29,8 +29,10 @@ fn bar(total: usize, what: &str) -> ProgressBar {
 pub struct GenerateArgs {
     /// PDE: burgers1d, burgers2d (trajectories), poisson2d, poisson3d or elasticity2d (static problems);
     /// ritz-poisson2d or ritz-poisson3d (Ritz-vector right-hand sides of Poisson matrices, for training learned
-    /// preconditioners); or a preset: burgers1d-shocks (256 points, small ν, 600 levels: the data of the JAWS
-    /// study).
+    /// preconditioners); burgers1d-source or diffusion2d (the parametric reduced-order benchmarks: Burgers with
+    /// an exponential source, one trajectory per μ of `parameter.set` = train, interpolation, extrapolation or
+    /// uniform; diffusion from random Gaussians); or a preset: burgers1d-shocks (256 points, small ν, 600
+    /// levels: the data of the JAWS study).
     pub pde: String,
     /// A TOML config replacing the embedded default (`configs/<pde>.toml` shows every key).
     #[arg(long)]
@@ -60,6 +62,7 @@ enum Job {
     Trajectories(ansatz_datasets::config::Spec),
     Static(ansatz_datasets::statics::StaticSpec),
     Ritz(ansatz_datasets::ritz::RitzSpec),
+    Rom(ansatz_datasets::rom::RomSpec),
 }
 
 pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -> Result<()> {
@@ -74,7 +77,23 @@ pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -
     let file = file_text.as_ref().map(|(n, t)| (n.as_str(), t.as_str()));
     let kinds =
         (ansatz_datasets::ritz::RitzPde::from_name(&a.pde), ansatz_datasets::statics::StaticPde::from_name(&a.pde));
+    let rom = ansatz_datasets::rom::RomPde::from_name(&a.pde);
     let (job, total, banner) = match kinds {
+        _ if rom.is_some() => {
+            let spec = ansatz_datasets::rom::load(rom.expect("checked"), file, &a.sets, a.samples, a.seed)?;
+            let grid = if spec.pde == ansatz_datasets::rom::RomPde::Diffusion2d {
+                format!("{n} × {n}", n = spec.n)
+            } else {
+                spec.n.to_string()
+            };
+            let banner = format!(
+                "{} samples, grid {grid}, {} levels, forward Euler dt = {}",
+                spec.samples,
+                spec.levels + 1,
+                spec.dt
+            );
+            (Job::Rom(spec.clone()), spec.samples, banner)
+        }
         (Some(rp), _) => {
             let spec = ansatz_datasets::ritz::load(rp, file, &a.sets, a.samples, a.seed)?;
             let banner = format!(
@@ -138,6 +157,7 @@ pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -
         Job::Trajectories(spec) => generate(spec, &target, &opts, progress),
         Job::Static(spec) => ansatz_datasets::statics::generate_static(spec, &target, &opts, progress),
         Job::Ritz(spec) => ansatz_datasets::ritz::generate_ritz(spec, &target, &opts, progress),
+        Job::Rom(spec) => ansatz_datasets::rom::generate_rom(spec, &target, &opts, progress),
     };
     pb.finish_and_clear();
     let report = report?;

@@ -24,6 +24,7 @@ pub mod problems;
 pub mod reader;
 pub mod ritz;
 pub mod rng;
+pub mod rom;
 pub mod samplers;
 pub mod schema;
 pub mod statics;
