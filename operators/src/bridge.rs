@@ -10,6 +10,8 @@
 //! | op | forward, per sample | backward, per sample | state kept for the backward step |
 //! |---|---|---|---|
 //! | [`rhs`] | `F(u; ν)` ([`SemiDiscrete::rhs`]) | `(∂F/∂u)ᵀ g` ([`SemiDiscrete::rhs_vjp`]) | `u` |
+//! | [`rhs_each`] | `F_s(u)`, the scheme of each sample (its own parameter) | `(∂F_s/∂u)ᵀ g` | `u` |
+//! | [`lstsq`] | `x = argmin ‖J x − f‖`, `[J f]` per row, Householder QR ([`dense_lstsq`]) | `J̄ = r zᵀ − f̄ xᵀ`, `f̄ = J z`, `z = (JᵀJ)⁻¹ x̄` ([`lstsq_vjp`]) | `J`, `f`, `x` |
 //! | [`steps`] | `Sᵏ(u₀)`, k steps of a [`Stepper`] | `(∂Sᵏ/∂u₀)ᵀ g`, discrete adjoint through the k steps with checkpointing ([`gradient`]) | `u₀` |
 //! | [`spmv`] | `A x` | `Aᵀ g` (transpose stored once in [`SparseOperator`]) | nothing |
 //! | [`linear_solve`] | `x = A⁻¹ b` (CG, GMRES or dense LU, [`LinearSystem`]) | `A⁻ᵀ g`, implicit adjoint of `A x − b = 0` ([`implicit_vjp`]) | nothing |
@@ -39,7 +41,7 @@ use std::sync::{Arc, Mutex};
 use ansatz_solvers::implicit::{self, LinearSolver, RootProblem, implicit_vjp};
 use ansatz_solvers::integrate::{AdjointStrategy, TrajectoryLoss, gradient};
 use ansatz_solvers::krylov::Tolerance;
-use ansatz_solvers::linalg::CsrMatrix;
+use ansatz_solvers::linalg::{CsrMatrix, LstsqWork, lstsq as dense_lstsq, lstsq_vjp};
 use ansatz_solvers::lm::{LeastSquares, LmOptions, least_squares_vjp, levenberg_marquardt};
 use ansatz_solvers::scheme::{SemiDiscrete, Stepper};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -205,6 +207,45 @@ where
     S: SemiDiscrete + Send + Sync + 'static,
 {
     apply(Arc::new(RhsOp { scheme }), u, report)
+}
+
+/// [`rhs`] with one scheme per sample (row `s` uses `schemes[s]`, e.g. each with its own parameter): `[batch, n]
+/// → [batch, n]`. Errors: `schemes.len() ≠ batch`, schemes of different sizes, wrong `n`, dtype or backend.
+pub fn rhs_each<S>(schemes: Vec<Arc<S>>, u: Tensor<2>, report: &BridgeReport) -> Result<Tensor<2>, BridgeError>
+where
+    S: SemiDiscrete + Send + Sync + 'static,
+{
+    let [batch, _] = u.dims();
+    if schemes.len() != batch {
+        return Err(BridgeError::Shape {
+            op: "rhs_each",
+            what: "schemes (one per sample)",
+            expected: vec![batch],
+            got: vec![schemes.len()],
+        });
+    }
+    let n = schemes.first().map_or(0, |s| s.state_len());
+    if schemes.iter().any(|s| s.state_len() != n) {
+        return Err(BridgeError::Config { op: "rhs_each", message: "the schemes have different state sizes".into() });
+    }
+    apply(Arc::new(RhsEachOp { schemes }), u, report)
+}
+
+/// Small dense least squares per sample: row `s` holds `J_s` (row-major `m × k`, `m ≥ k`) followed by `f_s`
+/// (`m` values), and the output row is `x_s = argmin ‖J_s x − f_s‖₂`: `[batch, m·k + m] → [batch, k]`, by
+/// Householder QR in f64 ([`dense_lstsq`], rank tolerance 1e-12 on the diagonal of R).
+///
+/// A rank-deficient or non-finite sample is not an error: its output row is NaN, for the caller to count and
+/// leave out of its loss. Backward ([`lstsq_vjp`]): exact; a row whose output cotangent is zero gets a zero
+/// cotangent (so left-out samples stay harmless); a failing backward row gets NaN and a [`BackwardFailure`].
+pub fn lstsq(jf: Tensor<2>, m: usize, k: usize, report: &BridgeReport) -> Result<Tensor<2>, BridgeError> {
+    if m < k || k == 0 {
+        return Err(BridgeError::Config {
+            op: "lstsq",
+            message: format!("{m} × {k}: need at least as many rows as columns, and a column"),
+        });
+    }
+    apply(Arc::new(LstsqOp { m, k }), jf, report)
 }
 
 /// `n` time steps of every sample, `u₀ ↦ Sⁿ(u₀)`: `[batch, len] → [batch, len]`, `len = stepper.state_len()`.
@@ -448,6 +489,102 @@ impl<S: SemiDiscrete + Send + Sync + 'static> BridgeOp for RhsOp<S> {
                 // the ν-cotangent is dropped: ν is a constant of the op
                 let _dnu = scheme.rhs_vjp(row(x, s, n), row(g, s, n), out, w);
                 Ok(())
+            },
+        )
+    }
+}
+
+struct RhsEachOp<S> {
+    schemes: Vec<Arc<S>>,
+}
+
+impl<S: SemiDiscrete + Send + Sync + 'static> BridgeOp for RhsEachOp<S> {
+    fn name(&self) -> &'static str {
+        "rhs_each"
+    }
+    fn in_width(&self) -> usize {
+        self.schemes.first().map_or(0, |s| s.state_len())
+    }
+    fn out_width(&self) -> usize {
+        self.in_width()
+    }
+    fn forward(&self, x: &[f64], y: &mut [f64]) -> Vec<SampleFailure> {
+        let n = self.in_width();
+        for_each_sample(
+            y,
+            n,
+            || None,
+            |s, out, w: &mut Option<S::Work>| {
+                let scheme = &*self.schemes[s];
+                scheme.rhs(row(x, s, n), out, w.get_or_insert_with(|| scheme.work()));
+                Ok(())
+            },
+        )
+    }
+    fn backward(&self, x: &[f64], _y: &[f64], g: &[f64], gx: &mut [f64]) -> Vec<SampleFailure> {
+        let n = self.in_width();
+        for_each_sample(
+            gx,
+            n,
+            || None,
+            |s, out, w: &mut Option<S::Work>| {
+                let scheme = &*self.schemes[s];
+                // the parameter cotangent is dropped: each scheme's parameter is a constant of the op
+                let _ = scheme.rhs_vjp(row(x, s, n), row(g, s, n), out, w.get_or_insert_with(|| scheme.work()));
+                Ok(())
+            },
+        )
+    }
+}
+
+struct LstsqOp {
+    m: usize,
+    k: usize,
+}
+
+impl BridgeOp for LstsqOp {
+    fn name(&self) -> &'static str {
+        "lstsq"
+    }
+    fn in_width(&self) -> usize {
+        self.m * self.k + self.m
+    }
+    fn out_width(&self) -> usize {
+        self.k
+    }
+    fn keeps_output(&self) -> bool {
+        true
+    }
+    fn forward(&self, x: &[f64], y: &mut [f64]) -> Vec<SampleFailure> {
+        let (m, k, width) = (self.m, self.k, self.in_width());
+        for_each_sample(
+            y,
+            k,
+            || LstsqWork::new(m, k),
+            |s, out, w| {
+                let r = row(x, s, width);
+                if dense_lstsq(&r[..m * k], &r[m * k..], out, 1e-12, w).is_err() {
+                    out.fill(f64::NAN);
+                }
+                Ok(())
+            },
+        )
+    }
+    fn backward(&self, x: &[f64], y: &[f64], g: &[f64], gx: &mut [f64]) -> Vec<SampleFailure> {
+        let (m, k, width) = (self.m, self.k, self.in_width());
+        for_each_sample(
+            gx,
+            width,
+            || LstsqWork::new(m, k),
+            |s, out, w| {
+                let gs = row(g, s, k);
+                if gs.iter().all(|v| *v == 0.0) {
+                    out.fill(0.0);
+                    return Ok(());
+                }
+                let r = row(x, s, width);
+                let (jb, fb) = out.split_at_mut(m * k);
+                lstsq_vjp(&r[..m * k], &r[m * k..], row(y, s, k), gs, jb, fb, 1e-12, w).map_err(|e| e.to_string())
             },
         )
     }
@@ -975,6 +1112,55 @@ mod tests {
         let report = BridgeReport::new();
         check_gradient("rhs", &|u| rhs(scheme.clone(), u, &report), &x, [2, n], n, 11);
         assert!(report.is_empty(), "{:?}", report.failures());
+    }
+
+    #[test]
+    fn rhs_each_uses_each_samples_scheme_and_its_gradient_matches_finite_differences() {
+        use ansatz_solvers::rom::BurgersSource1d;
+        let n = 12;
+        let schemes: Vec<Arc<BurgersSource1d>> =
+            [0.015, 0.03].iter().map(|&mu| Arc::new(BurgersSource1d::new(n, 100.0, 0.02, mu).unwrap())).collect();
+        let x: Vec<f64> = smooth_rows(&mut SplitMix64(5), 2, n, 0.3).iter().map(|v| v + 1.5).collect();
+        let report = BridgeReport::new();
+        // each row equals the scheme's own right-hand side
+        let y = values(rhs_each(schemes.clone(), tensor(x.clone(), [2, n], &Device::flex()), &report).unwrap());
+        for (s, scheme) in schemes.iter().enumerate() {
+            let mut f = vec![0.0; n];
+            scheme.rhs(&x[s * n..(s + 1) * n], &mut f, &mut ());
+            assert_eq!(&y[s * n..(s + 1) * n], &f[..]);
+        }
+        check_gradient("rhs_each", &|u| rhs_each(schemes.clone(), u.add_scalar(-1.5), &report), &x, [2, n], n, 15);
+        assert!(report.is_empty());
+        assert!(matches!(
+            rhs_each(schemes[..1].to_vec(), tensor(x, [2, n], &Device::flex()), &report),
+            Err(BridgeError::Shape { .. })
+        ));
+    }
+
+    #[test]
+    fn lstsq_solves_each_row_and_its_gradient_matches_finite_differences() {
+        let (m, k, batch) = (7, 3, 3);
+        let mut rng = SplitMix64(6);
+        let x: Vec<f64> = (0..batch * (m * k + m)).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let report = BridgeReport::new();
+        check_gradient("lstsq", &|jf| lstsq(jf, m, k, &report), &x, [batch, m * k + m], k, 16);
+        assert!(report.is_empty());
+        // a rank-deficient row gives NaN and leaves the others alone; a zero cotangent passes through it as zero
+        let mut bad = x.clone();
+        for r in 0..m {
+            bad[r * k + 1] = 2.0 * bad[r * k];
+        }
+        let ad = Device::flex().autodiff();
+        let jf = tensor(bad, [batch, m * k + m], &ad).require_grad();
+        let out = lstsq(jf.clone(), m, k, &report).unwrap();
+        let v = values(out.clone().inner());
+        assert!(v[..k].iter().all(|x| x.is_nan()) && v[k..].iter().all(|x| x.is_finite()), "{v:?}");
+        let rows = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 2], [2]), &ad);
+        let grads = out.select(0, rows).sum().backward();
+        let g = values(jf.grad(&grads).unwrap());
+        let width = m * k + m;
+        assert!(g[..width].iter().all(|v| *v == 0.0) && g[width..].iter().all(|v| v.is_finite()));
+        assert!(report.is_empty());
     }
 
     #[test]

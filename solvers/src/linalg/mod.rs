@@ -2,14 +2,17 @@
 //!
 //! [`CsrMatrix`] is the assembled form (compressed sparse rows, parallel SpMV, conversion to faer for direct
 //! factorisations); every discretisation also offers a matrix-free [`LinearOperator`]. Krylov methods
-//! ([`crate::krylov`]) and preconditioners ([`crate::precond`]) take either.
+//! ([`crate::krylov`]) and preconditioners ([`crate::precond`]) take either. [`lstsq`] solves the small dense
+//! least-squares problems of reduced models, with their exact derivative.
 
 mod cholesky;
 mod csr;
+mod lstsq;
 
 pub use cholesky::{SparseCholesky, SymbolicCholesky};
 pub(crate) use csr::push_row;
 pub use csr::{CsrMatrix, MAX_COLUMNS};
+pub use lstsq::{LstsqError, LstsqWork, lstsq, lstsq_vjp};
 
 /// A square linear map `y = A x`, applied without allocating.
 pub trait LinearOperator: Sync {
