@@ -119,10 +119,7 @@ impl LstsqWork {
     fn solve_r(&self, x: &mut [f64]) {
         let k = self.k;
         for i in (0..k).rev() {
-            let mut s = x[i];
-            for c in i + 1..k {
-                s -= self.qr[i * k + c] * x[c];
-            }
+            let s: f64 = x[i] - (i + 1..k).map(|c| self.qr[i * k + c] * x[c]).sum::<f64>();
             x[i] = s / self.qr[i * k + i];
         }
     }
@@ -131,10 +128,7 @@ impl LstsqWork {
     fn solve_rt(&self, x: &mut [f64]) {
         let k = self.k;
         for i in 0..k {
-            let mut s = x[i];
-            for c in 0..i {
-                s -= self.qr[c * k + i] * x[c];
-            }
+            let s: f64 = x[i] - (0..i).map(|c| self.qr[c * k + i] * x[c]).sum::<f64>();
             x[i] = s / self.qr[i * k + i];
         }
     }
