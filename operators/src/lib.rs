@@ -8,7 +8,9 @@
 //! - [`precond_file`]: the exported learned-preconditioner file (versioned, checksummed, data only);
 //! - [`layers`]: pointwise maps and periodic stencils;
 //! - [`bridge`]: native f64 solver operations (right-hand sides, time steps, SpMV, linear solves,
-//!   Levenberg–Marquardt) as burn ops whose backward step calls the solver's adjoint;
+//!   Levenberg–Marquardt, small dense least squares) as burn ops whose backward step calls the solver's adjoint;
+//! - [`phirom`]: the auto-decoders of latent reduced-order models (MLP and multiplicative-filter decoders with
+//!   their exact latent Jacobian) and the latent dynamics network;
 //! - [`siren::Siren`]: SIREN coordinate networks with exact spatial derivatives (INSR's discretisation);
 //! - [`jet`]: forward-mode derivatives as tensor operations (gradients, Laplacians, Jacobian–vector products of
 //!   coordinate networks and of the FNO), differentiable by burn's reverse mode;
@@ -27,6 +29,7 @@ pub mod jet;
 pub mod kernels;
 pub mod layers;
 pub mod memory;
+pub mod phirom;
 pub mod precond_file;
 pub mod siren;
 pub mod spectral;

@@ -26,11 +26,13 @@ pub struct Affine {
 }
 
 impl Affine {
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+    /// `x W + b`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         x.matmul(self.weight.val()) + self.bias.val().unsqueeze::<2>()
     }
 
-    fn forward_jet(&self, x: &Jet<2>) -> Jet<2> {
+    /// `x W + b` on a jet.
+    pub fn forward_jet(&self, x: &Jet<2>) -> Jet<2> {
         x.linear(&self.weight.val(), Some(&self.bias.val()))
     }
 }
