@@ -17,7 +17,7 @@
 use std::path::Path;
 
 use ansatz_solvers::rk::{ExplicitRk, Tableau};
-use ansatz_solvers::rom::{BurgersSource1d, Diffusion2d};
+use ansatz_solvers::rom::{BurgersSource1d, Diffusion2d, RomRhs};
 use ansatz_solvers::scheme::Stepper;
 use serde::{Deserialize, Serialize};
 
@@ -418,6 +418,21 @@ impl RomSpec {
             return Err(DatasetError::Config { origin: "pde".into(), message: "not diffusion2d".into() });
         };
         Diffusion2d::new(self.n, *spacing, *diffusivity).map_err(solver_error)
+    }
+
+    /// The right-hand side of a sample with the per-sample simulation parameters `params` (μ for Burgers, none
+    /// for diffusion).
+    pub fn rhs(&self, params: &[f64]) -> Result<RomRhs> {
+        match self.pde {
+            RomPde::BurgersSource1d => {
+                let mu = *params.first().ok_or_else(|| DatasetError::Config {
+                    origin: "mu".into(),
+                    message: "burgers1d-source needs the sample's mu".into(),
+                })?;
+                Ok(RomRhs::BurgersSource(self.burgers(mu)?))
+            }
+            RomPde::Diffusion2d => Ok(RomRhs::Diffusion(self.diffusion()?)),
+        }
     }
 
     /// Sample `i`'s initial field and its per-sample values (the variables of [`RomSpec::parameters`]).

@@ -194,3 +194,51 @@ impl SemiDiscrete for Diffusion2d {
         g.iter().zip(w.iter()).map(|(a, b)| a * b).sum()
     }
 }
+
+/// The right-hand side of either benchmark, for code that handles both (one value per sample).
+#[derive(Clone, Debug)]
+pub enum RomRhs {
+    BurgersSource(BurgersSource1d),
+    Diffusion(Diffusion2d),
+}
+
+impl SemiDiscrete for RomRhs {
+    /// Scratch of the diffusion problem (unused by Burgers).
+    type Work = Vec<f64>;
+    fn state_len(&self) -> usize {
+        match self {
+            RomRhs::BurgersSource(s) => s.state_len(),
+            RomRhs::Diffusion(s) => s.state_len(),
+        }
+    }
+    fn nu(&self) -> f64 {
+        match self {
+            RomRhs::BurgersSource(s) => s.nu(),
+            RomRhs::Diffusion(s) => s.nu(),
+        }
+    }
+    fn work(&self) -> Vec<f64> {
+        match self {
+            RomRhs::BurgersSource(_) => Vec::new(),
+            RomRhs::Diffusion(s) => s.work(),
+        }
+    }
+    fn rhs(&self, u: &[f64], out: &mut [f64], w: &mut Vec<f64>) {
+        match self {
+            RomRhs::BurgersSource(s) => s.rhs(u, out, &mut ()),
+            RomRhs::Diffusion(s) => s.rhs(u, out, w),
+        }
+    }
+    fn rhs_jvp(&self, u: &[f64], du: &[f64], dp: f64, out: &mut [f64], w: &mut Vec<f64>) {
+        match self {
+            RomRhs::BurgersSource(s) => s.rhs_jvp(u, du, dp, out, &mut ()),
+            RomRhs::Diffusion(s) => s.rhs_jvp(u, du, dp, out, w),
+        }
+    }
+    fn rhs_vjp(&self, u: &[f64], g: &[f64], out: &mut [f64], w: &mut Vec<f64>) -> f64 {
+        match self {
+            RomRhs::BurgersSource(s) => s.rhs_vjp(u, g, out, &mut ()),
+            RomRhs::Diffusion(s) => s.rhs_vjp(u, g, out, w),
+        }
+    }
+}

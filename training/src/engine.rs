@@ -167,6 +167,12 @@ pub trait Method {
     /// Draws the network from `init` (the engine calls it once on the autodiff device, once on the plain one).
     fn build(&self, init: &mut Init) -> Self::Model;
 
+    /// Learning-rate multipliers per parameter, in the layout of [`flat::layout`] (parts of the network with their
+    /// own learning rates, as separate optimisers with proportional schedules would have); `None`: 1 for all.
+    fn lr_scales(&self, _model: &Self::Model) -> Option<Vec<f32>> {
+        None
+    }
+
     /// Names of the extra per-step metrics [`Method::step`] reports (columns of `metrics.csv`).
     fn metric_names(&self) -> Vec<String> {
         vec![]
@@ -687,6 +693,10 @@ pub fn train<M: Method>(
     let eval_template = method.build(&mut Init::new(settings.seed, device));
     let (mut st, mut model) = start_state(method, dir, settings.seed, built, comm)?;
     let np = st.params.len();
+    let scales = method.lr_scales(&model);
+    if scales.as_ref().is_some_and(|s| s.len() != np) {
+        return Err(TrainError::failed(format!("the method gave learning-rate scales for other than {np} parameters")));
+    }
     let names = method.metric_names();
     // the loop's peak memory, without what data loading freed
     ansatz_operators::memory::release_free_memory();
@@ -774,7 +784,7 @@ pub fn train<M: Method>(
         };
         if finite {
             record.grad_norm = optim::clip(&mut grads, settings.optimiser.clip_norm);
-            optim::update(&settings.optimiser, lr, &mut st.params, &grads, &mut st.optimiser);
+            optim::update_scaled(&settings.optimiser, lr, scales.as_deref(), &mut st.params, &grads, &mut st.optimiser);
             st.header.nonfinite_run = 0;
             st.restores_in_a_row = 0;
             last_loss = values[0];

@@ -38,16 +38,33 @@ pub fn clip(g: &mut [f32], max_norm: f64) -> f64 {
 
 /// Applies one update with learning rate `lr` to `params` given the gradient `g`.
 pub fn update(config: &OptimiserConfig, lr: f64, params: &mut [f32], g: &[f32], state: &mut OptimiserState) {
+    update_scaled(config, lr, None, params, g, state)
+}
+
+/// [`update`] with the learning rate of parameter `i` multiplied by `scales[i]` (also in AdamW's decay): the
+/// update separate optimisers with the same settings and proportional schedules would make.
+pub fn update_scaled(
+    config: &OptimiserConfig,
+    lr: f64,
+    scales: Option<&[f32]>,
+    params: &mut [f32],
+    g: &[f32],
+    state: &mut OptimiserState,
+) {
     assert_eq!(params.len(), g.len(), "gradient length");
     assert_eq!(params.len(), state.m.len(), "optimiser state length");
+    if let Some(s) = scales {
+        assert_eq!(s.len(), params.len(), "learning-rate scales length");
+    }
+    let scale = |i: usize| scales.map_or(1.0, |s| s[i]);
     state.updates += 1;
     let t = state.updates as i32;
     match config.kind {
         OptimiserKind::Sgd => {
             let (mu, lr) = (config.momentum as f32, lr as f32);
-            for ((p, gi), m) in params.iter_mut().zip(g).zip(&mut state.m) {
+            for (i, ((p, gi), m)) in params.iter_mut().zip(g).zip(&mut state.m).enumerate() {
                 *m = mu * *m + gi;
-                *p -= lr * *m;
+                *p -= lr * scale(i) * *m;
             }
         }
         OptimiserKind::Adam | OptimiserKind::Adamw => {
@@ -58,11 +75,12 @@ pub fn update(config: &OptimiserConfig, lr: f64, params: &mut [f32], g: &[f32], 
             let (b1, b2) = (b1 as f32, b2 as f32);
             let inv_sqrt_c2 = (1.0 / c2.sqrt()) as f32;
             let eps = config.epsilon as f32;
-            let decay = if config.kind == OptimiserKind::Adamw { (1.0 - lr * config.weight_decay) as f32 } else { 1.0 };
-            for (((p, gi), m), v) in params.iter_mut().zip(g).zip(&mut state.m).zip(&mut state.v) {
+            let wd = if config.kind == OptimiserKind::Adamw { (lr * config.weight_decay) as f32 } else { 0.0 };
+            for (i, (((p, gi), m), v)) in params.iter_mut().zip(g).zip(&mut state.m).zip(&mut state.v).enumerate() {
+                let s = scale(i);
                 *m = b1 * *m + (1.0 - b1) * gi;
                 *v = b2 * *v + (1.0 - b2) * gi * gi;
-                *p = *p * decay - step * *m / (v.sqrt() * inv_sqrt_c2 + eps);
+                *p = *p * (1.0 - wd * s) - step * s * *m / (v.sqrt() * inv_sqrt_c2 + eps);
             }
         }
     }
@@ -71,6 +89,24 @@ pub fn update(config: &OptimiserConfig, lr: f64, params: &mut [f32], g: &[f32], 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scaled_updates_equal_separate_optimisers() {
+        let config = OptimiserConfig::default();
+        let g = [0.3f32, -0.7, 1.1];
+        let (mut joint, mut state) = ([1.0f32, 2.0, 3.0], OptimiserState::new(3));
+        let mut parts = [[1.0f32], [2.0], [3.0]];
+        let mut states = [OptimiserState::new(1), OptimiserState::new(1), OptimiserState::new(1)];
+        for _ in 0..3 {
+            update_scaled(&config, 1e-3, Some(&[10.0, 1.0, 1.0]), &mut joint, &g, &mut state);
+            for (i, lr) in [1e-2, 1e-3, 1e-3].into_iter().enumerate() {
+                update(&config, lr, &mut parts[i], &g[i..i + 1], &mut states[i]);
+            }
+        }
+        for i in 0..3 {
+            assert!((joint[i] - parts[i][0]).abs() < 1e-7, "{i}: {} vs {}", joint[i], parts[i][0]);
+        }
+    }
 
     #[test]
     fn adam_first_step_moves_each_parameter_by_the_learning_rate() {

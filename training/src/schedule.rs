@@ -33,13 +33,16 @@ pub enum Schedule {
         #[serde(default)]
         final_fraction: f64,
     },
-    /// Linear warmup as above, then the rate is multiplied by `factor` every `every` steps after warmup.
+    /// Linear warmup as above, then the rate is multiplied by `factor` every `every` steps after warmup (a
+    /// staircase exponential decay), never below `floor`.
     WarmupStep {
         peak: f64,
         #[serde(default)]
         warmup_steps: usize,
         every: usize,
         factor: f64,
+        #[serde(default)]
+        floor: f64,
     },
 }
 
@@ -90,8 +93,11 @@ impl Schedule {
                 }
                 Ok(())
             }
-            Schedule::WarmupStep { peak, every, factor, .. } => {
+            Schedule::WarmupStep { peak, every, factor, floor, .. } => {
                 positive("peak", peak)?;
+                if !(floor.is_finite() && (0.0..=peak).contains(&floor)) {
+                    return Err(ScheduleError(format!("`floor` must lie in [0, peak], got {floor}")));
+                }
                 if every == 0 {
                     return Err(ScheduleError("`every` must be at least 1".into()));
                 }
@@ -116,12 +122,12 @@ impl Schedule {
                 let floor = peak * final_fraction;
                 floor + 0.5 * (peak - floor) * (1.0 + (std::f64::consts::PI * progress).cos())
             }
-            Schedule::WarmupStep { peak, warmup_steps, every, factor } => {
+            Schedule::WarmupStep { peak, warmup_steps, every, factor, floor } => {
                 if step < warmup_steps {
                     return peak * (step + 1) as f64 / warmup_steps as f64;
                 }
                 let drops = (step - warmup_steps) / every;
-                peak * factor.powi(drops.min(i32::MAX as usize) as i32)
+                (peak * factor.powi(drops.min(i32::MAX as usize) as i32)).max(floor)
             }
         }
     }
@@ -160,11 +166,13 @@ mod tests {
 
     #[test]
     fn warmup_step_drops_by_factor() {
-        let s = Schedule::WarmupStep { peak: 1.0, warmup_steps: 2, every: 5, factor: 0.5 };
+        let s = Schedule::WarmupStep { peak: 1.0, warmup_steps: 2, every: 5, factor: 0.5, floor: 0.0 };
         s.validate().unwrap();
         let got: Vec<f64> = (0..14).map(|k| s.rate(k)).collect();
         let want = [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25];
         assert_eq!(got, want);
+        let floored = Schedule::WarmupStep { peak: 1.0, warmup_steps: 0, every: 1, factor: 0.5, floor: 0.2 };
+        assert_eq!((floored.rate(2), floored.rate(3), floored.rate(50)), (0.25, 0.2, 0.2));
     }
 
     #[test]
@@ -193,8 +201,9 @@ mod tests {
                 Schedule::WarmupCosine { peak: 1.0, warmup_steps: 0, total_steps: 10, final_fraction: 1.5 },
                 "final_fraction",
             ),
-            (Schedule::WarmupStep { peak: 1.0, warmup_steps: 0, every: 0, factor: 0.5 }, "every"),
-            (Schedule::WarmupStep { peak: 1.0, warmup_steps: 0, every: 3, factor: 2.0 }, "factor"),
+            (Schedule::WarmupStep { peak: 1.0, warmup_steps: 0, every: 0, factor: 0.5, floor: 0.0 }, "every"),
+            (Schedule::WarmupStep { peak: 1.0, warmup_steps: 0, every: 3, factor: 2.0, floor: 0.0 }, "factor"),
+            (Schedule::WarmupStep { peak: 1.0, warmup_steps: 0, every: 3, factor: 0.5, floor: 2.0 }, "floor"),
         ];
         for (s, key) in bad {
             let err = s.validate().unwrap_err().to_string();
