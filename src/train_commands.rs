@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ansatz_cluster::Communicator;
 use ansatz_training::config::Experiment;
+use ansatz_training::methods::rom::{RomExperiment, train_rom};
 use ansatz_training::rollout::{RolloutOptions, RolloutSummary, rollout};
 use ansatz_training::trainer::{Observer, StepRecord, TrainError, TrainOptions, TrainSummary, train};
 use anyhow::Result;
@@ -11,11 +12,12 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Embedded experiment configurations, by name.
-pub const EMBEDDED: [(&str, &str); 4] = [
+pub const EMBEDDED: [(&str, &str); 5] = [
     ("dymixop-burgers2d", include_str!("../configs/train-dymixop-burgers2d.toml")),
     ("fno-burgers2d", include_str!("../configs/train-fno-burgers2d.toml")),
     ("jaws-fno-burgers1d", include_str!("../configs/train-jaws-fno-burgers1d.toml")),
     ("jaws-dymixop-burgers1d", include_str!("../configs/train-jaws-dymixop-burgers1d.toml")),
+    ("phirom-burgers1d", include_str!("../configs/train-phirom-burgers1d.toml")),
 ];
 
 /// Options of `ansatz train`.
@@ -214,8 +216,9 @@ pub(crate) fn apply_set(table: &mut toml::Table, item: &str) -> Result<()> {
     ansatz_datasets::config::set_dotted(table, key.trim(), raw).map_err(|m| usage(format!("--set: {m}")))
 }
 
-/// The experiment named by `config` (a file or an embedded name) with `sets` applied; returns it and its name.
-pub fn load_experiment(config: &str, sets: &[String]) -> Result<(Experiment, String)> {
+/// A configuration's text (a file or an embedded name) with `sets` applied: the TOML table, where it came from, the
+/// run's default name and the directory relative paths are resolved against.
+fn config_table(config: &str, sets: &[String]) -> Result<(toml::Table, String, String, Option<PathBuf>)> {
     let path = Path::new(config);
     let (text, origin, name, dir) = if path.exists() {
         let text = std::fs::read_to_string(path).map_err(|e| usage(format!("{config}: {e}")))?;
@@ -231,14 +234,45 @@ pub fn load_experiment(config: &str, sets: &[String]) -> Result<(Experiment, Str
     for s in sets {
         apply_set(&mut table, s)?;
     }
+    Ok((table, origin, name, dir))
+}
+
+fn resolve(p: &mut Option<PathBuf>, dir: &Option<PathBuf>) {
+    if let (Some(path), Some(dir)) = (p.as_ref(), dir)
+        && path.is_relative()
+    {
+        *p = Some(dir.join(path));
+    }
+}
+
+/// The experiment named by `config` (a file or an embedded name) with `sets` applied; returns it and its name.
+pub fn load_experiment(config: &str, sets: &[String]) -> Result<(Experiment, String)> {
+    let (table, origin, name, dir) = config_table(config, sets)?;
     let text = toml::to_string(&table).expect("a TOML table serialises");
     let mut exp = Experiment::parse(&text, &origin).map_err(usage)?;
-    if let (Some(p), Some(dir)) = (&exp.data.path, dir)
-        && p.is_relative()
-    {
-        exp.data.path = Some(dir.join(p));
-    }
+    resolve(&mut exp.data.path, &dir);
     Ok((exp, name))
+}
+
+/// What `ansatz train` trains: an autoregressive surrogate, or a latent reduced-order model (a configuration with
+/// a top-level `method = "phirom" | "dino" | "crom"`).
+pub enum AnyExperiment {
+    Surrogate(Box<Experiment>),
+    Rom(Box<RomExperiment>),
+}
+
+/// [`load_experiment`] for either kind of configuration.
+pub fn load_any(config: &str, sets: &[String]) -> Result<(AnyExperiment, String)> {
+    let (table, origin, name, dir) = config_table(config, sets)?;
+    if table.contains_key("method") {
+        let text = toml::to_string(&table).expect("a TOML table serialises");
+        let mut exp = RomExperiment::parse(&text, &origin).map_err(usage)?;
+        resolve(&mut exp.data.path, &dir);
+        resolve(&mut exp.data.validation, &dir);
+        return Ok((AnyExperiment::Rom(Box::new(exp)), name));
+    }
+    let (exp, name) = load_experiment(config, sets)?;
+    Ok((AnyExperiment::Surrogate(Box::new(exp)), name))
 }
 
 /// Progress bar and messages of a training run.
@@ -302,7 +336,10 @@ impl Drop for Bar {
 
 /// Trains on `comm`'s ranks; prints a summary on rank 0.
 pub fn run_train(a: &TrainArgs, comm: &dyn Communicator) -> Result<()> {
-    let (exp, name) = load_experiment(&a.config, &a.sets)?;
+    let (exp, name) = match load_any(&a.config, &a.sets)? {
+        (AnyExperiment::Rom(exp), name) => return run_train_rom(a, &exp, &name, comm),
+        (AnyExperiment::Surrogate(exp), name) => (*exp, name),
+    };
     let data = a.data.clone().or_else(|| exp.data.path.clone()).ok_or_else(|| {
         usage("no dataset: pass --data PATH or set `data.path` in the configuration (`ansatz generate` makes one)")
     })?;
@@ -341,6 +378,55 @@ pub fn run_train(a: &TrainArgs, comm: &dyn Communicator) -> Result<()> {
     drop(bar);
     if root {
         print_train_summary(&s, &out);
+    }
+    Ok(())
+}
+
+/// Trains Φ-ROM, DINo or CROM; prints a summary on rank 0.
+fn run_train_rom(a: &TrainArgs, exp: &RomExperiment, name: &str, comm: &dyn Communicator) -> Result<()> {
+    let data = a.data.clone().or_else(|| exp.data.path.clone()).ok_or_else(|| {
+        usage("no dataset: pass --data PATH or set `data.path` (`ansatz generate burgers1d-source|diffusion2d`)")
+    })?;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(name));
+    let mut opts = TrainOptions::new(&data, &out);
+    opts.resume = a.resume;
+    opts.extend = a.extend;
+    opts.force = a.force;
+    if a.device == DeviceArg::Gpu {
+        return Err(usage(
+            "the reduced-order models train on the CPU (their solver and least-squares ops are host code)",
+        ));
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    opts.stop_after = env("ANSATZ_STOP_AFTER").and_then(|v| v.parse().ok());
+    let root = comm.rank() == 0;
+    let method = exp.method.name();
+    if root {
+        println!("training {method} on {} into {}", data.display(), out.display());
+    }
+    let mut bar = Bar::with_validation(method, "validation rel. L2");
+    let mut quiet = ansatz_training::trainer::Quiet;
+    let observer: &mut dyn Observer = if root { &mut bar } else { &mut quiet };
+    let s = train_rom(exp, &opts, exp.data.validation.as_deref(), comm, observer).map_err(train_error)?;
+    drop(bar);
+    if root {
+        let m = |k: &str| s.validation_metrics.get(k).map_or("n/a".into(), |v| format!("{v:.4}"));
+        println!(
+            "  {} steps, {} parameters, final loss {:.4e}, validation relative L2 {} (training levels {}, beyond {}), {:.1} s{}",
+            s.steps,
+            s.parameters,
+            s.final_loss,
+            s.validation.map_or("n/a".into(), |v| format!("{v:.4}")),
+            m("val_interp"),
+            m("val_extrap"),
+            s.seconds,
+            if s.nonfinite_total > 0 {
+                format!(", {} non-finite steps skipped", s.nonfinite_total)
+            } else {
+                String::new()
+            }
+        );
+        println!("  run directory: {}", out.display());
     }
     Ok(())
 }
@@ -439,6 +525,10 @@ mod tests {
     #[test]
     fn every_embedded_configuration_is_valid() {
         for (name, text) in EMBEDDED {
+            if text.lines().any(|l| l.starts_with("method =")) {
+                RomExperiment::parse(text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+                continue;
+            }
             let e = Experiment::parse(text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
             if name.starts_with("jaws-") {
                 assert!(e.model.variance_head() && e.regularisation.kind != Default::default(), "{name}");

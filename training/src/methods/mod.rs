@@ -11,3 +11,4 @@
 pub mod autoregressive;
 pub mod dcdm;
 pub mod jaws;
+pub mod rom;

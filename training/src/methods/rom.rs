@@ -1,0 +1,1301 @@
+//! Latent reduced-order models trained as auto-decoders (`docs/methods/phirom.md`): Φ-ROM (the latent dynamics
+//! fitted to the solver's time derivative projected onto the decoder's tangent space), and in the same code the
+//! baselines DINo (dynamics fitted to the latent trajectories, data only) and CROM (no dynamics network: the
+//! full-order solver steps the decoded field and the result is projected back).
+//!
+//! Every training snapshot `(trajectory i, level n)` owns a latent `α_{i,n}` in a table trained with the networks.
+//! Φ-ROM's step, for a batch of snapshots:
+//!
+//! ```text
+//! û = D(X, α)                                   the decoded field (physical units)
+//! F = F(û; μ)                                   the solver's right-hand side on the full grid (bridge op)
+//! J = ∂D/∂α at ⌊γN⌋ random points               forward-mode tangents
+//! α̇* = argmin ‖J a − F_S‖                       Householder QR per sample (bridge op, exact backward)
+//! L_rec = mean ‖û − u‖/‖u‖,  L_dyn = mean ‖Ψ(α, μ) − α̇*‖/‖sg(α̇*)‖
+//! gradient of λ L_rec + (1 − λ) L_dyn           α̇* and Ψ's α detached during the warm-up epochs
+//! ```
+//!
+//! Samples whose α̇* is not finite (a rank-deficient J) or has a vanishing norm are counted and left out of
+//! L_dyn, never silently zeroed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ansatz_cluster::Communicator;
+use ansatz_datasets::reader::Dataset;
+use ansatz_datasets::rom::RomSpec;
+use ansatz_operators::bridge::{self, BridgeReport};
+use ansatz_operators::init::Init;
+use ansatz_operators::phirom::{Decoder, DecoderConfig, DecoderKind, Dynamics, DynamicsConfig, DynamicsKind};
+use ansatz_solvers::rom::RomRhs;
+use ansatz_solvers::scheme::SemiDiscrete;
+use burn::module::{Module, Param};
+use burn::prelude::*;
+use burn::tensor::{DType, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, OptimiserConfig, OptimiserKind};
+use crate::engine::{self, Method, Observer, Reconciled, RunDir, Settings, StepContext, StepOutput};
+use crate::engine::{TrainError, TrainSummary, config_difference, splitmix};
+use crate::schedule::Schedule;
+use crate::trainer::TrainOptions;
+
+fn bad(m: impl Into<String>) -> TrainError {
+    TrainError::input(m)
+}
+
+fn cfg_err(m: impl Into<String>) -> ConfigError {
+    ConfigError(m.into())
+}
+
+// --- configuration -------------------------------------------------------------------------------------------------
+
+/// Which model of the family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RomMethod {
+    /// Dynamics fitted to the solver's projected time derivative.
+    Phirom,
+    /// Dynamics fitted to the latent trajectories (data only).
+    Dino,
+    /// No dynamics network: solver steps on the decoded field, re-projected each step.
+    Crom,
+}
+
+impl RomMethod {
+    /// The name in configurations and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            RomMethod::Phirom => "phirom",
+            RomMethod::Dino => "dino",
+            RomMethod::Crom => "crom",
+        }
+    }
+}
+
+/// A reduced-order-model training configuration (`ansatz train` with `method = "phirom" | "dino" | "crom"`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RomExperiment {
+    pub method: RomMethod,
+    /// Seeds the initial weights, the order of the snapshots and the Jacobian's points.
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub data: RomData,
+    #[serde(default)]
+    pub model: RomModel,
+    #[serde(default)]
+    pub phirom: PhiromSettings,
+    #[serde(default)]
+    pub dino: DinoSettings,
+    #[serde(default)]
+    pub inference: InferenceSettings,
+    #[serde(default = "default_optimiser")]
+    pub optimiser: OptimiserConfig,
+    #[serde(default = "default_schedule")]
+    pub schedule: Schedule,
+    #[serde(default)]
+    pub training: RomTraining,
+}
+
+/// `[data]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RomData {
+    /// A `burgers1d-source` or `diffusion2d` dataset (relative to the configuration file); `--data` overrides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Training uses the first this many levels of every trajectory (0: all).
+    pub train_levels: usize,
+    /// Trajectories validated by rolling out (relative to the configuration file); none: the training
+    /// trajectories, over all their levels (beyond `train_levels` is forecasting in time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<PathBuf>,
+    /// Levels of each validation trajectory scored (0: all).
+    pub validation_levels: usize,
+    /// Use at most this many trajectories of the training file (0: all).
+    pub max_trajectories: usize,
+}
+
+impl Default for RomData {
+    fn default() -> Self {
+        Self { path: None, train_levels: 100, validation: None, validation_levels: 0, max_trajectories: 0 }
+    }
+}
+
+/// `[model]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RomModel {
+    /// Latent size k.
+    pub latent: usize,
+    /// `mlp` (sine MLP on `[x; α]`) or `hyper` (multiplicative filters with latent shifts).
+    pub decoder: String,
+    pub decoder_width: usize,
+    pub decoder_layers: usize,
+    /// `hyper-concat` (μ lifted to R^k and concatenated) or `mlp` (`[α; μ]`).
+    pub dynamics: String,
+    pub dynamics_width: usize,
+    pub dynamics_depth: usize,
+}
+
+impl Default for RomModel {
+    fn default() -> Self {
+        Self {
+            latent: 4,
+            decoder: "mlp".into(),
+            decoder_width: 32,
+            decoder_layers: 4,
+            dynamics: "hyper-concat".into(),
+            dynamics_width: 64,
+            dynamics_depth: 4,
+        }
+    }
+}
+
+impl RomModel {
+    fn decoder_kind(&self) -> Result<DecoderKind, ConfigError> {
+        match self.decoder.as_str() {
+            "mlp" => Ok(DecoderKind::Mlp),
+            "hyper" => Ok(DecoderKind::Hyper),
+            v => Err(cfg_err(format!("`model.decoder`: unknown '{v}' (allowed: mlp, hyper)"))),
+        }
+    }
+
+    fn dynamics_kind(&self) -> Result<DynamicsKind, ConfigError> {
+        match self.dynamics.as_str() {
+            "hyper-concat" => Ok(DynamicsKind::HyperConcat),
+            "mlp" => Ok(DynamicsKind::Mlp),
+            v => Err(cfg_err(format!("`model.dynamics`: unknown '{v}' (allowed: hyper-concat, mlp)"))),
+        }
+    }
+}
+
+/// `[phirom]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhiromSettings {
+    /// λ: the gradient is λ ∇L_rec + (1 − λ) ∇L_dyn.
+    pub lambda: f64,
+    /// γ: the fraction of grid points at which the decoder Jacobian is formed.
+    pub gamma: f64,
+    /// Epochs during which L_dyn trains Ψ only (its target and Ψ's latent input detached).
+    pub warmup_epochs: usize,
+}
+
+impl Default for PhiromSettings {
+    fn default() -> Self {
+        Self { lambda: 0.5, gamma: 0.1, warmup_epochs: 1000 }
+    }
+}
+
+/// `[dino]`: the data-only baseline's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DinoSettings {
+    /// Learning-rate multipliers of the decoder and of the latent table against the schedule (the dynamics
+    /// network has 1): the reference's decoder 1e-2, Ψ 1e-3, latents 1e-3 with a 1e-3 schedule are 10 and 1.
+    pub decoder_lr_scale: f64,
+    pub latent_lr_scale: f64,
+    /// Teacher forcing: each step of the latent rollout restarts from the stored latent with this probability,
+    /// multiplied by `teacher_decay` every `teacher_every` epochs and set to 0 below 1e-3.
+    pub teacher: f64,
+    pub teacher_decay: f64,
+    pub teacher_every: usize,
+}
+
+impl Default for DinoSettings {
+    fn default() -> Self {
+        Self { decoder_lr_scale: 10.0, latent_lr_scale: 1.0, teacher: 0.99, teacher_decay: 0.99, teacher_every: 20 }
+    }
+}
+
+/// `[inference]`: how a trained model forecasts from an initial field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferenceSettings {
+    /// `bosh3` or `rk4`, one step per stored level.
+    pub integrator: String,
+    /// The initial latent: Adam on the reconstruction error of the initial field, from zero; the best iterate.
+    pub init_steps: usize,
+    pub init_lr: f64,
+    /// CROM's re-projection after each solver step: gradient descent from the previous latent.
+    pub project_steps: usize,
+    pub project_lr: f64,
+}
+
+impl Default for InferenceSettings {
+    fn default() -> Self {
+        Self { integrator: "bosh3".into(), init_steps: 1000, init_lr: 0.1, project_steps: 20, project_lr: 1e-3 }
+    }
+}
+
+/// `[training]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RomTraining {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Snapshots per step (trajectories for DINo).
+    pub batch: usize,
+    pub checkpoint_every: usize,
+    /// Roll the validation trajectories out every this many steps (0: only at the end).
+    pub validate_every: usize,
+    pub max_nonfinite: usize,
+}
+
+impl Default for RomTraining {
+    fn default() -> Self {
+        Self { steps: 2000, batch: 800, checkpoint_every: 500, validate_every: 500, max_nonfinite: 3 }
+    }
+}
+
+fn default_optimiser() -> OptimiserConfig {
+    OptimiserConfig { kind: OptimiserKind::Adamw, weight_decay: 1e-4, clip_norm: 0.0, ..OptimiserConfig::default() }
+}
+
+fn default_schedule() -> Schedule {
+    Schedule::WarmupStep { peak: 5e-3, warmup_steps: 0, every: 50, factor: 0.985, floor: 1e-6 }
+}
+
+impl RomExperiment {
+    /// Parses and validates a configuration; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let exp: Self = toml::from_str(text).map_err(|e| cfg_err(format!("{origin}: {e}")))?;
+        exp.validated().map_err(|e| cfg_err(format!("{origin}: {e}")))
+    }
+
+    /// Checks every value; resolves the schedule's length.
+    pub fn validated(mut self) -> Result<Self, ConfigError> {
+        self.model.decoder_kind()?;
+        self.model.dynamics_kind()?;
+        let m = &self.model;
+        for (key, v) in [
+            ("model.latent", m.latent),
+            ("model.decoder_width", m.decoder_width),
+            ("model.decoder_layers", m.decoder_layers),
+            ("model.dynamics_width", m.dynamics_width),
+            ("model.dynamics_depth", m.dynamics_depth),
+            ("training.steps", self.training.steps),
+            ("training.batch", self.training.batch),
+            ("training.checkpoint_every", self.training.checkpoint_every),
+            ("training.max_nonfinite", self.training.max_nonfinite),
+            ("dino.teacher_every", self.dino.teacher_every),
+        ] {
+            if v == 0 {
+                return Err(cfg_err(format!("`{key}` must be at least 1")));
+            }
+        }
+        if m.decoder == "hyper" && m.decoder_width % 2 == 1 {
+            return Err(cfg_err(format!(
+                "`model.decoder_width` must be even for the hyper decoder, got {}",
+                m.decoder_width
+            )));
+        }
+        let p = &self.phirom;
+        if !(0.0..=1.0).contains(&p.lambda) {
+            return Err(cfg_err(format!("`phirom.lambda` must lie in [0, 1], got {}", p.lambda)));
+        }
+        if !(p.gamma > 0.0 && p.gamma <= 1.0) {
+            return Err(cfg_err(format!("`phirom.gamma` must lie in (0, 1], got {}", p.gamma)));
+        }
+        let d = &self.dino;
+        for (key, v) in [
+            ("dino.decoder_lr_scale", d.decoder_lr_scale),
+            ("dino.latent_lr_scale", d.latent_lr_scale),
+            ("inference.init_lr", self.inference.init_lr),
+            ("inference.project_lr", self.inference.project_lr),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(cfg_err(format!("`{key}` must be positive, got {v}")));
+            }
+        }
+        if !(0.0..=1.0).contains(&d.teacher) || !(0.0..=1.0).contains(&d.teacher_decay) {
+            return Err(cfg_err("`dino.teacher` and `dino.teacher_decay` must lie in [0, 1]"));
+        }
+        Integrator::parse(&self.inference.integrator)?;
+        let o = &self.optimiser;
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0 && o.clip_norm.is_finite() && o.clip_norm >= 0.0) {
+            return Err(cfg_err("`optimiser.weight_decay` and `optimiser.clip_norm` must be finite and ≥ 0"));
+        }
+        self.schedule = self.schedule.clone().resolved(self.training.steps);
+        self.schedule.validate().map_err(|e| cfg_err(e.to_string()))?;
+        Ok(self)
+    }
+
+    /// The configuration as TOML (what a run directory stores).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a reduced-order configuration serialises")
+    }
+
+    fn settings(&self) -> Settings {
+        let t = &self.training;
+        Settings {
+            seed: self.seed,
+            training: crate::config::TrainingConfig {
+                steps: t.steps,
+                batch: t.batch,
+                checkpoint_every: t.checkpoint_every,
+                validate_every: t.validate_every,
+                max_nonfinite: t.max_nonfinite,
+                ..crate::config::TrainingConfig::default()
+            },
+            optimiser: self.optimiser.clone(),
+            schedule: self.schedule.clone(),
+        }
+    }
+}
+
+/// Time integrators of the latent ODE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Integrator {
+    /// Bogacki–Shampine, third order (its embedded error estimate unused).
+    Bosh3,
+    Rk4,
+}
+
+impl Integrator {
+    fn parse(name: &str) -> Result<Self, ConfigError> {
+        match name {
+            "bosh3" => Ok(Integrator::Bosh3),
+            "rk4" => Ok(Integrator::Rk4),
+            v => Err(cfg_err(format!("`inference.integrator`: unknown '{v}' (allowed: bosh3, rk4)"))),
+        }
+    }
+}
+
+// --- data ------------------------------------------------------------------------------------------------------------
+
+/// Trajectories of a reduced-order benchmark, in memory (these problems are small).
+#[derive(Clone, Debug)]
+pub struct Trajectories {
+    pub path: PathBuf,
+    pub pde: String,
+    pub fields: Vec<String>,
+    /// `[ny, nx]` (ny = 1 in 1D).
+    pub grid: [usize; 2],
+    /// Space dimensions (1 or 2).
+    pub dims: usize,
+    /// Physical coordinates of the grid points, `points × dims`, in frame order (x fastest).
+    pub coords: Vec<f64>,
+    /// Time between stored levels.
+    pub level_dt: f64,
+    /// Levels held per trajectory.
+    pub levels: usize,
+    pub count: usize,
+    /// Frames `(trajectory, level, channel, point)`.
+    pub u: Vec<f32>,
+    /// Names of the simulation parameters and their values `(trajectory, parameter)`.
+    pub param_names: Vec<String>,
+    pub params: Vec<f64>,
+    /// The generation spec, from the file.
+    pub spec: RomSpec,
+}
+
+impl Trajectories {
+    /// Reads the first `levels` levels (0: all) of the first `max` trajectories (0: all) of a reduced-order
+    /// benchmark file.
+    pub fn load(path: &Path, levels: usize, max: usize) -> Result<Self, TrainError> {
+        let name = path.display().to_string();
+        let ds = Dataset::open(path).map_err(|e| bad(e.to_string()))?;
+        let config = ds.text_attribute("generation_config").ok_or_else(|| {
+            bad(format!("{name}: no `generation_config` attribute (make the data with `ansatz generate burgers1d-source|diffusion2d`)"))
+        })?;
+        let spec = RomSpec::from_dataset(&ds.pde, &config).map_err(|e| bad(format!("{name}: {e}")))?;
+        if ds.times.len() < 2 {
+            return Err(bad(format!("{name}: {} time levels, at least 2 needed", ds.times.len())));
+        }
+        let levels = if levels == 0 { ds.times.len() } else { levels };
+        if levels > ds.times.len() {
+            return Err(bad(format!("{name}: {levels} levels asked for, the file has {}", ds.times.len())));
+        }
+        let count = if max == 0 { ds.samples_complete } else { max.min(ds.samples_complete) };
+        if count == 0 {
+            return Err(bad(format!("{name}: no complete samples")));
+        }
+        let (nx, ny) = (ds.x.len(), ds.y.as_ref().map_or(1, Vec::len));
+        let dims = if ds.y.is_some() { 2 } else { 1 };
+        let mut coords = Vec::with_capacity(nx * ny * dims);
+        for j in 0..ny {
+            for i in 0..nx {
+                coords.push(ds.x[i]);
+                if let Some(y) = &ds.y {
+                    coords.push(y[j]);
+                }
+            }
+        }
+        let frame = ds.fields.len() * nx * ny;
+        let mut u = vec![0.0f32; count * levels * frame];
+        for (c, field) in ds.fields.iter().enumerate() {
+            let a = ds.read(field, 0..count, 0..levels).map_err(|e| bad(e.to_string()))?;
+            for (k, v) in a.iter().enumerate() {
+                let (s, rest) = (k / (levels * nx * ny), k % (levels * nx * ny));
+                let (t, p) = (rest / (nx * ny), rest % (nx * ny));
+                if !v.is_finite() {
+                    return Err(bad(format!("{name}: non-finite `{field}` in sample {s}, level {t}")));
+                }
+                u[(s * levels + t) * frame + c * nx * ny + p] = *v as f32;
+            }
+        }
+        let param_names = ds.parameters.clone();
+        let mut params = vec![0.0; count * param_names.len()];
+        for (j, p) in param_names.iter().enumerate() {
+            let v = ds.parameter(p).map_err(|e| bad(e.to_string()))?;
+            for s in 0..count {
+                params[s * param_names.len() + j] = v[s];
+            }
+        }
+        let level_dt = ds.times[1] - ds.times[0];
+        Ok(Self {
+            path: path.to_path_buf(),
+            pde: ds.pde.clone(),
+            fields: ds.fields.clone(),
+            grid: [ny, nx],
+            dims,
+            coords,
+            level_dt,
+            levels,
+            count,
+            u,
+            param_names,
+            params,
+            spec,
+        })
+    }
+
+    /// Grid points per frame.
+    pub fn points(&self) -> usize {
+        self.grid[0] * self.grid[1]
+    }
+
+    /// Values per frame.
+    pub fn frame(&self) -> usize {
+        self.fields.len() * self.points()
+    }
+
+    /// Frame `level` of trajectory `s`.
+    pub fn level(&self, s: usize, level: usize) -> &[f32] {
+        let f = self.frame();
+        &self.u[(s * self.levels + level) * f..(s * self.levels + level + 1) * f]
+    }
+
+    /// The simulation parameters of trajectory `s`.
+    pub fn params_of(&self, s: usize) -> &[f64] {
+        let p = self.param_names.len();
+        &self.params[s * p..(s + 1) * p]
+    }
+}
+
+/// The scales a trained model needs besides its weights: coordinates to `[−1, 1]`, outputs per channel, μ.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RomScales {
+    pub coord_lo: Vec<f64>,
+    pub coord_hi: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub mu_mean: Vec<f64>,
+    pub mu_std: Vec<f64>,
+}
+
+impl RomScales {
+    /// From the training trajectories (unbiased standard deviations, as the reference).
+    pub fn of(data: &Trajectories, train_levels: usize) -> Self {
+        let (d, n, c) = (data.dims, data.points(), data.fields.len());
+        let coord_lo = (0..d).map(|a| (0..n).map(|p| data.coords[p * d + a]).fold(f64::INFINITY, f64::min)).collect();
+        let coord_hi =
+            (0..d).map(|a| (0..n).map(|p| data.coords[p * d + a]).fold(f64::NEG_INFINITY, f64::max)).collect();
+        let mut mean = vec![0.0; c];
+        let mut std = vec![0.0; c];
+        for ch in 0..c {
+            let vals = (0..data.count)
+                .flat_map(|s| (0..train_levels).map(move |t| (s, t)))
+                .flat_map(|(s, t)| data.level(s, t)[ch * n..(ch + 1) * n].iter().map(|v| *v as f64));
+            let (sum, sq, cnt) = vals.fold((0.0, 0.0, 0.0), |(a, b, k), v| (a + v, b + v * v, k + 1.0));
+            mean[ch] = sum / cnt;
+            std[ch] = ((sq - sum * sum / cnt) / (cnt - 1.0).max(1.0)).max(0.0).sqrt().max(1e-12);
+        }
+        let p = data.param_names.len();
+        let mut mu_mean = vec![0.0; p];
+        let mut mu_std = vec![0.0; p];
+        for j in 0..p {
+            let v: Vec<f64> = (0..data.count).map(|s| data.params_of(s)[j]).collect();
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() as f64 - 1.0).max(1.0);
+            mu_mean[j] = m;
+            mu_std[j] = var.sqrt();
+        }
+        Self { coord_lo, coord_hi, mean, std, mu_mean, mu_std }
+    }
+
+    /// The grid coordinates scaled to `[−1, 1]` (`points × dims`).
+    pub fn scaled_coords(&self, coords: &[f64]) -> Vec<f32> {
+        let d = self.coord_lo.len();
+        coords
+            .iter()
+            .enumerate()
+            .map(|(k, x)| {
+                let a = k % d;
+                let span = (self.coord_hi[a] - self.coord_lo[a]).max(1e-300);
+                (2.0 * (x - self.coord_lo[a]) / span - 1.0) as f32
+            })
+            .collect()
+    }
+
+    /// Normalised parameters `(μ − mean)/(std + 1e-8)` of `count` samples.
+    pub fn normalised_params(&self, params: &[f64]) -> Vec<f32> {
+        let p = self.mu_mean.len();
+        params
+            .iter()
+            .enumerate()
+            .map(|(k, v)| ((v - self.mu_mean[k % p]) / (self.mu_std[k % p] + 1e-8)) as f32)
+            .collect()
+    }
+}
+
+// --- the model -----------------------------------------------------------------------------------------------------
+
+/// The trainable model: decoder, dynamics (absent for CROM) and the latent table (one row per training snapshot).
+#[derive(Module, Debug)]
+pub struct RomNet {
+    pub decoder: Decoder,
+    pub dynamics: Option<Dynamics>,
+    pub latents: Param<Tensor<2>>,
+}
+
+/// What a run directory records about its data (`run.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RomRunInfo {
+    pub method: RomMethod,
+    pub data: PathBuf,
+    pub pde: String,
+    pub fields: Vec<String>,
+    pub grid: [usize; 2],
+    pub dims: usize,
+    pub level_dt: f64,
+    pub trajectories: usize,
+    pub train_levels: usize,
+    pub param_names: Vec<String>,
+    pub scales: RomScales,
+    pub parameters: usize,
+    /// The data's generation config (CROM rebuilds the solver from it).
+    pub generation_config: String,
+}
+
+fn decoder_config(exp: &RomExperiment, dims: usize, channels: usize) -> DecoderConfig {
+    DecoderConfig {
+        kind: exp.model.decoder_kind().expect("validated"),
+        coords: dims,
+        latent: exp.model.latent,
+        outputs: channels,
+        width: exp.model.decoder_width,
+        layers: exp.model.decoder_layers,
+    }
+}
+
+fn dynamics_config(exp: &RomExperiment, params: usize) -> DynamicsConfig {
+    DynamicsConfig {
+        kind: exp.model.dynamics_kind().expect("validated"),
+        latent: exp.model.latent,
+        params,
+        width: exp.model.dynamics_width,
+        depth: exp.model.dynamics_depth,
+    }
+}
+
+/// Builds the network: zero latents, as the reference.
+pub fn build_net(
+    exp: &RomExperiment,
+    dims: usize,
+    channels: usize,
+    params: usize,
+    snapshots: usize,
+    init: &mut Init,
+) -> RomNet {
+    let decoder = Decoder::new(&decoder_config(exp, dims, channels), init);
+    let dynamics = (exp.method != RomMethod::Crom).then(|| Dynamics::new(&dynamics_config(exp, params), init));
+    let latents = Param::from_tensor(init.constant([snapshots, exp.model.latent], 0.0));
+    RomNet { decoder, dynamics, latents }
+}
+
+fn tensor2(v: Vec<f32>, shape: [usize; 2], on: On) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(v, shape), (on.0, DType::F32)).cast(on.1)
+}
+
+fn tensor3(v: Vec<f32>, shape: [usize; 3], on: On) -> Tensor<3> {
+    Tensor::<3>::from_data(TensorData::new(v, shape), (on.0, DType::F32)).cast(on.1)
+}
+
+/// Where new tensors go: the device and the model's float type.
+type On<'a> = (&'a Device, DType);
+
+/// The float type of a decoder's weights.
+fn dtype_of(decoder: &Decoder) -> DType {
+    match decoder {
+        Decoder::Mlp(m) => m.first_x.val().dtype(),
+        Decoder::Hyper(m) => m.first_bias.val().dtype(),
+    }
+}
+
+fn ints<const D: usize>(v: Vec<i64>, shape: [usize; D], device: &Device) -> Tensor<D, Int> {
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+}
+
+fn scalar(t: Tensor<1>) -> f64 {
+    t.into_data().convert::<f64>().try_into_vec::<f64>().map_or(f64::NAN, |v| v[0])
+}
+
+/// A `[1, 1, c]` (or `[1, c]`) tensor of per-channel constants.
+fn channel_row(v: &[f64], on: On) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, v.len()]), (on.0, DType::F64)).cast(on.1)
+}
+
+/// Decoded fields in physical units, frame layout `[b, c·n]` (channel, then point), from normalised decoder
+/// outputs `[b, n, c]`.
+fn physical(y: Tensor<3>, scales: &RomScales) -> Tensor<2> {
+    let [b, n, c] = y.dims();
+    let on = (&y.device(), y.dtype());
+    let std = channel_row(&scales.std, on).unsqueeze_dim::<3>(0); // [1, 1, c]
+    let mean = channel_row(&scales.mean, on).unsqueeze_dim::<3>(0);
+    (y * std + mean).swap_dims(1, 2).reshape([b, c * n])
+}
+
+/// Mean over samples and channels of `‖p − u‖ / ‖u‖` over space (`[b, c·n]` both).
+fn relative_l2(p: Tensor<2>, u: Tensor<2>, c: usize) -> Tensor<1> {
+    let [b, cn] = p.dims();
+    let n = cn / c;
+    let num = (p - u.clone()).reshape([b, c, n]).square().sum_dim(2).sqrt();
+    let den = u.reshape([b, c, n]).square().sum_dim(2).sqrt().add_scalar(1e-30);
+    (num / den).mean()
+}
+
+// --- the method ----------------------------------------------------------------------------------------------------
+
+/// Φ-ROM, DINo or CROM on loaded trajectories.
+pub struct Rom {
+    exp: RomExperiment,
+    data: Trajectories,
+    validation: Trajectories,
+    /// Training levels per trajectory.
+    t_train: usize,
+    scales: RomScales,
+    x_scaled: Vec<f32>,
+    mu_norm: Vec<f32>,
+    schemes: Vec<Arc<RomRhs>>,
+    report: BridgeReport,
+    /// Samples left out of L_dyn so far (non-finite or vanishing α̇*).
+    left_out: u64,
+    last_validation: Vec<(String, f64)>,
+}
+
+impl Rom {
+    /// Prepares the method on `data` (and `validation`, or the training trajectories over all their levels).
+    pub fn new(exp: &RomExperiment, data: Trajectories, validation: Option<Trajectories>) -> Result<Self, TrainError> {
+        let t_train = match exp.data.train_levels {
+            0 => data.levels,
+            t => t.min(data.levels),
+        };
+        if t_train < 2 && exp.method == RomMethod::Dino {
+            return Err(bad("DINo needs at least 2 training levels per trajectory"));
+        }
+        let validation = match validation {
+            Some(v) => {
+                if v.pde != data.pde
+                    || v.fields != data.fields
+                    || v.grid != data.grid
+                    || v.param_names != data.param_names
+                {
+                    return Err(bad(format!(
+                        "{}: not the problem of the training data {} (pde, fields, grid or parameters differ)",
+                        v.path.display(),
+                        data.path.display()
+                    )));
+                }
+                v
+            }
+            None => data.clone(),
+        };
+        let scales = RomScales::of(&data, t_train);
+        let x_scaled = scales.scaled_coords(&data.coords);
+        let mu_norm = scales.normalised_params(&data.params);
+        let schemes = (0..data.count)
+            .map(|s| {
+                data.spec.rhs(data.params_of(s)).map(Arc::new).map_err(|e| bad(format!("{}: {e}", data.path.display())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if schemes.first().map(|s| s.state_len()) != Some(data.frame()) {
+            return Err(bad(format!("{}: the solver's state does not match the stored frame", data.path.display())));
+        }
+        Ok(Self {
+            exp: exp.clone(),
+            data,
+            validation,
+            t_train,
+            scales,
+            x_scaled,
+            mu_norm,
+            schemes,
+            report: BridgeReport::new(),
+            left_out: 0,
+            last_validation: vec![],
+        })
+    }
+
+    /// What the run records about its data.
+    pub fn info(&self, parameters: usize) -> RomRunInfo {
+        RomRunInfo {
+            method: self.exp.method,
+            data: self.data.path.clone(),
+            pde: self.data.pde.clone(),
+            fields: self.data.fields.clone(),
+            grid: self.data.grid,
+            dims: self.data.dims,
+            level_dt: self.data.level_dt,
+            trajectories: self.data.count,
+            train_levels: self.t_train,
+            param_names: self.data.param_names.clone(),
+            scales: self.scales.clone(),
+            parameters,
+            generation_config: self.data.spec.config_text.clone(),
+        }
+    }
+
+    fn snapshots(&self) -> usize {
+        self.data.count * self.t_train
+    }
+
+    /// The frames `[b, c·n]` of snapshots `ids`.
+    fn frames(&self, ids: &[usize], on: On) -> Tensor<2> {
+        let f = self.data.frame();
+        let mut v = Vec::with_capacity(ids.len() * f);
+        for &id in ids {
+            v.extend_from_slice(self.data.level(id / self.t_train, id % self.t_train));
+        }
+        tensor2(v, [ids.len(), f], on)
+    }
+
+    fn mu_of(&self, trajectories: impl Iterator<Item = usize>, on: On) -> Option<Tensor<2>> {
+        let p = self.data.param_names.len();
+        if p == 0 {
+            return None;
+        }
+        let v: Vec<f32> = trajectories.flat_map(|s| self.mu_norm[s * p..(s + 1) * p].iter().copied()).collect();
+        let b = v.len() / p;
+        Some(tensor2(v, [b, p], on))
+    }
+
+    fn grid(&self, on: On) -> Tensor<2> {
+        tensor2(self.x_scaled.clone(), [self.data.points(), self.data.dims], on)
+    }
+
+    /// Φ-ROM's loss on snapshots `ids`: (λ L_rec + (1 − λ) L_dyn, L_rec, L_dyn, samples left out).
+    fn phirom_loss(
+        &mut self,
+        model: &RomNet,
+        ids: &[usize],
+        ctx: &StepContext,
+    ) -> Result<(Tensor<1>, f64, f64, usize), TrainError> {
+        let device = &ctx.device;
+        let on = (device, dtype_of(&model.decoder));
+        let (n, c, d, k) = (self.data.points(), self.data.fields.len(), self.data.dims, self.exp.model.latent);
+        let b = ids.len();
+        let idx = ints(ids.iter().map(|&i| i as i64).collect(), [b], device);
+        let alpha = model.latents.val().select(0, idx);
+        let u_hat = physical(model.decoder.decode(self.grid(on), alpha.clone()), &self.scales);
+        let l_rec = relative_l2(u_hat.clone(), self.frames(ids, on), c);
+        let warm = ctx.epoch < self.exp.phirom.warmup_epochs;
+        // the solver's time derivative of the decoded field
+        let schemes: Vec<Arc<RomRhs>> = ids.iter().map(|&i| self.schemes[i / self.t_train].clone()).collect();
+        let f = bridge::rhs_each(schemes, if warm { u_hat.detach() } else { u_hat }, &self.report)
+            .map_err(|e| TrainError::failed(e.to_string()))?;
+        // ⌊γN⌋ points per sample (at least enough rows for k unknowns), drawn from (seed, step, example)
+        let m = ((self.exp.phirom.gamma * n as f64).floor() as usize).max(k.div_ceil(c)).min(n);
+        let mut points = Vec::with_capacity(b * m * d);
+        let mut rows = Vec::with_capacity(b * m * c);
+        let mut pick: Vec<usize> = (0..n).collect();
+        for &id in ids {
+            let mut state = self.exp.seed ^ (ctx.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (id as u64) << 32;
+            for j in 0..m {
+                let r = j + (splitmix(&mut state) % (n - j) as u64) as usize;
+                pick.swap(j, r);
+            }
+            for &p in &pick[..m] {
+                points.extend_from_slice(&self.x_scaled[p * d..(p + 1) * d]);
+                for ch in 0..c {
+                    rows.push((ch * n + p) as i64);
+                }
+            }
+        }
+        let xs = tensor3(points, [b, m, d], on);
+        let fs = f.gather(1, ints(rows, [b, m * c], device));
+        let alpha_j = if warm { alpha.clone().detach() } else { alpha.clone() };
+        let (_, jac) = model.decoder.jacobian_at(xs, alpha_j);
+        // physical units: ∂û/∂α = std_c ∂y/∂α
+        let std = channel_row(&self.scales.std, on).reshape([1, 1, c, 1]);
+        let jac = (jac * std).reshape([b, m * c * k]);
+        let adot = bridge::lstsq(Tensor::cat(vec![jac, fs], 1), m * c, k, &self.report)
+            .map_err(|e| TrainError::failed(e.to_string()))?;
+        let adot = if warm { adot.detach() } else { adot };
+        // samples whose target is not finite or vanishes are left out (and counted)
+        let values = host(adot.clone());
+        let keep: Vec<i64> = (0..b)
+            .filter(|&s| {
+                let row = &values[s * k..(s + 1) * k];
+                row.iter().all(|v| v.is_finite()) && row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() > 1e-24
+            })
+            .map(|s| s as i64)
+            .collect();
+        let left_out = b - keep.len();
+        let psi_in = if warm { alpha.detach() } else { alpha };
+        let mu = self.mu_of(ids.iter().map(|&i| i / self.t_train), on);
+        let dynamics = model.dynamics.as_ref().expect("Φ-ROM has a dynamics network");
+        let psi = dynamics.forward(psi_in, mu);
+        let lam = self.exp.phirom.lambda;
+        let (loss, l_dyn) = if keep.is_empty() {
+            (l_rec.clone().mul_scalar(lam), f64::NAN)
+        } else {
+            let kk = keep.len();
+            let sel = ints(keep, [kk], device);
+            let (psi, adot) = (psi.select(0, sel.clone()), adot.select(0, sel));
+            let num = (psi - adot.clone()).square().sum_dim(1).sqrt();
+            let den = adot.detach().square().sum_dim(1).sqrt();
+            let l_dyn = (num / den).mean();
+            let v = scalar(l_dyn.clone());
+            (l_rec.clone().mul_scalar(lam) + l_dyn.mul_scalar(1.0 - lam), v)
+        };
+        Ok((loss, scalar(l_rec), l_dyn, left_out))
+    }
+
+    /// CROM's loss on snapshots `ids`: the mean squared reconstruction error (physical units).
+    fn crom_loss(&self, model: &RomNet, ids: &[usize], device: &Device) -> (Tensor<1>, f64) {
+        let b = ids.len();
+        let on = (device, dtype_of(&model.decoder));
+        let alpha = model.latents.val().select(0, ints(ids.iter().map(|&i| i as i64).collect(), [b], device));
+        let u_hat = physical(model.decoder.decode(self.grid(on), alpha), &self.scales);
+        let l = (u_hat - self.frames(ids, on)).square().mean();
+        let v = scalar(l.clone());
+        (l, v)
+    }
+
+    /// DINo's loss on trajectories `traj`: the mean squared reconstruction error of all their training levels
+    /// plus the latent rollout's squared error against the stored (detached) latents, one integrator step per
+    /// level with teacher forcing.
+    fn dino_loss(&self, model: &RomNet, traj: &[usize], ctx: &StepContext) -> (Tensor<1>, f64, f64) {
+        let device = &ctx.device;
+        let (t, k) = (self.t_train, self.exp.model.latent);
+        let ids: Vec<usize> = traj.iter().flat_map(|&s| (0..t).map(move |n| s * t + n)).collect();
+        let (l_rec, rec) = self.crom_loss(model, &ids, device);
+        let b = traj.len();
+        let stored = model
+            .latents
+            .val()
+            .select(0, ints(ids.iter().map(|&i| i as i64).collect(), [b * t], device))
+            .detach()
+            .reshape([b, t, k]);
+        let mu = self.mu_of(traj.iter().copied(), (device, dtype_of(&model.decoder)));
+        let dynamics = model.dynamics.as_ref().expect("DINo has a dynamics network");
+        let f = |a: Tensor<2>| dynamics.forward(a, mu.clone());
+        let d = &self.exp.dino;
+        let epoch = ctx.epoch;
+        let mut teacher = d.teacher * d.teacher_decay.powi((epoch / d.teacher_every).min(i32::MAX as usize) as i32);
+        if teacher < 1e-3 {
+            teacher = 0.0;
+        }
+        let mut state = self.exp.seed ^ 0xD1B0 ^ (ctx.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let at = |n: usize| stored.clone().narrow(1, n, 1).reshape([b, k]);
+        let mut a = at(0);
+        let mut err = (a.clone() - at(0)).square().sum();
+        let h = self.data.level_dt;
+        for n in 1..t {
+            a = integrate(&f, a, h, Integrator::Bosh3);
+            err = err + (a.clone() - at(n)).square().sum();
+            let u = (splitmix(&mut state) >> 11) as f64 / (1u64 << 53) as f64;
+            if u < teacher {
+                a = at(n);
+            }
+        }
+        let l_node = err.div_scalar((b * t * k) as f64);
+        let node = scalar(l_node.clone());
+        (l_rec + l_node, rec, node)
+    }
+}
+
+/// One step of `α̇ = f(α)` of size `h`.
+fn integrate(f: &dyn Fn(Tensor<2>) -> Tensor<2>, a: Tensor<2>, h: f64, method: Integrator) -> Tensor<2> {
+    match method {
+        Integrator::Bosh3 => {
+            let k1 = f(a.clone());
+            let k2 = f(a.clone() + k1.clone().mul_scalar(h / 2.0));
+            let k3 = f(a.clone() + k2.clone().mul_scalar(3.0 * h / 4.0));
+            a + (k1.mul_scalar(2.0 / 9.0) + k2.mul_scalar(1.0 / 3.0) + k3.mul_scalar(4.0 / 9.0)).mul_scalar(h)
+        }
+        Integrator::Rk4 => {
+            let k1 = f(a.clone());
+            let k2 = f(a.clone() + k1.clone().mul_scalar(h / 2.0));
+            let k3 = f(a.clone() + k2.clone().mul_scalar(h / 2.0));
+            let k4 = f(a.clone() + k3.clone().mul_scalar(h));
+            a + (k1 + k2.mul_scalar(2.0) + k3.mul_scalar(2.0) + k4).mul_scalar(h / 6.0)
+        }
+    }
+}
+
+impl Method for Rom {
+    type Model = RomNet;
+
+    fn examples(&self) -> usize {
+        match self.exp.method {
+            RomMethod::Dino => self.data.count,
+            _ => self.snapshots(),
+        }
+    }
+
+    fn build(&self, init: &mut Init) -> RomNet {
+        build_net(
+            &self.exp,
+            self.data.dims,
+            self.data.fields.len(),
+            self.data.param_names.len(),
+            self.snapshots(),
+            init,
+        )
+    }
+
+    fn lr_scales(&self, model: &RomNet) -> Option<Vec<f32>> {
+        if self.exp.method != RomMethod::Dino {
+            return None;
+        }
+        let d = &self.exp.dino;
+        let mut s = Vec::new();
+        for (path, shape) in ansatz_operators::flat::layout(model) {
+            let scale = if path.starts_with("decoder") {
+                d.decoder_lr_scale
+            } else if path.starts_with("latents") {
+                d.latent_lr_scale
+            } else {
+                1.0
+            };
+            s.extend(std::iter::repeat_n(scale as f32, shape.iter().product()));
+        }
+        Some(s)
+    }
+
+    fn metric_names(&self) -> Vec<String> {
+        match self.exp.method {
+            RomMethod::Phirom => vec!["rec".into(), "dyn".into(), "left_out".into()],
+            RomMethod::Dino => vec!["rec".into(), "node".into()],
+            RomMethod::Crom => vec![],
+        }
+    }
+
+    fn write_setup(&self, out: &Path) -> Result<(), TrainError> {
+        let net = self.build(&mut Init::new(self.exp.seed, &Device::flex()));
+        engine::write_json(
+            &out.join("run.json"),
+            &self.info(net.num_params() - self.snapshots() * self.exp.model.latent),
+        )
+    }
+
+    fn step(
+        &mut self,
+        model: &RomNet,
+        batch: &[usize],
+        ctx: &StepContext,
+        grads: &mut Vec<f32>,
+    ) -> Result<StepOutput, TrainError> {
+        let (loss, metrics) = match self.exp.method {
+            RomMethod::Phirom => {
+                let (loss, rec, dynamics, left) = self.phirom_loss(model, batch, ctx)?;
+                self.left_out += left as u64;
+                (loss, vec![rec, dynamics, self.left_out as f64])
+            }
+            RomMethod::Dino => {
+                let (loss, rec, node) = self.dino_loss(model, batch, ctx);
+                (loss, vec![rec, node])
+            }
+            RomMethod::Crom => (self.crom_loss(model, batch, &ctx.device).0, vec![]),
+        };
+        let loss = engine::backward_into(model, loss, grads);
+        if let Some(f) = self.report.take().into_iter().next() {
+            return Err(TrainError::failed(format!("a bridge op failed in the backward pass: {f:?}")));
+        }
+        Ok(StepOutput { loss, metrics })
+    }
+
+    fn validate(&mut self, model: &RomNet, device: &Device) -> Result<Option<f64>, TrainError> {
+        let v = &self.validation;
+        let levels = match self.exp.data.validation_levels {
+            0 => v.levels,
+            l => l.min(v.levels),
+        };
+        let forecaster = Forecaster {
+            exp: &self.exp,
+            decoder: &model.decoder,
+            dynamics: model.dynamics.as_ref(),
+            scales: &self.scales,
+            coords: &self.x_scaled,
+            dims: self.data.dims,
+            channels: self.data.fields.len(),
+            level_dt: self.data.level_dt,
+            spec: &self.data.spec,
+        };
+        let initial: Vec<f32> = (0..v.count).flat_map(|s| v.level(s, 0).iter().copied()).collect();
+        let pred = forecaster.forecast(&initial, &v.params, v.count, levels - 1, device)?;
+        let f = v.frame();
+        let (mut early, mut late) = ((0.0, 0usize), (0.0, 0usize));
+        for s in 0..v.count {
+            for t in 0..levels {
+                let p = &pred[(s * levels + t) * f..(s * levels + t + 1) * f];
+                let e = frame_error(p, v.level(s, t), v.fields.len());
+                let acc = if t < self.t_train { &mut early } else { &mut late };
+                acc.0 += e;
+                acc.1 += 1;
+            }
+        }
+        let mean = |a: (f64, usize)| if a.1 > 0 { a.0 / a.1 as f64 } else { f64::NAN };
+        self.last_validation = vec![("val_interp".into(), mean(early)), ("val_extrap".into(), mean(late))];
+        Ok(Some((early.0 + late.0) / (early.1 + late.1) as f64))
+    }
+
+    fn validation_metric_names(&self) -> Vec<String> {
+        vec!["val_interp".into(), "val_extrap".into()]
+    }
+
+    fn validation_metrics(&mut self) -> Vec<(String, f64)> {
+        std::mem::take(&mut self.last_validation)
+    }
+
+    fn state(&self) -> Vec<u8> {
+        self.left_out.to_le_bytes().to_vec()
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let bytes: [u8; 8] =
+            state.try_into().map_err(|_| format!("{} bytes of method state, 8 expected", state.len()))?;
+        self.left_out = u64::from_le_bytes(bytes);
+        Ok(())
+    }
+}
+
+/// The relative L2 error of one frame, averaged over channels.
+pub fn frame_error(p: &[f32], u: &[f32], channels: usize) -> f64 {
+    let n = u.len() / channels;
+    (0..channels)
+        .map(|c| {
+            let (mut num, mut den) = (0.0, 0.0);
+            for i in c * n..(c + 1) * n {
+                num += (p[i] as f64 - u[i] as f64).powi(2);
+                den += (u[i] as f64).powi(2);
+            }
+            (num / den.max(1e-300)).sqrt()
+        })
+        .sum::<f64>()
+        / channels as f64
+}
+
+// --- inference -----------------------------------------------------------------------------------------------------
+
+/// Forecasts trajectories from initial fields with a trained model (on any device, without autodiff).
+pub struct Forecaster<'a> {
+    pub exp: &'a RomExperiment,
+    pub decoder: &'a Decoder,
+    pub dynamics: Option<&'a Dynamics>,
+    pub scales: &'a RomScales,
+    /// Scaled grid coordinates (`points × dims`).
+    pub coords: &'a [f32],
+    pub dims: usize,
+    pub channels: usize,
+    pub level_dt: f64,
+    pub spec: &'a RomSpec,
+}
+
+impl Forecaster<'_> {
+    fn points(&self) -> usize {
+        self.coords.len() / self.dims
+    }
+
+    /// The latents `[b, k]` whose decoded fields best fit `targets` (`b × frame`, physical): Adam (or plain
+    /// gradient descent with `adam = false`) on the mean squared error from `start`, gradients from the exact
+    /// Jacobian; keeps each sample's best iterate.
+    fn fit(&self, targets: &[f32], start: Vec<f32>, steps: usize, lr: f64, adam: bool, device: &Device) -> Vec<f32> {
+        let (n, c, d, k) = (self.points(), self.channels, self.dims, self.exp.model.latent);
+        let b = start.len() / k;
+        let xs: Vec<f32> = (0..b).flat_map(|_| self.coords.iter().copied()).collect();
+        let on = (device, dtype_of(self.decoder));
+        let xs = tensor3(xs, [b, n, d], on);
+        let (mut a, mut best, mut best_loss) = (start.clone(), start, vec![f64::INFINITY; b]);
+        let (mut m1, mut m2) = (vec![0.0f64; b * k], vec![0.0f64; b * k]);
+        for it in 0..=steps {
+            let (y, jac) = self.decoder.jacobian_at(xs.clone(), tensor2(a.clone(), [b, k], on));
+            let (y, jac) = (host(y), host(jac));
+            let mut g = vec![0.0f64; b * k];
+            for s in 0..b {
+                let mut loss = 0.0;
+                for p in 0..n {
+                    for ch in 0..c {
+                        let std = self.scales.std[ch];
+                        let val = self.scales.mean[ch] + std * y[(s * n + p) * c + ch] as f64;
+                        let r = val - targets[s * c * n + ch * n + p] as f64;
+                        loss += r * r;
+                        for i in 0..k {
+                            // d(mean r²)/dα = 2 r std ∂y/∂α / (n c)
+                            g[s * k + i] += 2.0 * r * std * jac[((s * n + p) * c + ch) * k + i] as f64;
+                        }
+                    }
+                }
+                let loss = loss / (n * c) as f64;
+                if loss < best_loss[s] {
+                    best_loss[s] = loss;
+                    best[s * k..(s + 1) * k].copy_from_slice(&a[s * k..(s + 1) * k]);
+                }
+            }
+            if it == steps {
+                break;
+            }
+            let t = (it + 1) as i32;
+            for (j, gj) in g.iter().enumerate() {
+                let gj = gj / (n * c) as f64;
+                if adam {
+                    m1[j] = 0.9 * m1[j] + 0.1 * gj;
+                    m2[j] = 0.999 * m2[j] + 0.001 * gj * gj;
+                    let mh = m1[j] / (1.0 - 0.9f64.powi(t));
+                    let vh = m2[j] / (1.0 - 0.999f64.powi(t));
+                    a[j] -= (lr * mh / (vh.sqrt() + 1e-8)) as f32;
+                } else {
+                    a[j] -= (lr * gj) as f32;
+                }
+            }
+        }
+        best
+    }
+
+    /// Decodes latents `[b, k]` to physical frames (`b × frame`, frame layout).
+    fn decode(&self, a: &[f32], device: &Device) -> Vec<f32> {
+        let (n, d, k) = (self.points(), self.dims, self.exp.model.latent);
+        let b = a.len() / k;
+        let on = (device, dtype_of(self.decoder));
+        let x = tensor2(self.coords.to_vec(), [n, d], on);
+        host(physical(self.decoder.decode(x, tensor2(a.to_vec(), [b, k], on)), self.scales))
+    }
+
+    /// `b` trajectories of `steps + 1` levels (the fitted initial level first) from the initial fields `initial`
+    /// (`b × frame`) with simulation parameters `params` (`b × p`, raw); `(trajectory, level, frame)`.
+    pub fn forecast(
+        &self,
+        initial: &[f32],
+        params: &[f64],
+        b: usize,
+        steps: usize,
+        device: &Device,
+    ) -> Result<Vec<f32>, TrainError> {
+        let k = self.exp.model.latent;
+        let inf = &self.exp.inference;
+        let frame = initial.len() / b.max(1);
+        let mut a = self.fit(initial, vec![0.0; b * k], inf.init_steps, inf.init_lr, true, device);
+        let mut out = vec![0.0f32; b * (steps + 1) * frame];
+        let mut put = |level: usize, frames: &[f32]| {
+            for s in 0..b {
+                out[(s * (steps + 1) + level) * frame..(s * (steps + 1) + level + 1) * frame]
+                    .copy_from_slice(&frames[s * frame..(s + 1) * frame]);
+            }
+        };
+        let mut u = self.decode(&a, device);
+        put(0, &u);
+        match self.exp.method {
+            RomMethod::Crom => {
+                // the solver's step on the decoded field, then the latent that decodes closest to it
+                let p = params.len() / b.max(1);
+                let schemes = (0..b)
+                    .map(|s| self.spec.rhs(&params[s * p..(s + 1) * p]).map_err(|e| bad(e.to_string())))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut w = schemes.first().map(|s| s.work()).unwrap_or_default();
+                let mut f = vec![0.0; frame];
+                let (dt, per) = (self.spec.dt, self.spec.steps_per_level);
+                for level in 1..=steps {
+                    for (s, scheme) in schemes.iter().enumerate() {
+                        let mut v: Vec<f64> = u[s * frame..(s + 1) * frame].iter().map(|x| *x as f64).collect();
+                        for _ in 0..per {
+                            scheme.rhs(&v, &mut f, &mut w);
+                            v.iter_mut().zip(&f).for_each(|(x, y)| *x += dt * y);
+                        }
+                        u[s * frame..(s + 1) * frame].iter_mut().zip(&v).for_each(|(x, y)| *x = *y as f32);
+                    }
+                    a = self.fit(&u, a, inf.project_steps, inf.project_lr, false, device);
+                    u = self.decode(&a, device);
+                    put(level, &u);
+                }
+            }
+            _ => {
+                let dynamics = self.dynamics.ok_or_else(|| bad("the model has no dynamics network"))?;
+                let integrator = Integrator::parse(&inf.integrator).map_err(|e| bad(e.0))?;
+                let mu = (!self.scales.mu_mean.is_empty()).then(|| {
+                    let p = self.scales.mu_mean.len();
+                    tensor2(self.scales.normalised_params(params), [b, p], (device, dtype_of(self.decoder)))
+                });
+                let f = |x: Tensor<2>| dynamics.forward(x, mu.clone());
+                let mut at = tensor2(a, [b, k], (device, dtype_of(self.decoder)));
+                for level in 1..=steps {
+                    at = integrate(&f, at, self.level_dt, integrator);
+                    put(level, &self.decode(&host(at.clone()), device));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+// --- runs ----------------------------------------------------------------------------------------------------------
+
+/// Whether the stored configuration `old` may be continued by `exp` (only `training.steps` may grow, with
+/// `extend`).
+fn reconcile(old: &str, exp: &RomExperiment, extend: bool, out: &Path) -> Result<Reconciled, TrainError> {
+    let old_exp = RomExperiment::parse(old, "config.toml").map_err(|e| bad(e.to_string()))?;
+    let mut mine = exp.clone();
+    mine.data.path = old_exp.data.path.clone();
+    mine.data.validation = old_exp.data.validation.clone();
+    let mut reference = old_exp.clone();
+    let (old_steps, new_steps) = (old_exp.training.steps, exp.training.steps);
+    if extend {
+        if new_steps < old_steps {
+            return Err(bad(format!(
+                "{}: --extend can only raise `training.steps` (the run has {old_steps}, the configuration {new_steps})",
+                out.display()
+            )));
+        }
+        reference.training.steps = new_steps;
+    }
+    if reference != mine {
+        return Err(bad(format!(
+            "{}: the configuration differs from the run's: {}",
+            out.display(),
+            config_difference(&reference.to_toml(), &mine.to_toml())
+        )));
+    }
+    Ok(Reconciled {
+        config_text: reference.to_toml(),
+        extended_from: (new_steps != old_steps).then_some(old_steps),
+        note: None,
+    })
+}
+
+/// Trains Φ-ROM, DINo or CROM for `exp` on `opts.data` into the run directory `opts.out` (`config.toml`,
+/// `run.json`, `checkpoint.ckpt`, metrics, `summary.json`); `validation` is the validation file, if any.
+pub fn train_rom(
+    exp: &RomExperiment,
+    opts: &TrainOptions,
+    validation: Option<&Path>,
+    comm: &dyn Communicator,
+    observer: &mut dyn Observer,
+) -> Result<TrainSummary, TrainError> {
+    ansatz_operators::memory::retain_freed_memory();
+    let exp = exp.clone().validated().map_err(|e| bad(e.to_string()))?;
+    let dir =
+        RunDir::open(&opts.run_options(), exp.to_toml(), |old| reconcile(old, &exp, opts.extend, &opts.out), comm)?;
+    let data = Trajectories::load(&opts.data, 0, exp.data.max_trajectories)?;
+    let val = validation.map(|p| Trajectories::load(p, 0, 0)).transpose()?;
+    let mut method = Rom::new(&exp, data, val)?;
+    engine::train(&mut method, &dir, &exp.settings(), &opts.device, &opts.drills(), comm, observer)
+}
