@@ -455,7 +455,7 @@ pub fn print_train_summary(s: &TrainSummary, out: &Path) {
 pub fn run_rollout(a: &RolloutArgs) -> Result<()> {
     let data = match &a.data {
         Some(d) => d.clone(),
-        None => ansatz_training::trainer::RunInfo::load(&a.run).map_err(train_error)?.data,
+        None => ansatz_training::rollout::run_data(&a.run).map_err(train_error)?,
     };
     let mut opts = RolloutOptions::new(&a.run, &data, &a.out);
     opts.steps = a.steps;

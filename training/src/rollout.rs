@@ -51,6 +51,23 @@ pub trait TrajectoryModel {
     /// (sample-major, then time, then the fields in order, each `ny × nx`), `out` receives `batch × steps ×
     /// frame` values in the same layout.
     fn predict(&self, context: &[f32], batch: usize, steps: usize, out: &mut [f64]) -> Result<(), TrainError>;
+    /// The per-sample simulation parameters the model needs (variables of the data, e.g. `mu`), in order.
+    fn parameter_names(&self) -> Vec<String> {
+        vec![]
+    }
+    /// [`TrajectoryModel::predict`] for models that take the samples' simulation parameters: `params` holds
+    /// `batch × parameter_names().len()` values.
+    fn predict_with_parameters(
+        &self,
+        context: &[f32],
+        params: &[f64],
+        batch: usize,
+        steps: usize,
+        out: &mut [f64],
+    ) -> Result<(), TrainError> {
+        let _ = params;
+        self.predict(context, batch, steps, out)
+    }
     /// Whether [`TrajectoryModel::predict_with_sigma`] gives a predicted standard deviation.
     fn predicts_sigma(&self) -> bool {
         false
@@ -618,12 +635,60 @@ fn solver_chunk(
     Ok((seconds, errs))
 }
 
+/// The data's own solver on a reduced-order benchmark (`burgers1d-source`, `diffusion2d`) from the initial
+/// frames, at the data's resolution: its cost, and its error against the data (zero up to storage rounding).
+fn rom_chunk(
+    spec: &ansatz_datasets::rom::RomSpec,
+    params: &[f64],
+    initial: &[f64],
+    truth: &[f64],
+    steps: usize,
+    frame: usize,
+) -> Result<(f64, Vec<f64>), TrainError> {
+    use ansatz_solvers::prelude::{ExplicitRk, Stepper, Tableau};
+    let samples = initial.len() / frame;
+    let np = params.len() / samples.max(1);
+    let started = Instant::now();
+    let solved: Vec<Result<Vec<f64>, String>> = (0..samples)
+        .into_par_iter()
+        .map(|s| {
+            let rhs = spec.rhs(&params[s * np..(s + 1) * np]).map_err(|e| e.to_string())?;
+            let stepper = ExplicitRk::new(rhs, Tableau::euler(), spec.dt).map_err(|e| e.to_string())?;
+            let mut w = stepper.work();
+            let mut u = initial[s * frame..(s + 1) * frame].to_vec();
+            let mut out = Vec::with_capacity(steps * frame);
+            for _ in 0..steps {
+                stepper.advance(&mut u, spec.steps_per_level, &mut w);
+                out.extend_from_slice(&u);
+            }
+            Ok(out)
+        })
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut errs = vec![];
+    for (s, traj) in solved.into_iter().enumerate() {
+        let traj = traj.map_err(|e| failed(format!("solver baseline: {e}")))?;
+        for t in 0..steps {
+            let reference = &truth[(s * steps + t) * frame..(s * steps + t + 1) * frame];
+            errs.push(metrics::step_errors(&traj[t * frame..(t + 1) * frame], reference).nrmse);
+        }
+    }
+    Ok((seconds, errs))
+}
+
+/// Which solver the baselines run.
+enum BaselineKind {
+    /// The generation setup of a Burgers dataset, run at the data's resolution and coarser.
+    Burgers { setup: Setup, nu: Vec<f64> },
+    /// A reduced-order benchmark's own solver at the data's resolution, with the held-out samples' parameters.
+    Rom { spec: Box<ansatz_datasets::rom::RomSpec>, params: Vec<f64> },
+}
+
 /// The solver baselines accumulated over the chunks of a rollout.
 struct Baselines {
-    setup: Setup,
+    kind: BaselineKind,
     /// Per resolution divisor `r`: seconds and per-sample-step nRMSE so far.
     runs: Vec<(usize, f64, Vec<f64>)>,
-    nu: Vec<f64>,
 }
 
 impl Baselines {
@@ -631,6 +696,19 @@ impl Baselines {
     fn new(held: &HeldOut, opts: &RolloutOptions) -> Result<Result<Self, &'static str>, TrainError> {
         if !opts.baseline {
             return Ok(Err(""));
+        }
+        if ansatz_datasets::rom::RomPde::from_name(&held.layout.pde).is_some() {
+            let Some(text) = &held.generation else {
+                return Ok(Err("no generation_config in the data: solver baseline skipped"));
+            };
+            let spec = ansatz_datasets::rom::RomSpec::from_dataset(&held.layout.pde, text)
+                .map_err(|e| bad(format!("{}: generation_config: {e}", opts.data.display())))?;
+            let params = held.params_of(0..held.samples());
+            if spec.rhs(&params[..params.len() / held.samples().max(1)]).is_err() {
+                return Ok(Err("the data's parameters do not build its solver: solver baseline skipped"));
+            }
+            let kind = BaselineKind::Rom { spec: Box::new(spec), params };
+            return Ok(Ok(Self { kind, runs: vec![(1, 0.0, vec![])] }));
         }
         let (Some(text), Some(nu)) = (&held.generation, &held.nu) else {
             return Ok(Err("no generation_config or nu in the data: solver baseline skipped"));
@@ -643,7 +721,8 @@ impl Baselines {
             .filter(|&r| !(nx % r != 0 || (ny > 1 && ny % r != 0) || nx / r < 8))
             .map(|r| (r, 0.0, vec![]))
             .collect();
-        Ok(Ok(Self { setup: Setup::of(&spec), runs, nu: nu[held.range.clone()].to_vec() }))
+        let kind = BaselineKind::Burgers { setup: Setup::of(&spec), nu: nu[held.range.clone()].to_vec() };
+        Ok(Ok(Self { kind, runs }))
     }
 
     /// Runs every resolution on held-out samples `chunk` (offsets into the held-out range).
@@ -659,17 +738,16 @@ impl Baselines {
         let first = held.range.start + chunk.start;
         for (r, seconds, errs) in &mut self.runs {
             progress(chunk.start, held.samples(), &format!("solver at 1/{r} resolution"));
-            let (t, e) = solver_chunk(
-                &self.setup,
-                *r,
-                initial,
-                truth,
-                &self.nu[chunk.clone()],
-                first,
-                held.steps,
-                held.channels,
-                grid,
-            )?;
+            let (t, e) = match &self.kind {
+                BaselineKind::Burgers { setup, nu } => {
+                    solver_chunk(setup, *r, initial, truth, &nu[chunk.clone()], first, held.steps, held.channels, grid)?
+                }
+                BaselineKind::Rom { spec, params } => {
+                    let np = params.len() / held.samples().max(1);
+                    let p = &params[chunk.start * np..chunk.end * np];
+                    rom_chunk(spec, p, initial, truth, held.steps, held.frame())?
+                }
+            };
             *seconds += t;
             errs.extend(e);
         }
@@ -991,8 +1069,25 @@ pub fn rollout(
 ) -> Result<RolloutSummary, TrainError> {
     ansatz_operators::memory::retain_freed_memory();
     clear_output(opts)?;
+    if crate::methods::rom::is_rom_run(&opts.run) {
+        let trained = crate::methods::rom::RomTrained::load(&opts.run, &opts.device)?;
+        return rollout_model(&trained, &trained.provenance(), opts, progress);
+    }
     let trained = Trained::load(&opts.run, &opts.device)?;
     rollout_model(&trained, &trained.provenance(), opts, progress)
+}
+
+/// The data a run was trained on (its `run.json`), for `ansatz rollout` without `--data`.
+pub fn run_data(run: &Path) -> Result<PathBuf, TrainError> {
+    if crate::methods::rom::is_rom_run(run) {
+        let ipath = run.join("run.json");
+        let info: crate::methods::rom::RomRunInfo = std::fs::read_to_string(&ipath)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            .map_err(|e| bad(format!("{}: {e}", ipath.display())))?;
+        return Ok(info.data);
+    }
+    Ok(crate::trainer::RunInfo::load(run)?.data)
 }
 
 /// Refuses a non-empty report directory unless `force`, which empties it.
@@ -1013,6 +1108,8 @@ struct HeldOut {
     range: Range<usize>,
     steps: usize,
     nu: Option<Vec<f64>>,
+    /// Every sample's values of the model's [`TrajectoryModel::parameter_names`] (`sample × names`).
+    params: Vec<f64>,
     generation: Option<String>,
     files: DataFiles,
     fields: Vec<String>,
@@ -1078,13 +1175,32 @@ impl HeldOut {
                 _ => nu = None,
             }
         }
+        let names = model.parameter_names();
+        let mut columns = vec![];
+        for name in &names {
+            let mut all = vec![];
+            for shard in &files.shards {
+                all.extend(shard.ds.parameter(name).map_err(|_| {
+                    bad(format!("{}: no per-sample `{name}`, which the model needs", opts.data.display()))
+                })?);
+            }
+            columns.push(all);
+        }
+        let params = (0..files.samples).flat_map(|s| columns.iter().map(move |c| c[s])).collect();
         let generation = ds.text_attribute("generation_config");
         let (fields, times, channels, space_len) = (ds.fields.clone(), ds.times.len(), ds.fields.len(), ds.space_len());
-        Ok(Self { layout, range, steps, nu, generation, files, fields, times, channels, space_len })
+        Ok(Self { layout, range, steps, nu, params, generation, files, fields, times, channels, space_len })
     }
 
     fn samples(&self) -> usize {
         self.range.len()
+    }
+
+    /// The model's parameters of held-out samples `chunk` (offsets into the held-out range).
+    fn params_of(&self, chunk: Range<usize>) -> Vec<f64> {
+        let np = if self.files.samples == 0 { 0 } else { self.params.len() / self.files.samples };
+        let r = self.range.start + chunk.start..self.range.start + chunk.end;
+        self.params[r.start * np..r.end * np].to_vec()
     }
 
     fn frame(&self) -> usize {
@@ -1133,10 +1249,12 @@ type Rolled = (Vec<f64>, Option<Vec<f64>>, f64);
 fn predict(
     model: &dyn TrajectoryModel,
     traj: &Trajectories,
+    params: &[f64],
     steps: usize,
     batch: usize,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Rolled, TrainError> {
+    let np = model.parameter_names().len();
     let (ns, frame, h) = (traj.samples(), traj.channels() * traj.space_len(), model.context_frames());
     let mut pred = vec![0f64; ns * steps * frame];
     let mut sigma = model.predicts_sigma().then(|| vec![f64::NAN; ns * steps * frame]);
@@ -1154,6 +1272,9 @@ fn predict(
         let r = b0 * steps * frame..(b0 + b) * steps * frame;
         match &mut sigma {
             Some(sd) => model.predict_with_sigma(&context, b, steps, &mut pred[r.clone()], &mut sd[r])?,
+            None if np > 0 => {
+                model.predict_with_parameters(&context, &params[b0 * np..(b0 + b) * np], b, steps, &mut pred[r])?
+            }
             None => model.predict(&context, b, steps, &mut pred[r])?,
         }
         model_seconds += started.elapsed().as_secs_f64();
@@ -1712,8 +1833,9 @@ pub fn rollout_model(
     for c0 in (0..ns).step_by(chunk) {
         let part = c0..(c0 + chunk).min(ns);
         let traj = held.load(part.clone())?;
-        let (pred, sigma, seconds) =
-            predict(model, &traj, steps, batch, &mut |done| progress(c0 + done, ns, "rollout"))?;
+        let (pred, sigma, seconds) = predict(model, &traj, &held.params_of(part.clone()), steps, batch, &mut |done| {
+            progress(c0 + done, ns, "rollout")
+        })?;
         model_seconds += seconds;
         let (truth, initial) = reference(&traj, h, steps);
         let mut cc = curves(&pred, &truth, &initial, part.len(), ns, steps, &held.fields, model.grid(), spacing);

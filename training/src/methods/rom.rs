@@ -1260,6 +1260,141 @@ impl Forecaster<'_> {
     }
 }
 
+// --- a trained run as a trajectory model ----------------------------------------------------------------------------
+
+/// Whether the run directory `run` holds a reduced-order model (its `config.toml` names a `method`).
+pub fn is_rom_run(run: &Path) -> bool {
+    std::fs::read_to_string(run.join("config.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key("method"))
+}
+
+/// A trained Φ-ROM, DINo or CROM run, loaded for forecasting ([`crate::rollout::TrajectoryModel`]).
+pub struct RomTrained {
+    pub exp: RomExperiment,
+    pub info: RomRunInfo,
+    pub net: RomNet,
+    spec: RomSpec,
+    coords: Vec<f32>,
+    device: Device,
+}
+
+impl RomTrained {
+    /// Loads the run directory `run` (its `config.toml`, `run.json` and latest checkpoint) on `device`.
+    pub fn load(run: &Path, device: &Device) -> Result<Self, TrainError> {
+        let cpath = run.join("config.toml");
+        let text = std::fs::read_to_string(&cpath).map_err(|e| bad(format!("{}: {e}", cpath.display())))?;
+        let exp = RomExperiment::parse(&text, &cpath.display().to_string()).map_err(|e| bad(e.to_string()))?;
+        let ipath = run.join("run.json");
+        let info: RomRunInfo = std::fs::read_to_string(&ipath)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            .map_err(|e| bad(format!("{}: {e}", ipath.display())))?;
+        let ck = crate::checkpoint::Checkpoint::load(&run.join("checkpoint.ckpt")).map_err(|e| bad(e.to_string()))?;
+        let snapshots = match ck.header.layout.last() {
+            Some((name, shape)) if name == "latents" && shape.len() == 2 => shape[0],
+            _ => return Err(bad(format!("{}: the checkpoint holds no latent table", run.display()))),
+        };
+        let channels = info.fields.len();
+        let net =
+            build_net(&exp, info.dims, channels, info.param_names.len(), snapshots, &mut Init::new(exp.seed, device));
+        if ansatz_operators::flat::layout(&net) != ck.header.layout {
+            return Err(bad(format!("{}: the checkpoint does not fit the network in config.toml", run.display())));
+        }
+        let net = ansatz_operators::flat::unflatten(net, &ck.params);
+        let spec = RomSpec::from_dataset(&info.pde, &info.generation_config).map_err(|e| bad(e.to_string()))?;
+        // the grid's coordinates, as the training data had them
+        let [ny, nx] = info.grid;
+        let axis = spec.axis();
+        let mut raw = Vec::with_capacity(nx * ny * info.dims);
+        for j in 0..ny {
+            for i in 0..nx {
+                raw.push(axis[i]);
+                if info.dims == 2 {
+                    raw.push(axis[j]);
+                }
+            }
+        }
+        let coords = info.scales.scaled_coords(&raw);
+        Ok(Self { exp, info, net, spec, coords, device: device.clone() })
+    }
+
+    /// Where the training data came from: the whole training file may be rolled out (beyond the training levels
+    /// it is a forecast in time).
+    pub fn provenance(&self) -> crate::rollout::Provenance {
+        crate::rollout::Provenance {
+            data: std::fs::canonicalize(&self.info.data).unwrap_or_else(|_| self.info.data.clone()),
+            test: 0..self.info.trajectories,
+            train_samples: self.info.trajectories,
+        }
+    }
+
+    fn forecaster(&self) -> Forecaster<'_> {
+        Forecaster {
+            exp: &self.exp,
+            decoder: &self.net.decoder,
+            dynamics: self.net.dynamics.as_ref(),
+            scales: &self.info.scales,
+            coords: &self.coords,
+            dims: self.info.dims,
+            channels: self.info.fields.len(),
+            level_dt: self.info.level_dt,
+            spec: &self.spec,
+        }
+    }
+}
+
+impl crate::rollout::TrajectoryModel for RomTrained {
+    fn name(&self) -> String {
+        self.exp.method.name().into()
+    }
+    fn parameters(&self) -> usize {
+        self.info.parameters
+    }
+    fn fields(&self) -> &[String] {
+        &self.info.fields
+    }
+    fn grid(&self) -> [usize; 2] {
+        self.info.grid
+    }
+    fn context_frames(&self) -> usize {
+        1
+    }
+    fn frame_interval(&self) -> f64 {
+        self.info.level_dt
+    }
+    fn parameter_names(&self) -> Vec<String> {
+        self.info.param_names.clone()
+    }
+    fn predict(&self, context: &[f32], batch: usize, steps: usize, out: &mut [f64]) -> Result<(), TrainError> {
+        if !self.info.param_names.is_empty() {
+            return Err(bad(format!("the model needs the samples' {}", self.info.param_names.join(", "))));
+        }
+        self.predict_with_parameters(context, &[], batch, steps, out)
+    }
+    fn predict_with_parameters(
+        &self,
+        context: &[f32],
+        params: &[f64],
+        batch: usize,
+        steps: usize,
+        out: &mut [f64],
+    ) -> Result<(), TrainError> {
+        let frame = context.len() / batch.max(1);
+        let pred = self.forecaster().forecast(context, params, batch, steps, &self.device)?;
+        for s in 0..batch {
+            for t in 0..steps {
+                let src = &pred[(s * (steps + 1) + t + 1) * frame..(s * (steps + 1) + t + 2) * frame];
+                for (o, v) in out[(s * steps + t) * frame..(s * steps + t + 1) * frame].iter_mut().zip(src) {
+                    *o = *v as f64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 // --- runs ----------------------------------------------------------------------------------------------------------
 
 /// Whether the stored configuration `old` may be continued by `exp` (only `training.steps` may grow, with
