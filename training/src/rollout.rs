@@ -1198,7 +1198,7 @@ impl HeldOut {
 
     /// The model's parameters of held-out samples `chunk` (offsets into the held-out range).
     fn params_of(&self, chunk: Range<usize>) -> Vec<f64> {
-        let np = if self.files.samples == 0 { 0 } else { self.params.len() / self.files.samples };
+        let np = self.params.len().checked_div(self.files.samples).unwrap_or(0);
         let r = self.range.start + chunk.start..self.range.start + chunk.end;
         self.params[r.start * np..r.end * np].to_vec()
     }
