@@ -12,19 +12,23 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Embedded experiment configurations, by name.
-pub const EMBEDDED: [(&str, &str); 5] = [
+pub const EMBEDDED: [(&str, &str); 8] = [
     ("dymixop-burgers2d", include_str!("../configs/train-dymixop-burgers2d.toml")),
     ("fno-burgers2d", include_str!("../configs/train-fno-burgers2d.toml")),
     ("jaws-fno-burgers1d", include_str!("../configs/train-jaws-fno-burgers1d.toml")),
     ("jaws-dymixop-burgers1d", include_str!("../configs/train-jaws-dymixop-burgers1d.toml")),
     ("phirom-burgers1d", include_str!("../configs/train-phirom-burgers1d.toml")),
+    ("phirom-diffusion2d", include_str!("../configs/train-phirom-diffusion2d.toml")),
+    ("dino-burgers1d", include_str!("../configs/train-dino-burgers1d.toml")),
+    ("crom-burgers1d", include_str!("../configs/train-crom-burgers1d.toml")),
 ];
 
 /// Options of `ansatz train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Experiment configuration: a TOML file, or an embedded one (dymixop-burgers2d, fno-burgers2d,
-    /// jaws-fno-burgers1d, jaws-dymixop-burgers1d).
+    /// jaws-fno-burgers1d, jaws-dymixop-burgers1d; the reduced-order models phirom-burgers1d, phirom-diffusion2d,
+    /// dino-burgers1d, crom-burgers1d).
     pub config: String,
     /// Dataset file (overrides `data.path` of the configuration).
     #[arg(long)]

@@ -116,11 +116,21 @@ pub struct RomData {
     pub validation_levels: usize,
     /// Use at most this many trajectories of the training file (0: all).
     pub max_trajectories: usize,
+    /// Without a validation file: validate on this many trajectories of the training file that follow the
+    /// training ones (0: on the training trajectories themselves).
+    pub validation_trajectories: usize,
 }
 
 impl Default for RomData {
     fn default() -> Self {
-        Self { path: None, train_levels: 100, validation: None, validation_levels: 0, max_trajectories: 0 }
+        Self {
+            path: None,
+            train_levels: 100,
+            validation: None,
+            validation_levels: 0,
+            max_trajectories: 0,
+            validation_trajectories: 0,
+        }
     }
 }
 
@@ -462,6 +472,20 @@ impl Trajectories {
             params,
             spec,
         })
+    }
+
+    /// The first `train` trajectories, and the `validation` after them.
+    pub fn split(self, train: usize, validation: usize) -> (Self, Self) {
+        let (f, p) = (self.levels * self.frame(), self.param_names.len());
+        let mut a = self.clone();
+        a.count = train;
+        a.u.truncate(train * f);
+        a.params.truncate(train * p);
+        let mut b = self;
+        b.u = b.u[train * f..(train + validation) * f].to_vec();
+        b.params = b.params[train * p..(train + validation) * p].to_vec();
+        b.count = validation;
+        (a, b)
     }
 
     /// Grid points per frame.
@@ -1442,8 +1466,25 @@ pub fn train_rom(
     let exp = exp.clone().validated().map_err(|e| bad(e.to_string()))?;
     let dir =
         RunDir::open(&opts.run_options(), exp.to_toml(), |old| reconcile(old, &exp, opts.extend, &opts.out), comm)?;
-    let data = Trajectories::load(&opts.data, 0, exp.data.max_trajectories)?;
-    let val = validation.map(|p| Trajectories::load(p, 0, 0)).transpose()?;
+    let d = &exp.data;
+    let (data, val) = match validation {
+        Some(p) => (Trajectories::load(&opts.data, 0, d.max_trajectories)?, Some(Trajectories::load(p, 0, 0)?)),
+        None if d.validation_trajectories > 0 => {
+            let all = Trajectories::load(&opts.data, 0, 0)?;
+            let train = if d.max_trajectories == 0 { all.count } else { d.max_trajectories.min(all.count) };
+            if train + d.validation_trajectories > all.count {
+                return Err(bad(format!(
+                    "{}: {} trajectories, fewer than {train} for training and {} for validation",
+                    opts.data.display(),
+                    all.count,
+                    d.validation_trajectories
+                )));
+            }
+            let (t, v) = all.split(train, d.validation_trajectories);
+            (t, Some(v))
+        }
+        None => (Trajectories::load(&opts.data, 0, d.max_trajectories)?, None),
+    };
     let mut method = Rom::new(&exp, data, val)?;
     engine::train(&mut method, &dir, &exp.settings(), &opts.device, &opts.drills(), comm, observer)
 }
