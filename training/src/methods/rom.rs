@@ -1154,9 +1154,9 @@ impl Forecaster<'_> {
         self.coords.len() / self.dims
     }
 
-    /// The latents `[b, k]` whose decoded fields best fit `targets` (`b × frame`, physical): Adam (or plain
-    /// gradient descent with `adam = false`) on the mean squared error from `start`, gradients from the exact
-    /// Jacobian; keeps each sample's best iterate.
+    /// The latents `[b, k]` whose decoded fields best fit `targets` (`b × frame`, physical): Adam on the mean
+    /// squared error, or with `adam = false` plain gradient descent on the sum of squares, from `start`, with
+    /// gradients from the exact Jacobian; keeps each sample's best iterate.
     fn fit(&self, targets: &[f32], start: Vec<f32>, steps: usize, lr: f64, adam: bool, device: &Device) -> Vec<f32> {
         let (n, c, d, k) = (self.points(), self.channels, self.dims, self.exp.model.latent);
         let b = start.len() / k;
@@ -1194,7 +1194,9 @@ impl Forecaster<'_> {
             }
             let t = (it + 1) as i32;
             for (j, gj) in g.iter().enumerate() {
-                let gj = gj / (n * c) as f64;
+                // Adam on the mean squared error; gradient descent on the sum of squares (the reference's
+                // least-squares objective, whose scale sets the step of a fixed rate)
+                let gj = if adam { gj / (n * c) as f64 } else { *gj };
                 if adam {
                     m1[j] = 0.9 * m1[j] + 0.1 * gj;
                     m2[j] = 0.999 * m2[j] + 0.001 * gj * gj;
