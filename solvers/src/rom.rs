@@ -9,7 +9,9 @@
 //!
 //! The scalar parameter of each (μ, D) plays the role of [`SemiDiscrete::nu`]: tangents and adjoints include it.
 
+use crate::fv::FvBurgers1d;
 use crate::scheme::SemiDiscrete;
+use crate::spectral::{SpectralBurgers1d, SpectralRhs};
 use crate::{ConfigError, check_non_negative, check_positive};
 
 /// `u_t + (u²/2)_x = a e^{μ x}` on `[0, L]` with `n` cells (centres `x_j = (j + ½) L/n`), the Godunov flux (the
@@ -195,50 +197,93 @@ impl SemiDiscrete for Diffusion2d {
     }
 }
 
-/// The right-hand side of either benchmark, for code that handles both (one value per sample).
+/// The right-hand side of a reduced-order model's full-order problem, one value per sample: either benchmark of
+/// this module, or the viscous Burgers equation in 1D (finite volume or spectral).
 #[derive(Clone, Debug)]
 pub enum RomRhs {
     BurgersSource(BurgersSource1d),
     Diffusion(Diffusion2d),
+    Viscous1d(FvBurgers1d),
+    Spectral1d(SpectralRhs<SpectralBurgers1d>),
+}
+
+/// Scratch space of [`RomRhs`] (the variant of its right-hand side).
+pub enum RomWork {
+    Plain(Vec<f64>),
+    Fv(<FvBurgers1d as SemiDiscrete>::Work),
+    Spectral(<SpectralRhs<SpectralBurgers1d> as SemiDiscrete>::Work),
+}
+
+impl Default for RomWork {
+    fn default() -> Self {
+        RomWork::Plain(Vec::new())
+    }
+}
+
+impl RomRhs {
+    /// `w` made the scratch of this right-hand side (it is, unless it was made for another one).
+    fn ready<'a>(&self, w: &'a mut RomWork) -> &'a mut RomWork {
+        let fits = matches!(
+            (self, &*w),
+            (RomRhs::BurgersSource(_) | RomRhs::Diffusion(_), RomWork::Plain(_))
+                | (RomRhs::Viscous1d(_), RomWork::Fv(_))
+                | (RomRhs::Spectral1d(_), RomWork::Spectral(_))
+        );
+        if !fits {
+            *w = self.work();
+        }
+        w
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $w:ident, $s:ident, $work:ident => $e:expr) => {
+        match ($self, $self.ready($w)) {
+            (RomRhs::BurgersSource($s), RomWork::Plain(_)) => {
+                let $work = &mut ();
+                $e
+            }
+            (RomRhs::Diffusion($s), RomWork::Plain($work)) => $e,
+            (RomRhs::Viscous1d($s), RomWork::Fv($work)) => $e,
+            (RomRhs::Spectral1d($s), RomWork::Spectral($work)) => $e,
+            _ => unreachable!("RomRhs::ready matches the scratch to the right-hand side"),
+        }
+    };
 }
 
 impl SemiDiscrete for RomRhs {
-    /// Scratch of the diffusion problem (unused by Burgers).
-    type Work = Vec<f64>;
+    type Work = RomWork;
     fn state_len(&self) -> usize {
         match self {
             RomRhs::BurgersSource(s) => s.state_len(),
             RomRhs::Diffusion(s) => s.state_len(),
+            RomRhs::Viscous1d(s) => s.state_len(),
+            RomRhs::Spectral1d(s) => s.state_len(),
         }
     }
     fn nu(&self) -> f64 {
         match self {
             RomRhs::BurgersSource(s) => s.nu(),
             RomRhs::Diffusion(s) => s.nu(),
+            RomRhs::Viscous1d(s) => s.nu(),
+            RomRhs::Spectral1d(s) => s.nu(),
         }
     }
-    fn work(&self) -> Vec<f64> {
+    fn work(&self) -> RomWork {
         match self {
-            RomRhs::BurgersSource(_) => Vec::new(),
-            RomRhs::Diffusion(s) => s.work(),
+            RomRhs::BurgersSource(_) => RomWork::Plain(Vec::new()),
+            RomRhs::Diffusion(s) => RomWork::Plain(s.work()),
+            RomRhs::Viscous1d(s) => RomWork::Fv(s.work()),
+            RomRhs::Spectral1d(s) => RomWork::Spectral(s.work()),
         }
     }
-    fn rhs(&self, u: &[f64], out: &mut [f64], w: &mut Vec<f64>) {
-        match self {
-            RomRhs::BurgersSource(s) => s.rhs(u, out, &mut ()),
-            RomRhs::Diffusion(s) => s.rhs(u, out, w),
-        }
+    fn rhs(&self, u: &[f64], out: &mut [f64], w: &mut RomWork) {
+        dispatch!(self, w, s, work => s.rhs(u, out, work))
     }
-    fn rhs_jvp(&self, u: &[f64], du: &[f64], dp: f64, out: &mut [f64], w: &mut Vec<f64>) {
-        match self {
-            RomRhs::BurgersSource(s) => s.rhs_jvp(u, du, dp, out, &mut ()),
-            RomRhs::Diffusion(s) => s.rhs_jvp(u, du, dp, out, w),
-        }
+    fn rhs_jvp(&self, u: &[f64], du: &[f64], dp: f64, out: &mut [f64], w: &mut RomWork) {
+        dispatch!(self, w, s, work => s.rhs_jvp(u, du, dp, out, work))
     }
-    fn rhs_vjp(&self, u: &[f64], g: &[f64], out: &mut [f64], w: &mut Vec<f64>) -> f64 {
-        match self {
-            RomRhs::BurgersSource(s) => s.rhs_vjp(u, g, out, &mut ()),
-            RomRhs::Diffusion(s) => s.rhs_vjp(u, g, out, w),
-        }
+    fn rhs_vjp(&self, u: &[f64], g: &[f64], out: &mut [f64], w: &mut RomWork) -> f64 {
+        dispatch!(self, w, s, work => s.rhs_vjp(u, g, out, work))
     }
 }

@@ -399,8 +399,8 @@ pub struct Trajectories {
     /// Names of the simulation parameters and their values `(trajectory, parameter)`.
     pub param_names: Vec<String>,
     pub params: Vec<f64>,
-    /// The generation spec, from the file.
-    pub spec: RomSpec,
+    /// The full-order problem, from the file.
+    pub physics: Physics,
 }
 
 impl Trajectories {
@@ -412,7 +412,7 @@ impl Trajectories {
         let config = ds.text_attribute("generation_config").ok_or_else(|| {
             bad(format!("{name}: no `generation_config` attribute (make the data with `ansatz generate burgers1d-source|diffusion2d`)"))
         })?;
-        let spec = RomSpec::from_dataset(&ds.pde, &config).map_err(|e| bad(format!("{name}: {e}")))?;
+        let physics = Physics::from_dataset(&ds.pde, &config).map_err(|e| bad(format!("{name}: {e}")))?;
         if ds.times.len() < 2 {
             return Err(bad(format!("{name}: {} time levels, at least 2 needed", ds.times.len())));
         }
@@ -470,7 +470,7 @@ impl Trajectories {
             u,
             param_names,
             params,
-            spec,
+            physics,
         })
     }
 
@@ -508,6 +508,86 @@ impl Trajectories {
     pub fn params_of(&self, s: usize) -> &[f64] {
         let p = self.param_names.len();
         &self.params[s * p..(s + 1) * p]
+    }
+}
+
+/// The full-order problem behind a dataset, rebuilt from its `pde` and `generation_config` attributes: a
+/// reduced-order benchmark (`burgers1d-source`, `diffusion2d`) or the viscous Burgers equation in 1D (finite
+/// volume or spectral, ν per sample).
+#[derive(Clone, Debug)]
+pub enum Physics {
+    Rom(RomSpec),
+    Burgers(Box<ansatz_datasets::config::Spec>),
+}
+
+impl Physics {
+    /// The problem of a dataset.
+    pub fn from_dataset(pde: &str, config: &str) -> Result<Self, String> {
+        if ansatz_datasets::rom::RomPde::from_name(pde).is_some() {
+            return RomSpec::from_dataset(pde, config).map(Physics::Rom).map_err(|e| e.to_string());
+        }
+        if pde == "burgers1d" {
+            let spec = ansatz_datasets::config::load(pde, Some(("generation_config", config)), &[], None, None)
+                .map_err(|e| e.to_string())?;
+            return Ok(Physics::Burgers(Box::new(spec)));
+        }
+        Err(format!("'{pde}' has no full-order right-hand side here (burgers1d-source, diffusion2d, burgers1d)"))
+    }
+
+    /// The generation config it was rebuilt from.
+    pub fn config_text(&self) -> &str {
+        match self {
+            Physics::Rom(spec) => &spec.config_text,
+            Physics::Burgers(spec) => &spec.config_text,
+        }
+    }
+
+    /// The right-hand side of a sample whose simulation parameters `names` have the values `params`.
+    pub fn rhs(&self, names: &[String], params: &[f64]) -> Result<RomRhs, String> {
+        use ansatz_datasets::config::Scheme;
+        use ansatz_solvers::fv::FvBurgers1d;
+        use ansatz_solvers::spectral::{SpectralBurgers1d, SpectralRhs};
+        match self {
+            Physics::Rom(spec) => spec.rhs(params).map_err(|e| e.to_string()),
+            Physics::Burgers(spec) => {
+                let nu =
+                    names.iter().position(|n| n == "nu").map(|i| params[i]).ok_or("burgers1d needs the sample's nu")?;
+                let rhs = match spec.scheme {
+                    Scheme::FiniteVolume(r, f) => {
+                        FvBurgers1d::new(spec.n, spec.length, nu, spec.bc[0], r, f).map(RomRhs::Viscous1d)
+                    }
+                    Scheme::Spectral => SpectralBurgers1d::new(spec.n, spec.length)
+                        .and_then(|p| SpectralRhs::new(p, nu))
+                        .map(RomRhs::Spectral1d),
+                };
+                rhs.map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Advances one sample's frame `u` by one stored level with the data's own solver (forward Euler for the
+    /// benchmarks; the generation's scheme and its stable step from `u` for Burgers).
+    pub fn step_level(&self, names: &[String], params: &[f64], u: &mut [f64]) -> Result<(), String> {
+        match self {
+            Physics::Rom(spec) => {
+                use ansatz_solvers::prelude::{ExplicitRk, Stepper, Tableau};
+                let rhs = spec.rhs(params).map_err(|e| e.to_string())?;
+                let stepper = ExplicitRk::new(rhs, Tableau::euler(), spec.dt).map_err(|e| e.to_string())?;
+                let mut w = stepper.work();
+                stepper.advance(u, spec.steps_per_level, &mut w);
+                Ok(())
+            }
+            Physics::Burgers(spec) => {
+                let nu =
+                    names.iter().position(|n| n == "nu").map(|i| params[i]).ok_or("burgers1d needs the sample's nu")?;
+                let mut setup = ansatz_datasets::generate::Setup::of(spec);
+                setup.frames = 1;
+                let t = ansatz_datasets::generate::trajectory(&setup, u, nu, 0).map_err(|e| e.to_string())?;
+                let n = u.len();
+                u.copy_from_slice(&t.data[n..2 * n]);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -604,6 +684,11 @@ pub struct RomRunInfo {
     pub parameters: usize,
     /// The data's generation config (CROM rebuilds the solver from it).
     pub generation_config: String,
+    /// The grid's coordinates.
+    #[serde(default)]
+    pub x: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<Vec<f64>>,
 }
 
 fn decoder_config(exp: &RomExperiment, dims: usize, channels: usize) -> DecoderConfig {
@@ -748,7 +833,10 @@ impl Rom {
         let mu_norm = scales.normalised_params(&data.params);
         let schemes = (0..data.count)
             .map(|s| {
-                data.spec.rhs(data.params_of(s)).map(Arc::new).map_err(|e| bad(format!("{}: {e}", data.path.display())))
+                data.physics
+                    .rhs(&data.param_names, data.params_of(s))
+                    .map(Arc::new)
+                    .map_err(|e| bad(format!("{}: {e}", data.path.display())))
             })
             .collect::<Result<Vec<_>, _>>()?;
         if schemes.first().map(|s| s.state_len()) != Some(data.frame()) {
@@ -784,7 +872,10 @@ impl Rom {
             param_names: self.data.param_names.clone(),
             scales: self.scales.clone(),
             parameters,
-            generation_config: self.data.spec.config_text.clone(),
+            generation_config: self.data.physics.config_text().to_string(),
+            x: self.data.coords.iter().step_by(self.data.dims).take(self.data.grid[1]).copied().collect(),
+            y: (self.data.dims == 2)
+                .then(|| (0..self.data.grid[0]).map(|j| self.data.coords[j * self.data.grid[1] * 2 + 1]).collect()),
         }
     }
 
@@ -1077,7 +1168,8 @@ impl Method for Rom {
             dims: self.data.dims,
             channels: self.data.fields.len(),
             level_dt: self.data.level_dt,
-            spec: &self.data.spec,
+            physics: &self.data.physics,
+            param_names: &self.data.param_names,
         };
         let initial: Vec<f32> = (0..v.count).flat_map(|s| v.level(s, 0).iter().copied()).collect();
         let pred = forecaster.forecast(&initial, &v.params, v.count, levels - 1, device)?;
@@ -1146,7 +1238,9 @@ pub struct Forecaster<'a> {
     pub dims: usize,
     pub channels: usize,
     pub level_dt: f64,
-    pub spec: &'a RomSpec,
+    pub physics: &'a Physics,
+    /// Names of the simulation parameters the forecasts receive.
+    pub param_names: &'a [String],
 }
 
 impl Forecaster<'_> {
@@ -1247,19 +1341,12 @@ impl Forecaster<'_> {
             RomMethod::Crom => {
                 // the solver's step on the decoded field, then the latent that decodes closest to it
                 let p = params.len() / b.max(1);
-                let schemes = (0..b)
-                    .map(|s| self.spec.rhs(&params[s * p..(s + 1) * p]).map_err(|e| bad(e.to_string())))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut w = schemes.first().map(|s| s.work()).unwrap_or_default();
-                let mut f = vec![0.0; frame];
-                let (dt, per) = (self.spec.dt, self.spec.steps_per_level);
                 for level in 1..=steps {
-                    for (s, scheme) in schemes.iter().enumerate() {
+                    for s in 0..b {
                         let mut v: Vec<f64> = u[s * frame..(s + 1) * frame].iter().map(|x| *x as f64).collect();
-                        for _ in 0..per {
-                            scheme.rhs(&v, &mut f, &mut w);
-                            v.iter_mut().zip(&f).for_each(|(x, y)| *x += dt * y);
-                        }
+                        self.physics
+                            .step_level(self.param_names, &params[s * p..(s + 1) * p], &mut v)
+                            .map_err(|e| TrainError::failed(format!("the solver step of sample {s}: {e}")))?;
                         u[s * frame..(s + 1) * frame].iter_mut().zip(&v).for_each(|(x, y)| *x = *y as f32);
                     }
                     a = self.fit(&u, a, inf.project_steps, inf.project_lr, false, device);
@@ -1301,7 +1388,7 @@ pub struct RomTrained {
     pub exp: RomExperiment,
     pub info: RomRunInfo,
     pub net: RomNet,
-    spec: RomSpec,
+    physics: Physics,
     coords: Vec<f32>,
     device: Device,
 }
@@ -1329,21 +1416,28 @@ impl RomTrained {
             return Err(bad(format!("{}: the checkpoint does not fit the network in config.toml", run.display())));
         }
         let net = ansatz_operators::flat::unflatten(net, &ck.params);
-        let spec = RomSpec::from_dataset(&info.pde, &info.generation_config).map_err(|e| bad(e.to_string()))?;
+        let physics = Physics::from_dataset(&info.pde, &info.generation_config).map_err(bad)?;
         // the grid's coordinates, as the training data had them
         let [ny, nx] = info.grid;
-        let axis = spec.axis();
+        let x = match (&physics, info.x.is_empty()) {
+            (Physics::Rom(spec), true) => spec.axis(),
+            _ => info.x.clone(),
+        };
+        let y = info.y.clone().unwrap_or_else(|| x.clone());
+        if x.len() != nx || (info.dims == 2 && y.len() != ny) {
+            return Err(bad(format!("{}: run.json's coordinates do not match its grid", run.display())));
+        }
         let mut raw = Vec::with_capacity(nx * ny * info.dims);
-        for j in 0..ny {
-            for i in 0..nx {
-                raw.push(axis[i]);
+        for yj in y.iter().take(ny) {
+            for xi in &x {
+                raw.push(*xi);
                 if info.dims == 2 {
-                    raw.push(axis[j]);
+                    raw.push(*yj);
                 }
             }
         }
         let coords = info.scales.scaled_coords(&raw);
-        Ok(Self { exp, info, net, spec, coords, device: device.clone() })
+        Ok(Self { exp, info, net, physics, coords, device: device.clone() })
     }
 
     /// Where the training data came from: the whole training file may be rolled out (beyond the training levels
@@ -1366,7 +1460,8 @@ impl RomTrained {
             dims: self.info.dims,
             channels: self.info.fields.len(),
             level_dt: self.info.level_dt,
-            spec: &self.spec,
+            physics: &self.physics,
+            param_names: &self.info.param_names,
         }
     }
 }
