@@ -430,9 +430,23 @@ fn run_train_rom(a: &TrainArgs, exp: &RomExperiment, name: &str, comm: &dyn Comm
                 String::new()
             }
         );
+        if let Some(left) = last_metric(&out.join("metrics.csv"), "left_out").filter(|v| *v > 0.0) {
+            println!(
+                "  {left:.0} samples left out of the dynamics loss in all (a rank-deficient decoder Jacobian or a \
+                 vanishing latent velocity; `left_out` in metrics.csv)"
+            );
+        }
         println!("  run directory: {}", out.display());
     }
     Ok(())
+}
+
+/// The last value of column `name` of a metrics CSV file.
+fn last_metric(path: &Path, name: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let col = lines.next()?.split(',').position(|c| c == name)?;
+    lines.filter_map(|l| l.split(',').nth(col)?.parse::<f64>().ok()).last()
 }
 
 pub fn print_train_summary(s: &TrainSummary, out: &Path) {
