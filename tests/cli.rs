@@ -253,3 +253,60 @@ fn insr_solves_from_the_command_line() {
     assert_eq!(code, 2);
     assert!(err.contains("--init"), "{err}");
 }
+
+#[test]
+fn reduced_order_models_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let small = ["--set", "grid.n=32", "--set", "time.levels=12"];
+    let generate = |set: &str, out: &str| {
+        let mut a = vec!["generate", "burgers1d-source", "--set"];
+        let s = format!("parameter.set={set}");
+        a.push(&s);
+        a.extend(small);
+        let o = d(out);
+        a.extend(["--out", o.as_str()]);
+        ansatz(&a)
+    };
+    let (code, _, err) = generate("train", "train.nc");
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = generate("interpolation", "interp.nc");
+    assert_eq!(code, 0, "{err}");
+    // a wrong sample count for a fixed parameter set names the key
+    let (code, _, err) = ansatz(&["generate", "burgers1d-source", "--samples", "5", "--out", &d("x.nc")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("samples"), "{err}");
+    let (train, interp, run) = (d("train.nc"), d("interp.nc"), d("run"));
+    let validation = format!("data.validation={interp}");
+    let common = [
+        "--set",
+        "data.train_levels=8",
+        "--set",
+        "training.steps=6",
+        "--set",
+        "training.batch=16",
+        "--set",
+        "training.validate_every=0",
+        "--set",
+        "model.decoder_width=8",
+        "--set",
+        "model.dynamics_width=8",
+        "--set",
+        "inference.init_steps=20",
+        "--set",
+        "phirom.warmup_epochs=2",
+    ];
+    let mut a = vec!["train", "phirom-burgers1d", "--data", &train, "--out", &run, "--set", &validation];
+    a.extend(common);
+    let (code, stdout, err) = ansatz(&a);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("training phirom") && stdout.contains("beyond"), "{stdout}");
+    let report = d("report");
+    let (code, stdout, err) = ansatz(&["rollout", "--run", &run, "--data", &interp, "--out", &report, "--no-plots"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("phirom rollout, 7 samples × 12 steps"), "{stdout}");
+    // an unknown key of the method's configuration is a usage error naming it
+    let (code, _, err) = ansatz(&["train", "phirom-burgers1d", "--data", &train, "--set", "phirom.lamda=0.5"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("lamda"), "{err}");
+}
