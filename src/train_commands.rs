@@ -446,7 +446,7 @@ fn last_metric(path: &Path, name: &str) -> Option<f64> {
     let text = std::fs::read_to_string(path).ok()?;
     let mut lines = text.lines();
     let col = lines.next()?.split(',').position(|c| c == name)?;
-    lines.filter_map(|l| l.split(',').nth(col)?.parse::<f64>().ok()).last()
+    lines.rev().find_map(|l| l.split(',').nth(col)?.parse::<f64>().ok())
 }
 
 pub fn print_train_summary(s: &TrainSummary, out: &Path) {
