@@ -10,7 +10,8 @@
 #   benches/experiments/phirom.sh                               # defaults below (hours on 2 cores)
 #   STEPS=300 SEEDS=0 OUT=/tmp/phirom benches/experiments/phirom.sh
 #
-# Every model trains for STEPS optimiser steps (equal budget: one step sees every training snapshot for all three
+# METHODS may also name crom-gn: CROM with the Gauss–Newton projection (5 iterations) instead of the reference's
+# 20 gradient steps. Every model trains for STEPS optimiser steps (equal budget: one step sees every training snapshot for all three
 # at the embedded batch sizes). Φ-ROM's warm-up is WARMUP epochs. JOBS trainings run at once. Needs Python with
 # xarray (ANSATZ_PYTHON, default python3). Results in $OUT/results.md; finished runs are skipped on a re-run.
 set -euo pipefail
@@ -34,10 +35,14 @@ for set in train interpolation extrapolation; do
   [ -f "$OUT/burgers-$set.nc" ] || "$ANSATZ" generate burgers1d-source --set "parameter.set=$set" --out "$OUT/burgers-$set.nc"
 done
 
-one() { # method seed
-  local m=$1 s=$2 run="$OUT/$1-$2"
+one() { # method seed (crom-gn: CROM with the Gauss–Newton projection)
+  local m=$1 s=$2 run="$OUT/$1-$2" config="$1-burgers1d" extra=()
+  if [ "$m" = crom-gn ]; then
+    config=crom-burgers1d
+    extra=(--set inference.project=gauss-newton --set inference.project_steps=5)
+  fi
   if [ ! -f "$run/summary.json" ]; then
-    "$ANSATZ" train "$m-burgers1d" --data "$OUT/burgers-train.nc" \
+    "$ANSATZ" train "$config" --data "$OUT/burgers-train.nc" "${extra[@]}" \
       --set "data.validation=$(realpath "$OUT")/burgers-interpolation.nc" \
       --set "seed=$s" --set "training.steps=$STEPS" --set "training.validate_every=0" \
       --set "phirom.warmup_epochs=$WARMUP" --out "$run" --force > "$run.log" 2>&1 ||

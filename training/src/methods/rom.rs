@@ -233,7 +233,10 @@ pub struct InferenceSettings {
     pub init: String,
     pub init_steps: usize,
     pub init_lr: f64,
-    /// CROM's re-projection after each solver step: gradient descent from the previous latent.
+    /// CROM's re-projection after each solver step, from the previous latent: `gradient-descent` (the reference:
+    /// `project_steps` steps of rate `project_lr` on the sum of squared differences) or `gauss-newton`
+    /// (`project_steps` Levenberg–Marquardt iterations).
+    pub project: String,
     pub project_steps: usize,
     pub project_lr: f64,
 }
@@ -245,6 +248,7 @@ impl Default for InferenceSettings {
             init: "adam".into(),
             init_steps: 1000,
             init_lr: 0.1,
+            project: "gradient-descent".into(),
             project_steps: 20,
             project_lr: 1e-3,
         }
@@ -335,6 +339,12 @@ impl RomExperiment {
             return Err(cfg_err("`dino.teacher` and `dino.teacher_decay` must lie in [0, 1]"));
         }
         Integrator::parse(&self.inference.integrator)?;
+        if !matches!(self.inference.project.as_str(), "gradient-descent" | "gauss-newton") {
+            return Err(cfg_err(format!(
+                "`inference.project`: unknown '{}' (allowed: gradient-descent, gauss-newton)",
+                self.inference.project
+            )));
+        }
         if !matches!(self.inference.init.as_str(), "adam" | "gauss-newton") {
             return Err(cfg_err(format!(
                 "`inference.init`: unknown '{}' (allowed: adam, gauss-newton)",
@@ -1399,15 +1409,34 @@ impl Forecaster<'_> {
     /// Decodes latents `[b, k]` to physical frames (`b × frame`, frame layout).
     fn decode(&self, a: &[f32], device: &Device) -> Vec<f32> {
         let (n, d, k) = (self.points(), self.dims, self.exp.model.latent);
-        let b = a.len() / k;
         let on = (device, dtype_of(self.decoder));
         let x = tensor2(self.coords.to_vec(), [n, d], on);
-        host(physical(self.decoder.decode(x, tensor2(a.to_vec(), [b, k], on)), self.scales))
+        // at most about 2^18 decoded points at once
+        let chunk = ((1usize << 18) / n.max(1)).max(1);
+        let mut out = Vec::with_capacity(a.len() / k * n * self.channels);
+        for part in a.chunks(chunk * k) {
+            let b = part.len() / k;
+            out.extend(host(physical(self.decoder.decode(x.clone(), tensor2(part.to_vec(), [b, k], on)), self.scales)));
+        }
+        out
     }
 
     /// `b` trajectories of `steps + 1` levels (the fitted initial level first) from the initial fields `initial`
     /// (`b × frame`) with simulation parameters `params` (`b × p`, raw); `(trajectory, level, frame)`.
     pub fn forecast(
+        &self,
+        initial: &[f32],
+        params: &[f64],
+        b: usize,
+        steps: usize,
+        device: &Device,
+    ) -> Result<Vec<f32>, TrainError> {
+        let latents = self.forecast_latents(initial, params, b, steps, device)?;
+        Ok(self.decode(&latents, device))
+    }
+
+    /// The latents of [`Forecaster::forecast`]: `(trajectory, level, k)`.
+    pub fn forecast_latents(
         &self,
         initial: &[f32],
         params: &[f64],
@@ -1423,19 +1452,19 @@ impl Forecaster<'_> {
         } else {
             self.fit(initial, vec![0.0; b * k], inf.init_steps, inf.init_lr, true, device)
         };
-        let mut out = vec![0.0f32; b * (steps + 1) * frame];
-        let mut put = |level: usize, frames: &[f32]| {
+        let mut out = vec![0.0f32; b * (steps + 1) * k];
+        let mut put = |level: usize, a: &[f32]| {
             for s in 0..b {
-                out[(s * (steps + 1) + level) * frame..(s * (steps + 1) + level + 1) * frame]
-                    .copy_from_slice(&frames[s * frame..(s + 1) * frame]);
+                out[(s * (steps + 1) + level) * k..(s * (steps + 1) + level + 1) * k]
+                    .copy_from_slice(&a[s * k..(s + 1) * k]);
             }
         };
-        let mut u = self.decode(&a, device);
-        put(0, &u);
+        put(0, &a);
         match self.exp.method {
             RomMethod::Crom => {
                 // the solver's step on the decoded field, then the latent that decodes closest to it
                 let p = params.len() / b.max(1);
+                let mut u = self.decode(&a, device);
                 for level in 1..=steps {
                     for s in 0..b {
                         let mut v: Vec<f64> = u[s * frame..(s + 1) * frame].iter().map(|x| *x as f64).collect();
@@ -1444,9 +1473,13 @@ impl Forecaster<'_> {
                             .map_err(|e| TrainError::failed(format!("the solver step of sample {s}: {e}")))?;
                         u[s * frame..(s + 1) * frame].iter_mut().zip(&v).for_each(|(x, y)| *x = *y as f32);
                     }
-                    a = self.fit(&u, a, inf.project_steps, inf.project_lr, false, device);
+                    a = if inf.project == "gauss-newton" {
+                        self.fit_gauss_newton(&u, a, inf.project_steps, device)
+                    } else {
+                        self.fit(&u, a, inf.project_steps, inf.project_lr, false, device)
+                    };
                     u = self.decode(&a, device);
-                    put(level, &u);
+                    put(level, &a);
                 }
             }
             _ => {
@@ -1460,11 +1493,21 @@ impl Forecaster<'_> {
                 let mut at = tensor2(a, [b, k], (device, dtype_of(self.decoder)));
                 for level in 1..=steps {
                     at = integrate(&f, at, self.level_dt, integrator);
-                    put(level, &self.decode(&host(at.clone()), device));
+                    put(level, &host(at.clone()));
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The decoded fields of `latents` (`count × k`) at any physical `points` (`m × dims`): `(count, channel,
+    /// point)`, physical units.
+    pub fn decode_points(&self, latents: &[f32], points: &[f64], device: &Device) -> Vec<f32> {
+        let (d, k) = (self.dims, self.exp.model.latent);
+        let (count, m) = (latents.len() / k, points.len() / d);
+        let on = (device, dtype_of(self.decoder));
+        let x = tensor2(self.scales.scaled_coords(points), [m, d], on);
+        host(physical(self.decoder.decode(x, tensor2(latents.to_vec(), [count, k], on)), self.scales))
     }
 }
 
@@ -1543,6 +1586,23 @@ impl RomTrained {
             test: 0..self.info.trajectories,
             train_samples: self.info.trajectories,
         }
+    }
+
+    /// The latents of `batch` forecasts of `steps` levels from initial fields (`batch × frame`) with their
+    /// simulation parameters (`batch × p`): `(trajectory, level, k)`, the fitted initial latent first.
+    pub fn forecast_latents(
+        &self,
+        initial: &[f32],
+        params: &[f64],
+        batch: usize,
+        steps: usize,
+    ) -> Result<Vec<f32>, TrainError> {
+        self.forecaster().forecast_latents(initial, params, batch, steps, &self.device)
+    }
+
+    /// The fields of `latents` (`count × k`) at any physical `points` (`m × dims`): `(count, channel, point)`.
+    pub fn decode_points(&self, latents: &[f32], points: &[f64]) -> Vec<f32> {
+        self.forecaster().decode_points(latents, points, &self.device)
     }
 
     fn forecaster(&self) -> Forecaster<'_> {
