@@ -250,7 +250,7 @@ pub struct SolveArgs {
     /// time step; settings by --set: width, hidden, omega, lr, samples, max_iters, patience, lr_factor,
     /// lr_floor, boundary_weight, seed, dt, n (output cells); advection1d: a, lower, upper, center, ic_width;
     /// burgers1d: nu, length, amplitude; elasticity2d (a cantilever): lx, ly, lambda, mu, rho, tx, ty, bx, by,
-    /// clamp_weight; euler2d: the Taylor–Green vortex in [−1, 1]²).
+    /// clamp_weight; euler2d: the Taylor–Green vortex in [−1, 1]², backtrace = midpoint or euler).
     #[arg(long, default_value = "grid")]
     pub method: String,
     /// Initial condition: NetCDF with variable `u` (and `v` in 2D) on (x) or (y, x), optionally with a leading
