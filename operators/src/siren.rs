@@ -127,34 +127,44 @@ mod tests {
         Init::new(seed, &Device::flex()).with_dtype(DType::F64)
     }
 
-    /// Gradients and axis second derivatives of a 2D SIREN against central differences in f64.
+    /// Gradients and axis second derivatives of 1D and 2D SIRENs against central differences in f64.
     #[test]
     fn spatial_derivatives_match_central_differences() {
         let mut init = f64_init(11);
-        let cfg = SirenConfig { inputs: 2, outputs: 2, width: 24, hidden: 2, omega: 30.0 };
-        let net = Siren::new(&cfg, &mut init);
-        let pts = [0.13, -0.4, -0.77, 0.25, 0.5, 0.91];
-        let n = pts.len() / 2;
-        let x = init.tensor(pts.to_vec(), [n, 2]);
-        let jet = net.forward_jet(&Jet::coordinates(x.clone(), true));
-        assert_eq!(values(jet.value.clone()), values(net.forward(x)), "the jet's value is the forward pass");
-        let h = 1e-5;
-        for axis in 0..2 {
-            let at = |d: f64| {
-                let mut p = pts.to_vec();
-                p.iter_mut().skip(axis).step_by(2).for_each(|v| *v += d);
-                values(net.forward(init.tensor(p, [n, 2])))
-            };
-            let (c, p, m) = (at(0.0), at(h), at(-h));
-            let grad = values(jet.tangents[axis].clone());
-            let second = values(jet.second.as_ref().expect("second")[axis].clone());
-            let scale_g = grad.iter().fold(0.0f64, |s, v| s.max(v.abs()));
-            let scale_s = second.iter().fold(0.0f64, |s, v| s.max(v.abs()));
-            for i in 0..c.len() {
-                let g = (p[i] - m[i]) / (2.0 * h);
-                let s = (p[i] - 2.0 * c[i] + m[i]) / (h * h);
-                assert!((grad[i] - g).abs() <= 1e-6 * scale_g, "axis {axis}, value {i}: {} vs {g}", grad[i]);
-                assert!((second[i] - s).abs() <= 1e-3 * scale_s, "axis {axis}, value {i}: {} vs {s}", second[i]);
+        for dims in [1, 2] {
+            let cfg = SirenConfig { inputs: dims, outputs: 2, width: 24, hidden: 2, omega: 30.0 };
+            let net = Siren::new(&cfg, &mut init);
+            let pts: Vec<f64> = [0.13, -0.4, -0.77, 0.25, 0.5, 0.91][..3 * dims].to_vec();
+            let n = 3;
+            let x = init.tensor(pts.clone(), [n, dims]);
+            let jet = net.forward_jet(&Jet::coordinates(x.clone(), true));
+            assert_eq!(values(jet.value.clone()), values(net.forward(x)), "the jet's value is the forward pass");
+            let h = 1e-5;
+            for axis in 0..dims {
+                let at = |d: f64| {
+                    let mut p = pts.clone();
+                    p.iter_mut().skip(axis).step_by(dims).for_each(|v| *v += d);
+                    values(net.forward(init.tensor(p, [n, dims])))
+                };
+                let (c, p, m) = (at(0.0), at(h), at(-h));
+                let grad = values(jet.tangents[axis].clone());
+                let second = values(jet.second.as_ref().expect("second")[axis].clone());
+                let scale_g = grad.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+                let scale_s = second.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+                for i in 0..c.len() {
+                    let g = (p[i] - m[i]) / (2.0 * h);
+                    let s = (p[i] - 2.0 * c[i] + m[i]) / (h * h);
+                    assert!(
+                        (grad[i] - g).abs() <= 1e-6 * scale_g,
+                        "{dims}D axis {axis}, value {i}: {} vs {g}",
+                        grad[i]
+                    );
+                    assert!(
+                        (second[i] - s).abs() <= 1e-3 * scale_s,
+                        "{dims}D axis {axis}, value {i}: {} vs {s}",
+                        second[i]
+                    );
+                }
             }
         }
     }
