@@ -4,8 +4,9 @@
 #      levels), forecast from the initial field over 199 steps on the 7 interpolation μ and the 2 extrapolation μ;
 #      relative L2 per frame averaged over steps 1–99 and 100–199 (`nrmse_u` of `ansatz rollout`), per seed;
 #      wall time per rollout of each model and of the solver (`summary.json`);
-#  C2  2D diffusion (DIFFUSION=1): Φ-ROM on trajectories 0–99, forecast on held-out initial fields 100–115 over
-#      49 steps, steps 1–24 and 25–49.
+#  C2  2D diffusion (DIFFUSION=1): Φ-ROM on trajectories 0–99 (first 25 levels; batches of DIFF_BATCH snapshots
+#      for DIFF_STEPS steps, the warm-up 1/12 of the epochs), validated on held-out initial fields 100–115 over 50
+#      levels: the mean relative L2 over levels 0–24 and 25–49.
 #
 #   benches/experiments/phirom.sh                               # defaults below (hours on 2 cores)
 #   STEPS=300 SEEDS=0 OUT=/tmp/phirom benches/experiments/phirom.sh
@@ -64,7 +65,8 @@ if [ "$DIFFUSION" = 1 ]; then
     run="$OUT/diffusion-phirom-$s"
     [ -f "$run/summary.json" ] ||
       "$ANSATZ" train phirom-diffusion2d --data "$OUT/diffusion.nc" --set "seed=$s" --set "training.steps=$DIFF_STEPS" \
-        --set "training.batch=$DIFF_BATCH" --set "training.validate_every=0" --set "phirom.warmup_epochs=$((DIFF_STEPS / 6))" \
+        --set "training.batch=$DIFF_BATCH" --set "training.validate_every=0" \
+        --set "phirom.warmup_epochs=$(( (DIFF_STEPS * DIFF_BATCH / 2500 + 11) / 12 ))" \
         --out "$run" --force > "$run.log" 2>&1
     echo "done diffusion seed $s"
   done
