@@ -974,6 +974,9 @@ impl Rom {
         let mut rows = Vec::with_capacity(b * m * c);
         let mut pick: Vec<usize> = (0..n).collect();
         for &id in ids {
+            // each sample's points depend on (seed, step, snapshot) only, not on the rest of the batch, so any
+            // split of a batch between ranks draws the same points
+            pick.iter_mut().enumerate().for_each(|(i, p)| *p = i);
             let mut state = self.exp.seed ^ (ctx.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (id as u64) << 32;
             for j in 0..m {
                 let r = j + (splitmix(&mut state) % (n - j) as u64) as usize;
