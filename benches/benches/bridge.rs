@@ -168,9 +168,66 @@ fn tangents(c: &mut Criterion) {
     }
 }
 
+/// Φ-ROM's two bridged ops at the Burgers benchmark's size: the per-sample right-hand sides of 800 decoded
+/// fields (256 cells, each its own μ) and 800 latent-velocity least squares (25 × 4), against the bare loops.
+fn reduced_order(c: &mut Criterion) {
+    use ansatz_solvers::linalg::{LstsqWork, lstsq};
+    use ansatz_solvers::rom::{BurgersSource1d, RomRhs};
+    let (b, n, m, k) = (800, 256, 25, 4);
+    let schemes: Vec<Arc<RomRhs>> = (0..b)
+        .map(|s| {
+            Arc::new(RomRhs::BurgersSource(BurgersSource1d::new(n, 100.0, 0.02, 0.015 + 1e-5 * s as f64).unwrap()))
+        })
+        .collect();
+    let u: Vec<f64> = (0..b * n).map(|i| 2.0 + (i as f64 * 0.37).sin()).collect();
+    let jf: Vec<f64> = (0..b * (m * k + m)).map(|i| (i as f64 * 0.731).sin()).collect();
+    let plain = Device::flex();
+    let ad = Device::flex().autodiff();
+    let report = BridgeReport::new();
+    c.bench_function("rom/rhs 800 × 256, bare", |bn| {
+        let mut out = vec![0.0; n];
+        let mut w = schemes[0].work();
+        bn.iter(|| {
+            for (s, scheme) in schemes.iter().enumerate() {
+                scheme.rhs(&u[s * n..(s + 1) * n], &mut out, &mut w);
+            }
+            black_box(out[0])
+        })
+    });
+    c.bench_function("rom/rhs_each 800 × 256, bridged forward + backward", |bn| {
+        bn.iter(|| {
+            let x = tensor(u.clone(), [b, n], &ad).require_grad();
+            let y = bridge::rhs_each(schemes.clone(), x.clone(), &report).unwrap();
+            let g = y.sum().backward();
+            black_box(x.grad(&g).is_some())
+        })
+    });
+    c.bench_function("rom/lstsq 800 × (25 × 4), bare", |bn| {
+        let mut w = LstsqWork::new(m, k);
+        let mut x = vec![0.0; k];
+        bn.iter(|| {
+            for s in 0..b {
+                let row = &jf[s * (m * k + m)..(s + 1) * (m * k + m)];
+                let _ = lstsq(&row[..m * k], &row[m * k..], &mut x, 1e-12, &mut w);
+            }
+            black_box(x[0])
+        })
+    });
+    c.bench_function("rom/lstsq 800 × (25 × 4), bridged forward", |bn| {
+        bn.iter(|| black_box(bridge::lstsq(tensor(jf.clone(), [b, m * k + m], &plain), m, k, &report).unwrap()))
+    });
+    c.bench_function("rom/lstsq 800 × (25 × 4), bridged forward + backward", |bn| {
+        bn.iter(|| {
+            let x = tensor(jf.clone(), [b, m * k + m], &ad).require_grad();
+            let g = bridge::lstsq(x.clone(), m, k, &report).unwrap().sum().backward();
+            black_box(x.grad(&g).is_some())
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(10);
-    targets = solver_ops, tangents
+    targets = solver_ops, tangents, reduced_order
 }
 criterion_main!(benches);
