@@ -78,9 +78,9 @@ pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -
     let kinds =
         (ansatz_datasets::ritz::RitzPde::from_name(&a.pde), ansatz_datasets::statics::StaticPde::from_name(&a.pde));
     let rom = ansatz_datasets::rom::RomPde::from_name(&a.pde);
-    let (job, total, banner) = match kinds {
-        _ if rom.is_some() => {
-            let spec = ansatz_datasets::rom::load(rom.expect("checked"), file, &a.sets, a.samples, a.seed)?;
+    let (job, total, banner) = match (rom, kinds) {
+        (Some(rom), _) => {
+            let spec = ansatz_datasets::rom::load(rom, file, &a.sets, a.samples, a.seed)?;
             let grid = if spec.pde == ansatz_datasets::rom::RomPde::Diffusion2d {
                 format!("{n} × {n}", n = spec.n)
             } else {
@@ -94,7 +94,7 @@ pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -
             );
             (Job::Rom(spec.clone()), spec.samples, banner)
         }
-        (Some(rp), _) => {
+        (None, (Some(rp), _)) => {
             let spec = ansatz_datasets::ritz::load(rp, file, &a.sets, a.samples, a.seed)?;
             let banner = format!(
                 "{} right-hand sides from {} systems, {} cells per axis, {} Lanczos steps per system",
@@ -102,13 +102,13 @@ pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -
             );
             (Job::Ritz(spec.clone()), spec.samples, banner)
         }
-        (None, Some(sp)) => {
+        (None, (None, Some(sp))) => {
             let spec = ansatz_datasets::statics::load(sp, file, &a.sets, a.samples, a.seed)?;
             let banner =
                 format!("{} samples, {} cells per axis, relative residual {:e}", spec.samples, spec.n, spec.rtol);
             (Job::Static(spec.clone()), spec.samples, banner)
         }
-        (None, None) => {
+        (None, (None, None)) => {
             let spec = config::load(&a.pde, file, &a.sets, a.samples, a.seed)?;
             let grid = if spec.pde.two_d() { format!("{n} × {n}", n = spec.n) } else { format!("{}", spec.n) };
             let banner = format!(

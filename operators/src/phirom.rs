@@ -48,15 +48,17 @@ pub struct DecoderConfig {
     pub layers: usize,
 }
 
-fn affine(init: &mut Init, d_in: usize, d_out: usize, bias: bool) -> (Param<Tensor<2>>, Option<Param<Tensor<1>>>) {
+/// The weight `[d_in, d_out]` of an affine map, uniform in `±1/√d_in`.
+fn weight(init: &mut Init, d_in: usize, d_out: usize) -> Param<Tensor<2>> {
     let a = 1.0 / (d_in as f64).sqrt();
-    let w = Param::from_tensor(init.uniform([d_in, d_out], -a, a));
-    (w, bias.then(|| Param::from_tensor(init.uniform([d_out], -a, a))))
+    Param::from_tensor(init.uniform([d_in, d_out], -a, a))
 }
 
+/// An affine map with weight and bias uniform in `±1/√d_in`.
 fn dense(init: &mut Init, d_in: usize, d_out: usize) -> Affine {
-    let (weight, bias) = affine(init, d_in, d_out, true);
-    Affine { weight, bias: bias.expect("a bias") }
+    let a = 1.0 / (d_in as f64).sqrt();
+    let weight = weight(init, d_in, d_out);
+    Affine { weight, bias: Param::from_tensor(init.uniform([d_out], -a, a)) }
 }
 
 /// The MLP decoder: `[x; α]`, split into its coordinate and latent parts in the first layer.
@@ -112,7 +114,7 @@ impl Decoder {
                 let he = (6.0 / c.coords as f64).sqrt();
                 let filters =
                     (0..c.layers).map(|_| Param::from_tensor(init.uniform([c.coords, c.width / 2], -he, he))).collect();
-                let latent = (0..c.layers).map(|_| affine(init, c.latent, c.width, false).0).collect();
+                let latent = (0..c.layers).map(|_| weight(init, c.latent, c.width)).collect();
                 let a = 1.0 / (c.latent as f64).sqrt();
                 let first_bias = Param::from_tensor(init.uniform([c.width], -a, a));
                 let linears = (1..c.layers).map(|_| dense(init, c.width, c.width)).collect();

@@ -178,8 +178,6 @@ fn the_taylor_green_vortex_stays_put() {
 /// our staggered finite-volume solver on the same cells.
 #[test]
 fn a_quasi_static_stretch_matches_the_finite_volume_solver() {
-    use ansatz_solvers::elasticity::{ElasticSide, Elasticity2d, Model, Side};
-    use ansatz_solvers::linalg::{SparseCholesky, SymbolicCholesky};
     let dir = tempfile::tempdir().unwrap();
     let (lx, ly, nx) = (1.0, 0.25, 32);
     let ny = 8;
@@ -216,16 +214,7 @@ fn a_quasi_static_stretch_matches_the_finite_volume_solver() {
     let u = ds.read("u", 0..1, 1..2).unwrap();
     let insr: f64 = (0..ny).map(|j| u[[0, 0, j, nx - 1]]).sum::<f64>() / ny as f64;
 
-    let sides = [ElasticSide::Displacement, ElasticSide::Traction, ElasticSide::Traction, ElasticSide::Traction];
-    let p =
-        Elasticity2d::new(nx, ny, [lx, ly], vec![1.0; nx * ny], vec![1.0; nx * ny], Model::PlaneStrain, sides).unwrap();
-    let boundary = |side: Side, _: f64, _: f64| if side == Side::Right { t } else { [0.0, 0.0] };
-    let k = p.assemble();
-    let mut x = p.rhs(&|_, _| [0.0, 0.0], &boundary);
-    SparseCholesky::new(&SymbolicCholesky::new(&k).unwrap(), &k).unwrap().solve_in_place(&mut x);
-    let (uf, _) = p.fields(&x, &boundary);
-    // U on the vertical faces x = i hx, rows j: the last column of cells' centres lies between faces nx − 1 and nx
-    let fv = (0..ny).map(|j| (uf[j * (nx + 1) + nx - 1] + uf[j * (nx + 1) + nx]) / 2.0).sum::<f64>() / ny as f64;
+    let fv = static_stretch(lx, ly, nx, ny, t);
     eprintln!("stretch at x = {}: INSR {insr:.4e}, finite volume {fv:.4e}", lx - lx / (2.0 * nx as f64));
     assert!(fv > 0.0 && (insr - fv).abs() <= 0.05 * fv, "INSR {insr} against finite volume {fv}");
 }
@@ -281,18 +270,7 @@ fn a_free_elastic_vibration_stays_bounded_over_20_steps() {
             k
         })
         .collect();
-    // the static stretch of the same cells from our staggered finite-volume solver
-    use ansatz_solvers::elasticity::{ElasticSide, Elasticity2d, Model, Side};
-    use ansatz_solvers::linalg::{SparseCholesky, SymbolicCholesky};
-    let sides = [ElasticSide::Displacement, ElasticSide::Traction, ElasticSide::Traction, ElasticSide::Traction];
-    let p =
-        Elasticity2d::new(nx, ny, [lx, ly], vec![1.0; nx * ny], vec![1.0; nx * ny], Model::PlaneStrain, sides).unwrap();
-    let boundary = |side: Side, _: f64, _: f64| if side == Side::Right { [0.05, 0.0] } else { [0.0, 0.0] };
-    let k = p.assemble();
-    let mut x = p.rhs(&|_, _| [0.0, 0.0], &boundary);
-    SparseCholesky::new(&SymbolicCholesky::new(&k).unwrap(), &k).unwrap().solve_in_place(&mut x);
-    let (uf, _) = p.fields(&x, &boundary);
-    let fv = (0..ny).map(|j| (uf[j * (nx + 1) + nx - 1] + uf[j * (nx + 1) + nx]) / 2.0).sum::<f64>() / ny as f64;
+    let fv = static_stretch(lx, ly, nx, ny, [0.05, 0.0]);
     let peak = stretch.iter().fold(0.0_f64, |m, s| m.max(s.abs()));
     let (early, late) =
         (kinetic[..10].iter().fold(0.0_f64, |m, k| m.max(*k)), kinetic[10..].iter().fold(0.0_f64, |m, k| m.max(*k)));
@@ -301,4 +279,22 @@ fn a_free_elastic_vibration_stays_bounded_over_20_steps() {
     assert!(stretch.iter().all(|s| s.is_finite()) && peak <= 2.2 * fv, "peak stretch {peak} against static {fv}");
     assert!(peak >= 0.5 * fv, "the strip barely moved: {peak} against static {fv}");
     assert!(late <= early, "kinetic energy grew: largest {early:e} in steps 1–10, {late:e} in 11–20");
+}
+
+/// The mean x displacement along the last column of cells of the `lx × ly` strip (λ = μ = 1, plane strain) clamped
+/// on the left and pulled by the traction `t` on the right, at static equilibrium, from our staggered
+/// finite-volume solver on `nx × ny` cells.
+fn static_stretch(lx: f64, ly: f64, nx: usize, ny: usize, t: [f64; 2]) -> f64 {
+    use ansatz_solvers::elasticity::{ElasticSide, Elasticity2d, Model, Side};
+    use ansatz_solvers::linalg::{SparseCholesky, SymbolicCholesky};
+    let sides = [ElasticSide::Displacement, ElasticSide::Traction, ElasticSide::Traction, ElasticSide::Traction];
+    let p =
+        Elasticity2d::new(nx, ny, [lx, ly], vec![1.0; nx * ny], vec![1.0; nx * ny], Model::PlaneStrain, sides).unwrap();
+    let boundary = |side: Side, _: f64, _: f64| if side == Side::Right { t } else { [0.0, 0.0] };
+    let k = p.assemble();
+    let mut x = p.rhs(&|_, _| [0.0, 0.0], &boundary);
+    SparseCholesky::new(&SymbolicCholesky::new(&k).unwrap(), &k).unwrap().solve_in_place(&mut x);
+    let (uf, _) = p.fields(&x, &boundary);
+    // U on the vertical faces x = i hx, rows j: the last column of cells' centres lies between faces nx − 1 and nx
+    (0..ny).map(|j| (uf[j * (nx + 1) + nx - 1] + uf[j * (nx + 1) + nx]) / 2.0).sum::<f64>() / ny as f64
 }

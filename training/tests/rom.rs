@@ -113,7 +113,7 @@ fn the_three_models_learn_and_forecast_unseen_parameters() {
     }
     // CROM with the Gauss–Newton projection
     let mut exp = experiment("crom", 240, 1e-3, 400);
-    exp.inference.project = "gauss-newton".into();
+    exp.inference.project = ansatz_training::methods::rom::LatentFit::GaussNewton;
     exp.inference.project_steps = 5;
     let v = train(&exp, &tr, &interp, &dir.path().join("crom-gn")).validation.unwrap();
     eprintln!("crom, Gauss–Newton projection: validation relative L2 {v:.4}");

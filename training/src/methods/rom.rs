@@ -141,11 +141,11 @@ pub struct RomModel {
     /// Latent size k.
     pub latent: usize,
     /// `mlp` (sine MLP on `[x; α]`) or `hyper` (multiplicative filters with latent shifts).
-    pub decoder: String,
+    pub decoder: DecoderChoice,
     pub decoder_width: usize,
     pub decoder_layers: usize,
     /// `hyper-concat` (μ lifted to R^k and concatenated) or `mlp` (`[α; μ]`).
-    pub dynamics: String,
+    pub dynamics: DynamicsChoice,
     pub dynamics_width: usize,
     pub dynamics_depth: usize,
 }
@@ -154,32 +154,42 @@ impl Default for RomModel {
     fn default() -> Self {
         Self {
             latent: 4,
-            decoder: "mlp".into(),
+            decoder: DecoderChoice::Mlp,
             decoder_width: 32,
             decoder_layers: 4,
-            dynamics: "hyper-concat".into(),
+            dynamics: DynamicsChoice::HyperConcat,
             dynamics_width: 64,
             dynamics_depth: 4,
         }
     }
 }
 
-impl RomModel {
-    fn decoder_kind(&self) -> Result<DecoderKind, ConfigError> {
-        match self.decoder.as_str() {
-            "mlp" => Ok(DecoderKind::Mlp),
-            "hyper" => Ok(DecoderKind::Hyper),
-            v => Err(cfg_err(format!("`model.decoder`: unknown '{v}' (allowed: mlp, hyper)"))),
-        }
-    }
+/// `model.decoder`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecoderChoice {
+    Mlp,
+    Hyper,
+}
 
-    fn dynamics_kind(&self) -> Result<DynamicsKind, ConfigError> {
-        match self.dynamics.as_str() {
-            "hyper-concat" => Ok(DynamicsKind::HyperConcat),
-            "mlp" => Ok(DynamicsKind::Mlp),
-            v => Err(cfg_err(format!("`model.dynamics`: unknown '{v}' (allowed: hyper-concat, mlp)"))),
-        }
-    }
+/// `model.dynamics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DynamicsChoice {
+    HyperConcat,
+    Mlp,
+}
+
+/// `inference.init` and `inference.project`: how a latent is fitted to a field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LatentFit {
+    /// Adam (the initial latent) on the mean squared error.
+    Adam,
+    /// Plain gradient descent (CROM's projection) on the sum of squares.
+    GradientDescent,
+    /// Levenberg–Marquardt.
+    GaussNewton,
 }
 
 /// `[phirom]`.
@@ -226,17 +236,17 @@ impl Default for DinoSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct InferenceSettings {
     /// `bosh3` or `rk4`, one step per stored level.
-    pub integrator: String,
+    pub integrator: Integrator,
     /// The initial latent, from zero, the best iterate kept: `adam` (the reference: `init_steps` Adam steps of
     /// rate `init_lr` on the reconstruction error of the initial field) or `gauss-newton` (`init_steps`
     /// Levenberg–Marquardt iterations on the same error, each a k × k least-squares solve: a few dozen suffice).
-    pub init: String,
+    pub init: LatentFit,
     pub init_steps: usize,
     pub init_lr: f64,
     /// CROM's re-projection after each solver step, from the previous latent: `gradient-descent` (the reference:
     /// `project_steps` steps of rate `project_lr` on the sum of squared differences) or `gauss-newton`
     /// (`project_steps` Levenberg–Marquardt iterations).
-    pub project: String,
+    pub project: LatentFit,
     pub project_steps: usize,
     pub project_lr: f64,
 }
@@ -244,11 +254,11 @@ pub struct InferenceSettings {
 impl Default for InferenceSettings {
     fn default() -> Self {
         Self {
-            integrator: "bosh3".into(),
-            init: "adam".into(),
+            integrator: Integrator::Bosh3,
+            init: LatentFit::Adam,
             init_steps: 1000,
             init_lr: 0.1,
-            project: "gradient-descent".into(),
+            project: LatentFit::GradientDescent,
             project_steps: 20,
             project_lr: 1e-3,
         }
@@ -292,8 +302,6 @@ impl RomExperiment {
 
     /// Checks every value; resolves the schedule's length.
     pub fn validated(mut self) -> Result<Self, ConfigError> {
-        self.model.decoder_kind()?;
-        self.model.dynamics_kind()?;
         let m = &self.model;
         for (key, v) in [
             ("model.latent", m.latent),
@@ -311,7 +319,7 @@ impl RomExperiment {
                 return Err(cfg_err(format!("`{key}` must be at least 1")));
             }
         }
-        if m.decoder == "hyper" && m.decoder_width % 2 == 1 {
+        if m.decoder == DecoderChoice::Hyper && m.decoder_width % 2 == 1 {
             return Err(cfg_err(format!(
                 "`model.decoder_width` must be even for the hyper decoder, got {}",
                 m.decoder_width
@@ -338,18 +346,10 @@ impl RomExperiment {
         if !(0.0..=1.0).contains(&d.teacher) || !(0.0..=1.0).contains(&d.teacher_decay) {
             return Err(cfg_err("`dino.teacher` and `dino.teacher_decay` must lie in [0, 1]"));
         }
-        Integrator::parse(&self.inference.integrator)?;
-        if !matches!(self.inference.project.as_str(), "gradient-descent" | "gauss-newton") {
-            return Err(cfg_err(format!(
-                "`inference.project`: unknown '{}' (allowed: gradient-descent, gauss-newton)",
-                self.inference.project
-            )));
-        }
-        if !matches!(self.inference.init.as_str(), "adam" | "gauss-newton") {
-            return Err(cfg_err(format!(
-                "`inference.init`: unknown '{}' (allowed: adam, gauss-newton)",
-                self.inference.init
-            )));
+        if self.inference.init == LatentFit::GradientDescent || self.inference.project == LatentFit::Adam {
+            return Err(cfg_err(
+                "`inference.init` is adam or gauss-newton, `inference.project` gradient-descent or gauss-newton",
+            ));
         }
         let o = &self.optimiser;
         if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0 && o.clip_norm.is_finite() && o.clip_norm >= 0.0) {
@@ -383,22 +383,13 @@ impl RomExperiment {
     }
 }
 
-/// Time integrators of the latent ODE.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Time integrators of the latent ODE (`inference.integrator`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Integrator {
     /// Bogacki–Shampine, third order (its embedded error estimate unused).
     Bosh3,
     Rk4,
-}
-
-impl Integrator {
-    fn parse(name: &str) -> Result<Self, ConfigError> {
-        match name {
-            "bosh3" => Ok(Integrator::Bosh3),
-            "rk4" => Ok(Integrator::Rk4),
-            v => Err(cfg_err(format!("`inference.integrator`: unknown '{v}' (allowed: bosh3, rk4)"))),
-        }
-    }
 }
 
 // --- data ------------------------------------------------------------------------------------------------------------
@@ -719,7 +710,10 @@ pub struct RomRunInfo {
 
 fn decoder_config(exp: &RomExperiment, dims: usize, channels: usize) -> DecoderConfig {
     DecoderConfig {
-        kind: exp.model.decoder_kind().expect("validated"),
+        kind: match exp.model.decoder {
+            DecoderChoice::Mlp => DecoderKind::Mlp,
+            DecoderChoice::Hyper => DecoderKind::Hyper,
+        },
         coords: dims,
         latent: exp.model.latent,
         outputs: channels,
@@ -730,7 +724,10 @@ fn decoder_config(exp: &RomExperiment, dims: usize, channels: usize) -> DecoderC
 
 fn dynamics_config(exp: &RomExperiment, params: usize) -> DynamicsConfig {
     DynamicsConfig {
-        kind: exp.model.dynamics_kind().expect("validated"),
+        kind: match exp.model.dynamics {
+            DynamicsChoice::HyperConcat => DynamicsKind::HyperConcat,
+            DynamicsChoice::Mlp => DynamicsKind::Mlp,
+        },
         latent: exp.model.latent,
         params,
         width: exp.model.dynamics_width,
@@ -1011,7 +1008,8 @@ impl Rom {
         let left_out = b - keep.len();
         let psi_in = if warm { alpha.detach() } else { alpha };
         let mu = self.mu_of(ids.iter().map(|&i| i / self.t_train), on);
-        let dynamics = model.dynamics.as_ref().expect("Φ-ROM has a dynamics network");
+        let dynamics =
+            model.dynamics.as_ref().ok_or_else(|| TrainError::failed("Φ-ROM's model has no dynamics network"))?;
         let psi = dynamics.forward(psi_in, mu);
         let kk = keep.len();
         let sel = ints(keep, [kk], device);
@@ -1032,7 +1030,12 @@ impl Rom {
     /// DINo's loss on trajectories `traj`: the mean squared reconstruction error of all their training levels
     /// plus the latent rollout's squared error against the stored (detached) latents, one integrator step per
     /// level with teacher forcing.
-    fn dino_loss(&self, model: &RomNet, traj: &[usize], ctx: &StepContext) -> (Tensor<1>, f64, f64) {
+    fn dino_loss(
+        &self,
+        model: &RomNet,
+        traj: &[usize],
+        ctx: &StepContext,
+    ) -> Result<(Tensor<1>, f64, f64), TrainError> {
         let device = &ctx.device;
         let (t, k) = (self.t_train, self.exp.model.latent);
         let ids: Vec<usize> = traj.iter().flat_map(|&s| (0..t).map(move |n| s * t + n)).collect();
@@ -1045,7 +1048,8 @@ impl Rom {
             .detach()
             .reshape([b, t, k]);
         let mu = self.mu_of(traj.iter().copied(), (device, dtype_of(&model.decoder)));
-        let dynamics = model.dynamics.as_ref().expect("DINo has a dynamics network");
+        let dynamics =
+            model.dynamics.as_ref().ok_or_else(|| TrainError::failed("DINo's model has no dynamics network"))?;
         let f = |a: Tensor<2>| dynamics.forward(a, mu.clone());
         let d = &self.exp.dino;
         let epoch = ctx.epoch;
@@ -1068,7 +1072,7 @@ impl Rom {
         }
         let l_node = err.div_scalar((b * t * k) as f64);
         let node = scalar(l_node.clone());
-        (l_rec + l_node, rec, node)
+        Ok((l_rec + l_node, rec, node))
     }
 }
 
@@ -1175,7 +1179,7 @@ impl Method for Rom {
                 (loss, vec![rec, dynamics, self.left_out as f64])
             }
             RomMethod::Dino => {
-                let (loss, rec, node) = self.dino_loss(model, batch, ctx);
+                let (loss, rec, node) = self.dino_loss(model, batch, ctx)?;
                 (loss, vec![rec, node])
             }
             RomMethod::Crom => (self.crom_loss(model, batch, &ctx.device).0, vec![]),
@@ -1450,7 +1454,7 @@ impl Forecaster<'_> {
         let k = self.exp.model.latent;
         let inf = &self.exp.inference;
         let frame = initial.len() / b.max(1);
-        let mut a = if inf.init == "gauss-newton" {
+        let mut a = if inf.init == LatentFit::GaussNewton {
             self.fit_gauss_newton(initial, vec![0.0; b * k], inf.init_steps, device)
         } else {
             self.fit(initial, vec![0.0; b * k], inf.init_steps, inf.init_lr, true, device)
@@ -1476,7 +1480,7 @@ impl Forecaster<'_> {
                             .map_err(|e| TrainError::failed(format!("the solver step of sample {s}: {e}")))?;
                         u[s * frame..(s + 1) * frame].iter_mut().zip(&v).for_each(|(x, y)| *x = *y as f32);
                     }
-                    a = if inf.project == "gauss-newton" {
+                    a = if inf.project == LatentFit::GaussNewton {
                         self.fit_gauss_newton(&u, a, inf.project_steps, device)
                     } else {
                         self.fit(&u, a, inf.project_steps, inf.project_lr, false, device)
@@ -1487,7 +1491,7 @@ impl Forecaster<'_> {
             }
             _ => {
                 let dynamics = self.dynamics.ok_or_else(|| bad("the model has no dynamics network"))?;
-                let integrator = Integrator::parse(&inf.integrator).map_err(|e| bad(e.0))?;
+                let integrator = inf.integrator;
                 let mu = (!self.scales.mu_mean.is_empty()).then(|| {
                     let p = self.scales.mu_mean.len();
                     tensor2(self.scales.normalised_params(params), [b, p], (device, dtype_of(self.decoder)))
