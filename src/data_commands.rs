@@ -31,7 +31,8 @@ pub struct GenerateArgs {
     /// ritz-poisson2d or ritz-poisson3d (Ritz-vector right-hand sides of Poisson matrices, for training learned
     /// preconditioners); burgers1d-source or diffusion2d (the parametric reduced-order benchmarks: Burgers with
     /// an exponential source, one trajectory per μ of `parameter.set` = train, interpolation, extrapolation or
-    /// uniform; diffusion from random Gaussians); or a preset: burgers1d-shocks (256 points, small ν, 600
+    /// uniform; diffusion from random Gaussians); diffusion-sorption (PDEBench's diffusion with Freundlich
+    /// sorption, a constant initial value per sample); or a preset: burgers1d-shocks (256 points, small ν, 600
     /// levels: the data of the JAWS study).
     pub pde: String,
     /// A TOML config replacing the embedded default (`configs/<pde>.toml` shows every key).
@@ -87,9 +88,10 @@ pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -
                 spec.n.to_string()
             };
             let banner = format!(
-                "{} samples, grid {grid}, {} levels, forward Euler dt = {}",
+                "{} samples, grid {grid}, {} levels, {} dt = {}",
                 spec.samples,
                 spec.levels + 1,
+                if spec.tableau().stages() == 1 { "forward Euler" } else { "RK4" },
                 spec.dt
             );
             (Job::Rom(spec.clone()), spec.samples, banner)

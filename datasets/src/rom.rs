@@ -8,6 +8,11 @@
 //! - `diffusion2d`: `u_t = D Δu` on a 40 × 40 grid of spacing 1 (points at −19.5 … 19.5), zero one spacing outside,
 //!   Δt = 0.1, from a random Gaussian per sample (amplitude, width and an integer centre drawn per sample).
 //!
+//! - `diffusion-sorption`: `R(u) u_t = D u_xx` on `[0, L]` with the Freundlich retardation `R` (PDEBench's
+//!   constants, [`ansatz_solvers::sorption`]), inflow `u = 1` on the left, the outflow `u = −D u_x` on the right,
+//!   classical RK4; a constant initial value drawn uniformly per sample (PDEBench: in `[0, 0.2]`), recorded as the
+//!   per-sample variable `u0`.
+//!
 //! The Burgers initial profile has the features of the reference's (a left state, a sharp drop, a slow rise):
 //! `u₀(x) = left · s(x) + (right + (right_end − right)(x − drop_at)/(L − drop_at)) · (1 − s(x))` with
 //! `s(x) = ½ (1 − tanh((x − drop_at)/drop_width))`. The inflow cell keeps its value; μ is the per-sample
@@ -19,6 +24,7 @@ use std::path::Path;
 use ansatz_solvers::rk::{ExplicitRk, Tableau};
 use ansatz_solvers::rom::{BurgersSource1d, Diffusion2d, RomRhs};
 use ansatz_solvers::scheme::Stepper;
+use ansatz_solvers::sorption::{DiffusionSorption1d, SorptionConstants};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DatasetError, Result};
@@ -31,6 +37,7 @@ use crate::schema::{Field, GridType, Layout, ParameterInfo, Precision};
 pub enum RomPde {
     BurgersSource1d,
     Diffusion2d,
+    DiffusionSorption1d,
 }
 
 impl RomPde {
@@ -39,6 +46,7 @@ impl RomPde {
         match name {
             "burgers1d-source" => Some(RomPde::BurgersSource1d),
             "diffusion2d" => Some(RomPde::Diffusion2d),
+            "diffusion-sorption" => Some(RomPde::DiffusionSorption1d),
             _ => None,
         }
     }
@@ -48,6 +56,7 @@ impl RomPde {
         match self {
             RomPde::BurgersSource1d => "burgers1d-source",
             RomPde::Diffusion2d => "diffusion2d",
+            RomPde::DiffusionSorption1d => "diffusion-sorption",
         }
     }
 
@@ -55,6 +64,7 @@ impl RomPde {
         match self {
             RomPde::BurgersSource1d => include_str!("../../configs/burgers1d-source.toml"),
             RomPde::Diffusion2d => include_str!("../../configs/diffusion2d.toml"),
+            RomPde::DiffusionSorption1d => include_str!("../../configs/diffusion-sorption.toml"),
         }
     }
 }
@@ -78,6 +88,8 @@ struct Raw {
     profile: Option<RawProfile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gaussian: Option<RawGaussian>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sorption: Option<RawSorption>,
     output: RawOutput,
 }
 
@@ -134,6 +146,18 @@ struct RawGaussian {
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
+struct RawSorption {
+    diffusivity: f64,
+    porosity: f64,
+    density: f64,
+    freundlich_k: f64,
+    freundlich_n: f64,
+    inflow: f64,
+    initial: [f64; 2],
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 struct RawOutput {
     precision: String,
     compression: i32,
@@ -174,6 +198,13 @@ pub enum RomProblem {
         amplitude: [f64; 2],
         width: [f64; 2],
         centre: [i64; 2],
+    },
+    Sorption {
+        length: f64,
+        constants: SorptionConstants,
+        inflow: f64,
+        /// The range of the constant initial value.
+        initial: [f64; 2],
     },
 }
 
@@ -236,6 +267,7 @@ fn parse(pde: RomPde, origin: &str, table: toml::Table) -> Result<RomSpec> {
             unused("grid.spacing", raw.grid.spacing.is_some())?;
             unused("diffusivity", raw.diffusivity.is_some())?;
             unused("gaussian", raw.gaussian.is_some())?;
+            unused("sorption", raw.sorption.is_some())?;
             let length = positive("grid.length", raw.grid.length.ok_or_else(|| err("grid.length", "missing".into()))?)?;
             let source = raw.source.as_ref().ok_or_else(|| err("source", "missing".into()))?;
             let p = raw.parameter.as_ref().ok_or_else(|| err("parameter", "missing".into()))?;
@@ -305,6 +337,7 @@ fn parse(pde: RomPde, origin: &str, table: toml::Table) -> Result<RomSpec> {
             unused("source", raw.source.is_some())?;
             unused("parameter", raw.parameter.is_some())?;
             unused("profile", raw.profile.is_some())?;
+            unused("sorption", raw.sorption.is_some())?;
             let spacing =
                 positive("grid.spacing", raw.grid.spacing.ok_or_else(|| err("grid.spacing", "missing".into()))?)?;
             let d = raw.diffusivity.ok_or_else(|| err("diffusivity", "missing".into()))?;
@@ -342,6 +375,52 @@ fn parse(pde: RomPde, origin: &str, table: toml::Table) -> Result<RomSpec> {
             };
             (problem, samples)
         }
+        RomPde::DiffusionSorption1d => {
+            for (key, present) in [
+                ("grid.spacing", raw.grid.spacing.is_some()),
+                ("diffusivity", raw.diffusivity.is_some()),
+                ("source", raw.source.is_some()),
+                ("parameter", raw.parameter.is_some()),
+                ("profile", raw.profile.is_some()),
+                ("gaussian", raw.gaussian.is_some()),
+            ] {
+                unused(key, present)?;
+            }
+            let length = positive("grid.length", raw.grid.length.ok_or_else(|| err("grid.length", "missing".into()))?)?;
+            let p = raw.sorption.as_ref().ok_or_else(|| err("sorption", "missing".into()))?;
+            positive("sorption.diffusivity", p.diffusivity)?;
+            if !(p.porosity > 0.0 && p.porosity < 1.0) {
+                return Err(err("sorption.porosity", format!("must lie in (0, 1), got {}", p.porosity)));
+            }
+            for (key, v) in [("sorption.density", p.density), ("sorption.freundlich_k", p.freundlich_k)] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(err(key, format!("must be non-negative and finite, got {v}")));
+                }
+            }
+            positive("sorption.freundlich_n", p.freundlich_n)?;
+            if !p.inflow.is_finite() {
+                return Err(err("sorption.inflow", format!("must be finite, got {}", p.inflow)));
+            }
+            let r = p.initial;
+            if !(r[0].is_finite() && r[1].is_finite() && r[0] >= 0.0 && r[1] >= r[0]) {
+                return Err(err("sorption.initial", format!("needs 0 ≤ low ≤ high, got {r:?}")));
+            }
+            let constants = SorptionConstants {
+                diffusivity: p.diffusivity,
+                porosity: p.porosity,
+                density: p.density,
+                freundlich_k: p.freundlich_k,
+                freundlich_n: p.freundlich_n,
+            };
+            let limit = DiffusionSorption1d::new(raw.grid.n.max(2), length, p.inflow, constants)
+                .map_err(|e| err("sorption", e.to_string()))?
+                .rk4_stable_dt();
+            if raw.time.dt > limit {
+                return Err(err("time.dt", format!("{} exceeds RK4's stability limit {limit:.4e} here", raw.time.dt)));
+            }
+            let samples = raw.samples.ok_or_else(|| err("samples", "missing".into()))?;
+            (RomProblem::Sorption { length, constants, inflow: p.inflow, initial: r }, samples)
+        }
     };
     let config_text = toml::to_string(&raw)
         .map_err(|e| DatasetError::Config { origin: origin.to_string(), message: e.to_string() })?;
@@ -365,7 +444,9 @@ impl RomSpec {
     pub fn from_dataset(pde: &str, generation_config: &str) -> Result<Self> {
         let kind = RomPde::from_name(pde).ok_or_else(|| DatasetError::Config {
             origin: "pde".into(),
-            message: format!("'{pde}' is not a reduced-order benchmark (burgers1d-source, diffusion2d)"),
+            message: format!(
+                "'{pde}' is not a parametric trajectory benchmark (burgers1d-source, diffusion2d, diffusion-sorption)"
+            ),
         })?;
         let table: toml::Table = generation_config.parse().map_err(|e: toml::de::Error| DatasetError::Config {
             origin: "generation_config".into(),
@@ -382,6 +463,9 @@ impl RomSpec {
             }
             RomProblem::Diffusion { spacing, .. } => {
                 (0..self.n).map(|j| (j as f64 + 0.5 - self.n as f64 / 2.0) * spacing).collect()
+            }
+            RomProblem::Sorption { length, .. } => {
+                (0..self.n).map(|j| (j as f64 + 0.5) * length / self.n as f64).collect()
             }
         }
     }
@@ -420,6 +504,14 @@ impl RomSpec {
         Diffusion2d::new(self.n, *spacing, *diffusivity).map_err(solver_error)
     }
 
+    /// The right-hand side of the diffusion–sorption problem.
+    pub fn sorption(&self) -> Result<DiffusionSorption1d> {
+        let RomProblem::Sorption { length, constants, inflow, .. } = &self.problem else {
+            return Err(DatasetError::Config { origin: "pde".into(), message: "not diffusion-sorption".into() });
+        };
+        DiffusionSorption1d::new(self.n, *length, *inflow, *constants).map_err(solver_error)
+    }
+
     /// The right-hand side of a sample with the per-sample simulation parameters `params` (μ for Burgers, none
     /// for diffusion).
     pub fn rhs(&self, params: &[f64]) -> Result<RomRhs> {
@@ -432,6 +524,16 @@ impl RomSpec {
                 Ok(RomRhs::BurgersSource(self.burgers(mu)?))
             }
             RomPde::Diffusion2d => Ok(RomRhs::Diffusion(self.diffusion()?)),
+            RomPde::DiffusionSorption1d => Ok(RomRhs::Sorption(self.sorption()?)),
+        }
+    }
+
+    /// The time integrator of the data: forward Euler for the reduced-order benchmarks (as their references),
+    /// classical RK4 for diffusion–sorption.
+    pub fn tableau(&self) -> Tableau {
+        match self.pde {
+            RomPde::DiffusionSorption1d => Tableau::rk4(),
+            _ => Tableau::euler(),
         }
     }
 
@@ -466,6 +568,10 @@ impl RomSpec {
                     .collect();
                 (u0, vec![a, sigma, cx, cy])
             }
+            RomProblem::Sorption { initial, .. } => {
+                let v = SampleRng::new(self.seed, i as u64).range(initial[0], initial[1]);
+                (vec![v; self.n], vec![v])
+            }
         }
     }
 
@@ -485,21 +591,15 @@ impl RomSpec {
                 p("ic_centre_x", "x of the initial Gaussian's centre", false),
                 p("ic_centre_y", "y of the initial Gaussian's centre", false),
             ],
+            RomPde::DiffusionSorption1d => vec![p("u0", "the constant initial value", false)],
         }
     }
 
     /// Solves sample `i`: every stored level `(time, space)`, the initial field first.
     pub fn solve(&self, i: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         let (u0, params) = self.initial(i);
-        let data = match self.pde {
-            RomPde::BurgersSource1d => {
-                let mu = params[0];
-                self.march(ExplicitRk::new(self.burgers(mu)?, Tableau::euler(), self.dt).map_err(solver_error)?, u0, i)?
-            }
-            RomPde::Diffusion2d => {
-                self.march(ExplicitRk::new(self.diffusion()?, Tableau::euler(), self.dt).map_err(solver_error)?, u0, i)?
-            }
-        };
+        let stepper = ExplicitRk::new(self.rhs(&params)?, self.tableau(), self.dt).map_err(solver_error)?;
+        let data = self.march(stepper, u0, i)?;
         Ok((data, params))
     }
 
@@ -536,6 +636,20 @@ impl RomSpec {
                 vec![self.n as f64 * spacing; 2],
                 vec!["dirichlet (u = 0 one spacing outside the outermost points)".to_string(); 2],
                 format!("five-point Laplacian, diffusivity {diffusivity}, forward Euler dt = {}", self.dt),
+            ),
+            RomProblem::Sorption { length, constants, inflow, .. } => (
+                vec![*length],
+                vec![format!("dirichlet u = {inflow} (left) / outflow u = -D u_x (right)")],
+                format!(
+                    "cell-centred finite volume with Freundlich retardation (D {}, porosity {}, density {}, k_f {}, \
+                     n_f {}), classical RK4 dt = {}",
+                    constants.diffusivity,
+                    constants.porosity,
+                    constants.density,
+                    constants.freundlich_k,
+                    constants.freundlich_n,
+                    self.dt
+                ),
             ),
         };
         let level_dt = self.dt * self.steps_per_level as f64;

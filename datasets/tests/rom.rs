@@ -1,5 +1,5 @@
-//! The reduced-order benchmark datasets: the reference parameter sets, trajectories equal to the solver's own
-//! steps, the spec rebuilt from a file, and configuration errors naming the key.
+//! The parametric trajectory datasets (reduced-order benchmarks, diffusion–sorption): the reference parameter
+//! sets, trajectories equal to the solver's own steps, the spec rebuilt from a file, and configuration errors naming the key.
 
 use ansatz_datasets::generate::GenerateOptions;
 use ansatz_datasets::reader::Dataset;
@@ -85,6 +85,36 @@ fn diffusion_samples_are_reproducible_gaussians_that_decay() {
 }
 
 #[test]
+fn diffusion_sorption_trajectories_are_rk4_steps_from_a_constant_initial_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = ["grid.n=32".to_string(), "time.levels=5".into(), "time.steps_per_level=20".into()];
+    let spec = load(RomPde::DiffusionSorption1d, None, &sets, Some(3), Some(4)).unwrap();
+    let out = dir.path().join("s.nc");
+    generate_rom(&spec, &out, &GenerateOptions::default(), |_, _| {}).unwrap();
+    let ds = Dataset::open(&out).unwrap();
+    let u0 = ds.parameter("u0").unwrap();
+    let stepper = ExplicitRk::new(spec.sorption().unwrap(), Tableau::rk4(), spec.dt).unwrap();
+    let mut w = stepper.work();
+    for s in 0..3 {
+        assert!((0.0..0.2).contains(&u0[s]), "u0 = {} outside [0, 0.2]", u0[s]);
+        let u: Vec<f64> = ds.read("u", s..s + 1, 0..6).unwrap().iter().copied().collect();
+        assert!(u[..32].iter().all(|&v| v == u0[s] as f32 as f64), "a constant initial value");
+        let mut v = vec![u0[s]; 32];
+        for level in 1..=5 {
+            stepper.advance(&mut v, 20, &mut w);
+            let stored = &u[level * 32..(level + 1) * 32];
+            let err = stored.iter().zip(&v).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            assert!(err < 1e-6, "sample {s}, level {level}: difference {err} (f32 storage)");
+        }
+        // the inflow raises the first cell towards 1
+        assert!(u[5 * 32] > 0.5 && u[5 * 32] < 1.0, "first cell {} at t = 5", u[5 * 32]);
+    }
+    let rebuilt =
+        RomSpec::from_dataset("diffusion-sorption", &ds.text_attribute("generation_config").unwrap()).unwrap();
+    assert_eq!(rebuilt, spec);
+}
+
+#[test]
 fn configuration_errors_name_the_key() {
     let msg = |r: Result<RomSpec, ansatz_datasets::DatasetError>| r.unwrap_err().to_string();
     let e = msg(load(RomPde::BurgersSource1d, None, &set("interpolation"), Some(8), None));
@@ -99,4 +129,12 @@ fn configuration_errors_name_the_key() {
     assert!(e.contains("colour"), "{e}");
     let e = msg(load(RomPde::BurgersSource1d, None, &set("uniform"), None, None));
     assert!(e.contains("samples"), "{e}");
+    let e = msg(load(RomPde::DiffusionSorption1d, None, &["sorption.porosity=1.5".into()], None, None));
+    assert!(e.contains("sorption.porosity"), "{e}");
+    let e = msg(load(RomPde::DiffusionSorption1d, None, &["time.dt=0.5".into()], None, None));
+    assert!(e.contains("time.dt") && e.contains("stability"), "{e}");
+    let e = msg(load(RomPde::DiffusionSorption1d, None, &["sorption.initial=[0.3, 0.1]".into()], None, None));
+    assert!(e.contains("sorption.initial"), "{e}");
+    let e = msg(load(RomPde::DiffusionSorption1d, None, &["gaussian.width=[1.0, 2.0]".into()], None, None));
+    assert!(e.contains("gaussian"), "{e}");
 }

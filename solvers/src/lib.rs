@@ -68,6 +68,7 @@ pub mod precond;
 pub mod rk;
 pub mod rom;
 pub mod scheme;
+pub mod sorption;
 pub mod spectral;
 
 pub use integrate::{Checkpointed, StoreAll};

@@ -11,6 +11,7 @@
 
 use crate::fv::FvBurgers1d;
 use crate::scheme::SemiDiscrete;
+use crate::sorption::DiffusionSorption1d;
 use crate::spectral::{SpectralBurgers1d, SpectralRhs};
 use crate::{ConfigError, check_non_negative, check_positive};
 
@@ -198,13 +199,14 @@ impl SemiDiscrete for Diffusion2d {
 }
 
 /// The right-hand side of a reduced-order model's full-order problem, one value per sample: either benchmark of
-/// this module, or the viscous Burgers equation in 1D (finite volume or spectral).
+/// this module, the viscous Burgers equation in 1D (finite volume or spectral), or diffusion–sorption.
 #[derive(Clone, Debug)]
 pub enum RomRhs {
     BurgersSource(BurgersSource1d),
     Diffusion(Diffusion2d),
     Viscous1d(FvBurgers1d),
     Spectral1d(SpectralRhs<SpectralBurgers1d>),
+    Sorption(DiffusionSorption1d),
 }
 
 /// Scratch space of [`RomRhs`] (the variant of its right-hand side).
@@ -225,7 +227,7 @@ impl RomRhs {
     fn ready<'a>(&self, w: &'a mut RomWork) -> &'a mut RomWork {
         let fits = matches!(
             (self, &*w),
-            (RomRhs::BurgersSource(_) | RomRhs::Diffusion(_), RomWork::Plain(_))
+            (RomRhs::BurgersSource(_) | RomRhs::Diffusion(_) | RomRhs::Sorption(_), RomWork::Plain(_))
                 | (RomRhs::Viscous1d(_), RomWork::Fv(_))
                 | (RomRhs::Spectral1d(_), RomWork::Spectral(_))
         );
@@ -244,6 +246,10 @@ macro_rules! dispatch {
                 $e
             }
             (RomRhs::Diffusion($s), RomWork::Plain($work)) => $e,
+            (RomRhs::Sorption($s), RomWork::Plain(_)) => {
+                let $work = &mut ();
+                $e
+            }
             (RomRhs::Viscous1d($s), RomWork::Fv($work)) => $e,
             (RomRhs::Spectral1d($s), RomWork::Spectral($work)) => $e,
             _ => unreachable!("RomRhs::ready matches the scratch to the right-hand side"),
@@ -259,6 +265,7 @@ impl SemiDiscrete for RomRhs {
             RomRhs::Diffusion(s) => s.state_len(),
             RomRhs::Viscous1d(s) => s.state_len(),
             RomRhs::Spectral1d(s) => s.state_len(),
+            RomRhs::Sorption(s) => s.state_len(),
         }
     }
     fn nu(&self) -> f64 {
@@ -267,11 +274,12 @@ impl SemiDiscrete for RomRhs {
             RomRhs::Diffusion(s) => s.nu(),
             RomRhs::Viscous1d(s) => s.nu(),
             RomRhs::Spectral1d(s) => s.nu(),
+            RomRhs::Sorption(s) => s.nu(),
         }
     }
     fn work(&self) -> RomWork {
         match self {
-            RomRhs::BurgersSource(_) => RomWork::Plain(Vec::new()),
+            RomRhs::BurgersSource(_) | RomRhs::Sorption(_) => RomWork::Plain(Vec::new()),
             RomRhs::Diffusion(s) => RomWork::Plain(s.work()),
             RomRhs::Viscous1d(s) => RomWork::Fv(s.work()),
             RomRhs::Spectral1d(s) => RomWork::Spectral(s.work()),

@@ -645,7 +645,7 @@ fn rom_chunk(
     steps: usize,
     frame: usize,
 ) -> Result<(f64, Vec<f64>), TrainError> {
-    use ansatz_solvers::prelude::{ExplicitRk, Stepper, Tableau};
+    use ansatz_solvers::prelude::{ExplicitRk, Stepper};
     let samples = initial.len() / frame;
     let np = params.len() / samples.max(1);
     let started = Instant::now();
@@ -653,7 +653,7 @@ fn rom_chunk(
         .into_par_iter()
         .map(|s| {
             let rhs = spec.rhs(&params[s * np..(s + 1) * np]).map_err(|e| e.to_string())?;
-            let stepper = ExplicitRk::new(rhs, Tableau::euler(), spec.dt).map_err(|e| e.to_string())?;
+            let stepper = ExplicitRk::new(rhs, spec.tableau(), spec.dt).map_err(|e| e.to_string())?;
             let mut w = stepper.work();
             let mut u = initial[s * frame..(s + 1) * frame].to_vec();
             let mut out = Vec::with_capacity(steps * frame);

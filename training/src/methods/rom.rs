@@ -587,9 +587,9 @@ impl Physics {
     pub fn step_level(&self, names: &[String], params: &[f64], u: &mut [f64]) -> Result<(), String> {
         match self {
             Physics::Rom(spec) => {
-                use ansatz_solvers::prelude::{ExplicitRk, Stepper, Tableau};
+                use ansatz_solvers::prelude::{ExplicitRk, Stepper};
                 let rhs = spec.rhs(params).map_err(|e| e.to_string())?;
-                let stepper = ExplicitRk::new(rhs, Tableau::euler(), spec.dt).map_err(|e| e.to_string())?;
+                let stepper = ExplicitRk::new(rhs, spec.tableau(), spec.dt).map_err(|e| e.to_string())?;
                 let mut w = stepper.work();
                 stepper.advance(u, spec.steps_per_level, &mut w);
                 Ok(())
