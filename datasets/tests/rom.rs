@@ -95,11 +95,11 @@ fn diffusion_sorption_trajectories_are_rk4_steps_from_a_constant_initial_value()
     let u0 = ds.parameter("u0").unwrap();
     let stepper = ExplicitRk::new(spec.sorption().unwrap(), Tableau::rk4(), spec.dt).unwrap();
     let mut w = stepper.work();
-    for s in 0..3 {
-        assert!((0.0..0.2).contains(&u0[s]), "u0 = {} outside [0, 0.2]", u0[s]);
+    for (s, &c) in u0.iter().enumerate() {
+        assert!((0.0..0.2).contains(&c), "u0 = {c} outside [0, 0.2]");
         let u: Vec<f64> = ds.read("u", s..s + 1, 0..6).unwrap().iter().copied().collect();
-        assert!(u[..32].iter().all(|&v| v == u0[s] as f32 as f64), "a constant initial value");
-        let mut v = vec![u0[s]; 32];
+        assert!(u[..32].iter().all(|&v| v == c as f32 as f64), "a constant initial value");
+        let mut v = vec![c; 32];
         for level in 1..=5 {
             stepper.advance(&mut v, 20, &mut w);
             let stored = &u[level * 32..(level + 1) * 32];
