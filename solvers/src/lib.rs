@@ -55,6 +55,7 @@
 //! - [`integrate`]: trajectories, tangents and gradients through many steps, with the adjoint strategy as a value;
 //! - [`exact`]: reference solutions (Cole–Hopf for viscous Burgers).
 
+pub mod constrained;
 pub mod elasticity;
 pub mod exact;
 pub mod fv;
