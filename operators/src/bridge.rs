@@ -16,6 +16,7 @@
 //! | [`spmv`] | `A x` | `Aᵀ g` (transpose stored once in [`SparseOperator`]) | nothing |
 //! | [`linear_solve`] | `x = A⁻¹ b` (CG, GMRES or dense LU, [`LinearSystem`]) | `A⁻ᵀ g`, implicit adjoint of `A x − b = 0` ([`implicit_vjp`]) | nothing |
 //! | [`least_squares`] | `x*(θ) = argmin ½‖r(x, θ)‖²` ([`levenberg_marquardt`]) | Gauss–Newton implicit adjoint ([`least_squares_vjp`]) | `θ`, `x*` |
+//! | [`experts`] | `ω* = argmin ½ Σ ψ_p(F_p ω)² + ½ρ²‖ω‖²` per expert ([`solve_expert`]) | exact implicit adjoint with the full Hessian ([`expert_vjp`]) | `F`, `ω*` |
 //!
 //! Conventions and limits:
 //! - **Constants.** Everything except the tensor argument is a constant of the op: the viscosity ν of a scheme,
@@ -38,6 +39,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use ansatz_solvers::constrained::{Closure, ExpertOptions, ExpertReport, expert_vjp, solve_expert};
 use ansatz_solvers::implicit::{self, LinearSolver, RootProblem, implicit_vjp};
 use ansatz_solvers::integrate::{AdjointStrategy, TrajectoryLoss, gradient};
 use ansatz_solvers::krylov::Tolerance;
@@ -246,6 +248,69 @@ pub fn lstsq(jf: Tensor<2>, m: usize, k: usize, report: &BridgeReport) -> Result
         });
     }
     apply(Arc::new(LstsqOp { m, k }), jf, report)
+}
+
+/// The reports of the experts solved by one [`experts`] call, in batch order (read them after the forward pass).
+#[derive(Clone, Default)]
+pub struct ExpertLog(Arc<Mutex<Vec<ExpertReport>>>);
+
+impl ExpertLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The reports of the last forward pass (and clears them).
+    pub fn take(&self) -> Vec<ExpertReport> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl fmt::Debug for ExpertLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExpertLog({} reports)", self.0.lock().map(|v| v.len()).unwrap_or(0))
+    }
+}
+
+/// The expert layer of hard-constrained learning ([`ansatz_solvers::constrained`]): row `e` of `features` holds
+/// expert `e`'s features `F` (`rows × K × n`, row-major, the same `rows · K` for every expert; pad with rows of
+/// zero weight), and the output row is its basis weights `ω*_e` (`n` values), found by Levenberg–Marquardt in f64
+/// from `omega0` (`n` values shared, or `batch · n`) with `opts`. The experts are solved in parallel.
+///
+/// Every expert's [`ExpertReport`] goes to `log` in batch order; an expert that did not converge is not an error
+/// (its last iterate is returned, for the caller to count and report), a non-finite residual is. Backward: the
+/// exact implicit adjoint ([`expert_vjp`], one dense `n × n` solve per expert); a zero cotangent gives a zero
+/// cotangent; a singular Hessian gives NaN and a [`BackwardFailure`].
+pub fn experts(
+    closures: Vec<Arc<dyn Closure + Send + Sync>>,
+    n: usize,
+    features: Tensor<2>,
+    omega0: &[f64],
+    opts: ExpertOptions,
+    log: &ExpertLog,
+    report: &BridgeReport,
+) -> Result<Tensor<2>, BridgeError> {
+    let [batch, _] = features.dims();
+    let config = |message: String| Err(BridgeError::Config { op: "experts", message });
+    if closures.len() != batch {
+        return config(format!("{} closures for {batch} experts", closures.len()));
+    }
+    if n == 0 {
+        return config("no basis functions".into());
+    }
+    let width = closures.first().map(|c| c.rows() * c.features() * n).unwrap_or(0);
+    if closures.iter().any(|c| c.rows() * c.features() * n != width) {
+        return config("the experts' closures have different numbers of rows or features".into());
+    }
+    if omega0.len() != n && omega0.len() != batch * n {
+        return Err(BridgeError::Shape {
+            op: "experts",
+            what: "initial guess (one of length n, or batch · n values)",
+            expected: vec![batch, n],
+            got: vec![omega0.len()],
+        });
+    }
+    log.take();
+    apply(Arc::new(ExpertOp { closures, n, width, omega0: omega0.to_vec(), opts, log: log.clone() }), features, report)
 }
 
 /// `n` time steps of every sample, `u₀ ↦ Sⁿ(u₀)`: `[batch, len] → [batch, len]`, `len = stepper.state_len()`.
@@ -585,6 +650,67 @@ impl BridgeOp for LstsqOp {
                 let r = row(x, s, width);
                 let (jb, fb) = out.split_at_mut(m * k);
                 lstsq_vjp(&r[..m * k], &r[m * k..], row(y, s, k), gs, jb, fb, 1e-12, w).map_err(|e| e.to_string())
+            },
+        )
+    }
+}
+
+struct ExpertOp {
+    closures: Vec<Arc<dyn Closure + Send + Sync>>,
+    n: usize,
+    width: usize,
+    omega0: Vec<f64>,
+    opts: ExpertOptions,
+    log: ExpertLog,
+}
+
+impl BridgeOp for ExpertOp {
+    fn name(&self) -> &'static str {
+        "experts"
+    }
+    fn in_width(&self) -> usize {
+        self.width
+    }
+    fn out_width(&self) -> usize {
+        self.n
+    }
+    fn keeps_output(&self) -> bool {
+        true
+    }
+    fn forward(&self, x: &[f64], y: &mut [f64]) -> Vec<SampleFailure> {
+        let n = self.n;
+        let reports = Mutex::new(vec![None; self.closures.len()]);
+        let failures = for_each_sample(
+            y,
+            n,
+            || (),
+            |e, out, _| {
+                let start = if self.omega0.len() == n { &self.omega0[..] } else { row(&self.omega0, e, n) };
+                out.copy_from_slice(start);
+                let r = solve_expert(self.closures[e].as_ref(), row(x, e, self.width), n, out, self.opts)
+                    .map_err(|err| err.to_string())?;
+                reports.lock().unwrap_or_else(|p| p.into_inner())[e] = Some(r);
+                Ok(())
+            },
+        );
+        let reports = reports.into_inner().unwrap_or_else(|p| p.into_inner());
+        *self.log.0.lock().unwrap_or_else(|p| p.into_inner()) = reports.into_iter().flatten().collect();
+        failures
+    }
+    fn backward(&self, x: &[f64], y: &[f64], g: &[f64], gx: &mut [f64]) -> Vec<SampleFailure> {
+        let n = self.n;
+        for_each_sample(
+            gx,
+            self.width,
+            || (),
+            |e, out, _| {
+                let ge = row(g, e, n);
+                if ge.iter().all(|v| *v == 0.0) {
+                    out.fill(0.0);
+                    return Ok(());
+                }
+                expert_vjp(self.closures[e].as_ref(), row(x, e, self.width), n, row(y, e, n), self.opts.ridge, ge, out)
+                    .map_err(|err| err.to_string())
             },
         )
     }
@@ -1161,6 +1287,65 @@ mod tests {
         let width = m * k + m;
         assert!(g[..width].iter().all(|v| *v == 0.0) && g[width..].iter().all(|v| v.is_finite()));
         assert!(report.is_empty());
+    }
+
+    /// A diffusion–sorption expert of `rows` rows (every kind) with a per-expert initial value.
+    fn sorption_closure(rows: usize, initial: f64) -> Arc<dyn Closure + Send + Sync> {
+        use ansatz_solvers::constrained::{SorptionClosure, SorptionRow};
+        let kinds: Vec<SorptionRow> = (0..rows)
+            .map(|p| match p % 4 {
+                0 => SorptionRow::Initial,
+                1 => SorptionRow::Inflow,
+                2 => SorptionRow::Outflow,
+                _ => SorptionRow::Pde,
+            })
+            .collect();
+        let targets = kinds.iter().map(|k| if *k == SorptionRow::Inflow { 1.0 } else { initial }).collect();
+        Arc::new(SorptionClosure {
+            constants: ansatz_solvers::sorption::SorptionConstants::pdebench(),
+            time_scale: 500.0,
+            kinds,
+            weights: vec![1.0; rows],
+            targets,
+        })
+    }
+
+    #[test]
+    fn experts_solve_each_row_report_and_their_gradient_matches_finite_differences() {
+        let (rows, n, batch) = (16, 3, 2);
+        let closures = vec![sorption_closure(rows, 0.1), sorption_closure(rows, 0.15)];
+        let mut rng = SplitMix64(21);
+        // features (u, u_τ or u_x, u_xx): positive basis values
+        let x: Vec<f64> = (0..batch * rows * 3 * n)
+            .map(|i| if (i / n) % 3 == 0 { rng.uniform(0.3, 0.6) } else { rng.uniform(-1.0, 1.0) })
+            .collect();
+        let opts = ExpertOptions { gtol: 1e-13, ftol: 0.0, max_iter: 200, ridge: 1e-4 };
+        let (log, report) = (ExpertLog::new(), BridgeReport::new());
+        let op = |f: Tensor<2>| experts(closures.clone(), n, f, &[0.5; 3], opts, &log, &report);
+        // each row is the solver's own solution, and every expert reports
+        let y = values(op(tensor(x.clone(), [batch, rows * 3 * n], &Device::flex())).unwrap());
+        let reports = log.take();
+        assert_eq!(reports.len(), batch);
+        for (e, c) in closures.iter().enumerate() {
+            let mut omega = vec![0.5; n];
+            let r =
+                solve_expert(c.as_ref(), &x[e * rows * 3 * n..(e + 1) * rows * 3 * n], n, &mut omega, opts).unwrap();
+            assert_eq!(&y[e * n..(e + 1) * n], &omega[..]);
+            assert_eq!(reports[e], r);
+        }
+        check_gradient("experts", &op, &x, [batch, rows * 3 * n], n, 22);
+        assert!(report.is_empty(), "{:?}", report.failures());
+        // wrong counts are refused
+        let bad = experts(
+            closures[..1].to_vec(),
+            n,
+            tensor(x, [batch, rows * 3 * n], &Device::flex()),
+            &[0.5],
+            opts,
+            &log,
+            &report,
+        );
+        assert!(matches!(bad, Err(BridgeError::Config { .. })));
     }
 
     #[test]
