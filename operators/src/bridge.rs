@@ -16,6 +16,7 @@
 //! | [`spmv`] | `A x` | `Aᵀ g` (transpose stored once in [`SparseOperator`]) | nothing |
 //! | [`linear_solve`] | `x = A⁻¹ b` (CG, GMRES or dense LU, [`LinearSystem`]) | `A⁻ᵀ g`, implicit adjoint of `A x − b = 0` ([`implicit_vjp`]) | nothing |
 //! | [`least_squares`] | `x*(θ) = argmin ½‖r(x, θ)‖²` ([`levenberg_marquardt`]) | Gauss–Newton implicit adjoint ([`least_squares_vjp`]) | `θ`, `x*` |
+//! | [`residuals`] | `r_p = ψ_p(F_p ω)` per row of each expert ([`Closure`]), from `[F ω]` | `F̄_p = (r̄_p a_p) ωᵀ`, `ω̄ = Σ_p F_pᵀ r̄_p a_p` | `F`, `ω` |
 //! | [`experts`] | `ω* = argmin ½ Σ ψ_p(F_p ω)² + ½ρ²‖ω‖²` per expert ([`solve_expert`]) | exact implicit adjoint with the full Hessian ([`expert_vjp`]) | `F`, `ω*` |
 //!
 //! Conventions and limits:
@@ -311,6 +312,28 @@ pub fn experts(
     }
     log.take();
     apply(Arc::new(ExpertOp { closures, n, width, omega0: omega0.to_vec(), opts, log: log.clone() }), features, report)
+}
+
+/// The residual rows of each expert's closure at given basis weights: row `e` of `input` holds `F` (`rows × K × n`,
+/// as for [`experts`]) followed by `ω` (`n`), and the output row holds `r_p = ψ_p(F_p ω)`, `p < rows`. It is
+/// the physics loss of hard-constrained training (with `ω` from [`experts`]) and of the soft-constrained baseline
+/// (`n = 1`, `ω = 1`). Backward: exact, from the closures' gradients.
+pub fn residuals(
+    closures: Vec<Arc<dyn Closure + Send + Sync>>,
+    n: usize,
+    input: Tensor<2>,
+    report: &BridgeReport,
+) -> Result<Tensor<2>, BridgeError> {
+    let [batch, _] = input.dims();
+    let config = |message: String| Err(BridgeError::Config { op: "residuals", message });
+    if closures.len() != batch {
+        return config(format!("{} closures for {batch} experts", closures.len()));
+    }
+    let (rows, k) = closures.first().map(|c| (c.rows(), c.features())).unwrap_or((0, 0));
+    if n == 0 || closures.iter().any(|c| c.rows() != rows || c.features() != k) {
+        return config("no basis functions, or closures with different numbers of rows or features".into());
+    }
+    apply(Arc::new(ResidualOp { closures, n, rows, k }), input, report)
 }
 
 /// `n` time steps of every sample, `u₀ ↦ Sⁿ(u₀)`: `[batch, len] → [batch, len]`, `len = stepper.state_len()`.
@@ -711,6 +734,72 @@ impl BridgeOp for ExpertOp {
                 }
                 expert_vjp(self.closures[e].as_ref(), row(x, e, self.width), n, row(y, e, n), self.opts.ridge, ge, out)
                     .map_err(|err| err.to_string())
+            },
+        )
+    }
+}
+
+struct ResidualOp {
+    closures: Vec<Arc<dyn Closure + Send + Sync>>,
+    n: usize,
+    rows: usize,
+    k: usize,
+}
+
+impl BridgeOp for ResidualOp {
+    fn name(&self) -> &'static str {
+        "residuals"
+    }
+    fn in_width(&self) -> usize {
+        self.rows * self.k * self.n + self.n
+    }
+    fn out_width(&self) -> usize {
+        self.rows
+    }
+    fn forward(&self, x: &[f64], y: &mut [f64]) -> Vec<SampleFailure> {
+        let (n, k, width) = (self.n, self.k, self.in_width());
+        for_each_sample(
+            y,
+            self.rows,
+            || (vec![0.0; k], vec![0.0; k]),
+            |e, out, (z, a)| {
+                let (f, omega) = row(x, e, width).split_at(width - n);
+                for (p, r) in out.iter_mut().enumerate() {
+                    for (kk, zk) in z.iter_mut().enumerate() {
+                        *zk = f[(p * k + kk) * n..(p * k + kk + 1) * n].iter().zip(omega).map(|(u, v)| u * v).sum();
+                    }
+                    *r = self.closures[e].residual(p, z, a, None);
+                }
+                Ok(())
+            },
+        )
+    }
+    fn backward(&self, x: &[f64], _: &[f64], g: &[f64], gx: &mut [f64]) -> Vec<SampleFailure> {
+        let (n, k, width) = (self.n, self.k, self.in_width());
+        for_each_sample(
+            gx,
+            width,
+            || (vec![0.0; k], vec![0.0; k]),
+            |e, out, (z, a)| {
+                let (f, omega) = row(x, e, width).split_at(width - n);
+                let ge = row(g, e, self.rows);
+                let (fbar, wbar) = out.split_at_mut(width - n);
+                wbar.fill(0.0);
+                for p in 0..self.rows {
+                    for (kk, zk) in z.iter_mut().enumerate() {
+                        *zk = f[(p * k + kk) * n..(p * k + kk + 1) * n].iter().zip(omega).map(|(u, v)| u * v).sum();
+                    }
+                    self.closures[e].residual(p, z, a, None);
+                    for kk in 0..k {
+                        let zbar = ge[p] * a[kk];
+                        let fk = &f[(p * k + kk) * n..(p * k + kk + 1) * n];
+                        for (i, fb) in fbar[(p * k + kk) * n..(p * k + kk + 1) * n].iter_mut().enumerate() {
+                            *fb = zbar * omega[i];
+                            wbar[i] += zbar * fk[i];
+                        }
+                    }
+                }
+                Ok(())
             },
         )
     }
@@ -1335,6 +1424,18 @@ mod tests {
         }
         check_gradient("experts", &op, &x, [batch, rows * 3 * n], n, 22);
         assert!(report.is_empty(), "{:?}", report.failures());
+        // the residual rows at the solution, through their own op: the values equal the closures', and the
+        // gradient with respect to features and weights matches central differences
+        let with_omega: Vec<f64> = (0..batch)
+            .flat_map(|e| x[e * rows * 3 * n..(e + 1) * rows * 3 * n].iter().chain(&y[e * n..(e + 1) * n]).copied())
+            .collect();
+        let width = rows * 3 * n + n;
+        let res = |fw: Tensor<2>| residuals(closures.clone(), n, fw, &report);
+        let r = values(res(tensor(with_omega.clone(), [batch, width], &Device::flex())).unwrap());
+        let mut grad = vec![0.0; 3];
+        let z: Vec<f64> = (0..3).map(|k| (0..n).map(|i| x[k * n + i] * y[i]).sum()).collect();
+        assert_eq!(r[0], closures[0].residual(0, &z, &mut grad, None));
+        check_gradient("residuals", &res, &with_omega, [batch, width], rows, 23);
         // wrong counts are refused
         let bad = experts(
             closures[..1].to_vec(),
