@@ -113,6 +113,11 @@ pub struct Fno {
 }
 
 impl Fno {
+    /// The float type of the weights.
+    pub fn dtype(&self) -> burn::tensor::DType {
+        self.lift.weight.val().dtype()
+    }
+
     /// Applies the network.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut h = self.lift.forward(with_coordinates(x, self.grid.as_ref()));

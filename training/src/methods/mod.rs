@@ -7,10 +7,13 @@
 //!   right-hand sides through the sparse matrix–vector bridge op;
 //! - [`jaws`]: Jacobian penalties for one-step surrogates (Hutchinson row norms from forward-mode tangents, the
 //!   global and the variance-weighted contraction penalty);
+//! - [`moe`]: hard constraints by PDE-constrained least squares over a learned basis (PI-HC-MoE, with its
+//!   one-expert and soft-constraint baselines), through the experts and residual bridge ops;
 //! - [`rom`]: latent reduced-order models trained as auto-decoders: Φ-ROM (the latent dynamics fitted to the
 //!   solver's projected time derivative through the right-hand-side and least-squares bridge ops), DINo and CROM.
 
 pub mod autoregressive;
 pub mod dcdm;
 pub mod jaws;
+pub mod moe;
 pub mod rom;
