@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ansatz_cluster::Communicator;
 use ansatz_training::config::Experiment;
+use ansatz_training::methods::moe::{MoeExperiment, train_constrained};
 use ansatz_training::methods::rom::{RomExperiment, train_rom};
 use ansatz_training::rollout::{RolloutOptions, RolloutSummary, rollout};
 use ansatz_training::trainer::{Observer, StepRecord, TrainError, TrainOptions, TrainSummary, train};
@@ -12,7 +13,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Embedded experiment configurations, by name.
-pub const EMBEDDED: [(&str, &str); 8] = [
+pub const EMBEDDED: [(&str, &str); 9] = [
     ("dymixop-burgers2d", include_str!("../configs/train-dymixop-burgers2d.toml")),
     ("fno-burgers2d", include_str!("../configs/train-fno-burgers2d.toml")),
     ("jaws-fno-burgers1d", include_str!("../configs/train-jaws-fno-burgers1d.toml")),
@@ -21,6 +22,7 @@ pub const EMBEDDED: [(&str, &str); 8] = [
     ("phirom-diffusion2d", include_str!("../configs/train-phirom-diffusion2d.toml")),
     ("dino-burgers1d", include_str!("../configs/train-dino-burgers1d.toml")),
     ("crom-burgers1d", include_str!("../configs/train-crom-burgers1d.toml")),
+    ("moe-diffusion-sorption", include_str!("../configs/train-moe-diffusion-sorption.toml")),
 ];
 
 /// Options of `ansatz train`.
@@ -28,7 +30,7 @@ pub const EMBEDDED: [(&str, &str); 8] = [
 pub struct TrainArgs {
     /// Experiment configuration: a TOML file, or an embedded one (dymixop-burgers2d, fno-burgers2d,
     /// jaws-fno-burgers1d, jaws-dymixop-burgers1d; the reduced-order models phirom-burgers1d, phirom-diffusion2d,
-    /// dino-burgers1d, crom-burgers1d).
+    /// dino-burgers1d, crom-burgers1d; hard constraints with a mixture of experts, moe-diffusion-sorption).
     pub config: String,
     /// Dataset file (overrides `data.path` of the configuration).
     #[arg(long)]
@@ -263,11 +265,19 @@ pub fn load_experiment(config: &str, sets: &[String]) -> Result<(Experiment, Str
 pub enum AnyExperiment {
     Surrogate(Box<Experiment>),
     Rom(Box<RomExperiment>),
+    Constrained(Box<MoeExperiment>),
 }
 
 /// [`load_experiment`] for either kind of configuration.
 pub fn load_any(config: &str, sets: &[String]) -> Result<(AnyExperiment, String)> {
     let (table, origin, name, dir) = config_table(config, sets)?;
+    if table.get("method").and_then(|m| m.as_str()) == Some("constrained") {
+        let text = toml::to_string(&table).expect("a TOML table serialises");
+        let mut exp = MoeExperiment::parse(&text, &origin).map_err(usage)?;
+        resolve(&mut exp.data.path, &dir);
+        resolve(&mut exp.data.validation, &dir);
+        return Ok((AnyExperiment::Constrained(Box::new(exp)), name));
+    }
     if table.contains_key("method") {
         let text = toml::to_string(&table).expect("a TOML table serialises");
         let mut exp = RomExperiment::parse(&text, &origin).map_err(usage)?;
@@ -342,6 +352,7 @@ impl Drop for Bar {
 pub fn run_train(a: &TrainArgs, comm: &dyn Communicator) -> Result<()> {
     let (exp, name) = match load_any(&a.config, &a.sets)? {
         (AnyExperiment::Rom(exp), name) => return run_train_rom(a, &exp, &name, comm),
+        (AnyExperiment::Constrained(exp), name) => return run_train_constrained(a, &exp, &name, comm),
         (AnyExperiment::Surrogate(exp), name) => (*exp, name),
     };
     let data = a.data.clone().or_else(|| exp.data.path.clone()).ok_or_else(|| {
@@ -434,6 +445,58 @@ fn run_train_rom(a: &TrainArgs, exp: &RomExperiment, name: &str, comm: &dyn Comm
             println!(
                 "  {left:.0} samples left out of the dynamics loss in all (a rank-deficient decoder Jacobian or a \
                  vanishing latent velocity; `left_out` in metrics.csv)"
+            );
+        }
+        println!("  run directory: {}", out.display());
+    }
+    Ok(())
+}
+
+/// Trains a hard- or soft-constrained model; prints a summary on rank 0.
+fn run_train_constrained(a: &TrainArgs, exp: &MoeExperiment, name: &str, comm: &dyn Communicator) -> Result<()> {
+    let data = a.data.clone().or_else(|| exp.data.path.clone()).ok_or_else(|| {
+        usage("no dataset: pass --data PATH or set `data.path` (`ansatz generate diffusion-sorption`)")
+    })?;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(name));
+    let mut opts = TrainOptions::new(&data, &out);
+    opts.resume = a.resume;
+    opts.extend = a.extend;
+    opts.force = a.force;
+    if a.device == DeviceArg::Gpu {
+        return Err(usage("the constrained models train on the CPU (their experts' solves are host code)"));
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    opts.stop_after = env("ANSATZ_STOP_AFTER").and_then(|v| v.parse().ok());
+    let root = comm.rank() == 0;
+    let variant = format!("{:?}", exp.constraint.variant).to_lowercase();
+    if root {
+        println!("training the {variant}-constrained model on {} into {}", data.display(), out.display());
+    }
+    let mut bar = Bar::with_validation(&variant, "validation rel. L2");
+    let mut quiet = ansatz_training::trainer::Quiet;
+    let observer: &mut dyn Observer = if root { &mut bar } else { &mut quiet };
+    let s = train_constrained(exp, &opts, comm, observer).map_err(train_error)?;
+    drop(bar);
+    if root {
+        let m = |k: &str| s.validation_metrics.get(k).map_or("n/a".into(), |v| format!("{v:.4e}"));
+        println!(
+            "  {} steps, {} parameters, final physics loss {:.4e}, validation relative L2 {} (residual {}), {:.1} s{}",
+            s.steps,
+            s.parameters,
+            s.final_loss,
+            s.validation.map_or("n/a".into(), |v| format!("{v:.4}")),
+            m("val_residual"),
+            s.seconds,
+            if s.nonfinite_total > 0 {
+                format!(", {} non-finite steps skipped", s.nonfinite_total)
+            } else {
+                String::new()
+            }
+        );
+        if let Some(n) = last_metric(&out.join("metrics.csv"), "unconverged").filter(|v| *v > 0.0) {
+            println!(
+                "  {n:.0} expert solves stopped before their tolerance in all (`unconverged` in metrics.csv; their \
+                 last iterate was used)"
             );
         }
         println!("  run directory: {}", out.display());
@@ -543,6 +606,10 @@ mod tests {
     #[test]
     fn every_embedded_configuration_is_valid() {
         for (name, text) in EMBEDDED {
+            if text.lines().any(|l| l.starts_with("method = \"constrained\"")) {
+                MoeExperiment::parse(text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+                continue;
+            }
             if text.lines().any(|l| l.starts_with("method =")) {
                 RomExperiment::parse(text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
                 continue;

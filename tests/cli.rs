@@ -310,3 +310,68 @@ fn reduced_order_models_from_the_command_line() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("lamda"), "{err}");
 }
+
+#[test]
+fn constrained_models_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let data = d("ds.nc");
+    let small = ["--set", "grid.n=24", "--set", "time.levels=8", "--set", "time.steps_per_level=100"];
+    let mut a = vec!["generate", "diffusion-sorption", "--samples", "5", "--out", &data];
+    a.extend(small);
+    let (code, stdout, err) = ansatz(&a);
+    assert_eq!(code, 0, "{err}");
+    assert!(format!("{stdout}{err}").contains("RK4"), "{stdout}{err}");
+    let run = d("run");
+    let tiny = [
+        "--set",
+        "model.width=4",
+        "--set",
+        "model.modes_x=3",
+        "--set",
+        "model.modes_t=3",
+        "--set",
+        "model.layers=1",
+        "--set",
+        "model.projection=8",
+        "--set",
+        "model.basis=3",
+        "--set",
+        "constraint.points=30",
+        "--set",
+        "training.steps=3",
+        "--set",
+        "training.batch=2",
+        "--set",
+        "data.validation_samples=2",
+    ];
+    let mut a = vec!["train", "moe-diffusion-sorption", "--data", &data, "--out", &run];
+    a.extend(tiny);
+    let (code, stdout, err) = ansatz(&a);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("moe-constrained") && stdout.contains("validation relative L2"), "{stdout}");
+    // an existing run is not overwritten without --force; an unknown key and a wrong dataset are named
+    let (code, _, err) = ansatz(&a);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("--force") || err.contains("--resume"), "{err}");
+    let (code, _, err) =
+        ansatz(&["train", "moe-diffusion-sorption", "--data", &data, "--set", "constraint.expert=[1,2]"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("expert"), "{err}");
+    let other = d("b.nc");
+    let (code, _, err) =
+        ansatz(&["generate", "burgers1d-source", "--set", "grid.n=16", "--set", "time.levels=4", "--out", &other]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = ansatz(&[
+        "train",
+        "moe-diffusion-sorption",
+        "--data",
+        &other,
+        "--out",
+        &d("r2"),
+        "--set",
+        "data.validation_samples=2",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("diffusion-sorption"), "{err}");
+}
