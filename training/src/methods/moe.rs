@@ -334,23 +334,33 @@ impl Rows {
         self.column.push(column);
     }
 
-    /// Weights `λ_kind / √count_kind`.
-    fn weigh(&mut self, c: &Constraint) {
+    /// Weights `λ_kind / √count_kind`, with the counts over all experts' rows: the sum of squares over every
+    /// expert is then `Σ_kind λ² ×` the kind's mean square over the whole domain, whatever the number of experts.
+    fn weigh(all: &mut [Rows], c: &Constraint) {
         let lambda = |k: SorptionRow| match k {
             SorptionRow::Pde => c.pde_weight,
             SorptionRow::Initial => c.initial_weight,
             SorptionRow::Inflow | SorptionRow::Outflow => c.boundary_weight,
         };
-        let same = |a: SorptionRow, b: SorptionRow| {
-            a == b
-                || matches!(
-                    (a, b),
-                    (SorptionRow::Inflow | SorptionRow::Outflow, SorptionRow::Inflow | SorptionRow::Outflow)
-                )
+        let group = |k: SorptionRow| match k {
+            SorptionRow::Pde => 0,
+            SorptionRow::Initial => 1,
+            SorptionRow::Inflow | SorptionRow::Outflow => 2,
         };
-        for i in 0..self.kinds.len() {
-            let count = self.kinds.iter().filter(|k| same(**k, self.kinds[i])).count();
-            self.weights[i] = lambda(self.kinds[i]) / (count as f64).sqrt();
+        let mut counts = [0usize; 3];
+        for r in all.iter() {
+            for (k, w) in r.kinds.iter().zip(&r.weights) {
+                if *w != 0.0 {
+                    counts[group(*k)] += 1;
+                }
+            }
+        }
+        for r in all.iter_mut() {
+            for (k, w) in r.kinds.iter().zip(r.weights.iter_mut()) {
+                if *w != 0.0 {
+                    *w = lambda(*k) / (counts[group(*k)].max(1) as f64).sqrt();
+                }
+            }
         }
     }
 
@@ -460,7 +470,6 @@ impl Grid {
                 rows.push(SorptionRow::Outflow, self.outflow_row(t), 0);
             }
         }
-        rows.weigh(c);
         rows
     }
 
@@ -594,6 +603,7 @@ impl Constrained {
         let dx = data.coords[1] - data.coords[0];
         let grid = Grid { t, x, dx, dtau: data.level_dt / time_scale, constants, inflow, time_scale };
         let mut loss_rows: Vec<Rows> = (0..et * ex).map(|e| grid.rows(e, [et, ex], None, &exp.constraint)).collect();
+        Rows::weigh(&mut loss_rows, &exp.constraint);
         let p = loss_rows.iter().map(Rows::len).max().unwrap_or(0);
         loss_rows.iter_mut().for_each(|r| r.pad(p));
         Ok(Self {
@@ -636,6 +646,7 @@ impl Constrained {
         let mut rows: Vec<Rows> = (0..experts[0] * experts[1])
             .map(|e| self.grid.rows(e, experts, Some((self.exp.constraint.points, &mut state)), &self.exp.constraint))
             .collect();
+        Rows::weigh(&mut rows, &self.exp.constraint);
         let p = rows.iter().map(Rows::len).max().unwrap_or(0);
         rows.iter_mut().for_each(|r| r.pad(p));
         rows
@@ -819,6 +830,7 @@ impl Method for Constrained {
     fn validate(&mut self, model: &BasisNet, device: &Device) -> Result<Option<f64>, TrainError> {
         let ids: Vec<usize> = (0..self.validation.count).collect();
         let mut total = Evaluation::default();
+        let started = std::time::Instant::now();
         for chunk in ids.chunks(self.exp.training.batch.max(1)) {
             let e = self.evaluate(model, &self.validation, chunk, device)?;
             total.relative_l2 += e.relative_l2 * chunk.len() as f64;
@@ -827,6 +839,7 @@ impl Method for Constrained {
             total.experts += e.experts;
         }
         let k = ids.len().max(1) as f64;
+        let per_sample = started.elapsed().as_secs_f64() / k;
         if self.floor.is_none() {
             self.floor = Some(self.reference_residual(&self.validation, &ids, device)?);
         }
@@ -834,12 +847,18 @@ impl Method for Constrained {
             ("val_residual".into(), total.residual / k),
             ("val_reference_residual".into(), self.floor.unwrap_or(f64::NAN)),
             ("val_unconverged".into(), total.unconverged as f64),
+            ("val_seconds_per_sample".into(), per_sample),
         ];
         Ok(Some(total.relative_l2 / k))
     }
 
     fn validation_metric_names(&self) -> Vec<String> {
-        vec!["val_residual".into(), "val_reference_residual".into(), "val_unconverged".into()]
+        vec![
+            "val_residual".into(),
+            "val_reference_residual".into(),
+            "val_unconverged".into(),
+            "val_seconds_per_sample".into(),
+        ]
     }
 
     fn validation_metrics(&mut self) -> Vec<(String, f64)> {

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Hard constraints with a mixture of experts (docs/methods/moe.md, docs/results.md "PI-HC-MoE"): the soft
+# constraint (PI-SC), one hard constraint (PI-HC) and the mixture with 2 and 4 experts along x (PI-HC-MoE) on
+# diffusion–sorption (128 cells × 51 levels, 56 training and 8 held-out samples), SEEDS seeds, STEPS steps each:
+# relative L2 against the finite-volume reference over the space–time grid, the physics residual (and the
+# reference solution's own), unconverged expert solves, training seconds per step and inference seconds per
+# sample. Then the time per training step against the number of sampled points per expert (POINTS) for PI-HC and
+# the mixture of 4 (the sub-linear scaling claim), SCALE_STEPS steps each.
+#
+#   benches/experiments/moe.sh                                 # defaults below (about 2 hours on 2 cores)
+#   STEPS=200 SEEDS=0 OUT=/tmp/moe benches/experiments/moe.sh
+#
+# EXTRA adds `--set` options to every training run (e.g. EXTRA="constraint.pde_from_level=3"). JOBS trainings run
+# at once. Needs Python with xarray (ANSATZ_PYTHON, default python3). Results in $OUT/results.md; finished runs are
+# skipped on a re-run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ANSATZ=${ANSATZ:-target/release/ansatz}
+PY=${ANSATZ_PYTHON:-python3}
+OUT=${OUT:-experiments/moe}
+SEEDS=${SEEDS:-0 1 2}
+STEPS=${STEPS:-1000}
+JOBS=${JOBS:-1}
+POINTS=${POINTS:-250 500 1000 2000 4000 8000}
+SCALE_STEPS=${SCALE_STEPS:-20}
+EXTRA=${EXTRA:-}
+[ -x "$ANSATZ" ] || cargo build --release --bin ansatz
+mkdir -p "$OUT"
+export ANSATZ OUT STEPS EXTRA
+[ -f "$OUT/ds.nc" ] || "$ANSATZ" generate diffusion-sorption --out "$OUT/ds.nc"
+
+one() { # model seed
+  local m=$1 s=$2 run="$OUT/$1-$2" sets=()
+  case $m in
+    soft) sets=(--set constraint.variant=soft) ;;
+    hard) sets=(--set constraint.variant=hard) ;;
+    moe2) sets=(--set constraint.variant=moe --set "constraint.experts=[1, 2]") ;;
+    moe4) sets=(--set constraint.variant=moe --set "constraint.experts=[1, 4]") ;;
+    *) echo "unknown model $m"; return 1 ;;
+  esac
+  for e in $EXTRA; do sets+=(--set "$e"); done
+  [ -f "$run/summary.json" ] ||
+    "$ANSATZ" train moe-diffusion-sorption --data "$OUT/ds.nc" "${sets[@]}" --set "seed=$s" \
+      --set "training.steps=$STEPS" --set "training.validate_every=$(( STEPS / 5 ))" --out "$run" --force \
+      > "$run.log" 2>&1 || { echo "failed: $m seed $s (see $run.log)"; return 1; }
+  echo "done $m seed $s"
+}
+export -f one
+for s in $SEEDS; do for m in soft hard moe2 moe4; do echo "$m $s"; done; done | xargs -P "$JOBS" -L 1 bash -c 'one $0 $1'
+
+for m in hard moe4; do
+  for p in $POINTS; do
+    run="$OUT/scale-$m-$p"
+    variant=$([ $m = hard ] && echo hard || echo moe)
+    [ -f "$run/summary.json" ] ||
+      "$ANSATZ" train moe-diffusion-sorption --data "$OUT/ds.nc" --set "constraint.variant=$variant" \
+        --set "constraint.points=$p" --set "training.steps=$SCALE_STEPS" --set training.validate_every=0 \
+        --out "$run" --force > "$run.log" 2>&1
+  done
+done
+
+"$PY" - "$OUT" "$SEEDS" "$POINTS" <<'PYEOF'
+import csv, json, sys
+import numpy as np
+out, seeds, points = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+models = [("soft", "PI-SC"), ("hard", "PI-HC (1 expert)"), ("moe2", "PI-HC-MoE, 2 experts"), ("moe4", "PI-HC-MoE, 4 experts")]
+def steps(run):
+    return list(csv.DictReader(open(f"{run}/metrics.csv")))
+lines = ["| model | seed | rel. L2 | residual | reference's residual | unconverged solves (training) | s per step | "
+         "inference s per sample |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+table = {}
+for m, label in models:
+    for s in seeds:
+        run = f"{out}/{m}-{s}"
+        summ = json.load(open(f"{run}/summary.json"))
+        vm = summ["validation_metrics"]
+        rows = steps(run)
+        per_step = float(np.median([float(r["seconds"]) for r in rows]))
+        unconv = float(rows[-1].get("unconverged") or 0)
+        row = [summ["validation"], vm["val_residual"], vm["val_reference_residual"], unconv, per_step,
+               vm["val_seconds_per_sample"]]
+        table.setdefault(label, []).append(row)
+        lines.append(f"| {label} | {s} | {row[0]:.4f} | {row[1]:.3e} | {row[2]:.3e} | {row[3]:.0f} | {row[4]:.3f} | "
+                     f"{row[5]:.4f} |")
+lines += ["", "| model | rel. L2 (mean ± sd) | residual | s per step | inference s per sample |", "|---|---:|---:|---:|---:|"]
+for label, rows in table.items():
+    a = np.array(rows)
+    sd = lambda j: a[:, j].std(ddof=1) if len(rows) > 1 else 0.0
+    lines.append(f"| {label} | {a[:, 0].mean():.4f} ± {sd(0):.4f} | {a[:, 1].mean():.3e} ± {sd(1):.1e} | "
+                 f"{a[:, 4].mean():.3f} | {a[:, 5].mean():.4f} |")
+lines += ["", "| points per expert | PI-HC s per step | PI-HC-MoE (4) s per step |", "|---:|---:|---:|"]
+for p in points:
+    med = lambda m: float(np.median([float(r["seconds"]) for r in steps(f"{out}/scale-{m}-{p}")][2:]))
+    lines.append(f"| {p} | {med('hard'):.3f} | {med('moe4'):.3f} |")
+open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PYEOF
