@@ -350,6 +350,15 @@ fn constrained_models_from_the_command_line() {
     let (code, stdout, err) = ansatz(&a);
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("moe-constrained") && stdout.contains("validation relative L2"), "{stdout}");
+    // the common rollout report, on the held-out samples of the training file, with the solver's cost
+    let report = d("report");
+    let (code, stdout, err) = ansatz(&["rollout", "--run", &run, "--out", &report, "--no-plots"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("pi-hc-moe4 rollout, 2 samples × 8 steps"), "{stdout}");
+    assert!(std::path::Path::new(&report).join("metrics.nc").exists());
+    let (code, _, err) = ansatz(&["rollout", "--run", &run, "--out", &d("r3"), "--steps", "9", "--no-plots"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--steps 9"), "{err}");
     // an existing run is not overwritten without --force; an unknown key and a wrong dataset are named
     let (code, _, err) = ansatz(&a);
     assert_ne!(code, 0, "{err}");

@@ -1073,6 +1073,10 @@ pub fn rollout(
         let trained = crate::methods::rom::RomTrained::load(&opts.run, &opts.device)?;
         return rollout_model(&trained, &trained.provenance(), opts, progress);
     }
+    if crate::methods::moe::is_constrained_run(&opts.run) {
+        let trained = crate::methods::moe::ConstrainedTrained::load(&opts.run, &opts.device)?;
+        return rollout_model(&trained, &trained.provenance(), opts, progress);
+    }
     let trained = Trained::load(&opts.run, &opts.device)?;
     rollout_model(&trained, &trained.provenance(), opts, progress)
 }
@@ -1082,6 +1086,14 @@ pub fn run_data(run: &Path) -> Result<PathBuf, TrainError> {
     if crate::methods::rom::is_rom_run(run) {
         let ipath = run.join("run.json");
         let info: crate::methods::rom::RomRunInfo = std::fs::read_to_string(&ipath)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            .map_err(|e| bad(format!("{}: {e}", ipath.display())))?;
+        return Ok(info.data);
+    }
+    if crate::methods::moe::is_constrained_run(run) {
+        let ipath = run.join("run.json");
+        let info: crate::methods::moe::ConstrainedRunInfo = std::fs::read_to_string(&ipath)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
             .map_err(|e| bad(format!("{}: {e}", ipath.display())))?;

@@ -554,70 +554,70 @@ pub struct Evaluation {
     pub experts: usize,
 }
 
-/// Training state of the constrained models.
-pub struct Constrained {
-    exp: MoeExperiment,
-    data: Trajectories,
-    validation: Trajectories,
+/// The problem a constrained model solves: the configuration, the grid and constants, and the loss rows. Built from
+/// the data's generation configuration, so a trained run can predict without its training data.
+pub struct Problem {
+    pub exp: MoeExperiment,
     grid: Grid,
     /// Rows at every point, per expert (padded), for the loss.
     loss_rows: Vec<Rows>,
     report: BridgeReport,
     log: ExpertLog,
-    unconverged: u64,
-    last_validation: Vec<(String, f64)>,
-    /// The validation data's own residual (once computed).
-    floor: Option<f64>,
 }
 
-impl Constrained {
-    pub fn new(exp: &MoeExperiment, data: Trajectories, validation: Trajectories) -> Result<Self, TrainError> {
-        let name = data.path.display().to_string();
-        let Physics::Rom(spec) = &data.physics else {
-            return Err(bad(format!(
-                "{name}: not a diffusion-sorption dataset (`ansatz generate diffusion-sorption`)"
-            )));
+impl Problem {
+    /// `exp` on the grid of `levels` levels `level_dt` apart and the cell centres `x` of a dataset `name` of PDE
+    /// `pde` generated with `generation_config`.
+    pub fn new(
+        exp: &MoeExperiment,
+        name: &str,
+        pde: &str,
+        generation_config: &str,
+        levels: usize,
+        level_dt: f64,
+        x: &[f64],
+    ) -> Result<Self, TrainError> {
+        let wrong = || {
+            bad(format!(
+                "{name}: '{pde}' data; the constrained models solve diffusion-sorption (`ansatz generate \
+                 diffusion-sorption`)"
+            ))
         };
-        let RomProblem::Sorption { constants, inflow, .. } = spec.problem else {
-            return Err(bad(format!(
-                "{name}: '{}' data; the constrained models solve diffusion-sorption (`ansatz generate \
-                 diffusion-sorption`)",
-                data.pde
-            )));
-        };
-        if data.dims != 1 || data.fields.len() != 1 {
-            return Err(bad(format!("{name}: one field on a 1D grid expected")));
-        }
-        let (t, x) = (data.levels, data.grid[1]);
+        let spec = ansatz_datasets::rom::RomSpec::from_dataset(pde, generation_config).map_err(|_| wrong())?;
+        let RomProblem::Sorption { constants, inflow, .. } = spec.problem else { return Err(wrong()) };
+        let (t, nx) = (levels, x.len());
         let [et, ex] = exp.experts();
-        if t < 3 || x < 4 || et > t || ex * 3 > x {
+        if t < 3 || nx < 4 || et > t || ex * 3 > nx {
             return Err(bad(format!(
-                "{name}: {t} levels × {x} cells is too small for {et} × {ex} experts (3 levels, and 3 cells per expert \
-                 along x, at least)"
+                "{name}: {t} levels × {nx} cells is too small for {et} × {ex} experts (3 levels, and 3 cells per \
+                 expert along x, at least)"
             )));
         }
         let time_scale = match exp.constraint.time_scale {
-            0.0 => data.level_dt * (t - 1) as f64,
+            0.0 => level_dt * (t - 1) as f64,
             v => v,
         };
-        let dx = data.coords[1] - data.coords[0];
-        let grid = Grid { t, x, dx, dtau: data.level_dt / time_scale, constants, inflow, time_scale };
+        let dx = x[1] - x[0];
+        let grid = Grid { t, x: nx, dx, dtau: level_dt / time_scale, constants, inflow, time_scale };
         let mut loss_rows: Vec<Rows> = (0..et * ex).map(|e| grid.rows(e, [et, ex], None, &exp.constraint)).collect();
         Rows::weigh(&mut loss_rows, &exp.constraint);
         let p = loss_rows.iter().map(Rows::len).max().unwrap_or(0);
         loss_rows.iter_mut().for_each(|r| r.pad(p));
-        Ok(Self {
-            exp: exp.clone(),
-            data,
-            validation,
-            grid,
-            loss_rows,
-            report: BridgeReport::new(),
-            log: ExpertLog::new(),
-            unconverged: 0,
-            last_validation: vec![],
-            floor: None,
-        })
+        Ok(Self { exp: exp.clone(), grid, loss_rows, report: BridgeReport::new(), log: ExpertLog::new() })
+    }
+
+    /// Levels and cells of the grid.
+    pub fn shape(&self) -> [usize; 2] {
+        [self.grid.t, self.grid.x]
+    }
+
+    /// The basis network (untrained, from `init`).
+    pub fn build(&self, init: &mut Init) -> BasisNet {
+        let m = &self.exp.model;
+        let config =
+            FnoConfig::new(1, self.exp.basis(), m.width, m.modes_x, m.modes_t, m.layers, self.grid.x, self.grid.t)
+                .with_projection(m.projection);
+        BasisNet { fno: config.init(init), activate: m.activate_last && self.exp.constraint.variant != Variant::Soft }
     }
 
     fn options(&self) -> ExpertOptions {
@@ -625,18 +625,16 @@ impl Constrained {
         ExpertOptions { gtol: c.tol, ftol: 1e-10, max_iter: c.max_iter, ridge: c.ridge }
     }
 
-    /// The initial fields of samples `ids` of `set` and the network's input `[S, 1, T, X]`.
-    fn input(&self, set: &Trajectories, ids: &[usize], device: &Device, dtype: DType) -> (Vec<Vec<f32>>, Tensor<4>) {
+    /// The network's input `[S, 1, T, X]`: each initial field broadcast in t.
+    fn input(&self, initial: &[Vec<f32>], device: &Device, dtype: DType) -> Tensor<4> {
         let (t, x) = (self.grid.t, self.grid.x);
-        let initial: Vec<Vec<f32>> = ids.iter().map(|&s| set.level(s, 0).to_vec()).collect();
-        let mut v = Vec::with_capacity(ids.len() * t * x);
-        for u0 in &initial {
+        let mut v = Vec::with_capacity(initial.len() * t * x);
+        for u0 in initial {
             for _ in 0..t {
                 v.extend_from_slice(u0);
             }
         }
-        let input = Tensor::<4>::from_data(TensorData::new(v, [ids.len(), 1, t, x]), (device, DType::F32)).cast(dtype);
-        (initial, input)
+        Tensor::<4>::from_data(TensorData::new(v, [initial.len(), 1, t, x]), (device, DType::F32)).cast(dtype)
     }
 
     /// The experts' rows for a solve: `points` PDE points drawn from `seed`, padded alike.
@@ -652,15 +650,16 @@ impl Constrained {
         rows
     }
 
-    /// The basis weights of every (sample, expert) `[S · E, N]` (ones for `soft`), the basis, and the reports.
+    /// The basis of the initial fields `[S, N, T, X]`, the basis weights of every (sample, expert) `[S · E, N]`
+    /// (ones for `soft`) and the count of unconverged solves.
     fn weights(
         &self,
         model: &BasisNet,
         initial: &[Vec<f32>],
-        input: Tensor<4>,
         seed: u64,
+        device: &Device,
     ) -> Result<(Tensor<4>, Tensor<2>, usize), TrainError> {
-        let b = model.forward(input);
+        let b = model.forward(self.input(initial, device, model.dtype()));
         let [s, n, _, _] = b.dims();
         let e = self.loss_rows.len();
         if self.exp.constraint.variant == Variant::Soft {
@@ -693,34 +692,33 @@ impl Constrained {
             .map_err(|err| TrainError::failed(format!("the residual rows: {err}")))
     }
 
-    /// The physics loss of samples `ids` (the mean over samples of each expert's weighted sum of squares, summed
-    /// over experts) and the count of unconverged experts.
+    /// The physics loss from the initial fields (the weighted sum of squares over every expert's rows, averaged
+    /// over the samples) and the count of unconverged solves.
     pub fn loss(
         &self,
         model: &BasisNet,
-        ids: &[usize],
+        initial: &[Vec<f32>],
         seed: u64,
         device: &Device,
     ) -> Result<(Tensor<1>, usize), TrainError> {
-        let (initial, input) = self.input(&self.data, ids, device, model.dtype());
-        let (b, omega, unconverged) = self.weights(model, &initial, input, seed)?;
-        let r = self.residual_rows(b, omega, &initial)?;
-        Ok((r.powi_scalar(2).sum().div_scalar(ids.len() as f64), unconverged))
+        let (b, omega, unconverged) = self.weights(model, initial, seed, device)?;
+        let r = self.residual_rows(b, omega, initial)?;
+        Ok((r.powi_scalar(2).sum().div_scalar(initial.len() as f64), unconverged))
     }
 
-    /// Predictions, errors and residuals of `model` on samples `ids` of `set`.
-    pub fn evaluate(
+    /// The stitched solutions `(sample, level, cell)` from the initial fields, their physics residual (averaged
+    /// over the samples) and the count of unconverged solves. The experts sample their PDE points with a fixed
+    /// seed, so a prediction is deterministic.
+    pub fn predict(
         &self,
         model: &BasisNet,
-        set: &Trajectories,
-        ids: &[usize],
+        initial: &[Vec<f32>],
         device: &Device,
-    ) -> Result<Evaluation, TrainError> {
-        let (initial, input) = self.input(set, ids, device, model.dtype());
+    ) -> Result<(Vec<f32>, f64, usize), TrainError> {
         let seed = self.exp.seed ^ 0x5EED_F00D;
-        let (b, omega, unconverged) = self.weights(model, &initial, input, seed)?;
-        let r = self.residual_rows(b.clone(), omega.clone(), &initial)?;
-        let residual = host(r.powi_scalar(2).sum()).first().copied().unwrap_or(f64::NAN) / ids.len() as f64;
+        let (b, omega, unconverged) = self.weights(model, initial, seed, device)?;
+        let r = self.residual_rows(b.clone(), omega.clone(), initial)?;
+        let residual = host(r.powi_scalar(2).sum()).first().copied().unwrap_or(f64::NAN) / initial.len() as f64;
         let [s, n, t, x] = b.dims();
         let bv = host(b.reshape([s * n * t * x]));
         let wv = host(omega.reshape([-1]));
@@ -739,6 +737,84 @@ impl Constrained {
                 }
             }
         }
+        Ok((u, residual, unconverged))
+    }
+
+    /// The mean weighted residual of given solutions `(sample, level, cell)` (as one basis function with weight
+    /// 1): for the reference solution, the floor the physics loss can reach with these stencils on this grid.
+    pub fn residual_of(&self, fields: &[f32], initial: &[Vec<f32>], device: &Device) -> Result<f64, TrainError> {
+        let (t, x, s) = (self.grid.t, self.grid.x, initial.len());
+        let b = Tensor::<4>::from_data(TensorData::new(fields.to_vec(), [s, 1, t, x]), (device, DType::F32))
+            .cast(DType::F64);
+        let ones = Tensor::<2>::ones([s * self.loss_rows.len(), 1], (device, DType::F64));
+        let r = self.residual_rows(b, ones, initial)?;
+        Ok(host(r.powi_scalar(2).sum()).first().copied().unwrap_or(f64::NAN) / s.max(1) as f64)
+    }
+}
+
+/// Training state of the constrained models.
+pub struct Constrained {
+    pub problem: Problem,
+    data: Trajectories,
+    validation: Trajectories,
+    unconverged: u64,
+    last_validation: Vec<(String, f64)>,
+    /// The validation data's own residual (once computed).
+    floor: Option<f64>,
+}
+
+impl Constrained {
+    pub fn new(exp: &MoeExperiment, data: Trajectories, validation: Trajectories) -> Result<Self, TrainError> {
+        let name = data.path.display().to_string();
+        let Physics::Rom(spec) = &data.physics else {
+            return Err(bad(format!(
+                "{name}: not a diffusion-sorption dataset (`ansatz generate diffusion-sorption`)"
+            )));
+        };
+        if data.dims != 1 || data.fields.len() != 1 {
+            return Err(bad(format!("{name}: one field on a 1D grid expected")));
+        }
+        if validation.levels != data.levels || validation.grid != data.grid {
+            return Err(bad(format!(
+                "{}: a grid of {} levels × {} cells, the training data's is {} × {}",
+                validation.path.display(),
+                validation.levels,
+                validation.grid[1],
+                data.levels,
+                data.grid[1]
+            )));
+        }
+        let x: Vec<f64> = data.coords.clone();
+        let problem = Problem::new(exp, &name, &data.pde, &spec.config_text, data.levels, data.level_dt, &x)?;
+        Ok(Self { problem, data, validation, unconverged: 0, last_validation: vec![], floor: None })
+    }
+
+    fn initial(set: &Trajectories, ids: &[usize]) -> Vec<Vec<f32>> {
+        ids.iter().map(|&s| set.level(s, 0).to_vec()).collect()
+    }
+
+    /// The physics loss of training samples `ids` and the count of unconverged solves.
+    pub fn loss(
+        &self,
+        model: &BasisNet,
+        ids: &[usize],
+        seed: u64,
+        device: &Device,
+    ) -> Result<(Tensor<1>, usize), TrainError> {
+        self.problem.loss(model, &Self::initial(&self.data, ids), seed, device)
+    }
+
+    /// Predictions, errors and residuals of `model` on samples `ids` of `set`.
+    pub fn evaluate(
+        &self,
+        model: &BasisNet,
+        set: &Trajectories,
+        ids: &[usize],
+        device: &Device,
+    ) -> Result<Evaluation, TrainError> {
+        let initial = Self::initial(set, ids);
+        let (u, residual, unconverged) = self.problem.predict(model, &initial, device)?;
+        let [t, x] = self.problem.shape();
         let mut err = 0.0;
         for (si, &id) in ids.iter().enumerate() {
             let (mut num, mut den) = (0.0, 0.0);
@@ -752,31 +828,22 @@ impl Constrained {
             }
             err += (num / den.max(1e-300)).sqrt();
         }
+        let e = self.problem.loss_rows.len();
         Ok(Evaluation {
             u,
             relative_l2: err / ids.len().max(1) as f64,
             residual,
             unconverged,
-            experts: if self.exp.constraint.variant == Variant::Soft { 0 } else { s * e },
+            experts: if self.problem.exp.constraint.variant == Variant::Soft { 0 } else { ids.len() * e },
         })
     }
 
-    /// The mean weighted residual of the reference solution itself (the data as one basis function with weight
-    /// 1) on samples `ids` of `set`: the floor the physics loss can reach with these stencils on this grid.
+    /// The mean weighted residual of the reference solution itself on samples `ids` of `set`.
     pub fn reference_residual(&self, set: &Trajectories, ids: &[usize], device: &Device) -> Result<f64, TrainError> {
-        let (t, x) = (self.grid.t, self.grid.x);
-        let mut v = Vec::with_capacity(ids.len() * t * x);
-        for &s in ids {
-            for level in 0..t {
-                v.extend_from_slice(set.level(s, level));
-            }
-        }
-        let b = Tensor::<4>::from_data(TensorData::new(v, [ids.len(), 1, t, x]), (device, DType::F32)).cast(DType::F64);
-        let initial: Vec<Vec<f32>> = ids.iter().map(|&s| set.level(s, 0).to_vec()).collect();
-        let e = self.loss_rows.len();
-        let ones = Tensor::<2>::ones([ids.len() * e, 1], (device, DType::F64));
-        let r = self.residual_rows(b, ones, &initial)?;
-        Ok(host(r.powi_scalar(2).sum()).first().copied().unwrap_or(f64::NAN) / ids.len().max(1) as f64)
+        let [t, _] = self.problem.shape();
+        let fields: Vec<f32> =
+            ids.iter().flat_map(|&s| (0..t).flat_map(move |l| set.level(s, l).iter().copied())).collect();
+        self.problem.residual_of(&fields, &Self::initial(set, ids), device)
     }
 
     /// The validation samples.
@@ -797,15 +864,16 @@ impl Method for Constrained {
     }
 
     fn build(&self, init: &mut Init) -> BasisNet {
-        let m = &self.exp.model;
-        let config =
-            FnoConfig::new(1, self.exp.basis(), m.width, m.modes_x, m.modes_t, m.layers, self.grid.x, self.grid.t)
-                .with_projection(m.projection);
-        BasisNet { fno: config.init(init), activate: m.activate_last && self.exp.constraint.variant != Variant::Soft }
+        self.problem.build(init)
     }
 
     fn metric_names(&self) -> Vec<String> {
         vec!["unconverged".into()]
+    }
+
+    fn write_setup(&self, out: &Path) -> Result<(), TrainError> {
+        let net = self.build(&mut Init::new(self.problem.exp.seed, &Device::flex()));
+        engine::write_json(&out.join("run.json"), &self.info(net.num_params()))
     }
 
     fn step(
@@ -816,12 +884,12 @@ impl Method for Constrained {
         grads: &mut Vec<f32>,
     ) -> Result<StepOutput, TrainError> {
         let mut seed =
-            self.exp.seed ^ (ctx.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((ctx.rank as u64) << 48);
+            self.problem.exp.seed ^ (ctx.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((ctx.rank as u64) << 48);
         let seed = splitmix(&mut seed);
         let (loss, unconverged) = self.loss(model, batch, seed, &ctx.device)?;
         self.unconverged += unconverged as u64;
         let loss = engine::backward_into(model, loss, grads);
-        if let Some(f) = self.report.take().into_iter().next() {
+        if let Some(f) = self.problem.report.take().into_iter().next() {
             return Err(TrainError::failed(format!("a bridge op failed in the backward pass: {f:?}")));
         }
         Ok(StepOutput { loss, metrics: vec![self.unconverged as f64] })
@@ -831,7 +899,7 @@ impl Method for Constrained {
         let ids: Vec<usize> = (0..self.validation.count).collect();
         let mut total = Evaluation::default();
         let started = std::time::Instant::now();
-        for chunk in ids.chunks(self.exp.training.batch.max(1)) {
+        for chunk in ids.chunks(self.problem.exp.training.batch.max(1)) {
             let e = self.evaluate(model, &self.validation, chunk, device)?;
             total.relative_l2 += e.relative_l2 * chunk.len() as f64;
             total.residual += e.residual * chunk.len() as f64;
@@ -944,4 +1012,156 @@ pub fn train_constrained(
     let (data, validation) = load_data(&exp, &opts.data)?;
     let mut method = Constrained::new(&exp, data, validation)?;
     engine::train(&mut method, &dir, &exp.settings(), &opts.device, &opts.drills(), comm, observer)
+}
+
+// --- trained runs --------------------------------------------------------------------------------------------------
+
+/// What `run.json` of a constrained run records: the data, the grid and the data's generation configuration (from
+/// which a trained run rebuilds its problem).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConstrainedRunInfo {
+    pub data: PathBuf,
+    pub pde: String,
+    pub fields: Vec<String>,
+    /// Levels and cells of the space–time grid.
+    pub levels: usize,
+    pub cells: usize,
+    pub level_dt: f64,
+    pub x: Vec<f64>,
+    /// Training samples, and the held-out samples of the training file (none with a separate validation file).
+    pub train_samples: usize,
+    pub test: std::ops::Range<usize>,
+    pub generation_config: String,
+    pub parameters: usize,
+}
+
+impl Constrained {
+    fn info(&self, parameters: usize) -> ConstrainedRunInfo {
+        let d = &self.data;
+        let separate = self.problem.exp.data.validation.is_some();
+        let (train, v) = (d.count, self.validation.count);
+        let config = match &d.physics {
+            Physics::Rom(spec) => spec.config_text.clone(),
+            _ => String::new(),
+        };
+        ConstrainedRunInfo {
+            data: std::fs::canonicalize(&d.path).unwrap_or_else(|_| d.path.clone()),
+            pde: d.pde.clone(),
+            fields: d.fields.clone(),
+            levels: d.levels,
+            cells: d.grid[1],
+            level_dt: d.level_dt,
+            x: d.coords.clone(),
+            train_samples: train,
+            test: if separate { 0..0 } else { train..train + v },
+            generation_config: config,
+            parameters,
+        }
+    }
+}
+
+/// Whether `run` is a constrained run (its `config.toml` has `method = "constrained"`).
+pub fn is_constrained_run(run: &Path) -> bool {
+    std::fs::read_to_string(run.join("config.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.get("method").and_then(|m| m.as_str()) == Some("constrained"))
+}
+
+/// A trained constrained run, loaded for prediction ([`crate::rollout::TrajectoryModel`]): from an initial field it
+/// gives the whole space–time solution on its training grid.
+pub struct ConstrainedTrained {
+    pub info: ConstrainedRunInfo,
+    pub problem: Problem,
+    pub net: BasisNet,
+    device: Device,
+    name: String,
+}
+
+impl ConstrainedTrained {
+    pub fn load(run: &Path, device: &Device) -> Result<Self, TrainError> {
+        let cpath = run.join("config.toml");
+        let text = std::fs::read_to_string(&cpath).map_err(|e| bad(format!("{}: {e}", cpath.display())))?;
+        let exp = MoeExperiment::parse(&text, &cpath.display().to_string()).map_err(|e| bad(e.to_string()))?;
+        let ipath = run.join("run.json");
+        let info: ConstrainedRunInfo = std::fs::read_to_string(&ipath)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            .map_err(|e| bad(format!("{}: {e}", ipath.display())))?;
+        if info.x.len() != info.cells {
+            return Err(bad(format!("{}: run.json's coordinates do not match its grid", ipath.display())));
+        }
+        let problem = Problem::new(
+            &exp,
+            &ipath.display().to_string(),
+            &info.pde,
+            &info.generation_config,
+            info.levels,
+            info.level_dt,
+            &info.x,
+        )?;
+        let ck = crate::checkpoint::Checkpoint::load(&run.join("checkpoint.ckpt")).map_err(|e| bad(e.to_string()))?;
+        let net = problem.build(&mut Init::new(exp.seed, device));
+        if ansatz_operators::flat::layout(&net) != ck.header.layout {
+            return Err(bad(format!("{}: the checkpoint does not fit the network in config.toml", run.display())));
+        }
+        let net = ansatz_operators::flat::unflatten(net, &ck.params);
+        let name = match exp.constraint.variant {
+            Variant::Soft => "pi-sc".to_string(),
+            Variant::Hard => "pi-hc".to_string(),
+            Variant::Moe => format!("pi-hc-moe{}", exp.experts()[0] * exp.experts()[1]),
+        };
+        Ok(Self { info, problem, net, device: device.clone(), name })
+    }
+
+    /// Where the training data came from and which of its samples were held out.
+    pub fn provenance(&self) -> crate::rollout::Provenance {
+        crate::rollout::Provenance {
+            data: self.info.data.clone(),
+            test: self.info.test.clone(),
+            train_samples: self.info.train_samples,
+        }
+    }
+}
+
+impl crate::rollout::TrajectoryModel for ConstrainedTrained {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn parameters(&self) -> usize {
+        self.info.parameters
+    }
+    fn fields(&self) -> &[String] {
+        &self.info.fields
+    }
+    fn grid(&self) -> [usize; 2] {
+        [1, self.info.cells]
+    }
+    fn context_frames(&self) -> usize {
+        1
+    }
+    fn frame_interval(&self) -> f64 {
+        self.info.level_dt
+    }
+    fn predict(&self, context: &[f32], batch: usize, steps: usize, out: &mut [f64]) -> Result<(), TrainError> {
+        let [t, x] = self.problem.shape();
+        if steps >= t {
+            return Err(bad(format!(
+                "the model predicts the {} levels after t = 0 of its training grid, not {steps} (pass --steps {})",
+                t - 1,
+                t - 1
+            )));
+        }
+        let initial: Vec<Vec<f32>> = context.chunks(x).take(batch).map(<[f32]>::to_vec).collect();
+        let (u, _, _) = self.problem.predict(&self.net, &initial, &self.device)?;
+        for s in 0..batch {
+            for level in 1..=steps {
+                let src = &u[(s * t + level) * x..(s * t + level + 1) * x];
+                for (o, v) in out[(s * steps + level - 1) * x..(s * steps + level) * x].iter_mut().zip(src) {
+                    *o = *v as f64;
+                }
+            }
+        }
+        Ok(())
+    }
 }

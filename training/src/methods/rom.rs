@@ -1525,7 +1525,7 @@ pub fn is_rom_run(run: &Path) -> bool {
     std::fs::read_to_string(run.join("config.toml"))
         .ok()
         .and_then(|t| t.parse::<toml::Table>().ok())
-        .is_some_and(|t| t.contains_key("method"))
+        .is_some_and(|t| t.get("method").and_then(|m| m.as_str()).is_some_and(|m| m != "constrained"))
 }
 
 /// A trained Φ-ROM, DINo or CROM run, loaded for forecasting ([`crate::rollout::TrajectoryModel`]).
