@@ -467,6 +467,7 @@ fn run_train_constrained(a: &TrainArgs, exp: &MoeExperiment, name: &str, comm: &
     }
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     opts.stop_after = env("ANSATZ_STOP_AFTER").and_then(|v| v.parse().ok());
+    opts.gradient_dump = env("ANSATZ_DUMP_GRADIENT").map(PathBuf::from);
     let root = comm.rank() == 0;
     let variant = format!("{:?}", exp.constraint.variant).to_lowercase();
     if root {

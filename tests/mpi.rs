@@ -402,3 +402,81 @@ fn the_jacobian_penalty_averages_over_ranks_like_one_rank() {
     let (p1, p2) = (column(&one), column(&two));
     assert!((p1[0] - p2[0]).abs() <= 1e-5 * p1[0].abs().max(1e-12), "first penalty: {} vs {}", p1[0], p2[0]);
 }
+
+/// The mixture of experts under `mpirun -np 2`: each rank solves the experts of its share of the batch (the same
+/// sampled points on every rank); the averaged first gradient equals the 1-rank gradient, and plain SGD keeps the
+/// parameters together. The experts use a ridge of 1e-2: an untrained basis is nearly collinear, and with the
+/// default 1e-4 the f32 round-off of the two reductions (4 samples on one rank, 2 + 2 on two) is amplified to
+/// 8e-6 in the gradient and 3e-3 in the parameters after 6 steps (1.6e-6 and 1.5e-8 here).
+#[test]
+fn two_ranks_train_the_mixture_of_experts_like_one_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ds.nc");
+    let o = ansatz(&[
+        "generate",
+        "diffusion-sorption",
+        "--samples",
+        "6",
+        "--set",
+        "grid.n=24",
+        "--set",
+        "time.levels=8",
+        "--set",
+        "time.steps_per_level=100",
+        "--out",
+        p(&data),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sets = [
+        "--set",
+        "model.width=6",
+        "--set",
+        "model.modes_x=3",
+        "--set",
+        "model.modes_t=3",
+        "--set",
+        "model.layers=2",
+        "--set",
+        "model.projection=8",
+        "--set",
+        "model.basis=4",
+        "--set",
+        "constraint.points=40",
+        "--set",
+        "constraint.experts=[1, 2]",
+        "--set",
+        "data.validation_samples=2",
+        "--set",
+        "training.steps=6",
+        "--set",
+        "training.batch=4",
+        "--set",
+        "training.validate_every=0",
+        "--set",
+        "optimiser.kind=sgd",
+        "--set",
+        "schedule.rate=0.01",
+        "--set",
+        "constraint.ridge=1e-2",
+    ];
+    let train = |np: usize, run: &Path, dump: &Path| {
+        let args = [&["train", "moe-diffusion-sorption", "--data", p(&data), "--out", p(run)], &sets[..]].concat();
+        let env = [("ANSATZ_DUMP_GRADIENT", p(dump))];
+        let o = if np == 1 {
+            Command::new(env!("CARGO_BIN_EXE_ansatz")).args(&args).envs(env).output().unwrap()
+        } else {
+            mpirun(np, &env, &args)
+        };
+        assert!(o.status.success(), "np {np}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let (g1, g2) = (dir.path().join("g1.bin"), dir.path().join("g2.bin"));
+    train(1, &one, &g1);
+    train(2, &two, &g2);
+    let rel = relative(&floats(&g2), &floats(&g1));
+    eprintln!("mixture of experts, first gradient, 2 ranks vs 1: {rel:e} relative");
+    assert!(rel < 1e-5, "gradient differs by {rel:e} (relative)");
+    let rel = relative(&params(&two), &params(&one));
+    eprintln!("mixture of experts, parameters after 6 SGD steps, 2 ranks vs 1: {rel:e} relative");
+    assert!(rel < 1e-5, "parameters differ by {rel:e}");
+}

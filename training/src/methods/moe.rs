@@ -883,8 +883,9 @@ impl Method for Constrained {
         ctx: &StepContext,
         grads: &mut Vec<f32>,
     ) -> Result<StepOutput, TrainError> {
-        let mut seed =
-            self.problem.exp.seed ^ (ctx.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((ctx.rank as u64) << 48);
+        // the experts' points depend on (seed, step) only, so every rank of a data-parallel run draws the same
+        // points and N ranks compute the 1-rank gradient up to round-off
+        let mut seed = self.problem.exp.seed ^ (ctx.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let seed = splitmix(&mut seed);
         let (loss, unconverged) = self.loss(model, batch, seed, &ctx.device)?;
         self.unconverged += unconverged as u64;
