@@ -407,7 +407,7 @@ fn the_jacobian_penalty_averages_over_ranks_like_one_rank() {
 /// sampled points on every rank); the averaged first gradient equals the 1-rank gradient, and plain SGD keeps the
 /// parameters together. The experts use a ridge of 1e-2: an untrained basis is nearly collinear, and with the
 /// default 1e-4 the f32 round-off of the two reductions (4 samples on one rank, 2 + 2 on two) is amplified to
-/// 8e-6 in the gradient and 3e-3 in the parameters after 6 steps (1.6e-6 and 1.5e-8 here).
+/// 8e-6 in the first gradient (1.6e-6 here, and 1.5e-8 in the parameters after 6 steps).
 #[test]
 fn two_ranks_train_the_mixture_of_experts_like_one_rank() {
     let dir = tempfile::tempdir().unwrap();
