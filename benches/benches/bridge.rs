@@ -225,9 +225,57 @@ fn reduced_order(c: &mut Criterion) {
     });
 }
 
+/// The expert layer of hard-constrained learning at the diffusion–sorption setting: 4 samples × 4 experts, each
+/// with 2000 PDE rows plus 32 initial and 50 boundary rows over 8 basis functions (features 2082 × 3 × 8), solved
+/// by Levenberg–Marquardt from ω = 1; forward alone, and forward with the implicit backward.
+fn experts(c: &mut Criterion) {
+    use ansatz_solvers::constrained::{Closure, ExpertOptions, SorptionClosure, SorptionRow};
+    use ansatz_solvers::sorption::SorptionConstants;
+    let (experts, rows, n) = (16, 2082, 8);
+    let kinds: Vec<SorptionRow> = (0..rows)
+        .map(|p| match p {
+            0..2000 => SorptionRow::Pde,
+            2000..2032 => SorptionRow::Initial,
+            2032..2057 => SorptionRow::Inflow,
+            _ => SorptionRow::Outflow,
+        })
+        .collect();
+    let targets = kinds.iter().map(|k| if *k == SorptionRow::Inflow { 1.0 } else { 0.1 }).collect::<Vec<_>>();
+    let closure: Arc<dyn Closure + Send + Sync> = Arc::new(SorptionClosure {
+        constants: SorptionConstants::pdebench(),
+        time_scale: 500.0,
+        weights: kinds.iter().map(|k| if *k == SorptionRow::Pde { 1.0 / 2000f64.sqrt() } else { 0.15 }).collect(),
+        kinds,
+        targets,
+    });
+    let closures = vec![closure; experts];
+    let f: Vec<f64> = (0..experts * rows * 3 * n)
+        .map(|i| if (i / n) % 3 == 0 { 0.3 + 0.2 * (i as f64 * 0.37).sin().abs() } else { (i as f64 * 0.731).sin() })
+        .collect();
+    let (plain, ad) = (Device::flex(), Device::flex().autodiff());
+    let (log, report) = (bridge::ExpertLog::new(), BridgeReport::new());
+    let opts = ExpertOptions::default();
+    c.bench_function("experts/16 × (2082 rows, N = 8), forward", |bn| {
+        bn.iter(|| {
+            let x = tensor(f.clone(), [experts, rows * 3 * n], &plain);
+            black_box(bridge::experts(closures.clone(), n, x, &[1.0; 8], opts, &log, &report).unwrap())
+        })
+    });
+    c.bench_function("experts/16 × (2082 rows, N = 8), forward + implicit backward", |bn| {
+        bn.iter(|| {
+            let x = tensor(f.clone(), [experts, rows * 3 * n], &ad).require_grad();
+            let g = bridge::experts(closures.clone(), n, x.clone(), &[1.0; 8], opts, &log, &report)
+                .unwrap()
+                .sum()
+                .backward();
+            black_box(x.grad(&g).is_some())
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(10);
-    targets = solver_ops, tangents, reduced_order
+    targets = solver_ops, tangents, reduced_order, experts
 }
 criterion_main!(benches);
