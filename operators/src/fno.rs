@@ -1,4 +1,5 @@
-//! Fourier neural operator (Li et al. 2021, arXiv:2010.08895) in one or two dimensions: the input channels and
+//! Fourier neural operator (Li et al. 2021, arXiv:2010.08895) in one, two or three dimensions (a 3D field
+//! `[batch, c, nz, ny, nx]` passed as `[batch, c, nz · ny, nx]`, see [`crate::spectral`]): the input channels and
 //! the grid coordinates are lifted pointwise to `width` channels, pass through layers of spectral convolution
 //! plus a pointwise linear map with GELU between them, and are projected pointwise through a hidden layer.
 
@@ -35,16 +36,30 @@ pub struct FnoConfig {
     /// Append the cell coordinates in [0, 1) as input channels.
     #[config(default = true)]
     pub coordinates: bool,
+    /// Grid points along z (1 for 1D and 2D).
+    #[config(default = 1)]
+    pub nz: usize,
+    /// Fourier modes along z for each sign (ignored when nz = 1).
+    #[config(default = 1)]
+    pub modes_z: usize,
 }
 
 impl FnoConfig {
     fn spectral(&self) -> SpectralConvConfig {
         SpectralConvConfig::new(self.width, self.width, self.modes_x, self.modes_y, self.nx, self.ny)
+            .with_nz(self.nz)
+            .with_modes_z(self.modes_z)
     }
 
-    /// Spatial dimensions: 1 when `ny = 1`, else 2.
+    /// Dimensions: 3 when `nz > 1`, else 2 when `ny > 1`, else 1.
     pub fn dims(&self) -> usize {
-        if self.ny > 1 { 2 } else { 1 }
+        if self.nz > 1 {
+            3
+        } else if self.ny > 1 {
+            2
+        } else {
+            1
+        }
     }
 
     /// Initialises the network from `init`'s stream.
@@ -63,7 +78,13 @@ impl FnoConfig {
             pointwise,
             proj1: Pointwise::new(self.width, self.projection, init),
             proj2: Pointwise::new(self.projection, self.channels_out, init),
-            grid: self.coordinates.then(|| coordinates(self.nx, self.ny, init)),
+            grid: self.coordinates.then(|| {
+                if self.nz > 1 {
+                    coordinates3(self.nx, self.ny, self.nz, init)
+                } else {
+                    coordinates(self.nx, self.ny, init)
+                }
+            }),
         }
     }
 
@@ -87,6 +108,15 @@ pub fn coordinates(nx: usize, ny: usize, init: &Init) -> Tensor<4> {
     } else {
         init.tensor(v, [1, 1, ny, nx])
     }
+}
+
+/// Cell-centred coordinates in [0, 1) of a 3D grid: `[1, 3, nz · ny, nx]` (x, y, z).
+pub fn coordinates3(nx: usize, ny: usize, nz: usize, init: &Init) -> Tensor<4> {
+    let n = nz * ny * nx;
+    let mut v: Vec<f64> = (0..n).map(|p| ((p % nx) as f64 + 0.5) / nx as f64).collect();
+    v.extend((0..n).map(|p| (((p / nx) % ny) as f64 + 0.5) / ny as f64));
+    v.extend((0..n).map(|p| ((p / (nx * ny)) as f64 + 0.5) / nz as f64));
+    init.tensor(v, [1, 3, nz * ny, nx])
 }
 
 /// Appends the coordinate channels to `x`.
@@ -186,6 +216,22 @@ mod tests {
             }
         }
         (x, y)
+    }
+
+    #[test]
+    fn a_three_dimensional_fno_maps_fields_of_its_grid_and_counts_its_parameters() {
+        let device = Device::flex();
+        let config = FnoConfig::new(2, 3, 8, 3, 2, 2, 10, 6).with_nz(5).with_modes_z(2).with_projection(16);
+        assert_eq!(config.dims(), 3);
+        let mut init = Init::new(1, &device);
+        let fno = config.init(&mut init);
+        assert_eq!(fno.num_params(), config.parameters());
+        let y = fno.forward(init.uniform([2, 2, 5 * 6, 10], -1.0, 1.0));
+        assert_eq!(y.dims(), [2, 3, 30, 10]);
+        // the z coordinate channel increases along z and is constant within a z-slice
+        let g = coordinates3(10, 6, 5, &init).into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+        let z = &g[2 * 300..3 * 300];
+        assert!(z[0] == z[59] && z[60] > z[59] && (z[299] - 0.9).abs() < 1e-6);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Spectral convolutions (Li et al. 2021, arXiv:2010.08895) in one and two dimensions: transform to Fourier
+//! Spectral convolutions (Li et al. 2021, arXiv:2010.08895) in one, two and three dimensions: transform to Fourier
 //! space, keep the lowest wavenumbers, multiply by learned complex weights per (input, output) channel pair,
 //! transform back. The transforms are truncated DFTs written as matrix products, which are exact in f64, work for
 //! any grid size and on every burn backend, and are faster than an FFT while the kept modes are few.
@@ -6,6 +6,10 @@
 //! Fields are `[batch, channels, ny, nx]`. Along x the real DFT keeps wavenumbers `0..modes_x`; along y (when
 //! `ny > 1`) the complex DFT keeps `0..modes_y` and `ny − modes_y..ny` (both signs, as the reference FNO's two
 //! weight blocks do). A 1D field is `ny = 1`, where the y transform is the identity and is skipped.
+//!
+//! A 3D field `[batch, channels, nz, ny, nx]` is passed as `[batch, channels, nz · ny, nx]` with `nz > 1` in the
+//! configuration: z and y then form one combined axis whose complex DFT keeps the pairs (kz, ky) of both axes' kept
+//! wavenumbers (`e^{−2πi (kz z/nz + ky y/ny)}`, both signs of each), so the same code serves every dimension.
 
 use burn::module::Param;
 use burn::prelude::*;
@@ -27,6 +31,12 @@ pub struct SpectralConvConfig {
     pub nx: usize,
     /// Grid points along y (1 for 1D fields).
     pub ny: usize,
+    /// Grid points along z (1 for 1D and 2D fields).
+    #[config(default = 1)]
+    pub nz: usize,
+    /// Modes kept along z for each sign (clamped to nz/2; ignored when nz = 1).
+    #[config(default = 1)]
+    pub modes_z: usize,
 }
 
 impl SpectralConvConfig {
@@ -39,6 +49,21 @@ impl SpectralConvConfig {
         (0..my).chain(self.ny - my..self.ny).collect()
     }
 
+    /// The wavenumbers kept along z.
+    pub fn z_modes(&self) -> Vec<usize> {
+        if self.nz <= 1 {
+            return vec![0];
+        }
+        let mz = self.modes_z.clamp(1, self.nz / 2);
+        (0..mz).chain(self.nz - mz..self.nz).collect()
+    }
+
+    /// The (kz, ky) pairs of the combined (z, y) axis, z outer.
+    pub fn zy_modes(&self) -> Vec<(usize, usize)> {
+        let ys = self.y_modes();
+        self.z_modes().into_iter().flat_map(|kz| ys.iter().map(move |&ky| (kz, ky))).collect()
+    }
+
     /// The number of wavenumbers kept along x.
     pub fn x_modes(&self) -> usize {
         self.modes_x.clamp(1, self.nx / 2 + 1)
@@ -47,7 +72,7 @@ impl SpectralConvConfig {
     /// Weights uniform in [0, 1/(c_in c_out)) for real and imaginary parts, as in the reference FNO.
     pub fn init(&self, init: &mut Init) -> SpectralConv {
         let scale = 1.0 / (self.channels_in * self.channels_out) as f64;
-        let modes = self.y_modes().len() * self.x_modes();
+        let modes = self.zy_modes().len() * self.x_modes();
         let shape = [modes, self.channels_in, self.channels_out];
         let w_re = init.uniform(shape, 0.0, scale);
         let w_im = init.uniform(shape, 0.0, scale);
@@ -56,7 +81,7 @@ impl SpectralConvConfig {
 
     /// Number of trainable values.
     pub fn parameters(&self) -> usize {
-        2 * self.y_modes().len() * self.x_modes() * self.channels_in * self.channels_out
+        2 * self.zy_modes().len() * self.x_modes() * self.channels_in * self.channels_out
     }
 }
 
@@ -85,14 +110,17 @@ fn transforms(config: &SpectralConvConfig, init: &Init) -> Transforms {
     }
     let [a, b, c, d] = m;
     let fx = [init.tensor(a, [nx, mx]), init.tensor(b, [nx, mx]), init.tensor(c, [mx, nx]), init.tensor(d, [mx, nx])];
-    let fy = (config.ny > 1).then(|| {
-        let ny = config.ny;
-        let ks = config.y_modes();
+    let fy = (config.ny > 1 || config.nz > 1).then(|| {
+        // the combined (z, y) axis, row index z · ny + y
+        let (nyy, nz) = (config.ny, config.nz.max(1));
+        let ny = nz * nyy;
+        let ks = config.zy_modes();
         let kk = ks.len();
         let mut m = [vec![0.0f64; ny * kk], vec![0.0; ny * kk], vec![0.0; kk * ny], vec![0.0; kk * ny]];
-        for (r, &k) in ks.iter().enumerate() {
+        for (r, &(kz, ky)) in ks.iter().enumerate() {
             for y in 0..ny {
-                let a = tau * (k * y) as f64 / ny as f64;
+                let (zi, yi) = (y / nyy, y % nyy);
+                let a = tau * ((kz * zi) as f64 / nz as f64 + (ky * yi) as f64 / nyy as f64);
                 m[0][y * kk + r] = a.cos();
                 m[1][y * kk + r] = a.sin();
                 m[2][r * ny + y] = a.cos() / ny as f64;
@@ -122,13 +150,13 @@ impl SpectralConv {
     /// dtype.
     pub fn from_weights(w_re: Tensor<3>, w_im: Tensor<3>, config: &SpectralConvConfig, init: &Init) -> Self {
         let dims = w_re.dims();
-        assert_eq!(dims[0], config.y_modes().len() * config.x_modes(), "weights do not match the kept modes");
+        assert_eq!(dims[0], config.zy_modes().len() * config.x_modes(), "weights do not match the kept modes");
         let dft = transforms(config, init);
         Self {
             w_re: Param::from_tensor(w_re),
             w_im: Param::from_tensor(w_im),
             dft,
-            shape: [config.y_modes().len(), config.x_modes()],
+            shape: [config.zy_modes().len(), config.x_modes()],
         }
     }
 
@@ -196,7 +224,7 @@ mod tests {
     /// A single-channel convolution whose weight is 1 on one kept mode and 0 elsewhere.
     fn selector(config: &SpectralConvConfig, mode: usize, device: &Device) -> SpectralConv {
         let init = Init::new(0, device).with_dtype(DType::F64);
-        let k = config.y_modes().len() * config.x_modes();
+        let k = config.zy_modes().len() * config.x_modes();
         let mut wr = vec![0.0; k];
         wr[mode] = 1.0;
         SpectralConv::from_weights(init.tensor(wr, [k, 1, 1]), init.tensor(vec![0.0; k], [k, 1, 1]), config, &init)
@@ -245,6 +273,27 @@ mod tests {
             let (j, i) = (p / nx, p % nx);
             assert!((y1[p] - f(1.0, 2.0, j, i)).abs() < 1e-12, "ky = +1 at {p}: {}", y1[p]);
             assert!((y2[p] - 0.7 * f(-1.0, 2.0, j, i)).abs() < 1e-12, "ky = -1 at {p}: {}", y2[p]);
+        }
+    }
+
+    #[test]
+    fn three_dimensional_mode_selection_keeps_both_signs_of_kz_and_ky() {
+        let device = Device::flex();
+        let (nz, ny, nx) = (6, 8, 10);
+        let config = SpectralConvConfig::new(1, 1, 3, 2, nx, ny).with_nz(nz).with_modes_z(2);
+        assert_eq!(config.z_modes(), vec![0, 1, 4, 5]);
+        let init = Init::new(0, &device).with_dtype(DType::F64);
+        let f = |kz: f64, ky: f64, kx: f64, p: usize| {
+            let (k, j, i) = (p / (ny * nx), (p / nx) % ny, p % nx);
+            (2.0 * PI * (kz * k as f64 / nz as f64 + ky * j as f64 / ny as f64 + kx * i as f64 / nx as f64)).cos()
+        };
+        // (kz, ky, kx) = (−1, 1, 2) is kept (kz index 3, ky index 1); (2, 0, 1) is not (|kz| = 2 > 1)
+        let x: Vec<f64> = (0..nz * ny * nx).map(|p| 0.8 * f(-1.0, 1.0, 2.0, p) + f(2.0, 0.0, 1.0, p)).collect();
+        let input = init.tensor(x, [1, 1, nz * ny, nx]);
+        // mode index = (kz_index · K_y + ky_index) · mx + kx = (3 · 4 + 1) · 3 + 2
+        let y = values(selector(&config, 41, &device).forward(input));
+        for (p, yp) in y.iter().enumerate() {
+            assert!((yp - 0.8 * f(-1.0, 1.0, 2.0, p)).abs() < 1e-12, "at {p}: {yp}");
         }
     }
 
