@@ -445,3 +445,66 @@ fn retardation2(c: &SorptionConstants, u: f64) -> (f64, f64, f64) {
     let p = v.powf(e);
     if u > 0.0 { (1.0 + k * p, k * e * p / v, k * e * (e - 1.0) * p / (v * v)) } else { (1.0 + k * p, 0.0, 0.0) }
 }
+
+/// The kinds of residual row of [`Burgers2dClosure`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Burgers2dRow {
+    /// The x-momentum equation: features `(u, v, u_τ, u_x, u_y, Δu)`, `r = w (u_τ + T (u u_x + v u_y − ν Δu))`.
+    MomentumX,
+    /// The y-momentum equation: features `(u, v, v_τ, v_x, v_y, Δv)`, `r = w (v_τ + T (u v_x + v v_y − ν Δv))`.
+    MomentumY,
+    /// An initial value of either component: features `(f, ·, ·, ·, ·, ·)`, `r = w (f − target)`.
+    Initial,
+}
+
+/// The residual rows of the 2D viscous Burgers equations `u_t + u u_x + v u_y = ν Δu`, `v_t + u v_x + v v_y = ν Δv`
+/// (time scaled by `T`, `τ = t/T`) for an expert: per row its kind, weight and target. Six features per row.
+#[derive(Clone, Debug)]
+pub struct Burgers2dClosure {
+    pub nu: f64,
+    pub time_scale: f64,
+    pub kinds: Vec<Burgers2dRow>,
+    pub weights: Vec<f64>,
+    pub targets: Vec<f64>,
+}
+
+impl Closure for Burgers2dClosure {
+    fn features(&self) -> usize {
+        6
+    }
+    fn rows(&self) -> usize {
+        self.kinds.len()
+    }
+    fn residual(&self, row: usize, z: &[f64], grad: &mut [f64], hess: Option<&mut [f64]>) -> f64 {
+        let w = self.weights[row];
+        grad.fill(0.0);
+        let mut second = hess;
+        if let Some(h) = second.as_deref_mut() {
+            h.fill(0.0);
+        }
+        match self.kinds[row] {
+            Burgers2dRow::MomentumX | Burgers2dRow::MomentumY => {
+                let t = self.time_scale;
+                let (u, v, ft, fx, fy, lap) = (z[0], z[1], z[2], z[3], z[4], z[5]);
+                grad[0] = w * t * fx;
+                grad[1] = w * t * fy;
+                grad[2] = w;
+                grad[3] = w * t * u;
+                grad[4] = w * t * v;
+                grad[5] = -w * t * self.nu;
+                if let Some(h) = second {
+                    // ∂²/∂u∂f_x = ∂²/∂v∂f_y = w T
+                    h[3] = w * t;
+                    h[3 * 6] = w * t;
+                    h[6 + 4] = w * t;
+                    h[4 * 6 + 1] = w * t;
+                }
+                w * (ft + t * (u * fx + v * fy - self.nu * lap))
+            }
+            Burgers2dRow::Initial => {
+                grad[0] = w;
+                w * (z[0] - self.targets[row])
+            }
+        }
+    }
+}

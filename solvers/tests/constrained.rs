@@ -5,7 +5,8 @@
 mod common;
 
 use ansatz_solvers::constrained::{
-    Closure, ExpertError, ExpertOptions, SorptionClosure, SorptionRow, expert_vjp, solve_expert,
+    Burgers2dClosure, Burgers2dRow, Closure, ExpertError, ExpertOptions, SorptionClosure, SorptionRow, expert_vjp,
+    solve_expert,
 };
 use ansatz_solvers::sorption::SorptionConstants;
 use common::*;
@@ -186,4 +187,67 @@ fn bad_shapes_and_values_are_refused() {
     let mut out = vec![0.0; 8];
     let e = expert_vjp(&closure, &[1.0; 8], 2, &[0.0; 2], 0.0, &[1.0; 3], &mut out).unwrap_err();
     assert!(e.to_string().contains("cotangent"), "{e}");
+}
+
+/// The 2D Burgers rows: the closure's gradient and Hessian against central differences of its residual, and the
+/// implicit gradient of an expert with momentum and initial rows against re-solved problems.
+#[test]
+fn burgers2d_rows_have_exact_derivatives_and_implicit_gradient() {
+    let mut rng = Lcg::new(8);
+    let rows = 36;
+    let kinds: Vec<Burgers2dRow> = (0..rows)
+        .map(|p| match p % 3 {
+            0 => Burgers2dRow::MomentumX,
+            1 => Burgers2dRow::MomentumY,
+            _ => Burgers2dRow::Initial,
+        })
+        .collect();
+    let closure = Burgers2dClosure {
+        nu: 0.01,
+        time_scale: 0.5,
+        targets: (0..rows).map(|_| 0.3 * rng.next()).collect(),
+        weights: (0..rows).map(|_| 1.0 + 0.3 * rng.next()).collect(),
+        kinds,
+    };
+    // the closure's derivatives in z
+    let z = rng.vec(6);
+    let (mut g, mut h) = (vec![0.0; 6], vec![0.0; 36]);
+    for row in 0..2 {
+        closure.residual(row, &z, &mut g, Some(&mut h));
+        let eps = 1e-6;
+        for i in 0..6 {
+            let (mut zp, mut zm) = (z.clone(), z.clone());
+            zp[i] += eps;
+            zm[i] -= eps;
+            let (mut gp, mut gm) = (vec![0.0; 6], vec![0.0; 6]);
+            let fd =
+                (closure.residual(row, &zp, &mut gp, None) - closure.residual(row, &zm, &mut gm, None)) / (2.0 * eps);
+            assert!((fd - g[i]).abs() < 1e-8, "row {row}, ∂r/∂z{i}: {} vs {fd}", g[i]);
+            for j in 0..6 {
+                let fd2 = (gp[j] - gm[j]) / (2.0 * eps);
+                assert!((fd2 - h[i * 6 + j]).abs() < 1e-6, "row {row}, ∂²r/∂z{i}∂z{j}: {} vs {fd2}", h[i * 6 + j]);
+            }
+        }
+    }
+    // the implicit gradient of an expert
+    let n = 4;
+    let f: Vec<f64> = (0..rows * 6 * n).map(|_| rng.next()).collect();
+    let opts = ExpertOptions { ridge: 1e-3, ..tight() };
+    let solve = |f: &[f64]| {
+        let mut omega = vec![0.1; n];
+        let report = solve_expert(&closure, f, n, &mut omega, opts).unwrap();
+        (omega, report)
+    };
+    let (omega, report) = solve(&f);
+    assert!(report.converged && report.cost > 1e-4, "{report:?}");
+    let omega_bar = rng.vec(n);
+    let mut fbar = vec![0.0; f.len()];
+    expert_vjp(&closure, &f, n, &omega, opts.ridge, &omega_bar, &mut fbar).unwrap();
+    let df = rng.vec(f.len());
+    let h = 1e-6;
+    let shifted = |s: f64| f.iter().zip(&df).map(|(a, b)| a + s * b).collect::<Vec<_>>();
+    let (op, om) = (solve(&shifted(h)).0, solve(&shifted(-h)).0);
+    let fd: f64 = (0..n).map(|i| omega_bar[i] * (op[i] - om[i]) / (2.0 * h)).sum();
+    let ad = dot(&fbar, &df);
+    assert!((fd - ad).abs() <= 1e-6 * fd.abs().max(1e-3), "implicit {ad} vs central difference {fd}");
 }
