@@ -46,7 +46,7 @@ one() { # model seed
   echo "done $m seed $s"
 }
 export -f one
-for s in $SEEDS; do for m in soft hard moe2 moe4; do echo "$m $s"; done; done | xargs -P "$JOBS" -L 1 bash -c 'one $0 $1'
+for s in $SEEDS; do for m in soft hard moe2 moe4; do echo "$m $s"; done; done | xargs -r -P "$JOBS" -L 1 bash -c 'one $0 $1'
 
 for m in hard moe4; do
   for p in $POINTS; do

@@ -59,7 +59,7 @@ one() { # method seed (crom-gn: CROM with the Gauss–Newton projection)
   echo "done $m seed $s"
 }
 export -f one
-for s in $SEEDS; do for m in $METHODS; do echo "$m $s"; done; done | xargs -P "$JOBS" -L 1 bash -c 'one $0 $1'
+for s in $SEEDS; do for m in $METHODS; do echo "$m $s"; done; done | xargs -r -P "$JOBS" -L 1 bash -c 'one $0 $1'
 
 if [ "$DIFFUSION" = 1 ]; then
   [ -f "$OUT/diffusion.nc" ] || "$ANSATZ" generate diffusion2d --out "$OUT/diffusion.nc"
@@ -88,7 +88,7 @@ if [ "$DIFFUSION" = 1 ]; then
     echo "done diffusion $m seed $s"
   }
   export -f diffusion
-  for s in $SEEDS; do for m in $DIFF_METHODS; do echo "$m $s"; done; done | xargs -P "$JOBS" -L 1 bash -c 'diffusion $0 $1'
+  for s in $SEEDS; do for m in $DIFF_METHODS; do echo "$m $s"; done; done | xargs -r -P "$JOBS" -L 1 bash -c 'diffusion $0 $1'
 fi
 
 "$PY" - "$OUT" "$SEEDS" "$METHODS" "$DIFFUSION" "$DIFF_METHODS" <<'EOF'

@@ -41,7 +41,7 @@ projection = 16
 [constraint]
 variant = "{variant}"
 experts = [{}, {}]
-points = 60
+points = 400
 [schedule]
 kind = "constant"
 rate = 1e-2

@@ -9,11 +9,12 @@
 //!   expert and weights `ω*_e`, solved in parallel; `u = b · ω*_e` on subdomain `e`.
 //!
 //! The experts' solves and their implicit backward are the bridge's [`experts`] op (Levenberg–Marquardt in f64,
-//! exact implicit adjoint with the full Hessian). The training loss is the physics loss alone, evaluated by the
-//! bridge's [`residuals`] op at every grid point of every subdomain with that subdomain's weights: the PDE, the
-//! initial and the boundary residuals, each kind's rows weighted by `λ / √count` so that each kind contributes
-//! `λ ×` its mean square. The derivative fields of the basis are finite differences on the grid, linear in the
-//! basis, formed once per step as gathers with stencil coefficients.
+//! exact implicit adjoint with the full Hessian). The training loss is the physics loss alone, on the stitched
+//! solution (each grid point takes the weights of the expert owning it) over the whole domain, evaluated by the
+//! bridge's [`residuals`] op: the PDE, the initial and the boundary residuals, each kind's rows weighted by
+//! `λ / √count` so that each kind contributes `λ ×` its mean square. Stencils that straddle an interface read two
+//! experts' solutions, so the experts couple only through this loss. The derivative fields are finite differences
+//! on the grid, linear in the field, formed once per step as gathers with stencil coefficients.
 //!
 //! The problem is the diffusion–sorption equation of [`ansatz_solvers::sorption`] on a dataset of
 //! `ansatz generate diffusion-sorption` (its constants and inflow value are read from the file).
@@ -559,8 +560,10 @@ pub struct Evaluation {
 pub struct Problem {
     pub exp: MoeExperiment,
     grid: Grid,
-    /// Rows at every point, per expert (padded), for the loss.
+    /// Rows at every point of the whole domain, for the loss on the stitched solution (one row set).
     loss_rows: Vec<Rows>,
+    /// The expert owning each grid point (flat `t · X + x`).
+    owner: Vec<i64>,
     report: BridgeReport,
     log: ExpertLog,
 }
@@ -599,11 +602,18 @@ impl Problem {
         };
         let dx = x[1] - x[0];
         let grid = Grid { t, x: nx, dx, dtau: level_dt / time_scale, constants, inflow, time_scale };
-        let mut loss_rows: Vec<Rows> = (0..et * ex).map(|e| grid.rows(e, [et, ex], None, &exp.constraint)).collect();
+        let mut loss_rows = vec![grid.rows(0, [1, 1], None, &exp.constraint)];
         Rows::weigh(&mut loss_rows, &exp.constraint);
-        let p = loss_rows.iter().map(Rows::len).max().unwrap_or(0);
-        loss_rows.iter_mut().for_each(|r| r.pad(p));
-        Ok(Self { exp: exp.clone(), grid, loss_rows, report: BridgeReport::new(), log: ExpertLog::new() })
+        let mut owner = vec![0i64; t * nx];
+        for e in 0..et * ex {
+            let (tr, xr) = grid.region(e, [et, ex]);
+            for ti in tr {
+                for xi in xr.clone() {
+                    owner[ti * nx + xi] = e as i64;
+                }
+            }
+        }
+        Ok(Self { exp: exp.clone(), grid, loss_rows, owner, report: BridgeReport::new(), log: ExpertLog::new() })
     }
 
     /// Levels and cells of the grid.
@@ -661,9 +671,8 @@ impl Problem {
     ) -> Result<(Tensor<4>, Tensor<2>, usize), TrainError> {
         let b = model.forward(self.input(initial, device, model.dtype()));
         let [s, n, _, _] = b.dims();
-        let e = self.loss_rows.len();
         if self.exp.constraint.variant == Variant::Soft {
-            let ones = Tensor::<2>::ones([s * e, 1], (&b.device(), b.dtype()));
+            let ones = Tensor::<2>::ones([s, 1], (&b.device(), b.dtype()));
             return Ok((b, ones, 0));
         }
         let rows = self.solve_rows(seed);
@@ -683,12 +692,24 @@ impl Problem {
         Ok((b, omega, unconverged))
     }
 
-    /// The weighted residual rows at every point `[S · E, P]` for the basis `b` and weights `omega`.
-    fn residual_rows(&self, b: Tensor<4>, omega: Tensor<2>, initial: &[Vec<f32>]) -> Result<Tensor<2>, TrainError> {
-        let n = b.dims()[1];
-        let f = features(b, &self.loss_rows);
+    /// The stitched solution `[S, 1, T, X]`: at every point, the basis times the weights of the expert owning it
+    /// (`omega` is `[S · E, N]`).
+    fn stitch(&self, b: Tensor<4>, omega: Tensor<2>) -> Tensor<4> {
+        let [s, n, t, x] = b.dims();
+        let e = omega.dims()[0] / s.max(1);
+        let owner = Tensor::<1, Int>::from_data(TensorData::new(self.owner.clone(), [t * x]), &b.device());
+        let w = omega.reshape([s, e, n]).select(1, owner); // [S, T·X, N]
+        let basis = b.reshape([s, n, t * x]).swap_dims(1, 2); // [S, T·X, N]
+        (basis * w).sum_dim(2).reshape([s, 1, t, x])
+    }
+
+    /// The weighted residual rows of the whole domain `[S, P]` for a solution `u` (`[S, 1, T, X]`).
+    fn residual_rows(&self, u: Tensor<4>, initial: &[Vec<f32>]) -> Result<Tensor<2>, TrainError> {
+        let s = u.dims()[0];
+        let ones = Tensor::<2>::ones([s, 1], (&u.device(), u.dtype()));
+        let f = features(u, &self.loss_rows);
         let closures = self.grid.closures(&self.loss_rows, initial);
-        bridge::residuals(closures, n, Tensor::cat(vec![f, omega], 1), &self.report)
+        bridge::residuals(closures, 1, Tensor::cat(vec![f, ones], 1), &self.report)
             .map_err(|err| TrainError::failed(format!("the residual rows: {err}")))
     }
 
@@ -702,7 +723,7 @@ impl Problem {
         device: &Device,
     ) -> Result<(Tensor<1>, usize), TrainError> {
         let (b, omega, unconverged) = self.weights(model, initial, seed, device)?;
-        let r = self.residual_rows(b, omega, initial)?;
+        let r = self.residual_rows(self.stitch(b, omega), initial)?;
         Ok((r.powi_scalar(2).sum().div_scalar(initial.len() as f64), unconverged))
     }
 
@@ -717,26 +738,10 @@ impl Problem {
     ) -> Result<(Vec<f32>, f64, usize), TrainError> {
         let seed = self.exp.seed ^ 0x5EED_F00D;
         let (b, omega, unconverged) = self.weights(model, initial, seed, device)?;
-        let r = self.residual_rows(b.clone(), omega.clone(), initial)?;
+        let u = self.stitch(b, omega);
+        let r = self.residual_rows(u.clone(), initial)?;
         let residual = host(r.powi_scalar(2).sum()).first().copied().unwrap_or(f64::NAN) / initial.len() as f64;
-        let [s, n, t, x] = b.dims();
-        let bv = host(b.reshape([s * n * t * x]));
-        let wv = host(omega.reshape([-1]));
-        let experts = self.exp.experts();
-        let e = experts[0] * experts[1];
-        let mut u = vec![0.0_f32; s * t * x];
-        for si in 0..s {
-            for ei in 0..e {
-                let (tr, xr) = self.grid.region(ei, experts);
-                let w = &wv[(si * e + ei) * n..(si * e + ei + 1) * n];
-                for ti in tr {
-                    for xi in xr.clone() {
-                        let v: f64 = (0..n).map(|k| bv[((si * n + k) * t + ti) * x + xi] * w[k]).sum();
-                        u[(si * t + ti) * x + xi] = v as f32;
-                    }
-                }
-            }
-        }
+        let u = host(u.reshape([-1])).into_iter().map(|v| v as f32).collect();
         Ok((u, residual, unconverged))
     }
 
@@ -744,10 +749,9 @@ impl Problem {
     /// 1): for the reference solution, the floor the physics loss can reach with these stencils on this grid.
     pub fn residual_of(&self, fields: &[f32], initial: &[Vec<f32>], device: &Device) -> Result<f64, TrainError> {
         let (t, x, s) = (self.grid.t, self.grid.x, initial.len());
-        let b = Tensor::<4>::from_data(TensorData::new(fields.to_vec(), [s, 1, t, x]), (device, DType::F32))
+        let u = Tensor::<4>::from_data(TensorData::new(fields.to_vec(), [s, 1, t, x]), (device, DType::F32))
             .cast(DType::F64);
-        let ones = Tensor::<2>::ones([s * self.loss_rows.len(), 1], (device, DType::F64));
-        let r = self.residual_rows(b, ones, initial)?;
+        let r = self.residual_rows(u, initial)?;
         Ok(host(r.powi_scalar(2).sum()).first().copied().unwrap_or(f64::NAN) / s.max(1) as f64)
     }
 }
@@ -828,7 +832,8 @@ impl Constrained {
             }
             err += (num / den.max(1e-300)).sqrt();
         }
-        let e = self.problem.loss_rows.len();
+        let experts = self.problem.exp.experts();
+        let e = experts[0] * experts[1];
         Ok(Evaluation {
             u,
             relative_l2: err / ids.len().max(1) as f64,
