@@ -33,7 +33,8 @@ pub struct GenerateArgs {
     /// an exponential source, one trajectory per μ of `parameter.set` = train, interpolation, extrapolation or
     /// uniform; diffusion from random Gaussians); diffusion-sorption (PDEBench's diffusion with Freundlich
     /// sorption, a constant initial value per sample); or a preset: burgers1d-shocks (256 points, small ν, 600
-    /// levels: the data of the JAWS study).
+    /// levels: the data of the JAWS study) or burgers2d-moe (periodic 2D Burgers on 32 × 32 cells, 21 levels:
+    /// the data of the 2D hard-constrained models).
     pub pde: String,
     /// A TOML config replacing the embedded default (`configs/<pde>.toml` shows every key).
     #[arg(long)]

@@ -13,7 +13,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Embedded experiment configurations, by name.
-pub const EMBEDDED: [(&str, &str); 9] = [
+pub const EMBEDDED: [(&str, &str); 10] = [
     ("dymixop-burgers2d", include_str!("../configs/train-dymixop-burgers2d.toml")),
     ("fno-burgers2d", include_str!("../configs/train-fno-burgers2d.toml")),
     ("jaws-fno-burgers1d", include_str!("../configs/train-jaws-fno-burgers1d.toml")),
@@ -23,6 +23,7 @@ pub const EMBEDDED: [(&str, &str); 9] = [
     ("dino-burgers1d", include_str!("../configs/train-dino-burgers1d.toml")),
     ("crom-burgers1d", include_str!("../configs/train-crom-burgers1d.toml")),
     ("moe-diffusion-sorption", include_str!("../configs/train-moe-diffusion-sorption.toml")),
+    ("moe-burgers2d", include_str!("../configs/train-moe-burgers2d.toml")),
 ];
 
 /// Options of `ansatz train`.

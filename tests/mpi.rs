@@ -459,8 +459,11 @@ fn two_ranks_train_the_mixture_of_experts_like_one_rank() {
         "--set",
         "constraint.ridge=1e-2",
     ];
-    let train = |np: usize, run: &Path, dump: &Path| {
-        let args = [&["train", "moe-diffusion-sorption", "--data", p(&data), "--out", p(run)], &sets[..]].concat();
+    let train = |np: usize, run: &Path, dump: &Path, shard: &str| {
+        let shard = format!("constraint.shard={shard}");
+        let args =
+            [&["train", "moe-diffusion-sorption", "--data", p(&data), "--out", p(run), "--set", &shard], &sets[..]]
+                .concat();
         let env = [("ANSATZ_DUMP_GRADIENT", p(dump))];
         let o = if np == 1 {
             Command::new(env!("CARGO_BIN_EXE_ansatz")).args(&args).envs(env).output().unwrap()
@@ -469,14 +472,17 @@ fn two_ranks_train_the_mixture_of_experts_like_one_rank() {
         };
         assert!(o.status.success(), "np {np}: {}", String::from_utf8_lossy(&o.stderr));
     };
-    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-    let (g1, g2) = (dir.path().join("g1.bin"), dir.path().join("g2.bin"));
-    train(1, &one, &g1);
-    train(2, &two, &g2);
-    let rel = relative(&floats(&g2), &floats(&g1));
-    eprintln!("mixture of experts, first gradient, 2 ranks vs 1: {rel:e} relative");
-    assert!(rel < 1e-5, "gradient differs by {rel:e} (relative)");
-    let rel = relative(&params(&two), &params(&one));
-    eprintln!("mixture of experts, parameters after 6 SGD steps, 2 ranks vs 1: {rel:e} relative");
-    assert!(rel < 1e-5, "parameters differ by {rel:e}");
+    // the batch's samples split between the ranks, then the experts of the whole batch split between them
+    for shard in ["samples", "experts"] {
+        let (one, two) = (dir.path().join(format!("one-{shard}")), dir.path().join(format!("two-{shard}")));
+        let (g1, g2) = (dir.path().join(format!("g1-{shard}.bin")), dir.path().join(format!("g2-{shard}.bin")));
+        train(1, &one, &g1, shard);
+        train(2, &two, &g2, shard);
+        let rel = relative(&floats(&g2), &floats(&g1));
+        eprintln!("mixture of experts ({shard} shared), first gradient, 2 ranks vs 1: {rel:e} relative");
+        assert!(rel < 1e-5, "{shard}: gradient differs by {rel:e} (relative)");
+        let rel = relative(&params(&two), &params(&one));
+        eprintln!("mixture of experts ({shard} shared), parameters after 6 SGD steps, 2 ranks vs 1: {rel:e} relative");
+        assert!(rel < 1e-5, "{shard}: parameters differ by {rel:e}");
+    }
 }

@@ -5,7 +5,10 @@
 # relative L2 against the finite-volume reference over the space–time grid, the physics residual (and the
 # reference solution's own), unconverged expert solves, training seconds per step and inference seconds per
 # sample. Then the time per training step against the number of sampled points per expert (POINTS) for PI-HC and
-# the mixture of 4 (the sub-linear scaling claim), SCALE_STEPS steps each.
+# the mixture of 4 (the sub-linear scaling claim), SCALE_STEPS steps each, on 1 rank and (RANKS="1 2") under
+# `mpirun -np 2` (the batch's samples split between the ranks). With TWO_D=1, the same four models on the periodic
+# 2D Burgers preset (`burgers2d-moe`, `moe-burgers2d`: the mixture with 2 × 2 and 1 × 2 experts in space) for
+# STEPS_2D steps, seed 0 ... SEEDS.
 #
 #   benches/experiments/moe.sh                                 # defaults below (about 2 hours on 2 cores)
 #   STEPS=200 SEEDS=0 OUT=/tmp/moe benches/experiments/moe.sh
@@ -23,6 +26,9 @@ STEPS=${STEPS:-1000}
 JOBS=${JOBS:-1}
 POINTS=${POINTS:-250 500 1000 2000 4000 8000}
 SCALE_STEPS=${SCALE_STEPS:-20}
+RANKS=${RANKS:-1 2}
+TWO_D=${TWO_D:-0}
+STEPS_2D=${STEPS_2D:-300}
 EXTRA=${EXTRA:-}
 [ -x "$ANSATZ" ] || cargo build --release --bin ansatz
 mkdir -p "$OUT"
@@ -48,50 +54,91 @@ one() { # model seed
 export -f one
 for s in $SEEDS; do for m in soft hard moe2 moe4; do echo "$m $s"; done; done | xargs -r -P "$JOBS" -L 1 bash -c 'one $0 $1'
 
-for m in hard moe4; do
-  for p in $POINTS; do
-    run="$OUT/scale-$m-$p"
-    variant=$([ $m = hard ] && echo hard || echo moe)
-    [ -f "$run/summary.json" ] ||
-      "$ANSATZ" train moe-diffusion-sorption --data "$OUT/ds.nc" --set "constraint.variant=$variant" \
-        --set "constraint.points=$p" --set "training.steps=$SCALE_STEPS" --set training.validate_every=0 \
-        --out "$run" --force > "$run.log" 2>&1
+for r in $RANKS; do
+  launch=("$ANSATZ")
+  [ "$r" = 1 ] || launch=(mpirun --oversubscribe -np "$r" -x OMPI_ALLOW_RUN_AS_ROOT=1 -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$ANSATZ")
+  for m in hard moe4; do
+    for p in $POINTS; do
+      run="$OUT/scale-$m-$p"
+      [ "$r" = 1 ] || run="$run-np$r"
+      variant=$([ $m = hard ] && echo hard || echo moe)
+      [ -f "$run/summary.json" ] ||
+        OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "${launch[@]}" train moe-diffusion-sorption \
+          --data "$OUT/ds.nc" --set "constraint.variant=$variant" --set "constraint.points=$p" \
+          --set "training.steps=$SCALE_STEPS" --set training.validate_every=0 --out "$run" --force > "$run.log" 2>&1
+    done
   done
 done
 
-"$PY" - "$OUT" "$SEEDS" "$POINTS" <<'PYEOF'
-import csv, json, sys
+if [ "$TWO_D" = 1 ]; then
+  [ -f "$OUT/bg.nc" ] || "$ANSATZ" generate burgers2d-moe --out "$OUT/bg.nc"
+  export STEPS_2D
+  two() { # model seed
+    local m=$1 s=$2 run="$OUT/2d-$1-$2" sets=()
+    case $m in
+      soft) sets=(--set constraint.variant=soft) ;;
+      hard) sets=(--set constraint.variant=hard) ;;
+      moe2) sets=(--set constraint.variant=moe --set "constraint.experts=[1, 1, 2]") ;;
+      moe4) sets=(--set constraint.variant=moe --set "constraint.experts=[1, 2, 2]") ;;
+      *) echo "unknown model $m"; return 1 ;;
+    esac
+    [ -f "$run/summary.json" ] ||
+      "$ANSATZ" train moe-burgers2d --data "$OUT/bg.nc" "${sets[@]}" --set "seed=$s" --set "training.steps=$STEPS_2D" \
+        --set "training.validate_every=$(( STEPS_2D / 5 ))" --out "$run" --force > "$run.log" 2>&1 ||
+        { echo "failed: 2D $m seed $s (see $run.log)"; return 1; }
+    echo "done 2D $m seed $s"
+  }
+  export -f two
+  for s in $SEEDS; do for m in soft hard moe2 moe4; do echo "$m $s"; done; done | xargs -r -P "$JOBS" -L 1 bash -c 'two $0 $1'
+fi
+
+"$PY" - "$OUT" "$SEEDS" "$POINTS" "$RANKS" "$TWO_D" <<'PYEOF'
+import csv, json, os, sys
 import numpy as np
-out, seeds, points = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+out, seeds, points, ranks, two_d = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split(), sys.argv[5] == "1"
 models = [("soft", "PI-SC"), ("hard", "PI-HC (1 expert)"), ("moe2", "PI-HC-MoE, 2 experts"), ("moe4", "PI-HC-MoE, 4 experts")]
 def steps(run):
     return list(csv.DictReader(open(f"{run}/metrics.csv")))
-lines = ["| model | seed | rel. L2 | residual | reference's residual | unconverged solves (training) | s per step | "
-         "inference s per sample |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-table = {}
-for m, label in models:
-    for s in seeds:
-        run = f"{out}/{m}-{s}"
-        summ = json.load(open(f"{run}/summary.json"))
-        vm = summ["validation_metrics"]
-        rows = steps(run)
-        per_step = float(np.median([float(r["seconds"]) for r in rows]))
-        unconv = float(rows[-1].get("unconverged") or 0)
-        row = [summ["validation"], vm["val_residual"], vm["val_reference_residual"], unconv, per_step,
-               vm["val_seconds_per_sample"]]
-        table.setdefault(label, []).append(row)
-        lines.append(f"| {label} | {s} | {row[0]:.4f} | {row[1]:.3e} | {row[2]:.3e} | {row[3]:.0f} | {row[4]:.3f} | "
-                     f"{row[5]:.4f} |")
-lines += ["", "| model | rel. L2 (mean ± sd) | residual | s per step | inference s per sample |", "|---|---:|---:|---:|---:|"]
-for label, rows in table.items():
-    a = np.array(rows)
-    sd = lambda j: a[:, j].std(ddof=1) if len(rows) > 1 else 0.0
-    lines.append(f"| {label} | {a[:, 0].mean():.4f} ± {sd(0):.4f} | {a[:, 1].mean():.3e} ± {sd(1):.1e} | "
-                 f"{a[:, 4].mean():.3f} | {a[:, 5].mean():.4f} |")
-lines += ["", "| points per expert | PI-HC s per step | PI-HC-MoE (4) s per step |", "|---:|---:|---:|"]
+def table(prefix, title):
+    lines = [title, "", "| model | seed | rel. L2 | residual | reference's residual | unconverged solves (training) | "
+             "s per step | inference s per sample |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    table = {}
+    for m, label in models:
+        for s in seeds:
+            run = f"{out}/{prefix}{m}-{s}"
+            summ = json.load(open(f"{run}/summary.json"))
+            vm = summ["validation_metrics"]
+            rows = steps(run)
+            per_step = float(np.median([float(r["seconds"]) for r in rows]))
+            unconv = float(rows[-1].get("unconverged") or 0)
+            row = [summ["validation"], vm["val_residual"], vm["val_reference_residual"], unconv, per_step,
+                   vm["val_seconds_per_sample"]]
+            table.setdefault(label, []).append(row)
+            lines.append(f"| {label} | {s} | {row[0]:.4f} | {row[1]:.3e} | {row[2]:.3e} | {row[3]:.0f} | "
+                         f"{row[4]:.3f} | {row[5]:.4f} |")
+    lines += ["", "| model | rel. L2 (mean ± sd) | residual | s per step | inference s per sample |",
+              "|---|---:|---:|---:|---:|"]
+    for label, rows in table.items():
+        a = np.array(rows)
+        sd = lambda j: a[:, j].std(ddof=1) if len(rows) > 1 else 0.0
+        lines.append(f"| {label} | {a[:, 0].mean():.4f} ± {sd(0):.4f} | {a[:, 1].mean():.3e} ± {sd(1):.1e} | "
+                     f"{a[:, 4].mean():.3f} | {a[:, 5].mean():.4f} |")
+    return lines
+lines = table("", "Diffusion–sorption")
+head = "| points per expert | " + " | ".join(f"PI-HC s per step ({r} rank{'s' if r != '1' else ''}) | "
+                                          f"PI-HC-MoE (4) s per step ({r} rank{'s' if r != '1' else ''})" for r in ranks)
+lines += ["", head + " |", "|---:|" + "---:|" * (2 * len(ranks))]
 for p in points:
-    med = lambda m: float(np.median([float(r["seconds"]) for r in steps(f"{out}/scale-{m}-{p}")][2:]))
-    lines.append(f"| {p} | {med('hard'):.3f} | {med('moe4'):.3f} |")
+    med = lambda run: float(np.median([float(r["seconds"]) for r in steps(run)][2:]))
+    cells = []
+    for r in ranks:
+        suffix = "" if r == "1" else f"-np{r}"
+        cells += [f"{med(f'{out}/scale-{m}-{p}{suffix}'):.3f}" for m in ("hard", "moe4")]
+    lines.append(f"| {p} | " + " | ".join(cells) + " |")
+if two_d:
+    models[2] = ("moe2", "PI-HC-MoE, 1 × 2 experts")
+    models[3] = ("moe4", "PI-HC-MoE, 2 × 2 experts")
+    lines += [""] + table("2d-", "Periodic 2D Burgers")
 open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PYEOF

@@ -15,8 +15,10 @@ pub const DEFAULTS: [(&str, &str); 2] = [
 ];
 
 /// Embedded presets: a name, the PDE it configures and its config (`ansatz generate <preset>`).
-pub const PRESETS: [(&str, &str, &str); 1] =
-    [("burgers1d-shocks", "burgers1d", include_str!("../../configs/burgers1d-shocks.toml"))];
+pub const PRESETS: [(&str, &str, &str); 2] = [
+    ("burgers1d-shocks", "burgers1d", include_str!("../../configs/burgers1d-shocks.toml")),
+    ("burgers2d-moe", "burgers2d", include_str!("../../configs/burgers2d-moe.toml")),
+];
 
 /// The PDEs `generate` and `solve` know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -582,6 +584,13 @@ mod tests {
         assert!(matches!(s.nu, Parameter::LogUniform(a, b) if a == 0.001 && b == 0.003));
         let s = load("burgers1d-shocks", None, &["nu=0.0005".into()], None, None).unwrap();
         assert_eq!(s.nu, Parameter::Fixed(0.0005));
+    }
+
+    #[test]
+    fn the_constrained_preset_is_periodic_burgers2d_on_32_cells() {
+        let s = load("burgers2d-moe", None, &[], None, None).unwrap();
+        assert_eq!((s.pde, s.n, s.frames), (Pde::Burgers2d, 32, 20));
+        assert!(s.bc.iter().flatten().all(|b| *b == Boundary::Periodic));
     }
 
     #[test]

@@ -28,10 +28,13 @@ use ansatz_operators::bridge::{self, BridgeReport, ExpertLog};
 use ansatz_operators::fno::{Fno, FnoConfig};
 use ansatz_operators::init::Init;
 use ansatz_operators::kernels::gelu;
-use ansatz_solvers::constrained::{Closure, ExpertOptions, SorptionClosure, SorptionRow};
+use ansatz_solvers::constrained::{
+    Burgers2dClosure, Burgers2dRow, Closure, ExpertOptions, SorptionClosure, SorptionRow, expert_vjp, solve_expert,
+};
 use ansatz_solvers::sorption::SorptionConstants;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, OptimiserConfig, OptimiserKind};
@@ -96,7 +99,7 @@ pub struct MoeExperiment {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MoeData {
-    /// A `diffusion-sorption` dataset (relative to the configuration file); `--data` overrides.
+    /// A `diffusion-sorption` or periodic `burgers2d` dataset (relative to the configuration file); `--data` overrides.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
     /// A separate validation file; without one, the last `validation_samples` samples of the training file.
@@ -111,7 +114,7 @@ impl Default for MoeData {
     }
 }
 
-/// `[model]`: the basis network, an FNO over the (t, x) grid.
+/// `[model]`: the basis network, an FNO over the (t, x) grid (1D problems) or the (t, y, x) grid (2D problems).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MoeModel {
@@ -119,6 +122,8 @@ pub struct MoeModel {
     pub basis: usize,
     pub width: usize,
     pub modes_x: usize,
+    /// Fourier modes along y for each sign (2D problems).
+    pub modes_y: usize,
     pub modes_t: usize,
     pub layers: usize,
     pub projection: usize,
@@ -128,7 +133,7 @@ pub struct MoeModel {
 
 impl Default for MoeModel {
     fn default() -> Self {
-        Self { basis: 8, width: 32, modes_x: 8, modes_t: 8, layers: 4, projection: 64, activate_last: true }
+        Self { basis: 8, width: 32, modes_x: 8, modes_y: 8, modes_t: 8, layers: 4, projection: 64, activate_last: true }
     }
 }
 
@@ -137,9 +142,11 @@ impl Default for MoeModel {
 #[serde(deny_unknown_fields, default)]
 pub struct Constraint {
     pub variant: Variant,
-    /// Subdomains along t and x (`moe`; `hard` and `soft` ignore it: one domain).
-    pub experts: [usize; 2],
-    /// PDE points each expert samples per step (all of them when its subdomain has fewer).
+    /// Subdomains `[E_t, E_x]` (1D problems) or `[E_t, E_y, E_x]` (2D problems) (`moe`; `hard` and `soft`
+    /// ignore it: one domain).
+    pub experts: Vec<usize>,
+    /// PDE points each expert samples per step (all of them when its subdomain has fewer; a 2D Burgers point
+    /// gives a row for each velocity component).
     pub points: usize,
     /// λ of the PDE, initial and boundary rows (in the experts' problems and in the loss).
     pub pde_weight: f64,
@@ -153,6 +160,8 @@ pub struct Constraint {
     pub init: f64,
     /// The time scale T of the PDE rows (`u_τ`, τ = t/T); 0: the data's final time.
     pub time_scale: f64,
+    /// How the ranks of a run under `mpirun` share a step (one rank: no difference).
+    pub shard: Shard,
     /// The first level with PDE rows (≥ 1). The incompatible initial and inflow values make the solution singular
     /// at the corner (t, x) = (0, 0): finite differences of the exact solution leave residuals of order 1 at the
     /// first levels near the inflow, which dominate the physics loss.
@@ -163,7 +172,7 @@ impl Default for Constraint {
     fn default() -> Self {
         Self {
             variant: Variant::Moe,
-            experts: [1, 4],
+            experts: vec![1, 4],
             points: 2000,
             pde_weight: 1.0,
             initial_weight: 1.0,
@@ -174,8 +183,20 @@ impl Default for Constraint {
             init: 1.0,
             time_scale: 0.0,
             pde_from_level: 1,
+            shard: Shard::Samples,
         }
     }
+}
+
+/// `constraint.shard`: how the ranks of a run share a step's work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shard {
+    /// Each rank takes its share of the batch's samples, with all their experts (data parallelism).
+    Samples,
+    /// Every rank takes the whole batch; the `S · E` experts' solves and implicit backward passes are split
+    /// between the ranks (expert `j` on rank `j mod R`); their weights and feature cotangents are gathered.
+    Experts,
 }
 
 /// `[training]`.
@@ -218,11 +239,10 @@ impl MoeExperiment {
             ("model.basis", m.basis),
             ("model.width", m.width),
             ("model.modes_x", m.modes_x),
+            ("model.modes_y", m.modes_y),
             ("model.modes_t", m.modes_t),
             ("model.layers", m.layers),
             ("model.projection", m.projection),
-            ("constraint.experts[0]", c.experts[0]),
-            ("constraint.experts[1]", c.experts[1]),
             ("constraint.points", c.points),
             ("constraint.max_iter", c.max_iter),
             ("constraint.pde_from_level", c.pde_from_level),
@@ -246,6 +266,12 @@ impl MoeExperiment {
                 return Err(cfg_err(format!("`{key}` must be finite and ≥ 0, got {v}")));
             }
         }
+        if !(2..=3).contains(&c.experts.len()) || c.experts.contains(&0) {
+            return Err(cfg_err(format!(
+                "`constraint.experts` must be [E_t, E_x] or [E_t, E_y, E_x] with every entry at least 1, got {:?}",
+                c.experts
+            )));
+        }
         if !(c.tol.is_finite() && c.tol > 0.0 && c.init.is_finite()) {
             return Err(cfg_err("`constraint.tol` must be positive and `constraint.init` finite"));
         }
@@ -259,11 +285,11 @@ impl MoeExperiment {
         toml::to_string(self).expect("a constrained configuration serialises")
     }
 
-    /// The subdomains `[E_t, E_x]` in use.
-    pub fn experts(&self) -> [usize; 2] {
+    /// The number of experts in use.
+    pub fn expert_count(&self) -> usize {
         match self.constraint.variant {
-            Variant::Moe => self.constraint.experts,
-            _ => [1, 1],
+            Variant::Moe => self.constraint.experts.iter().product(),
+            _ => 1,
         }
     }
 
@@ -292,7 +318,8 @@ impl MoeExperiment {
 
 // --- the network ---------------------------------------------------------------------------------------------------
 
-/// The basis network: an FNO over the `(t, x)` grid from the initial field (broadcast in t) and the coordinates.
+/// The basis network: an FNO over the `(t, x)` or `(t, y, x)` grid from the initial fields (broadcast in t) and the
+/// coordinates.
 #[derive(Module, Debug)]
 pub struct BasisNet {
     fno: Fno,
@@ -300,7 +327,8 @@ pub struct BasisNet {
 }
 
 impl BasisNet {
-    /// `[S, 1, T, X]` initial fields → `[S, N, T, X]` basis functions.
+    /// `[S, C, T · Y, X]` initial fields → `[S, N · C, T · Y, X]` basis functions (the `C` components of basis
+    /// function `n` are outputs `n · C + c`).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.fno.forward(x);
         if self.activate { gelu(y) } else { y }
@@ -313,24 +341,58 @@ impl BasisNet {
 
 // --- residual rows -------------------------------------------------------------------------------------------------
 
-/// One feature of one row: up to three grid points (flat `t · X + x`) with stencil coefficients.
-type Taps = [(usize, f64); 3];
+/// One feature of one row: up to five entries of the flattened field (`((c · T + t) · Y + y) · X + x` for channel
+/// `c`, level `t` and cell `(y, x)`) with stencil coefficients.
+type Taps = [(usize, f64); 5];
+
+const NO_TAPS: Taps = [(0, 0.0); 5];
+
+fn taps(entries: &[(usize, f64)]) -> Taps {
+    let mut t = NO_TAPS;
+    t[..entries.len()].copy_from_slice(entries);
+    t
+}
+
+/// The kind of a residual row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Sorption(SorptionRow),
+    Burgers(Burgers2dRow),
+}
+
+impl Kind {
+    /// The group whose rows share one weight: 0 the PDE, 1 the initial condition, 2 the boundary conditions.
+    fn group(self) -> usize {
+        match self {
+            Kind::Sorption(SorptionRow::Pde) | Kind::Burgers(Burgers2dRow::MomentumX | Burgers2dRow::MomentumY) => 0,
+            Kind::Sorption(SorptionRow::Initial) | Kind::Burgers(Burgers2dRow::Initial) => 1,
+            Kind::Sorption(SorptionRow::Inflow | SorptionRow::Outflow) => 2,
+        }
+    }
+}
 
 /// The residual rows of one expert (shared by the samples of a batch; the targets differ per sample).
 #[derive(Clone, Debug, Default)]
 struct Rows {
-    kinds: Vec<SorptionRow>,
-    /// Per row, its three features `(u, u_τ or u_x, u_xx)`.
-    taps: Vec<[Taps; 3]>,
+    /// Features per row.
+    k: usize,
+    kinds: Vec<Kind>,
+    /// Per row, its `k` features.
+    taps: Vec<Taps>,
     weights: Vec<f64>,
-    /// The grid column of an initial-condition row (its target is the sample's initial value there).
+    /// The entry of the sample's initial field (`c · Y · X + y · X + x`) an initial-condition row targets.
     column: Vec<usize>,
 }
 
 impl Rows {
-    fn push(&mut self, kind: SorptionRow, taps: [Taps; 3], column: usize) {
+    fn new(k: usize) -> Self {
+        Self { k, ..Self::default() }
+    }
+
+    fn push(&mut self, kind: Kind, taps: &[Taps], column: usize) {
+        debug_assert_eq!(taps.len(), self.k);
         self.kinds.push(kind);
-        self.taps.push(taps);
+        self.taps.extend_from_slice(taps);
         self.weights.push(1.0);
         self.column.push(column);
     }
@@ -338,37 +400,28 @@ impl Rows {
     /// Weights `λ_kind / √count_kind`, with the counts over all experts' rows: the sum of squares over every
     /// expert is then `Σ_kind λ² ×` the kind's mean square over the whole domain, whatever the number of experts.
     fn weigh(all: &mut [Rows], c: &Constraint) {
-        let lambda = |k: SorptionRow| match k {
-            SorptionRow::Pde => c.pde_weight,
-            SorptionRow::Initial => c.initial_weight,
-            SorptionRow::Inflow | SorptionRow::Outflow => c.boundary_weight,
-        };
-        let group = |k: SorptionRow| match k {
-            SorptionRow::Pde => 0,
-            SorptionRow::Initial => 1,
-            SorptionRow::Inflow | SorptionRow::Outflow => 2,
-        };
+        let lambda = [c.pde_weight, c.initial_weight, c.boundary_weight];
         let mut counts = [0usize; 3];
         for r in all.iter() {
             for (k, w) in r.kinds.iter().zip(&r.weights) {
                 if *w != 0.0 {
-                    counts[group(*k)] += 1;
+                    counts[k.group()] += 1;
                 }
             }
         }
         for r in all.iter_mut() {
             for (k, w) in r.kinds.iter().zip(r.weights.iter_mut()) {
                 if *w != 0.0 {
-                    *w = lambda(*k) / (counts[group(*k)].max(1) as f64).sqrt();
+                    *w = lambda[k.group()] / (counts[k.group()].max(1) as f64).sqrt();
                 }
             }
         }
     }
 
-    /// Pads with rows of zero weight to `len` rows.
-    fn pad(&mut self, len: usize) {
+    /// Pads with rows of kind `kind`, no features and zero weight to `len` rows.
+    fn pad(&mut self, len: usize, kind: Kind) {
         while self.kinds.len() < len {
-            self.push(SorptionRow::Initial, [[(0, 0.0); 3]; 3], 0);
+            self.push(kind, &vec![NO_TAPS; self.k], 0);
             *self.weights.last_mut().expect("a row") = 0.0;
         }
     }
@@ -378,68 +431,134 @@ impl Rows {
     }
 }
 
+/// The equation of the problem, from the data.
+#[derive(Clone, Debug)]
+enum Equation {
+    /// 1D diffusion–sorption ([`ansatz_solvers::sorption`]): one field, inflow and outflow boundaries.
+    Sorption { constants: SorptionConstants, inflow: f64 },
+    /// 2D viscous Burgers on a doubly periodic square: two fields `(u, v)`, ν per sample.
+    Burgers2d,
+}
+
 /// The grid and the problem, for building rows.
 #[derive(Clone, Debug)]
 struct Grid {
-    /// Levels and cells.
+    /// Levels, cells along y (1 in 1D) and x, and channels (fields).
     t: usize,
+    y: usize,
     x: usize,
+    c: usize,
     dx: f64,
+    dy: f64,
     /// The level spacing in τ = t / T.
     dtau: f64,
-    constants: SorptionConstants,
-    inflow: f64,
     time_scale: f64,
+    equation: Equation,
 }
 
 impl Grid {
-    fn at(&self, t: usize, x: usize) -> usize {
-        t * self.x + x
+    fn at(&self, c: usize, t: usize, y: usize, x: usize) -> usize {
+        ((c * self.t + t) * self.y + y) * self.x + x
     }
 
-    fn pde(&self, t: usize, x: usize) -> [Taps; 3] {
+    /// Entries of the flattened field: channels × levels × cells.
+    fn len(&self) -> usize {
+        self.c * self.t * self.y * self.x
+    }
+
+    /// Features per row.
+    fn features(&self) -> usize {
+        match self.equation {
+            Equation::Sorption { .. } => 3,
+            Equation::Burgers2d => 6,
+        }
+    }
+
+    /// The kind padding rows take.
+    fn pad_kind(&self) -> Kind {
+        match self.equation {
+            Equation::Sorption { .. } => Kind::Sorption(SorptionRow::Initial),
+            Equation::Burgers2d => Kind::Burgers(Burgers2dRow::Initial),
+        }
+    }
+
+    /// `f_τ` of channel `c` at level `t ≥ 1`: central, or second-order backward at the last level.
+    fn time_derivative(&self, c: usize, t: usize, y: usize, x: usize) -> Taps {
         let h = 0.5 / self.dtau;
-        let ut = if t + 1 < self.t {
-            [(self.at(t + 1, x), h), (self.at(t - 1, x), -h), (0, 0.0)]
+        if t + 1 < self.t {
+            taps(&[(self.at(c, t + 1, y, x), h), (self.at(c, t - 1, y, x), -h)])
         } else {
-            [(self.at(t, x), 3.0 * h), (self.at(t - 1, x), -4.0 * h), (self.at(t - 2, x), h)]
-        };
+            taps(&[(self.at(c, t, y, x), 3.0 * h), (self.at(c, t - 1, y, x), -4.0 * h), (self.at(c, t - 2, y, x), h)])
+        }
+    }
+
+    fn sorption_pde(&self, t: usize, x: usize) -> [Taps; 3] {
         let c = 1.0 / (self.dx * self.dx);
-        let uxx = [(self.at(t, x + 1), c), (self.at(t, x), -2.0 * c), (self.at(t, x - 1), c)];
-        [[(self.at(t, x), 1.0), (0, 0.0), (0, 0.0)], ut, uxx]
+        let uxx = taps(&[(self.at(0, t, 0, x + 1), c), (self.at(0, t, 0, x), -2.0 * c), (self.at(0, t, 0, x - 1), c)]);
+        [taps(&[(self.at(0, t, 0, x), 1.0)]), self.time_derivative(0, t, 0, x), uxx]
     }
 
     /// The value at the face x = 0 from the first three cells (third order).
     fn inflow_row(&self, t: usize) -> [Taps; 3] {
-        let u = [(self.at(t, 0), 15.0 / 8.0), (self.at(t, 1), -10.0 / 8.0), (self.at(t, 2), 3.0 / 8.0)];
-        [u, [(0, 0.0); 3], [(0, 0.0); 3]]
+        let u = taps(&[
+            (self.at(0, t, 0, 0), 15.0 / 8.0),
+            (self.at(0, t, 0, 1), -10.0 / 8.0),
+            (self.at(0, t, 0, 2), 3.0 / 8.0),
+        ]);
+        [u, NO_TAPS, NO_TAPS]
     }
 
     /// The value and the slope at the face x = L from the last three cells.
     fn outflow_row(&self, t: usize) -> [Taps; 3] {
         let n = self.x;
-        let u = [(self.at(t, n - 1), 15.0 / 8.0), (self.at(t, n - 2), -10.0 / 8.0), (self.at(t, n - 3), 3.0 / 8.0)];
+        let at = |x: usize| self.at(0, t, 0, x);
+        let u = taps(&[(at(n - 1), 15.0 / 8.0), (at(n - 2), -10.0 / 8.0), (at(n - 3), 3.0 / 8.0)]);
         let c = 1.0 / self.dx;
-        let ux = [(self.at(t, n - 1), 2.0 * c), (self.at(t, n - 2), -3.0 * c), (self.at(t, n - 3), c)];
-        [u, ux, [(0, 0.0); 3]]
+        let ux = taps(&[(at(n - 1), 2.0 * c), (at(n - 2), -3.0 * c), (at(n - 3), c)]);
+        [u, ux, NO_TAPS]
     }
 
-    /// The subdomain `(t range, x range)` of expert `e` of `[E_t, E_x]`.
-    fn region(&self, e: usize, experts: [usize; 2]) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
-        let (et, ex) = (e / experts[1], e % experts[1]);
+    /// The momentum row of component `c` (0: u, 1: v) at `(t, y, x)`: features `(u, v, f_τ, f_x, f_y, Δf)` of
+    /// `f` = component `c`, by central differences on the periodic grid.
+    fn burgers_pde(&self, c: usize, t: usize, y: usize, x: usize) -> [Taps; 6] {
+        let (nx, ny) = (self.x, self.y);
+        let (xp, xm) = ((x + 1) % nx, (x + nx - 1) % nx);
+        let (yp, ym) = ((y + 1) % ny, (y + ny - 1) % ny);
+        let (hx, hy) = (0.5 / self.dx, 0.5 / self.dy);
+        let (cx, cy) = (1.0 / (self.dx * self.dx), 1.0 / (self.dy * self.dy));
+        let at = |yy: usize, xx: usize| self.at(c, t, yy, xx);
+        [
+            taps(&[(self.at(0, t, y, x), 1.0)]),
+            taps(&[(self.at(1, t, y, x), 1.0)]),
+            self.time_derivative(c, t, y, x),
+            taps(&[(at(y, xp), hx), (at(y, xm), -hx)]),
+            taps(&[(at(yp, x), hy), (at(ym, x), -hy)]),
+            taps(&[(at(y, xp), cx), (at(y, xm), cx), (at(yp, x), cy), (at(ym, x), cy), (at(y, x), -2.0 * (cx + cy))]),
+        ]
+    }
+
+    /// The subdomain `(t, y, x ranges)` of expert `e` of `[E_t, E_y, E_x]`.
+    fn region(&self, e: usize, experts: [usize; 3]) -> [std::ops::Range<usize>; 3] {
+        let (et, ey, ex) = (e / (experts[1] * experts[2]), (e / experts[2]) % experts[1], e % experts[2]);
         let split = |n: usize, parts: usize, i: usize| (i * n / parts)..((i + 1) * n / parts);
-        (split(self.t, experts[0], et), split(self.x, experts[1], ex))
+        [split(self.t, experts[0], et), split(self.y, experts[1], ey), split(self.x, experts[2], ex)]
     }
 
     /// The rows of expert `e`: its PDE points (all of them, or `sample` of them drawn from `state`), the initial
-    /// points and the boundary points of its subdomain.
-    fn rows(&self, e: usize, experts: [usize; 2], sample: Option<(usize, &mut u64)>, c: &Constraint) -> Rows {
-        let (tr, xr) = self.region(e, experts);
-        let mut rows = Rows::default();
-        let mut pde: Vec<(usize, usize)> = Vec::new();
+    /// points and the boundary points of its subdomain. A 2D Burgers point gives two rows (both components).
+    fn rows(&self, e: usize, experts: [usize; 3], sample: Option<(usize, &mut u64)>, c: &Constraint) -> Rows {
+        let [tr, yr, xr] = self.region(e, experts);
+        let mut rows = Rows::new(self.features());
+        let interior = match self.equation {
+            Equation::Sorption { .. } => xr.start.max(1)..xr.end.min(self.x - 1),
+            Equation::Burgers2d => xr.clone(),
+        };
+        let mut pde: Vec<(usize, usize, usize)> = Vec::new();
         for t in tr.start.max(c.pde_from_level.max(1))..tr.end {
-            for x in xr.start.max(1)..xr.end.min(self.x - 1) {
-                pde.push((t, x));
+            for y in yr.clone() {
+                for x in interior.clone() {
+                    pde.push((t, y, x));
+                }
             }
         }
         if let Some((m, state)) = sample
@@ -451,76 +570,114 @@ impl Grid {
             }
             pde.truncate(m);
         }
-        for (t, x) in pde {
-            rows.push(SorptionRow::Pde, self.pde(t, x), 0);
+        let channels = self.c;
+        match self.equation {
+            Equation::Sorption { .. } => {
+                for &(t, _, x) in &pde {
+                    rows.push(Kind::Sorption(SorptionRow::Pde), &self.sorption_pde(t, x), 0);
+                }
+            }
+            Equation::Burgers2d => {
+                for &(t, y, x) in &pde {
+                    rows.push(Kind::Burgers(Burgers2dRow::MomentumX), &self.burgers_pde(0, t, y, x), 0);
+                    rows.push(Kind::Burgers(Burgers2dRow::MomentumY), &self.burgers_pde(1, t, y, x), 0);
+                }
+            }
         }
         if tr.start == 0 {
-            for x in xr.clone() {
-                rows.push(
-                    SorptionRow::Initial,
-                    [[(self.at(0, x), 1.0), (0, 0.0), (0, 0.0)], [(0, 0.0); 3], [(0, 0.0); 3]],
-                    x,
-                );
+            let kind = match self.equation {
+                Equation::Sorption { .. } => Kind::Sorption(SorptionRow::Initial),
+                Equation::Burgers2d => Kind::Burgers(Burgers2dRow::Initial),
+            };
+            for ch in 0..channels {
+                for y in yr.clone() {
+                    for x in xr.clone() {
+                        let mut f = vec![NO_TAPS; self.features()];
+                        f[0] = taps(&[(self.at(ch, 0, y, x), 1.0)]);
+                        rows.push(kind, &f, (ch * self.y + y) * self.x + x);
+                    }
+                }
             }
         }
-        for t in tr.start.max(1)..tr.end {
-            if xr.start == 0 {
-                rows.push(SorptionRow::Inflow, self.inflow_row(t), 0);
-            }
-            if xr.end == self.x {
-                rows.push(SorptionRow::Outflow, self.outflow_row(t), 0);
+        if let Equation::Sorption { .. } = self.equation {
+            for t in tr.start.max(1)..tr.end {
+                if xr.start == 0 {
+                    rows.push(Kind::Sorption(SorptionRow::Inflow), &self.inflow_row(t), 0);
+                }
+                if xr.end == self.x {
+                    rows.push(Kind::Sorption(SorptionRow::Outflow), &self.outflow_row(t), 0);
+                }
             }
         }
         rows
     }
 
-    /// One closure per (sample, expert): the rows with the samples' initial fields as targets.
-    fn closures(&self, rows: &[Rows], initial: &[Vec<f32>]) -> Vec<Arc<dyn Closure + Send + Sync>> {
-        let mut out: Vec<Arc<dyn Closure + Send + Sync>> = Vec::with_capacity(initial.len() * rows.len());
-        for u0 in initial {
+    /// One closure per (sample, expert): the rows with the sample's initial field (and ν) as targets.
+    fn closures(&self, rows: &[Rows], cases: &[Case]) -> Vec<Arc<dyn Closure + Send + Sync>> {
+        let mut out: Vec<Arc<dyn Closure + Send + Sync>> = Vec::with_capacity(cases.len() * rows.len());
+        for case in cases {
             for r in rows {
                 let targets = r
                     .kinds
                     .iter()
                     .zip(&r.column)
-                    .map(|(k, &col)| match k {
-                        SorptionRow::Initial => u0[col] as f64,
-                        SorptionRow::Inflow => self.inflow,
+                    .map(|(k, &col)| match (k, &self.equation) {
+                        (Kind::Sorption(SorptionRow::Initial) | Kind::Burgers(Burgers2dRow::Initial), _) => {
+                            case.initial[col] as f64
+                        }
+                        (Kind::Sorption(SorptionRow::Inflow), Equation::Sorption { inflow, .. }) => *inflow,
                         _ => 0.0,
                     })
                     .collect();
-                out.push(Arc::new(SorptionClosure {
-                    constants: self.constants,
-                    time_scale: self.time_scale,
-                    kinds: r.kinds.clone(),
-                    weights: r.weights.clone(),
-                    targets,
-                }));
+                match &self.equation {
+                    Equation::Sorption { constants, .. } => out.push(Arc::new(SorptionClosure {
+                        constants: *constants,
+                        time_scale: self.time_scale,
+                        kinds: r
+                            .kinds
+                            .iter()
+                            .filter_map(|k| if let Kind::Sorption(s) = k { Some(*s) } else { None })
+                            .collect(),
+                        weights: r.weights.clone(),
+                        targets,
+                    })),
+                    Equation::Burgers2d => out.push(Arc::new(Burgers2dClosure {
+                        nu: case.nu,
+                        time_scale: self.time_scale,
+                        kinds: r
+                            .kinds
+                            .iter()
+                            .filter_map(|k| if let Kind::Burgers(b) = k { Some(*b) } else { None })
+                            .collect(),
+                        weights: r.weights.clone(),
+                        targets,
+                    })),
+                }
             }
         }
         out
     }
 }
 
-/// The features `F` of every (sample, expert) from the basis `b` (`[S, N, T, X]`): `[S · E, P · 3 · N]`, rows of
-/// each expert padded to `P`.
-fn features(b: Tensor<4>, rows: &[Rows]) -> Tensor<2> {
-    let [s, n, t, x] = b.dims();
-    let (e, p) = (rows.len(), rows[0].len());
+/// The features `F` of every (sample, expert) from the flattened basis `b` (`[S, N, C · T · Y · X]`):
+/// `[S · E, P · K · N]`, rows of each expert padded to `P`.
+fn features(b: Tensor<3>, rows: &[Rows]) -> Tensor<2> {
+    let [s, n, _] = b.dims();
+    let (e, p, kf) = (rows.len(), rows[0].len(), rows[0].k);
     let device = b.device();
     let dtype = b.dtype();
-    let flat = b.reshape([s, n, t * x]);
     let r = e * p;
-    let mut feats = Vec::with_capacity(3);
-    for k in 0..3 {
+    let mut feats = Vec::with_capacity(kf);
+    for k in 0..kf {
         let mut acc: Option<Tensor<3>> = None;
-        for j in 0..3 {
+        for j in 0..5 {
             let mut idx = Vec::with_capacity(r);
             let mut coef = Vec::with_capacity(r);
             for rw in rows {
-                for taps in &rw.taps {
-                    idx.push(taps[k][j].0 as i64);
-                    coef.push(taps[k][j].1);
+                for row in 0..rw.len() {
+                    let (i, c) = rw.taps[row * kf + k][j];
+                    idx.push(i as i64);
+                    coef.push(c);
                 }
             }
             if coef.iter().all(|c| *c == 0.0) {
@@ -528,7 +685,7 @@ fn features(b: Tensor<4>, rows: &[Rows]) -> Tensor<2> {
             }
             let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [r]), &device);
             let coef = Tensor::<1>::from_data(TensorData::new(coef, [r]), (&device, DType::F64)).cast(dtype);
-            let g = flat.clone().select(2, idx) * coef.reshape([1, 1, r]);
+            let g = b.clone().select(2, idx) * coef.reshape([1, 1, r]);
             acc = Some(match acc {
                 Some(a) => a + g,
                 None => g,
@@ -536,17 +693,33 @@ fn features(b: Tensor<4>, rows: &[Rows]) -> Tensor<2> {
         }
         feats.push(acc.unwrap_or_else(|| Tensor::<3>::zeros([s, n, r], (&device, dtype))));
     }
-    Tensor::stack::<4>(feats, 3).reshape([s, n, e, p, 3]).permute([0, 2, 3, 4, 1]).reshape([s * e, p * 3 * n])
+    Tensor::stack::<4>(feats, 3).reshape([s, n, e, p, kf]).permute([0, 2, 3, 4, 1]).reshape([s * e, p * kf * n])
 }
 
 // --- the method ----------------------------------------------------------------------------------------------------
 
+/// One sample's inputs: its initial field (`channel, y, x`) and, for 2D Burgers, its viscosity ν.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub initial: Vec<f32>,
+    pub nu: f64,
+}
+
+/// The space–time grid of a dataset: levels `level_dt` apart and the cell centres along x and y (none in 1D).
+#[derive(Clone, Debug)]
+pub struct Geometry {
+    pub levels: usize,
+    pub level_dt: f64,
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+}
+
 /// What the validation and the predictions of a model give for a set of samples.
 #[derive(Clone, Debug, Default)]
 pub struct Evaluation {
-    /// Predicted fields `(sample, level, cell)`.
+    /// Predicted fields `(sample, channel, level, y, x)`.
     pub u: Vec<f32>,
-    /// Mean over samples of the relative L2 error over the space–time grid.
+    /// Mean over samples of the relative L2 error over the space–time grid (all fields together).
     pub relative_l2: f64,
     /// Mean square of the weighted residual rows (all points).
     pub residual: f64,
@@ -555,79 +728,163 @@ pub struct Evaluation {
     pub experts: usize,
 }
 
-/// The problem a constrained model solves: the configuration, the grid and constants, and the loss rows. Built from
-/// the data's generation configuration, so a trained run can predict without its training data.
+/// The problem a constrained model solves: the configuration, the grid and the equation, and the loss rows. Built
+/// from the data's generation configuration, so a trained run can predict without its training data.
 pub struct Problem {
     pub exp: MoeExperiment,
     grid: Grid,
+    /// The subdomains `[E_t, E_y, E_x]` (E_y = 1 in 1D).
+    experts: [usize; 3],
     /// Rows at every point of the whole domain, for the loss on the stitched solution (one row set).
     loss_rows: Vec<Rows>,
-    /// The expert owning each grid point (flat `t · X + x`).
+    /// The expert owning each entry of the flattened field.
     owner: Vec<i64>,
     report: BridgeReport,
     log: ExpertLog,
 }
 
 impl Problem {
-    /// `exp` on the grid of `levels` levels `level_dt` apart and the cell centres `x` of a dataset `name` of PDE
-    /// `pde` generated with `generation_config`.
+    /// `exp` on the grid `geometry` of a dataset `name` of PDE `pde` generated with `generation_config`:
+    /// `diffusion-sorption` (1D) or `burgers2d` (doubly periodic).
     pub fn new(
         exp: &MoeExperiment,
         name: &str,
         pde: &str,
         generation_config: &str,
-        levels: usize,
-        level_dt: f64,
-        x: &[f64],
+        geometry: &Geometry,
     ) -> Result<Self, TrainError> {
-        let wrong = || {
-            bad(format!(
-                "{name}: '{pde}' data; the constrained models solve diffusion-sorption (`ansatz generate \
-                 diffusion-sorption`)"
-            ))
+        let (t, nx, ny) = (geometry.levels, geometry.x.len(), geometry.y.len().max(1));
+        let equation = match pde {
+            "diffusion-sorption" => {
+                let spec = ansatz_datasets::rom::RomSpec::from_dataset(pde, generation_config)
+                    .map_err(|e| bad(format!("{name}: {e}")))?;
+                let RomProblem::Sorption { constants, inflow, .. } = spec.problem else {
+                    return Err(bad(format!("{name}: not a diffusion-sorption configuration")));
+                };
+                if !geometry.y.is_empty() {
+                    return Err(bad(format!("{name}: diffusion-sorption data on a 2D grid")));
+                }
+                Equation::Sorption { constants, inflow }
+            }
+            "burgers2d" => {
+                let spec =
+                    ansatz_datasets::config::load(pde, Some(("generation_config", generation_config)), &[], None, None)
+                        .map_err(|e| bad(format!("{name}: {e}")))?;
+                if !spec.bc.iter().flatten().all(|b| matches!(b, ansatz_solvers::fv::Boundary::Periodic)) {
+                    return Err(bad(format!(
+                        "{name}: the constrained models take periodic 2D Burgers data (boundary.x = boundary.y = \
+                         \"periodic\")"
+                    )));
+                }
+                if geometry.y.len() < 2 {
+                    return Err(bad(format!("{name}: burgers2d data without a y axis")));
+                }
+                Equation::Burgers2d
+            }
+            other => {
+                return Err(bad(format!(
+                    "{name}: '{other}' data; the constrained models solve diffusion-sorption or burgers2d (`ansatz \
+                     generate diffusion-sorption|burgers2d`)"
+                )));
+            }
         };
-        let spec = ansatz_datasets::rom::RomSpec::from_dataset(pde, generation_config).map_err(|_| wrong())?;
-        let RomProblem::Sorption { constants, inflow, .. } = spec.problem else { return Err(wrong()) };
-        let (t, nx) = (levels, x.len());
-        let [et, ex] = exp.experts();
-        if t < 3 || nx < 4 || et > t || ex * 3 > nx {
+        let two_d = matches!(equation, Equation::Burgers2d);
+        let e = exp.constraint.experts.as_slice();
+        let experts = match (exp.constraint.variant, two_d, e.len()) {
+            (Variant::Soft | Variant::Hard, _, _) => [1, 1, 1],
+            (Variant::Moe, false, 2) => [e[0], 1, e[1]],
+            (Variant::Moe, true, 3) => [e[0], e[1], e[2]],
+            (Variant::Moe, _, n) => {
+                return Err(bad(format!(
+                    "{name}: `constraint.experts` has {n} entries; a {} problem takes {}",
+                    if two_d { "2D" } else { "1D" },
+                    if two_d { "[E_t, E_y, E_x]" } else { "[E_t, E_x]" }
+                )));
+            }
+        };
+        let too_small = if two_d {
+            t < 3 || nx < 3 || ny < 3 || experts[0] > t || experts[1] > ny || experts[2] > nx
+        } else {
+            t < 3 || nx < 4 || experts[0] > t || experts[2] * 3 > nx
+        };
+        if too_small {
             return Err(bad(format!(
-                "{name}: {t} levels × {nx} cells is too small for {et} × {ex} experts (3 levels, and 3 cells per \
-                 expert along x, at least)"
+                "{name}: {t} levels × {ny} × {nx} cells is too small for {experts:?} experts (3 levels and 3 cells \
+                 per axis at least; in 1D, 3 cells per expert along x)"
             )));
         }
         let time_scale = match exp.constraint.time_scale {
-            0.0 => level_dt * (t - 1) as f64,
+            0.0 => geometry.level_dt * (t - 1) as f64,
             v => v,
         };
-        let dx = x[1] - x[0];
-        let grid = Grid { t, x: nx, dx, dtau: level_dt / time_scale, constants, inflow, time_scale };
-        let mut loss_rows = vec![grid.rows(0, [1, 1], None, &exp.constraint)];
+        let spacing = |v: &[f64]| if v.len() > 1 { v[1] - v[0] } else { 1.0 };
+        let grid = Grid {
+            t,
+            y: ny,
+            x: nx,
+            c: if two_d { 2 } else { 1 },
+            dx: spacing(&geometry.x),
+            dy: spacing(&geometry.y),
+            dtau: geometry.level_dt / time_scale,
+            time_scale,
+            equation,
+        };
+        let mut loss_rows = vec![grid.rows(0, [1, 1, 1], None, &exp.constraint)];
         Rows::weigh(&mut loss_rows, &exp.constraint);
-        let mut owner = vec![0i64; t * nx];
-        for e in 0..et * ex {
-            let (tr, xr) = grid.region(e, [et, ex]);
-            for ti in tr {
-                for xi in xr.clone() {
-                    owner[ti * nx + xi] = e as i64;
+        let mut owner = vec![0i64; grid.len()];
+        for e in 0..experts.iter().product() {
+            let [tr, yr, xr] = grid.region(e, experts);
+            for c in 0..grid.c {
+                for ti in tr.clone() {
+                    for yi in yr.clone() {
+                        for xi in xr.clone() {
+                            owner[grid.at(c, ti, yi, xi)] = e as i64;
+                        }
+                    }
                 }
             }
         }
-        Ok(Self { exp: exp.clone(), grid, loss_rows, owner, report: BridgeReport::new(), log: ExpertLog::new() })
+        Ok(Self {
+            exp: exp.clone(),
+            grid,
+            experts,
+            loss_rows,
+            owner,
+            report: BridgeReport::new(),
+            log: ExpertLog::new(),
+        })
     }
 
-    /// Levels and cells of the grid.
-    pub fn shape(&self) -> [usize; 2] {
-        [self.grid.t, self.grid.x]
+    /// Levels, cells along y (1 in 1D) and x, and fields.
+    pub fn shape(&self) -> [usize; 4] {
+        [self.grid.t, self.grid.y, self.grid.x, self.grid.c]
     }
 
-    /// The basis network (untrained, from `init`).
+    /// The subdomains `[E_t, E_y, E_x]`.
+    pub fn experts(&self) -> [usize; 3] {
+        self.experts
+    }
+
+    /// Whether the samples need their viscosity ν (2D Burgers).
+    pub fn needs_nu(&self) -> bool {
+        matches!(self.grid.equation, Equation::Burgers2d)
+    }
+
+    /// The basis network (untrained, from `init`): an FNO over (t, x) in 1D, over (t, y, x) in 2D, with `N · C`
+    /// outputs (`C` fields).
     pub fn build(&self, init: &mut Init) -> BasisNet {
         let m = &self.exp.model;
-        let config =
-            FnoConfig::new(1, self.exp.basis(), m.width, m.modes_x, m.modes_t, m.layers, self.grid.x, self.grid.t)
-                .with_projection(m.projection);
-        BasisNet { fno: config.init(init), activate: m.activate_last && self.exp.constraint.variant != Variant::Soft }
+        let g = &self.grid;
+        let out = self.exp.basis() * g.c;
+        let config = if g.c == 1 {
+            FnoConfig::new(1, out, m.width, m.modes_x, m.modes_t, m.layers, g.x, g.t)
+        } else {
+            FnoConfig::new(g.c, out, m.width, m.modes_x, m.modes_y, m.layers, g.x, g.y)
+                .with_nz(g.t)
+                .with_modes_z(m.modes_t)
+        };
+        let fno = config.with_projection(m.projection).init(init);
+        BasisNet { fno, activate: m.activate_last && self.exp.constraint.variant != Variant::Soft }
     }
 
     fn options(&self) -> ExpertOptions {
@@ -635,49 +892,72 @@ impl Problem {
         ExpertOptions { gtol: c.tol, ftol: 1e-10, max_iter: c.max_iter, ridge: c.ridge }
     }
 
-    /// The network's input `[S, 1, T, X]`: each initial field broadcast in t.
-    fn input(&self, initial: &[Vec<f32>], device: &Device, dtype: DType) -> Tensor<4> {
-        let (t, x) = (self.grid.t, self.grid.x);
-        let mut v = Vec::with_capacity(initial.len() * t * x);
-        for u0 in initial {
-            for _ in 0..t {
-                v.extend_from_slice(u0);
+    /// The network's input `[S, C, T · Y, X]`: each initial field broadcast in t.
+    fn input(&self, cases: &[Case], device: &Device, dtype: DType) -> Tensor<4> {
+        let g = &self.grid;
+        let frame = g.y * g.x;
+        let mut v = Vec::with_capacity(cases.len() * g.c * g.t * frame);
+        for case in cases {
+            for c in 0..g.c {
+                for _ in 0..g.t {
+                    v.extend_from_slice(&case.initial[c * frame..(c + 1) * frame]);
+                }
             }
         }
-        Tensor::<4>::from_data(TensorData::new(v, [initial.len(), 1, t, x]), (device, DType::F32)).cast(dtype)
+        Tensor::<4>::from_data(TensorData::new(v, [cases.len(), g.c, g.t * g.y, g.x]), (device, DType::F32)).cast(dtype)
+    }
+
+    /// Checks the cases' initial fields (one frame each) and viscosities.
+    fn check(&self, cases: &[Case]) -> Result<(), TrainError> {
+        let g = &self.grid;
+        let frame = g.c * g.y * g.x;
+        for (i, case) in cases.iter().enumerate() {
+            if case.initial.len() != frame {
+                return Err(bad(format!(
+                    "sample {i}: an initial field of {} values, {frame} expected",
+                    case.initial.len()
+                )));
+            }
+            if self.needs_nu() && !(case.nu.is_finite() && case.nu > 0.0) {
+                return Err(bad(format!("sample {i}: the viscosity ν must be positive, got {}", case.nu)));
+            }
+        }
+        Ok(())
     }
 
     /// The experts' rows for a solve: `points` PDE points drawn from `seed`, padded alike.
     fn solve_rows(&self, seed: u64) -> Vec<Rows> {
-        let experts = self.exp.experts();
+        let experts = self.experts;
         let mut state = seed;
-        let mut rows: Vec<Rows> = (0..experts[0] * experts[1])
+        let mut rows: Vec<Rows> = (0..experts.iter().product())
             .map(|e| self.grid.rows(e, experts, Some((self.exp.constraint.points, &mut state)), &self.exp.constraint))
             .collect();
         Rows::weigh(&mut rows, &self.exp.constraint);
         let p = rows.iter().map(Rows::len).max().unwrap_or(0);
-        rows.iter_mut().for_each(|r| r.pad(p));
+        rows.iter_mut().for_each(|r| r.pad(p, self.grid.pad_kind()));
         rows
     }
 
-    /// The basis of the initial fields `[S, N, T, X]`, the basis weights of every (sample, expert) `[S · E, N]`
-    /// (ones for `soft`) and the count of unconverged solves.
+    /// The flattened basis of the initial fields `[S, N, C · T · Y · X]`, the basis weights of every
+    /// (sample, expert) `[S · E, N]` (ones for `soft`) and the count of unconverged solves.
     fn weights(
         &self,
         model: &BasisNet,
-        initial: &[Vec<f32>],
+        cases: &[Case],
         seed: u64,
         device: &Device,
-    ) -> Result<(Tensor<4>, Tensor<2>, usize), TrainError> {
-        let b = model.forward(self.input(initial, device, model.dtype()));
-        let [s, n, _, _] = b.dims();
+    ) -> Result<(Tensor<3>, Tensor<2>, usize), TrainError> {
+        self.check(cases)?;
+        let s = cases.len();
+        let b = model.forward(self.input(cases, device, model.dtype())).reshape([s, self.exp.basis(), self.grid.len()]);
+        let n = b.dims()[1];
         if self.exp.constraint.variant == Variant::Soft {
             let ones = Tensor::<2>::ones([s, 1], (&b.device(), b.dtype()));
             return Ok((b, ones, 0));
         }
         let rows = self.solve_rows(seed);
         let f = features(b.clone(), &rows);
-        let closures = self.grid.closures(&rows, initial);
+        let closures = self.grid.closures(&rows, cases);
         let omega = bridge::experts(
             closures,
             n,
@@ -692,73 +972,75 @@ impl Problem {
         Ok((b, omega, unconverged))
     }
 
-    /// The stitched solution `[S, 1, T, X]`: at every point, the basis times the weights of the expert owning it
-    /// (`omega` is `[S · E, N]`).
-    fn stitch(&self, b: Tensor<4>, omega: Tensor<2>) -> Tensor<4> {
-        let [s, n, t, x] = b.dims();
+    /// The stitched solution `[S, 1, C · T · Y · X]`: at every entry, the basis times the weights of the expert
+    /// owning it (`omega` is `[S · E, N]`).
+    fn stitch(&self, b: Tensor<3>, omega: Tensor<2>) -> Tensor<3> {
+        let [s, n, p] = b.dims();
         let e = omega.dims()[0] / s.max(1);
-        let owner = Tensor::<1, Int>::from_data(TensorData::new(self.owner.clone(), [t * x]), &b.device());
-        let w = omega.reshape([s, e, n]).select(1, owner); // [S, T·X, N]
-        let basis = b.reshape([s, n, t * x]).swap_dims(1, 2); // [S, T·X, N]
-        (basis * w).sum_dim(2).reshape([s, 1, t, x])
+        let owner = Tensor::<1, Int>::from_data(TensorData::new(self.owner.clone(), [p]), &b.device());
+        let w = omega.reshape([s, e, n]).select(1, owner); // [S, P, N]
+        (b.swap_dims(1, 2) * w).sum_dim(2).reshape([s, 1, p])
     }
 
-    /// The weighted residual rows of the whole domain `[S, P]` for a solution `u` (`[S, 1, T, X]`).
-    fn residual_rows(&self, u: Tensor<4>, initial: &[Vec<f32>]) -> Result<Tensor<2>, TrainError> {
+    /// The weighted residual rows of the whole domain `[S, P]` for a solution `u` (`[S, 1, C · T · Y · X]`).
+    fn residual_rows(&self, u: Tensor<3>, cases: &[Case]) -> Result<Tensor<2>, TrainError> {
         let s = u.dims()[0];
         let ones = Tensor::<2>::ones([s, 1], (&u.device(), u.dtype()));
         let f = features(u, &self.loss_rows);
-        let closures = self.grid.closures(&self.loss_rows, initial);
+        let closures = self.grid.closures(&self.loss_rows, cases);
         bridge::residuals(closures, 1, Tensor::cat(vec![f, ones], 1), &self.report)
             .map_err(|err| TrainError::failed(format!("the residual rows: {err}")))
     }
 
-    /// The physics loss from the initial fields (the weighted sum of squares over every expert's rows, averaged
+    /// The physics loss of the stitched solutions (the weighted sum of squares over the whole domain, averaged
     /// over the samples) and the count of unconverged solves.
     pub fn loss(
         &self,
         model: &BasisNet,
-        initial: &[Vec<f32>],
+        cases: &[Case],
         seed: u64,
         device: &Device,
     ) -> Result<(Tensor<1>, usize), TrainError> {
-        let (b, omega, unconverged) = self.weights(model, initial, seed, device)?;
-        let r = self.residual_rows(self.stitch(b, omega), initial)?;
-        Ok((r.powi_scalar(2).sum().div_scalar(initial.len() as f64), unconverged))
+        let (b, omega, unconverged) = self.weights(model, cases, seed, device)?;
+        let r = self.residual_rows(self.stitch(b, omega), cases)?;
+        Ok((r.powi_scalar(2).sum().div_scalar(cases.len() as f64), unconverged))
     }
 
-    /// The stitched solutions `(sample, level, cell)` from the initial fields, their physics residual (averaged
-    /// over the samples) and the count of unconverged solves. The experts sample their PDE points with a fixed
-    /// seed, so a prediction is deterministic.
+    /// The stitched solutions `(sample, channel, level, y, x)`, their physics residual (averaged over the samples)
+    /// and the count of unconverged solves. The experts sample their PDE points with a fixed seed, so a prediction
+    /// is deterministic.
     pub fn predict(
         &self,
         model: &BasisNet,
-        initial: &[Vec<f32>],
+        cases: &[Case],
         device: &Device,
     ) -> Result<(Vec<f32>, f64, usize), TrainError> {
         let seed = self.exp.seed ^ 0x5EED_F00D;
-        let (b, omega, unconverged) = self.weights(model, initial, seed, device)?;
+        let (b, omega, unconverged) = self.weights(model, cases, seed, device)?;
         let u = self.stitch(b, omega);
-        let r = self.residual_rows(u.clone(), initial)?;
-        let residual = host(r.powi_scalar(2).sum()).first().copied().unwrap_or(f64::NAN) / initial.len() as f64;
+        let r = self.residual_rows(u.clone(), cases)?;
+        let residual = host(r.powi_scalar(2).sum()).first().copied().unwrap_or(f64::NAN) / cases.len() as f64;
         let u = host(u.reshape([-1])).into_iter().map(|v| v as f32).collect();
         Ok((u, residual, unconverged))
     }
 
-    /// The mean weighted residual of given solutions `(sample, level, cell)` (as one basis function with weight
-    /// 1): for the reference solution, the floor the physics loss can reach with these stencils on this grid.
-    pub fn residual_of(&self, fields: &[f32], initial: &[Vec<f32>], device: &Device) -> Result<f64, TrainError> {
-        let (t, x, s) = (self.grid.t, self.grid.x, initial.len());
-        let u = Tensor::<4>::from_data(TensorData::new(fields.to_vec(), [s, 1, t, x]), (device, DType::F32))
+    /// The mean weighted residual of given solutions `(sample, channel, level, y, x)` (as one basis function with
+    /// weight 1): for the reference solution, the floor the physics loss can reach with these stencils on this
+    /// grid.
+    pub fn residual_of(&self, fields: &[f32], cases: &[Case], device: &Device) -> Result<f64, TrainError> {
+        let s = cases.len();
+        let u = Tensor::<3>::from_data(TensorData::new(fields.to_vec(), [s, 1, self.grid.len()]), (device, DType::F32))
             .cast(DType::F64);
-        let r = self.residual_rows(u, initial)?;
+        let r = self.residual_rows(u, cases)?;
         Ok(host(r.powi_scalar(2).sum()).first().copied().unwrap_or(f64::NAN) / s.max(1) as f64)
     }
 }
 
 /// Training state of the constrained models.
-pub struct Constrained {
+pub struct Constrained<'c> {
     pub problem: Problem,
+    /// The ranks, for `constraint.shard = "experts"`.
+    comm: Option<&'c dyn Communicator>,
     data: Trajectories,
     validation: Trajectories,
     unconverged: u64,
@@ -767,34 +1049,160 @@ pub struct Constrained {
     floor: Option<f64>,
 }
 
-impl Constrained {
+impl<'c> Constrained<'c> {
     pub fn new(exp: &MoeExperiment, data: Trajectories, validation: Trajectories) -> Result<Self, TrainError> {
         let name = data.path.display().to_string();
-        let Physics::Rom(spec) = &data.physics else {
-            return Err(bad(format!(
-                "{name}: not a diffusion-sorption dataset (`ansatz generate diffusion-sorption`)"
-            )));
+        let config = match &data.physics {
+            Physics::Rom(spec) => spec.config_text.clone(),
+            Physics::Burgers2d(spec) => spec.config_text.clone(),
+            Physics::Burgers(_) => String::new(),
         };
-        if data.dims != 1 || data.fields.len() != 1 {
-            return Err(bad(format!("{name}: one field on a 1D grid expected")));
-        }
-        if validation.levels != data.levels || validation.grid != data.grid {
+        if validation.levels != data.levels || validation.grid != data.grid || validation.fields != data.fields {
             return Err(bad(format!(
-                "{}: a grid of {} levels × {} cells, the training data's is {} × {}",
+                "{}: {} levels of {:?} on a {:?} grid, the training data has {} levels of {:?} on {:?}",
                 validation.path.display(),
                 validation.levels,
-                validation.grid[1],
+                validation.fields,
+                validation.grid,
                 data.levels,
-                data.grid[1]
+                data.fields,
+                data.grid
             )));
         }
-        let x: Vec<f64> = data.coords.clone();
-        let problem = Problem::new(exp, &name, &data.pde, &spec.config_text, data.levels, data.level_dt, &x)?;
-        Ok(Self { problem, data, validation, unconverged: 0, last_validation: vec![], floor: None })
+        let problem = Problem::new(exp, &name, &data.pde, &config, &geometry(&data))?;
+        let [_, _, _, c] = problem.shape();
+        if data.fields.len() != c {
+            return Err(bad(format!("{name}: {} fields, {c} expected", data.fields.len())));
+        }
+        if problem.needs_nu() && !data.param_names.iter().any(|p| p == "nu") {
+            return Err(bad(format!("{name}: no per-sample `nu`")));
+        }
+        Ok(Self { problem, comm: None, data, validation, unconverged: 0, last_validation: vec![], floor: None })
     }
 
-    fn initial(set: &Trajectories, ids: &[usize]) -> Vec<Vec<f32>> {
-        ids.iter().map(|&s| set.level(s, 0).to_vec()).collect()
+    /// Shares the experts of every step with the ranks of `comm` (`constraint.shard = "experts"`).
+    pub fn with_comm(mut self, comm: &'c dyn Communicator) -> Self {
+        self.comm = Some(comm);
+        self
+    }
+
+    /// One step with the experts split between the ranks: the physics loss of samples `ids` (the whole batch, on
+    /// every rank) and its gradient in `grads`, identical on every rank up to round-off; the count of unconverged
+    /// solves (all ranks). Every rank solves and differentiates its experts; the weights `ω*` and the cotangents
+    /// of the features `F̄` are gathered by sums over the ranks. The basis cotangent is the loss's own (through
+    /// the stitched solution) plus the features' adjoint applied to `F̄`, and one backward pass through the network
+    /// follows.
+    pub fn step_sharded(
+        &self,
+        model: &BasisNet,
+        ids: &[usize],
+        seed: u64,
+        device: &Device,
+        comm: &dyn Communicator,
+        grads: &mut Vec<f32>,
+    ) -> Result<(f64, usize), TrainError> {
+        let p = &self.problem;
+        let cases = Self::cases(&self.data, ids);
+        p.check(&cases)?;
+        let s = cases.len();
+        let b = model.forward(p.input(&cases, device, model.dtype())).reshape([s, p.exp.basis(), p.grid.len()]);
+        let (n, dtype) = (b.dims()[1], b.dtype());
+        let leaf = || b.clone().detach().require_grad();
+        let bd = leaf();
+        let soft = p.exp.constraint.variant == Variant::Soft;
+        let (rows, closures, fh) = if soft {
+            (vec![], vec![], vec![])
+        } else {
+            let rows = p.solve_rows(seed);
+            let fh = host(features(bd.clone().detach(), &rows));
+            let closures = p.grid.closures(&rows, &cases);
+            (rows, closures, fh)
+        };
+        let m = closures.len();
+        let width = fh.len() / m.max(1);
+        let (rank, size) = (comm.rank(), comm.size());
+        let own: Vec<usize> = (0..m).filter(|j| j % size == rank).collect();
+        let opts = p.options();
+        let solved: Vec<_> = own
+            .par_iter()
+            .map(|&j| {
+                let mut w = vec![p.exp.constraint.init; n];
+                solve_expert(closures[j].as_ref(), &fh[j * width..(j + 1) * width], n, &mut w, opts).map(|r| (w, r))
+            })
+            .collect();
+        // [unconverged, failed] over all ranks: a failure on any rank stops every rank
+        let mut omega = if soft { vec![1.0; s] } else { vec![0.0; m * n] };
+        let mut status = [0.0, 0.0];
+        for (&j, r) in own.iter().zip(solved) {
+            match r {
+                Ok((w, report)) => {
+                    omega[j * n..(j + 1) * n].copy_from_slice(&w);
+                    status[0] += f64::from(u8::from(!report.converged));
+                }
+                Err(_) => status[1] += 1.0,
+            }
+        }
+        if !soft {
+            comm.all_reduce_sum_f64(&mut omega);
+        }
+        comm.all_reduce_sum_f64(&mut status);
+        if status[1] > 0.0 {
+            return Err(TrainError::failed(format!(
+                "the experts' solves: {} failed (non-finite residuals)",
+                status[1]
+            )));
+        }
+        let shape = if soft { [s, 1] } else { [m, n] };
+        let wt = Tensor::<2>::from_data(TensorData::new(omega.clone(), shape), (device, DType::F64))
+            .cast(dtype)
+            .require_grad();
+        let r = p.residual_rows(p.stitch(bd.clone(), wt.clone()), &cases)?;
+        let loss = r.powi_scalar(2).sum().div_scalar(s as f64);
+        let value = host(loss.clone()).first().copied().unwrap_or(f64::NAN);
+        let g = loss.backward();
+        let missing = || TrainError::failed("no gradient for the basis or the weights");
+        let mut b_bar = bd.grad(&g).ok_or_else(missing)?;
+        if !soft {
+            let omega_bar = host(wt.grad(&g).ok_or_else(missing)?);
+            let parts: Vec<_> = own
+                .par_iter()
+                .map(|&j| {
+                    let mut out = vec![0.0; width];
+                    let f = &fh[j * width..(j + 1) * width];
+                    let w = &omega[j * n..(j + 1) * n];
+                    expert_vjp(closures[j].as_ref(), f, n, w, opts.ridge, &omega_bar[j * n..(j + 1) * n], &mut out)
+                        .map(|()| out)
+                })
+                .collect();
+            let mut f_bar = vec![0.0; m * width];
+            let mut failed = [0.0];
+            for (&j, part) in own.iter().zip(parts) {
+                match part {
+                    Ok(v) => f_bar[j * width..(j + 1) * width].copy_from_slice(&v),
+                    Err(_) => failed[0] += 1.0,
+                }
+            }
+            comm.all_reduce_sum_f64(&mut f_bar);
+            comm.all_reduce_sum_f64(&mut failed);
+            if failed[0] > 0.0 {
+                return Err(TrainError::failed("the experts' implicit backward failed"));
+            }
+            let fb = Tensor::<2>::from_data(TensorData::new(f_bar, [m, width]), (device, DType::F64)).cast(dtype);
+            let b2 = leaf();
+            let g2 = (features(b2.clone(), &rows) * fb).sum().backward();
+            b_bar = b_bar + b2.grad(&g2).ok_or_else(missing)?;
+        }
+        let b_bar = Tensor::<3>::from_data(b_bar.into_data(), (device, dtype));
+        engine::backward_into(model, (b * b_bar).sum(), grads);
+        Ok((value, status[0] as usize))
+    }
+
+    /// The cases of samples `ids` of `set`: their first levels and viscosities.
+    fn cases(set: &Trajectories, ids: &[usize]) -> Vec<Case> {
+        let nu = set.param_names.iter().position(|p| p == "nu");
+        ids.iter()
+            .map(|&s| Case { initial: set.level(s, 0).to_vec(), nu: nu.map_or(f64::NAN, |j| set.params_of(s)[j]) })
+            .collect()
     }
 
     /// The physics loss of training samples `ids` and the count of unconverged solves.
@@ -805,7 +1213,7 @@ impl Constrained {
         seed: u64,
         device: &Device,
     ) -> Result<(Tensor<1>, usize), TrainError> {
-        self.problem.loss(model, &Self::initial(&self.data, ids), seed, device)
+        self.problem.loss(model, &Self::cases(&self.data, ids), seed, device)
     }
 
     /// Predictions, errors and residuals of `model` on samples `ids` of `set`.
@@ -816,24 +1224,19 @@ impl Constrained {
         ids: &[usize],
         device: &Device,
     ) -> Result<Evaluation, TrainError> {
-        let initial = Self::initial(set, ids);
-        let (u, residual, unconverged) = self.problem.predict(model, &initial, device)?;
-        let [t, x] = self.problem.shape();
+        let (u, residual, unconverged) = self.problem.predict(model, &Self::cases(set, ids), device)?;
+        let truth = space_time(set, ids, &self.problem);
+        let per = truth.len() / ids.len().max(1);
         let mut err = 0.0;
-        for (si, &id) in ids.iter().enumerate() {
+        for (p, q) in u.chunks(per).zip(truth.chunks(per)) {
             let (mut num, mut den) = (0.0, 0.0);
-            for ti in 0..t {
-                let truth = set.level(id, ti);
-                for xi in 0..x {
-                    let d = u[(si * t + ti) * x + xi] as f64 - truth[xi] as f64;
-                    num += d * d;
-                    den += (truth[xi] as f64).powi(2);
-                }
+            for (a, b) in p.iter().zip(q) {
+                num += (*a as f64 - *b as f64).powi(2);
+                den += (*b as f64).powi(2);
             }
             err += (num / den.max(1e-300)).sqrt();
         }
-        let experts = self.problem.exp.experts();
-        let e = experts[0] * experts[1];
+        let e = self.problem.experts().iter().product::<usize>();
         Ok(Evaluation {
             u,
             relative_l2: err / ids.len().max(1) as f64,
@@ -845,10 +1248,7 @@ impl Constrained {
 
     /// The mean weighted residual of the reference solution itself on samples `ids` of `set`.
     pub fn reference_residual(&self, set: &Trajectories, ids: &[usize], device: &Device) -> Result<f64, TrainError> {
-        let [t, _] = self.problem.shape();
-        let fields: Vec<f32> =
-            ids.iter().flat_map(|&s| (0..t).flat_map(move |l| set.level(s, l).iter().copied())).collect();
-        self.problem.residual_of(&fields, &Self::initial(set, ids), device)
+        self.problem.residual_of(&space_time(set, ids, &self.problem), &Self::cases(set, ids), device)
     }
 
     /// The validation samples.
@@ -857,11 +1257,49 @@ impl Constrained {
     }
 }
 
+/// The global batch from every rank's share, in rank order (sums over the ranks of zero-padded buffers).
+fn gather_batch(comm: &dyn Communicator, share: &[usize]) -> Vec<usize> {
+    let (rank, size) = (comm.rank(), comm.size());
+    let mut counts = vec![0.0; size];
+    counts[rank] = share.len() as f64;
+    comm.all_reduce_sum_f64(&mut counts);
+    let offset = counts[..rank].iter().sum::<f64>() as usize;
+    let mut ids = vec![0.0; counts.iter().sum::<f64>() as usize];
+    for (k, &i) in share.iter().enumerate() {
+        ids[offset + k] = i as f64;
+    }
+    comm.all_reduce_sum_f64(&mut ids);
+    ids.into_iter().map(|v| v as usize).collect()
+}
+
+/// The grid of a dataset.
+fn geometry(d: &Trajectories) -> Geometry {
+    let [ny, nx] = d.grid;
+    let x = (0..nx).map(|i| d.coords[i * d.dims]).collect();
+    let y = if d.dims == 2 { (0..ny).map(|j| d.coords[j * nx * 2 + 1]).collect() } else { vec![] };
+    Geometry { levels: d.levels, level_dt: d.level_dt, x, y }
+}
+
+/// Samples `ids` of `set` as `(sample, channel, level, y, x)`, the layout of the predictions.
+fn space_time(set: &Trajectories, ids: &[usize], problem: &Problem) -> Vec<f32> {
+    let [t, ny, nx, c] = problem.shape();
+    let frame = ny * nx;
+    let mut out = Vec::with_capacity(ids.len() * c * t * frame);
+    for &s in ids {
+        for ch in 0..c {
+            for l in 0..t {
+                out.extend_from_slice(&set.level(s, l)[ch * frame..(ch + 1) * frame]);
+            }
+        }
+    }
+    out
+}
+
 fn host<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().convert::<f64>().try_into_vec::<f64>().unwrap_or_default()
 }
 
-impl Method for Constrained {
+impl Method for Constrained<'_> {
     type Model = BasisNet;
 
     fn examples(&self) -> usize {
@@ -892,6 +1330,12 @@ impl Method for Constrained {
         // points and N ranks compute the 1-rank gradient up to round-off
         let mut seed = self.problem.exp.seed ^ (ctx.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let seed = splitmix(&mut seed);
+        if let (Shard::Experts, Some(comm)) = (self.problem.exp.constraint.shard, self.comm) {
+            let ids = gather_batch(comm, batch);
+            let (loss, unconverged) = self.step_sharded(model, &ids, seed, &ctx.device, comm, grads)?;
+            self.unconverged += unconverged as u64;
+            return Ok(StepOutput { loss, metrics: vec![self.unconverged as f64] });
+        }
         let (loss, unconverged) = self.loss(model, batch, seed, &ctx.device)?;
         self.unconverged += unconverged as u64;
         let loss = engine::backward_into(model, loss, grads);
@@ -1016,7 +1460,7 @@ pub fn train_constrained(
     let dir =
         RunDir::open(&opts.run_options(), exp.to_toml(), |old| reconcile(old, &exp, opts.extend, &opts.out), comm)?;
     let (data, validation) = load_data(&exp, &opts.data)?;
-    let mut method = Constrained::new(&exp, data, validation)?;
+    let mut method = Constrained::new(&exp, data, validation)?.with_comm(comm);
     engine::train(&mut method, &dir, &exp.settings(), &opts.device, &opts.drills(), comm, observer)
 }
 
@@ -1029,11 +1473,14 @@ pub struct ConstrainedRunInfo {
     pub data: PathBuf,
     pub pde: String,
     pub fields: Vec<String>,
-    /// Levels and cells of the space–time grid.
+    /// Levels and cells along x of the space–time grid.
     pub levels: usize,
     pub cells: usize,
     pub level_dt: f64,
+    /// Cell centres along x, and along y for 2D data.
     pub x: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub y: Vec<f64>,
     /// Training samples, and the held-out samples of the training file (none with a separate validation file).
     pub train_samples: usize,
     pub test: std::ops::Range<usize>,
@@ -1041,15 +1488,12 @@ pub struct ConstrainedRunInfo {
     pub parameters: usize,
 }
 
-impl Constrained {
+impl Constrained<'_> {
     fn info(&self, parameters: usize) -> ConstrainedRunInfo {
         let d = &self.data;
         let separate = self.problem.exp.data.validation.is_some();
         let (train, v) = (d.count, self.validation.count);
-        let config = match &d.physics {
-            Physics::Rom(spec) => spec.config_text.clone(),
-            _ => String::new(),
-        };
+        let g = geometry(d);
         ConstrainedRunInfo {
             data: std::fs::canonicalize(&d.path).unwrap_or_else(|_| d.path.clone()),
             pde: d.pde.clone(),
@@ -1057,10 +1501,11 @@ impl Constrained {
             levels: d.levels,
             cells: d.grid[1],
             level_dt: d.level_dt,
-            x: d.coords.clone(),
+            x: g.x,
+            y: g.y,
             train_samples: train,
             test: if separate { 0..0 } else { train..train + v },
-            generation_config: config,
+            generation_config: d.physics.config_text().to_string(),
             parameters,
         }
     }
@@ -1097,15 +1542,8 @@ impl ConstrainedTrained {
         if info.x.len() != info.cells {
             return Err(bad(format!("{}: run.json's coordinates do not match its grid", ipath.display())));
         }
-        let problem = Problem::new(
-            &exp,
-            &ipath.display().to_string(),
-            &info.pde,
-            &info.generation_config,
-            info.levels,
-            info.level_dt,
-            &info.x,
-        )?;
+        let geometry = Geometry { levels: info.levels, level_dt: info.level_dt, x: info.x.clone(), y: info.y.clone() };
+        let problem = Problem::new(&exp, &ipath.display().to_string(), &info.pde, &info.generation_config, &geometry)?;
         let ck = crate::checkpoint::Checkpoint::load(&run.join("checkpoint.ckpt")).map_err(|e| bad(e.to_string()))?;
         let net = problem.build(&mut Init::new(exp.seed, device));
         if ansatz_operators::flat::layout(&net) != ck.header.layout {
@@ -1115,7 +1553,7 @@ impl ConstrainedTrained {
         let name = match exp.constraint.variant {
             Variant::Soft => "pi-sc".to_string(),
             Variant::Hard => "pi-hc".to_string(),
-            Variant::Moe => format!("pi-hc-moe{}", exp.experts()[0] * exp.experts()[1]),
+            Variant::Moe => format!("pi-hc-moe{}", exp.expert_count()),
         };
         Ok(Self { info, problem, net, device: device.clone(), name })
     }
@@ -1141,7 +1579,7 @@ impl crate::rollout::TrajectoryModel for ConstrainedTrained {
         &self.info.fields
     }
     fn grid(&self) -> [usize; 2] {
-        [1, self.info.cells]
+        [self.info.y.len().max(1), self.info.cells]
     }
     fn context_frames(&self) -> usize {
         1
@@ -1149,8 +1587,24 @@ impl crate::rollout::TrajectoryModel for ConstrainedTrained {
     fn frame_interval(&self) -> f64 {
         self.info.level_dt
     }
+    fn parameter_names(&self) -> Vec<String> {
+        if self.problem.needs_nu() { vec!["nu".into()] } else { vec![] }
+    }
     fn predict(&self, context: &[f32], batch: usize, steps: usize, out: &mut [f64]) -> Result<(), TrainError> {
-        let [t, x] = self.problem.shape();
+        if self.problem.needs_nu() {
+            return Err(bad("the model needs each sample's viscosity `nu`"));
+        }
+        self.predict_with_parameters(context, &[], batch, steps, out)
+    }
+    fn predict_with_parameters(
+        &self,
+        context: &[f32],
+        params: &[f64],
+        batch: usize,
+        steps: usize,
+        out: &mut [f64],
+    ) -> Result<(), TrainError> {
+        let [t, ny, nx, c] = self.problem.shape();
         if steps >= t {
             return Err(bad(format!(
                 "the model predicts the {} levels after t = 0 of its training grid, not {steps} (pass --steps {})",
@@ -1158,13 +1612,25 @@ impl crate::rollout::TrajectoryModel for ConstrainedTrained {
                 t - 1
             )));
         }
-        let initial: Vec<Vec<f32>> = context.chunks(x).take(batch).map(<[f32]>::to_vec).collect();
-        let (u, _, _) = self.problem.predict(&self.net, &initial, &self.device)?;
+        let (plane, frame) = (ny * nx, c * ny * nx);
+        if context.len() < batch * frame || (self.problem.needs_nu() && params.len() < batch) {
+            return Err(bad(format!("{batch} samples need {} context values and {batch} viscosities", batch * frame)));
+        }
+        let cases: Vec<Case> = (0..batch)
+            .map(|s| Case {
+                initial: context[s * frame..(s + 1) * frame].to_vec(),
+                nu: if self.problem.needs_nu() { params[s] } else { f64::NAN },
+            })
+            .collect();
+        let (u, _, _) = self.problem.predict(&self.net, &cases, &self.device)?;
         for s in 0..batch {
             for level in 1..=steps {
-                let src = &u[(s * t + level) * x..(s * t + level + 1) * x];
-                for (o, v) in out[(s * steps + level - 1) * x..(s * steps + level) * x].iter_mut().zip(src) {
-                    *o = *v as f64;
+                for ch in 0..c {
+                    let src = &u[((s * c + ch) * t + level) * plane..((s * c + ch) * t + level + 1) * plane];
+                    let at = ((s * steps + level - 1) * c + ch) * plane;
+                    for (o, v) in out[at..at + plane].iter_mut().zip(src) {
+                        *o = *v as f64;
+                    }
                 }
             }
         }

@@ -528,13 +528,18 @@ impl Trajectories {
     }
 }
 
+const NO_RHS_2D: &str = "burgers2d has no reduced-order right-hand side here (the reduced-order models take burgers1d-source, diffusion2d \
+     or burgers1d data)";
+
 /// The full-order problem behind a dataset, rebuilt from its `pde` and `generation_config` attributes: a
 /// reduced-order benchmark (`burgers1d-source`, `diffusion2d`) or the viscous Burgers equation in 1D (finite
-/// volume or spectral, ν per sample).
+/// volume or spectral, ν per sample). 2D Burgers data is read too (the constrained models train on it), but has no
+/// right-hand side here.
 #[derive(Clone, Debug)]
 pub enum Physics {
     Rom(RomSpec),
     Burgers(Box<ansatz_datasets::config::Spec>),
+    Burgers2d(Box<ansatz_datasets::config::Spec>),
 }
 
 impl Physics {
@@ -543,10 +548,14 @@ impl Physics {
         if ansatz_datasets::rom::RomPde::from_name(pde).is_some() {
             return RomSpec::from_dataset(pde, config).map(Physics::Rom).map_err(|e| e.to_string());
         }
-        if pde == "burgers1d" {
+        if pde == "burgers1d" || pde == "burgers2d" {
             let spec = ansatz_datasets::config::load(pde, Some(("generation_config", config)), &[], None, None)
                 .map_err(|e| e.to_string())?;
-            return Ok(Physics::Burgers(Box::new(spec)));
+            return Ok(if pde == "burgers1d" {
+                Physics::Burgers(Box::new(spec))
+            } else {
+                Physics::Burgers2d(Box::new(spec))
+            });
         }
         Err(format!("'{pde}' has no full-order right-hand side here (burgers1d-source, diffusion2d, burgers1d)"))
     }
@@ -555,7 +564,7 @@ impl Physics {
     pub fn config_text(&self) -> &str {
         match self {
             Physics::Rom(spec) => &spec.config_text,
-            Physics::Burgers(spec) => &spec.config_text,
+            Physics::Burgers(spec) | Physics::Burgers2d(spec) => &spec.config_text,
         }
     }
 
@@ -579,6 +588,7 @@ impl Physics {
                 };
                 rhs.map_err(|e| e.to_string())
             }
+            Physics::Burgers2d(_) => Err(NO_RHS_2D.into()),
         }
     }
 
@@ -604,6 +614,7 @@ impl Physics {
                 u.copy_from_slice(&t.data[n..2 * n]);
                 Ok(())
             }
+            Physics::Burgers2d(_) => Err(NO_RHS_2D.into()),
         }
     }
 }
