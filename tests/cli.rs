@@ -383,4 +383,36 @@ fn constrained_models_from_the_command_line() {
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("diffusion-sorption"), "{err}");
+    // the 2D problem: the preset, a run of the 2 × 2 mixture, its report, and experts that do not fit 2D data
+    let bg = d("bg.nc");
+    let (code, _, err) = ansatz(&[
+        "generate",
+        "burgers2d-moe",
+        "--samples",
+        "5",
+        "--set",
+        "grid.n=8",
+        "--set",
+        "time.t_end=0.1",
+        "--set",
+        "time.save_every=0.025",
+        "--out",
+        &bg,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let run2 = d("run2d");
+    let mut a = vec!["train", "moe-burgers2d", "--data", &bg, "--out", &run2, "--set", "model.modes_y=2"];
+    a.extend(tiny);
+    let (code, stdout, err) = ansatz(&a);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("validation relative L2"), "{stdout}");
+    let (code, stdout, err) = ansatz(&["rollout", "--run", &run2, "--out", &d("report2d"), "--no-plots"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("pi-hc-moe4 rollout, 2 samples × 4 steps"), "{stdout}");
+    let r4 = d("r4");
+    let mut a = vec!["train", "moe-burgers2d", "--data", &bg, "--out", &r4, "--set", "constraint.experts=[1, 2]"];
+    a.extend(tiny);
+    let (code, _, err) = ansatz(&a);
+    assert_ne!(code, 0);
+    assert!(err.contains("[E_t, E_y, E_x]"), "{err}");
 }

@@ -5,10 +5,10 @@
 # relative L2 against the finite-volume reference over the space–time grid, the physics residual (and the
 # reference solution's own), unconverged expert solves, training seconds per step and inference seconds per
 # sample. Then the time per training step against the number of sampled points per expert (POINTS) for PI-HC and
-# the mixture of 4 (the sub-linear scaling claim), SCALE_STEPS steps each, on 1 rank and (RANKS="1 2") under
-# `mpirun -np 2` (the batch's samples split between the ranks). With TWO_D=1, the same four models on the periodic
-# 2D Burgers preset (`burgers2d-moe`, `moe-burgers2d`: the mixture with 2 × 2 and 1 × 2 experts in space) for
-# STEPS_2D steps, seed 0 ... SEEDS.
+# the mixture of 4 (the sub-linear scaling claim), SCALE_STEPS steps each, for each count of ranks in RANKS (under
+# `mpirun -np N` when N > 1; SHARD=experts deals the batch's experts out to the ranks, SHARD=samples its samples).
+# With TWO_D=1, the same four models on the periodic 2D Burgers preset (`burgers2d-moe`, `moe-burgers2d`; the
+# mixture with 1 × 2 and 2 × 2 experts in space) for STEPS_2D steps each.
 #
 #   benches/experiments/moe.sh                                 # defaults below (about 2 hours on 2 cores)
 #   STEPS=200 SEEDS=0 OUT=/tmp/moe benches/experiments/moe.sh
@@ -27,6 +27,7 @@ JOBS=${JOBS:-1}
 POINTS=${POINTS:-250 500 1000 2000 4000 8000}
 SCALE_STEPS=${SCALE_STEPS:-20}
 RANKS=${RANKS:-1 2}
+SHARD=${SHARD:-experts}
 TWO_D=${TWO_D:-0}
 STEPS_2D=${STEPS_2D:-300}
 EXTRA=${EXTRA:-}
@@ -65,6 +66,7 @@ for r in $RANKS; do
       [ -f "$run/summary.json" ] ||
         OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "${launch[@]}" train moe-diffusion-sorption \
           --data "$OUT/ds.nc" --set "constraint.variant=$variant" --set "constraint.points=$p" \
+          --set "constraint.shard=$SHARD" \
           --set "training.steps=$SCALE_STEPS" --set training.validate_every=0 --out "$run" --force > "$run.log" 2>&1
     done
   done
