@@ -141,6 +141,12 @@ if two_d:
     models[2] = ("moe2", "PI-HC-MoE, 1 × 2 experts")
     models[3] = ("moe4", "PI-HC-MoE, 2 × 2 experts")
     lines += [""] + table("2d-", "Periodic 2D Burgers")
+    # persistence on the held-out samples (the last 8): the initial velocity held at every level
+    import xarray as xr
+    d = xr.open_dataset(f"{out}/bg.nc")
+    u, v = d["u"].values[-8:], d["v"].values[-8:]  # (sample, level, y, x)
+    e = [np.linalg.norm(np.stack([a - a[:1], b - b[:1]])) / np.linalg.norm(np.stack([a, b])) for a, b in zip(u, v)]
+    lines += ["", f"Persistence (the initial field at every level): rel. L2 {np.mean(e):.4f}"]
 open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PYEOF

@@ -142,6 +142,10 @@ if diffusion:
         a = np.array(rows)
         lines.append(f"| {m} (mean ± sd over {len(rows)} seeds) | " + " | ".join(
             f"{a[:, j].mean():.4f} ± {a[:, j].std(ddof=1) if len(rows) > 1 else 0:.4f}" for j in range(2)) + " |")
+    # persistence: every level forecast as the initial field, relative L2 per frame
+    held = xr.open_dataset(f"{out}/diffusion-heldout.nc")["u"].values  # (sample, level, y, x)
+    e = np.array([[np.linalg.norm(f[t] - f[0]) / np.linalg.norm(f[t]) for t in range(1, f.shape[0])] for f in held])
+    lines.append(f"| persistence | {e[:, :24].mean():.4f} | {e[:, 24:].mean():.4f} |")
 open(f"{out}/results.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 EOF
