@@ -83,7 +83,7 @@ pub mod prelude {
     };
     pub use crate::rk::{ExplicitRk, Tableau};
     pub use crate::scheme::{SemiDiscrete, Stepper};
-    pub use crate::spectral::{Etdrk4, SpectralBurgers1d, SpectralBurgers2d, SpectralRhs};
+    pub use crate::spectral::{Etdrk4, SpectralBurgers1d, SpectralBurgers2d, SpectralNavierStokes2d, SpectralRhs};
 }
 
 /// Errors raised when a scheme is configured with impossible arguments.

@@ -6,6 +6,7 @@ mod common;
 
 use ansatz_solvers::fv::{Boundary, FvBurgers1d, FvBurgers2d, Limiter, NumericalFlux, Reconstruction, WenoWeights};
 use ansatz_solvers::prelude::*;
+use ansatz_solvers::spectral::kolmogorov_forcing;
 use common::*;
 
 const RECONS: [Reconstruction; 5] = [
@@ -95,6 +96,29 @@ fn spectral_2d_rhs_rk4_and_etdrk4() {
         let pde = SpectralBurgers2d::new(nx, ny, [1.0, 1.3]).unwrap();
         let u = smooth_state(2 * nx * ny, 2 * ny, &mut rng);
         let name = format!("spectral2d {nx}x{ny}");
+        check_rhs(&name, |nu| SpectralRhs::new(pde.clone(), nu).unwrap(), 0.02, &u, &mut rng);
+        check_step(
+            &name,
+            |nu| ExplicitRk::rk4(SpectralRhs::new(pde.clone(), nu).unwrap(), 0.002).unwrap(),
+            0.02,
+            &u,
+            &mut rng,
+        );
+        check_step(&name, |nu| Etdrk4::new(pde.clone(), nu, 0.01).unwrap(), 0.02, &u, &mut rng);
+    }
+}
+
+#[test]
+fn spectral_navier_stokes_2d_rhs_rk4_and_etdrk4() {
+    let mut rng = Lcg::new(6);
+    for (nx, ny) in [(8, 8), (10, 6), (9, 7)] {
+        let source = kolmogorov_forcing(nx, ny, 1.3, 0.7, 1);
+        let pde = SpectralNavierStokes2d::new(nx, ny, [1.0, 1.3])
+            .and_then(|p| p.with_drag(0.3))
+            .and_then(|p| p.with_forcing(&source))
+            .unwrap();
+        let u = smooth_state(nx * ny, ny, &mut rng);
+        let name = format!("spectral navier-stokes 2d {nx}x{ny}");
         check_rhs(&name, |nu| SpectralRhs::new(pde.clone(), nu).unwrap(), 0.02, &u, &mut rng);
         check_step(
             &name,

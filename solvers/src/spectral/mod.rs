@@ -6,10 +6,12 @@
 mod burgers;
 mod etdrk4;
 pub mod fft;
+mod navier_stokes;
 
 pub use burgers::{SpectralBurgers1d, SpectralBurgers2d};
 pub use etdrk4::Etdrk4;
 pub use fft::RealFft2;
+pub use navier_stokes::{SpectralNavierStokes2d, kolmogorov_forcing};
 
 use num_complex::Complex64 as C;
 
