@@ -27,7 +27,8 @@ fn bar(total: usize, what: &str) -> ProgressBar {
 /// Options of `ansatz generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// PDE: burgers1d, burgers2d (trajectories), poisson2d, poisson3d or elasticity2d (static problems);
+    /// PDE: burgers1d, burgers2d, navier-stokes2d (trajectories; Navier–Stokes in vorticity form, Kolmogorov flow by
+    /// default), poisson2d, poisson3d or elasticity2d (static problems);
     /// ritz-poisson2d or ritz-poisson3d (Ritz-vector right-hand sides of Poisson matrices, for training learned
     /// preconditioners); burgers1d-source or diffusion2d (the parametric reduced-order benchmarks: Burgers with
     /// an exponential source, one trajectory per μ of `parameter.set` = train, interpolation, extrapolation or
@@ -114,8 +115,14 @@ pub fn run_generate(a: &GenerateArgs, comm: &dyn ansatz_cluster::Communicator) -
         (None, (None, None)) => {
             let spec = config::load(&a.pde, file, &a.sets, a.samples, a.seed)?;
             let grid = if spec.pde.two_d() { format!("{n} × {n}", n = spec.n) } else { format!("{}", spec.n) };
+            let f = spec.forcing;
+            let forcing = if f.amplitude != 0.0 || f.drag != 0.0 {
+                format!(", Kolmogorov forcing A = {} at k = {}, drag {}", f.amplitude, f.wavenumber, f.drag)
+            } else {
+                String::new()
+            };
             let banner = format!(
-                "{} samples, grid {grid}, {} levels to t = {}, {}, ν {}",
+                "{} samples, grid {grid}, {} levels to t = {}, {}, ν {}{forcing}",
                 spec.samples,
                 spec.frames + 1,
                 spec.t_end,
@@ -459,8 +466,22 @@ pub fn run_solve(a: &SolveArgs) -> Result<()> {
     } else {
         1.0
     };
-    let setup =
-        Setup { pde, nx, ny, lx, ly, scheme, bc: [bc_x, bc_y], save_every: a.save_every, frames, cfl: s.cfl, dt: s.dt };
+    // `ansatz solve` integrates without forcing (decaying Navier–Stokes turbulence)
+    let forcing = Default::default();
+    let setup = Setup {
+        pde,
+        nx,
+        ny,
+        lx,
+        ly,
+        scheme,
+        bc: [bc_x, bc_y],
+        save_every: a.save_every,
+        frames,
+        cfl: s.cfl,
+        dt: s.dt,
+        forcing,
+    };
     let offset = if setup.grid_type() == GridType::CellCentered { 0.5 } else { 0.0 };
     let x = ic.x.clone().unwrap_or_else(|| (0..nx).map(|i| (i as f64 + offset) * lx / nx as f64).collect());
     let y = pde

@@ -416,3 +416,23 @@ fn constrained_models_from_the_command_line() {
     assert_ne!(code, 0);
     assert!(err.contains("[E_t, E_y, E_x]"), "{err}");
 }
+
+#[test]
+fn navier_stokes_data_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ns.nc");
+    let out = out.to_str().unwrap();
+    let sets = ["--set", "grid.n=16", "--set", "time.t_end=0.5", "--set", "time.save_every=0.25"];
+    let mut a = vec!["generate", "navier-stokes2d", "--samples", "2", "--out", out];
+    a.extend(sets);
+    let (code, stdout, err) = ansatz(&a);
+    assert_eq!(code, 0, "{err}");
+    assert!(format!("{stdout}{err}").contains("Kolmogorov forcing A = 1 at k = 4, drag 0.1"), "{stdout}{err}");
+    let (code, stdout, err) = ansatz(&["info", out]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("omega(sample, t, y, x)") && stdout.contains("vorticity"), "{stdout}");
+    let (code, _, err) =
+        ansatz(&["generate", "navier-stokes2d", "--set", "scheme.name=fv-weno5", "--out", &format!("{out}.2")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("spectral"), "{err}");
+}

@@ -9,9 +9,10 @@ use crate::samplers::{InitialCondition, Parameter};
 use crate::schema::Precision;
 
 /// Embedded default configs, by PDE name.
-pub const DEFAULTS: [(&str, &str); 2] = [
+pub const DEFAULTS: [(&str, &str); 3] = [
     ("burgers1d", include_str!("../../configs/burgers1d.toml")),
     ("burgers2d", include_str!("../../configs/burgers2d.toml")),
+    ("navier-stokes2d", include_str!("../../configs/navier-stokes2d.toml")),
 ];
 
 /// Embedded presets: a name, the PDE it configures and its config (`ansatz generate <preset>`).
@@ -25,6 +26,8 @@ pub const PRESETS: [(&str, &str, &str); 2] = [
 pub enum Pde {
     Burgers1d,
     Burgers2d,
+    /// 2D incompressible Navier–Stokes in vorticity form (periodic, pseudo-spectral).
+    NavierStokes2d,
 }
 
 impl Pde {
@@ -33,10 +36,12 @@ impl Pde {
         match name {
             "burgers1d" => Ok(Pde::Burgers1d),
             "burgers2d" => Ok(Pde::Burgers2d),
+            "navier-stokes2d" => Ok(Pde::NavierStokes2d),
             other => Err(DatasetError::Config {
                 origin: "pde".into(),
                 message: format!(
-                    "unknown PDE '{other}' (known: burgers1d, burgers2d, poisson2d, poisson3d, elasticity2d)"
+                    "unknown PDE '{other}' (known: burgers1d, burgers2d, navier-stokes2d, poisson2d, poisson3d, \
+                     elasticity2d)"
                 ),
             }),
         }
@@ -47,6 +52,7 @@ impl Pde {
         match self {
             Pde::Burgers1d => "burgers1d",
             Pde::Burgers2d => "burgers2d",
+            Pde::NavierStokes2d => "navier-stokes2d",
         }
     }
 
@@ -55,12 +61,13 @@ impl Pde {
         match self {
             Pde::Burgers1d => &["u"],
             Pde::Burgers2d => &["u", "v"],
+            Pde::NavierStokes2d => &["omega"],
         }
     }
 
     /// Whether the PDE is two-dimensional.
     pub fn two_d(self) -> bool {
-        self == Pde::Burgers2d
+        matches!(self, Pde::Burgers2d | Pde::NavierStokes2d)
     }
 
     /// The embedded default config.
@@ -148,6 +155,33 @@ struct RawConfig {
     initial_condition: RawIc,
     parameters: RawParams,
     output: RawOutput,
+    /// Navier–Stokes only; absent from other PDEs' stored configs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    forcing: Option<RawForcing>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct RawForcing {
+    #[serde(default)]
+    amplitude: f64,
+    #[serde(default = "default_wavenumber")]
+    wavenumber: usize,
+    #[serde(default)]
+    drag: f64,
+}
+
+fn default_wavenumber() -> usize {
+    4
+}
+
+/// The forcing of the Navier–Stokes equations: Kolmogorov's body force `(A sin(2π k y / L), 0)` (its curl is the
+/// vorticity source) and a linear drag `−α ω`. Zero for the other PDEs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Forcing {
+    pub amplitude: f64,
+    pub wavenumber: usize,
+    pub drag: f64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -288,6 +322,8 @@ pub struct Spec {
     pub bc_names: Vec<String>,
     pub ic: InitialCondition,
     pub nu: Parameter,
+    /// Navier–Stokes forcing and drag (zero otherwise).
+    pub forcing: Forcing,
     pub precision: Precision,
     pub compression: i32,
     pub time_chunk: usize,
@@ -533,6 +569,22 @@ fn validate(pde: Pde, raw: RawConfig, origin: &str) -> Result<Spec> {
     if !(0..=9).contains(&raw.output.compression) {
         return Err(e("output.compression", "must be a zlib level 0-9".into()));
     }
+    let forcing = match (&raw.forcing, pde) {
+        (None, _) => Forcing::default(),
+        (Some(f), Pde::NavierStokes2d) => {
+            if !(f.amplitude.is_finite() && f.drag.is_finite() && f.drag >= 0.0) {
+                return Err(e("forcing", "amplitude must be finite and drag finite and ≥ 0".into()));
+            }
+            if f.amplitude != 0.0 && f.wavenumber == 0 {
+                return Err(e("forcing.wavenumber", "must be at least 1".into()));
+            }
+            Forcing { amplitude: f.amplitude, wavenumber: f.wavenumber, drag: f.drag }
+        }
+        (Some(_), _) => return Err(e("forcing", format!("only navier-stokes2d is forced, not {}", pde.name()))),
+    };
+    if pde == Pde::NavierStokes2d && scheme != Scheme::Spectral {
+        return Err(e("scheme.name", "navier-stokes2d is pseudo-spectral only (\"spectral\")".into()));
+    }
     let config_text = toml::to_string(&raw).map_err(|er| cfg_err(origin, er.to_string()))?;
     Ok(Spec {
         pde,
@@ -550,6 +602,7 @@ fn validate(pde: Pde, raw: RawConfig, origin: &str) -> Result<Spec> {
         bc_names: names,
         ic,
         nu,
+        forcing,
         precision,
         compression: raw.output.compression,
         time_chunk: if raw.output.time_chunk == 0 { frames + 1 } else { raw.output.time_chunk },

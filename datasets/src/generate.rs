@@ -6,7 +6,7 @@ use std::sync::mpsc::sync_channel;
 use ansatz_solvers::fv::{Boundary, FvBurgers1d, FvBurgers2d};
 use ansatz_solvers::prelude::*;
 
-use crate::config::{Pde, Scheme, Spec};
+use crate::config::{Forcing, Pde, Scheme, Spec};
 use crate::error::{DatasetError, Result};
 use crate::rng::SampleRng;
 use crate::samplers::SampleGrid;
@@ -33,6 +33,8 @@ pub struct Setup {
     /// A fixed internal step (rounded down to divide `save_every`), or `None` for the CFL step of each
     /// initial condition.
     pub dt: Option<f64>,
+    /// Navier–Stokes forcing and drag (zero otherwise).
+    pub forcing: Forcing,
 }
 
 impl Setup {
@@ -51,6 +53,7 @@ impl Setup {
             frames: spec.frames,
             cfl: spec.cfl,
             dt: spec.dt,
+            forcing: spec.forcing,
         }
     }
 
@@ -156,6 +159,26 @@ pub fn trajectory(setup: &Setup, u0: &[f64], nu: f64, sample: usize) -> Result<T
             let s = Etdrk4::new(pde, nu, dt).map_err(solver_err)?;
             Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
         }
+        (Pde::NavierStokes2d, Scheme::Spectral) => {
+            let f = &setup.forcing;
+            let source =
+                ansatz_solvers::spectral::kolmogorov_forcing(setup.nx, setup.ny, setup.ly, f.amplitude, f.wavenumber);
+            let pde = SpectralNavierStokes2d::new(setup.nx, setup.ny, [setup.lx, setup.ly])
+                .and_then(|p| p.with_drag(f.drag))
+                .and_then(|p| p.with_forcing(&source))
+                .map_err(solver_err)?;
+            // advection limits the step, from the initial velocity (a forced flow speeds up: its configs fix
+            // `time.dt`)
+            let speed = pde.velocity(u0).iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+            let h = (setup.lx / setup.nx as f64).min(setup.ly / setup.ny as f64);
+            let (k, dt) = steps_per_frame(setup, 0.5 * setup.cfl * h / speed.max(1e-12));
+            let s = Etdrk4::new(pde, nu, dt).map_err(solver_err)?;
+            Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
+        }
+        (Pde::NavierStokes2d, Scheme::FiniteVolume(..)) => Err(DatasetError::Config {
+            origin: "scheme.name".into(),
+            message: "navier-stokes2d is pseudo-spectral only (\"spectral\")".into(),
+        }),
     }
 }
 
@@ -188,6 +211,7 @@ pub fn layout(
             Field { name: "u".into(), long_name: "velocity, x component".into() },
             Field { name: "v".into(), long_name: "velocity, y component".into() },
         ],
+        Pde::NavierStokes2d => vec![Field { name: "omega".into(), long_name: "vorticity".into() }],
     };
     let mut extent = vec![setup.lx];
     if setup.pde.two_d() {
