@@ -36,24 +36,31 @@ mkdir -p "$OUT"
 export ANSATZ OUT STEPS EXTRA
 [ -f "$OUT/ds.nc" ] || "$ANSATZ" generate diffusion-sorption --out "$OUT/ds.nc"
 
-one() { # model seed
-  local m=$1 s=$2 run="$OUT/$1-$2" sets=()
+one() { # problem (1d: diffusion–sorption, 2d: periodic Burgers) model seed
+  local d=$1 m=$2 s=$3 run config data steps moe2 moe4 sets=()
+  if [ "$d" = 2d ]; then
+    run="$OUT/2d-$m-$s" config=moe-burgers2d data="$OUT/bg.nc" steps=$STEPS_2D moe2="[1, 1, 2]" moe4="[1, 2, 2]"
+  else
+    run="$OUT/$m-$s" config=moe-diffusion-sorption data="$OUT/ds.nc" steps=$STEPS moe2="[1, 2]" moe4="[1, 4]"
+  fi
   case $m in
     soft) sets=(--set constraint.variant=soft) ;;
     hard) sets=(--set constraint.variant=hard) ;;
-    moe2) sets=(--set constraint.variant=moe --set "constraint.experts=[1, 2]") ;;
-    moe4) sets=(--set constraint.variant=moe --set "constraint.experts=[1, 4]") ;;
+    moe2) sets=(--set constraint.variant=moe --set "constraint.experts=$moe2") ;;
+    moe4) sets=(--set constraint.variant=moe --set "constraint.experts=$moe4") ;;
     *) echo "unknown model $m"; return 1 ;;
   esac
   for e in $EXTRA; do sets+=(--set "$e"); done
   [ -f "$run/summary.json" ] ||
-    "$ANSATZ" train moe-diffusion-sorption --data "$OUT/ds.nc" "${sets[@]}" --set "seed=$s" \
-      --set "training.steps=$STEPS" --set "training.validate_every=$(( STEPS / 5 ))" --out "$run" --force \
-      > "$run.log" 2>&1 || { echo "failed: $m seed $s (see $run.log)"; return 1; }
-  echo "done $m seed $s"
+    "$ANSATZ" train "$config" --data "$data" "${sets[@]}" --set "seed=$s" \
+      --set "training.steps=$steps" --set "training.validate_every=$(( steps / 5 ))" --out "$run" --force \
+      > "$run.log" 2>&1 || { echo "failed: $d $m seed $s (see $run.log)"; return 1; }
+  echo "done $d $m seed $s"
 }
 export -f one
-for s in $SEEDS; do for m in soft hard moe2 moe4; do echo "$m $s"; done; done | xargs -r -P "$JOBS" -L 1 bash -c 'one $0 $1'
+export STEPS_2D
+models() { for s in $SEEDS; do for m in soft hard moe2 moe4; do echo "$1 $m $s"; done; done; }
+models 1d | xargs -r -P "$JOBS" -L 1 bash -c 'one $0 $1 $2'
 
 for r in $RANKS; do
   launch=("$ANSATZ")
@@ -74,24 +81,7 @@ done
 
 if [ "$TWO_D" = 1 ]; then
   [ -f "$OUT/bg.nc" ] || "$ANSATZ" generate burgers2d-moe --out "$OUT/bg.nc"
-  export STEPS_2D
-  two() { # model seed
-    local m=$1 s=$2 run="$OUT/2d-$1-$2" sets=()
-    case $m in
-      soft) sets=(--set constraint.variant=soft) ;;
-      hard) sets=(--set constraint.variant=hard) ;;
-      moe2) sets=(--set constraint.variant=moe --set "constraint.experts=[1, 1, 2]") ;;
-      moe4) sets=(--set constraint.variant=moe --set "constraint.experts=[1, 2, 2]") ;;
-      *) echo "unknown model $m"; return 1 ;;
-    esac
-    [ -f "$run/summary.json" ] ||
-      "$ANSATZ" train moe-burgers2d --data "$OUT/bg.nc" "${sets[@]}" --set "seed=$s" --set "training.steps=$STEPS_2D" \
-        --set "training.validate_every=$(( STEPS_2D / 5 ))" --out "$run" --force > "$run.log" 2>&1 ||
-        { echo "failed: 2D $m seed $s (see $run.log)"; return 1; }
-    echo "done 2D $m seed $s"
-  }
-  export -f two
-  for s in $SEEDS; do for m in soft hard moe2 moe4; do echo "$m $s"; done; done | xargs -r -P "$JOBS" -L 1 bash -c 'two $0 $1'
+  models 2d | xargs -r -P "$JOBS" -L 1 bash -c 'one $0 $1 $2'
 fi
 
 "$PY" - "$OUT" "$SEEDS" "$POINTS" "$RANKS" "$TWO_D" <<'PYEOF'

@@ -65,6 +65,47 @@ fn scalar(t: Tensor<1>) -> f64 {
     t.into_data().convert::<f64>().try_into_vec::<f64>().unwrap()[0]
 }
 
+/// The physics loss's gradient of a fresh f64 network (samples 0 and 2, points seed 9) against central differences
+/// at five weights, to 1e-6 of the largest gradient entry.
+fn assert_gradient_matches_central_differences(method: &Constrained) {
+    let ad = Device::flex().autodiff();
+    let plain = Device::flex();
+    let model = method.build(&mut Init::new(5, &ad).with_dtype(DType::F64));
+    let (loss, unconverged) = method.loss(&model, &[0, 2], 9, &ad).unwrap();
+    assert_eq!(unconverged, 0);
+    let g = flat::flatten_grads(&model, &loss.backward());
+    let params = flat::flatten(&model);
+    let at = |p: &[f64]| {
+        let m = flat::unflatten(method.build(&mut Init::new(5, &plain).with_dtype(DType::F64)), p);
+        scalar(method.loss(&m, &[0, 2], 9, &plain).unwrap().0)
+    };
+    let scale = g.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    assert!(scale > 1e-6, "a gradient to test: {scale:e}");
+    let n = params.len();
+    for i in [3, n / 3, n / 2, n - 5, n - 1] {
+        let h = 1e-6;
+        let (mut p, mut q) = (params.clone(), params.clone());
+        p[i] += h;
+        q[i] -= h;
+        let fd = (at(&p) - at(&q)) / (2.0 * h);
+        assert!(
+            (fd - g[i]).abs() <= 1e-6 * scale.max(fd.abs()),
+            "weight {i}: autodiff {} vs central difference {fd}",
+            g[i]
+        );
+    }
+}
+
+/// The mean physics loss of a run's first and last 5 steps (`metrics.csv`), printed with `label`.
+fn first_and_last_losses(out: &Path, label: &str) -> (f64, f64) {
+    let text = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let losses: Vec<f64> = text.lines().skip(1).filter_map(|l| l.split(',').nth(2)?.parse().ok()).collect();
+    let first: f64 = losses[..5].iter().sum::<f64>() / 5.0;
+    let last: f64 = losses[losses.len() - 5..].iter().sum::<f64>() / 5.0;
+    eprintln!("{label}: physics loss {first:.4e} → {last:.4e}; {}", text.lines().last().unwrap());
+    (first, last)
+}
+
 #[test]
 fn one_expert_of_the_mixture_is_the_single_hard_constraint() {
     let dir = tempfile::tempdir().unwrap();
@@ -94,32 +135,7 @@ fn the_physics_gradient_through_the_experts_matches_central_differences() {
     exp.constraint.max_iter = 300;
     let (train, val) = load_data(&exp, &path).unwrap();
     let method = Constrained::new(&exp, train, val).unwrap();
-    let ad = Device::flex().autodiff();
-    let plain = Device::flex();
-    let model = method.build(&mut Init::new(5, &ad).with_dtype(DType::F64));
-    let (loss, unconverged) = method.loss(&model, &[0, 2], 9, &ad).unwrap();
-    assert_eq!(unconverged, 0);
-    let g = flat::flatten_grads(&model, &loss.backward());
-    let params = flat::flatten(&model);
-    let at = |p: &[f64]| {
-        let m = flat::unflatten(method.build(&mut Init::new(5, &plain).with_dtype(DType::F64)), p);
-        scalar(method.loss(&m, &[0, 2], 9, &plain).unwrap().0)
-    };
-    let scale = g.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    assert!(scale > 1e-6, "a gradient to test: {scale:e}");
-    let n = params.len();
-    for i in [3, n / 3, n / 2, n - 5, n - 1] {
-        let h = 1e-6;
-        let (mut p, mut q) = (params.clone(), params.clone());
-        p[i] += h;
-        q[i] -= h;
-        let fd = (at(&p) - at(&q)) / (2.0 * h);
-        assert!(
-            (fd - g[i]).abs() <= 1e-6 * scale.max(fd.abs()),
-            "weight {i}: autodiff {} vs central difference {fd}",
-            g[i]
-        );
-    }
+    assert_gradient_matches_central_differences(&method);
 }
 
 #[test]
@@ -131,11 +147,7 @@ fn each_variant_lowers_the_physics_loss_and_an_interrupted_run_resumes_exactly()
         let out = dir.path().join(variant);
         let opts = TrainOptions::new(&path, &out);
         train_constrained(&exp, &opts, &ansatz_cluster::SingleProcess, &mut Quiet).unwrap();
-        let text = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
-        let losses: Vec<f64> = text.lines().skip(1).filter_map(|l| l.split(',').nth(2)?.parse().ok()).collect();
-        let first: f64 = losses[..5].iter().sum::<f64>() / 5.0;
-        let last: f64 = losses[losses.len() - 5..].iter().sum::<f64>() / 5.0;
-        eprintln!("{variant}: physics loss {first:.4e} → {last:.4e}; {}", text.lines().last().unwrap());
+        let (first, last) = first_and_last_losses(&out, variant);
         assert!(last < 0.7 * first, "{variant}: the physics loss went from {first:.4e} to {last:.4e}");
     }
     let exp = experiment("moe", [1, 2], 20);
@@ -219,42 +231,13 @@ fn the_2d_mixture_has_exact_gradients_and_learns() {
     exp.constraint.ridge = 1e-3;
     let (train, val) = load_data(&exp, &path).unwrap();
     let method = Constrained::new(&exp, train, val).unwrap();
-    let ad = Device::flex().autodiff();
-    let plain = Device::flex();
-    let model = method.build(&mut Init::new(5, &ad).with_dtype(DType::F64));
-    let (loss, unconverged) = method.loss(&model, &[0, 2], 9, &ad).unwrap();
-    assert_eq!(unconverged, 0);
-    let g = flat::flatten_grads(&model, &loss.backward());
-    let params = flat::flatten(&model);
-    let at = |p: &[f64]| {
-        let m = flat::unflatten(method.build(&mut Init::new(5, &plain).with_dtype(DType::F64)), p);
-        scalar(method.loss(&m, &[0, 2], 9, &plain).unwrap().0)
-    };
-    let scale = g.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-    assert!(scale > 1e-6, "a gradient to test: {scale:e}");
-    let n = params.len();
-    for i in [3, n / 3, n / 2, n - 5, n - 1] {
-        let h = 1e-6;
-        let (mut p, mut q) = (params.clone(), params.clone());
-        p[i] += h;
-        q[i] -= h;
-        let fd = (at(&p) - at(&q)) / (2.0 * h);
-        assert!(
-            (fd - g[i]).abs() <= 1e-6 * scale.max(fd.abs()),
-            "weight {i}: autodiff {} vs central difference {fd}",
-            g[i]
-        );
-    }
+    assert_gradient_matches_central_differences(&method);
 
     let mut exp = experiment_on("moe", "[1, 2, 2]", 40, "modes_y = 2");
     exp.constraint.points = 60;
     let out = dir.path().join("run2d");
     train_constrained(&exp, &TrainOptions::new(&path, &out), &ansatz_cluster::SingleProcess, &mut Quiet).unwrap();
-    let text = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
-    let losses: Vec<f64> = text.lines().skip(1).filter_map(|l| l.split(',').nth(2)?.parse().ok()).collect();
-    let first: f64 = losses[..5].iter().sum::<f64>() / 5.0;
-    let last: f64 = losses[losses.len() - 5..].iter().sum::<f64>() / 5.0;
-    eprintln!("2D mixture: physics loss {first:.4e} → {last:.4e}; {}", text.lines().last().unwrap());
+    let (first, last) = first_and_last_losses(&out, "2D mixture");
     assert!(last < 0.7 * first, "the 2D physics loss went from {first:.4e} to {last:.4e}");
 }
 

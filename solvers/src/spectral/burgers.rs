@@ -190,14 +190,7 @@ pub struct Burgers2dWork {
 impl SpectralBurgers2d {
     /// The PDE on `ny × nx` points (each ≥ 4) of a periodic `length = [lx, ly]` box.
     pub fn new(nx: usize, ny: usize, length: [f64; 2]) -> Result<Self, ConfigError> {
-        for (axis, n) in [("x", nx), ("y", ny)] {
-            if n < 4 {
-                return Err(ConfigError::GridTooSmall { axis, n, min: 4 });
-            }
-        }
-        check_positive("length x", length[0])?;
-        check_positive("length y", length[1])?;
-        let fft = RealFft2::new(nx, ny);
+        let fft = super::periodic_box(nx, ny, length)?;
         let m = fft.spec_len();
         let mut symbol = vec![0.0; 2 * m];
         let (mut mask, mut ikx, mut iky, mut neg_mask) = (vec![ZERO; m], vec![ZERO; m], vec![ZERO; m], vec![ZERO; m]);

@@ -17,6 +17,19 @@ use num_complex::Complex64 as C;
 
 use crate::scheme::SemiDiscrete;
 
+/// The FFT of a periodic `ny × nx` box of size `length = [lx, ly]`, once the box is checked: at least 4 points per
+/// axis and positive lengths.
+pub(crate) fn periodic_box(nx: usize, ny: usize, length: [f64; 2]) -> Result<RealFft2, crate::ConfigError> {
+    for (axis, n) in [("x", nx), ("y", ny)] {
+        if n < 4 {
+            return Err(crate::ConfigError::GridTooSmall { axis, n, min: 4 });
+        }
+    }
+    crate::check_positive("length x", length[0])?;
+    crate::check_positive("length y", length[1])?;
+    Ok(RealFft2::new(nx, ny))
+}
+
 /// A PDE `v_t = ν S ⊙ v + N(v)` on a periodic grid, in Fourier space. The state of a sample is real and physical
 /// (`n_phys` values); its spectrum has `n_spec` complex values. Adjoints are with respect to `Σ x y` on physical
 /// arrays and `Σ Re(conj(a) b)` on spectra.

@@ -6,7 +6,7 @@ use num_complex::Complex64 as C;
 
 use super::SpectralPde;
 use super::fft::{FftWork, RealFft2};
-use crate::{ConfigError, check_non_negative, check_positive};
+use crate::{ConfigError, check_non_negative};
 
 const ZERO: C = C::new(0.0, 0.0);
 
@@ -49,14 +49,7 @@ pub fn kolmogorov_forcing(nx: usize, ny: usize, ly: f64, amplitude: f64, k: usiz
 impl SpectralNavierStokes2d {
     /// The equations on `ny × nx` points (each ≥ 4) of a periodic `length = [lx, ly]` box, without drag or forcing.
     pub fn new(nx: usize, ny: usize, length: [f64; 2]) -> Result<Self, ConfigError> {
-        for (axis, n) in [("x", nx), ("y", ny)] {
-            if n < 4 {
-                return Err(ConfigError::GridTooSmall { axis, n, min: 4 });
-            }
-        }
-        check_positive("length x", length[0])?;
-        check_positive("length y", length[1])?;
-        let fft = RealFft2::new(nx, ny);
+        let fft = super::periodic_box(nx, ny, length)?;
         let m = fft.spec_len();
         let mut symbol = vec![0.0; m];
         let mut mult: [Vec<C>; 4] = std::array::from_fn(|_| vec![ZERO; m]);

@@ -347,6 +347,9 @@ type Taps = [(usize, f64); 5];
 
 const NO_TAPS: Taps = [(0, 0.0); 5];
 
+/// Features per row at most (the 2D Burgers rows).
+const MAX_FEATURES: usize = 6;
+
 fn taps(entries: &[(usize, f64)]) -> Taps {
     let mut t = NO_TAPS;
     t[..entries.len()].copy_from_slice(entries);
@@ -420,10 +423,11 @@ impl Rows {
 
     /// Pads with rows of kind `kind`, no features and zero weight to `len` rows.
     fn pad(&mut self, len: usize, kind: Kind) {
-        while self.kinds.len() < len {
-            self.push(kind, &vec![NO_TAPS; self.k], 0);
-            *self.weights.last_mut().expect("a row") = 0.0;
-        }
+        let extra = len.saturating_sub(self.len());
+        self.kinds.extend(std::iter::repeat_n(kind, extra));
+        self.taps.extend(std::iter::repeat_n(NO_TAPS, extra * self.k));
+        self.weights.extend(std::iter::repeat_n(0.0, extra));
+        self.column.extend(std::iter::repeat_n(0, extra));
     }
 
     fn len(&self) -> usize {
@@ -474,8 +478,8 @@ impl Grid {
         }
     }
 
-    /// The kind padding rows take.
-    fn pad_kind(&self) -> Kind {
+    /// The kind of the initial-condition rows (padding rows take it too).
+    fn initial_kind(&self) -> Kind {
         match self.equation {
             Equation::Sorption { .. } => Kind::Sorption(SorptionRow::Initial),
             Equation::Burgers2d => Kind::Burgers(Burgers2dRow::Initial),
@@ -585,16 +589,13 @@ impl Grid {
             }
         }
         if tr.start == 0 {
-            let kind = match self.equation {
-                Equation::Sorption { .. } => Kind::Sorption(SorptionRow::Initial),
-                Equation::Burgers2d => Kind::Burgers(Burgers2dRow::Initial),
-            };
+            let kind = self.initial_kind();
             for ch in 0..channels {
                 for y in yr.clone() {
                     for x in xr.clone() {
-                        let mut f = vec![NO_TAPS; self.features()];
+                        let mut f = [NO_TAPS; MAX_FEATURES];
                         f[0] = taps(&[(self.at(ch, 0, y, x), 1.0)]);
-                        rows.push(kind, &f, (ch * self.y + y) * self.x + x);
+                        rows.push(kind, &f[..self.features()], (ch * self.y + y) * self.x + x);
                     }
                 }
             }
@@ -934,7 +935,7 @@ impl Problem {
             .collect();
         Rows::weigh(&mut rows, &self.exp.constraint);
         let p = rows.iter().map(Rows::len).max().unwrap_or(0);
-        rows.iter_mut().for_each(|r| r.pad(p, self.grid.pad_kind()));
+        rows.iter_mut().for_each(|r| r.pad(p, self.grid.initial_kind()));
         rows
     }
 
