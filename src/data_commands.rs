@@ -251,6 +251,32 @@ pub fn run_merge(a: &MergeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Options of `ansatz coarsen`.
+#[derive(Debug, Args)]
+pub struct CoarsenArgs {
+    /// The dataset file (trajectories on a 1D or 2D grid).
+    pub data: PathBuf,
+    /// Restriction factor per axis (2, 4, 8, …): every restricted axis must be divisible by it.
+    #[arg(long)]
+    pub factor: usize,
+    /// The coarsened file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite an existing output.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run_coarsen(a: &CoarsenArgs) -> Result<()> {
+    probe(&a.data)?;
+    let samples = ansatz_datasets::reader::Dataset::open(&a.data)?.samples;
+    let pb = bar(samples, "coarsening");
+    let out = ansatz_datasets::coarsen::coarsen(&a.data, &a.out, a.factor, a.force, |d, _| pb.set_position(d as u64));
+    pb.finish_and_clear();
+    println!("{}: {samples} samples restricted by {} per axis", out?.display(), a.factor);
+    Ok(())
+}
+
 /// Options of `ansatz solve`.
 #[derive(Debug, Args)]
 pub struct SolveArgs {
@@ -480,6 +506,7 @@ pub fn run_solve(a: &SolveArgs) -> Result<()> {
         frames,
         cfl: s.cfl,
         dt: s.dt,
+        spin_up: 0.0,
         forcing,
     };
     let offset = if setup.grid_type() == GridType::CellCentered { 0.5 } else { 0.0 };

@@ -75,6 +75,10 @@ enum Command {
     /// Merge the shards of a dataset generated on several ranks into one file (or copy one dataset file into the
     /// current dataset schema).
     Merge(data_commands::MergeArgs),
+    /// Restrict a dataset to a grid coarser by a factor per axis: Fourier truncation for pseudo-spectral data,
+    /// cell averages for finite-volume data. Its `generation_config` is rewritten to the coarse grid (and a fixed
+    /// step times the factor), so solver baselines and hybrids rebuild the data's solver at the coarse resolution.
+    Coarsen(data_commands::CoarsenArgs),
     /// Learned preconditioners for conjugate gradients (the deep conjugate direction method): train, export, solve.
     Precond {
         #[command(subcommand)]
@@ -138,6 +142,7 @@ fn main() -> ExitCode {
         Command::Solve(a) => data_commands::run_solve(a).map_err(anyhow::Error::from),
         Command::Info { file } => data_commands::run_info(file).map_err(anyhow::Error::from),
         Command::Merge(a) => data_commands::run_merge(a).map_err(anyhow::Error::from),
+        Command::Coarsen(a) => data_commands::run_coarsen(a).map_err(anyhow::Error::from),
         Command::ExportSystem(a) => data_commands::run_export(a).map_err(anyhow::Error::from),
         Command::Throughput(a) => device_commands::run_throughput(a),
         Command::Devices(a) => device_commands::run_devices(a),

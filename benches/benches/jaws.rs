@@ -46,6 +46,7 @@ fn penalty_cost(c: &mut Criterion) {
                         loss: Loss::GaussianNll,
                         regularisation: &reg,
                         probes,
+                        solver: None,
                     };
                     let terms = objective(&net, x.clone(), y.clone(), &o).expect("a consistent objective");
                     black_box(terms.total.backward())

@@ -200,6 +200,12 @@ struct RawTime {
     cfl: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dt: Option<f64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    spin_up: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn default_cfl() -> f64 {
@@ -316,6 +322,8 @@ pub struct Spec {
     pub frames: usize,
     pub cfl: f64,
     pub dt: Option<f64>,
+    /// Time integrated from the initial condition before the first saved level (0: none).
+    pub spin_up: f64,
     pub scheme: Scheme,
     /// `[x, y]` boundaries, each `[lower, upper]` (y unused in 1D).
     pub bc: [[Boundary; 2]; 2],
@@ -496,6 +504,9 @@ fn validate(pde: Pde, raw: RawConfig, origin: &str) -> Result<Spec> {
     if let Some(dt) = raw.time.dt {
         pos("time.dt", dt)?;
     }
+    if !(raw.time.spin_up >= 0.0 && raw.time.spin_up.is_finite()) {
+        return Err(e("time.spin_up", format!("must be a finite time ≥ 0, got {}", raw.time.spin_up)));
+    }
     let ratio = raw.time.t_end / raw.time.save_every;
     let frames = ratio.round() as usize;
     if frames == 0 || (ratio - frames as f64).abs() > 1e-9 * ratio.max(1.0) {
@@ -597,6 +608,7 @@ fn validate(pde: Pde, raw: RawConfig, origin: &str) -> Result<Spec> {
         frames,
         cfl: raw.time.cfl,
         dt: raw.time.dt,
+        spin_up: raw.time.spin_up,
         scheme,
         bc: [bx, by],
         bc_names: names,

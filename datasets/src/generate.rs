@@ -33,6 +33,8 @@ pub struct Setup {
     /// A fixed internal step (rounded down to divide `save_every`), or `None` for the CFL step of each
     /// initial condition.
     pub dt: Option<f64>,
+    /// Time integrated from the initial condition before level 0 is saved (0: none).
+    pub spin_up: f64,
     /// Navier–Stokes forcing and drag (zero otherwise).
     pub forcing: Forcing,
 }
@@ -53,6 +55,7 @@ impl Setup {
             frames: spec.frames,
             cfl: spec.cfl,
             dt: spec.dt,
+            spin_up: spec.spin_up,
             forcing: spec.forcing,
         }
     }
@@ -117,8 +120,162 @@ fn run<S: Stepper>(s: &S, u0: &[f64], setup: &Setup, per_frame: usize, sample: u
     Ok(data)
 }
 
-/// Internal steps per saved level and the step itself, from a fixed `dt` or a stable step `stable`.
-fn steps_per_frame(setup: &Setup, stable: f64) -> (usize, f64) {
+/// The time stepper of a dataset's setup, for any PDE and scheme the generator supports: what
+/// [`trajectory`] integrates with, and what a solver-in-the-loop model steps through.
+pub enum AnyStepper {
+    Burgers1dFv(ExplicitRk<FvBurgers1d>),
+    Burgers2dFv(ExplicitRk<FvBurgers2d>),
+    Burgers1dSpectral(Etdrk4<SpectralBurgers1d>),
+    Burgers2dSpectral(Etdrk4<SpectralBurgers2d>),
+    NavierStokes2d(Etdrk4<SpectralNavierStokes2d>),
+}
+
+/// The scratch space of an [`AnyStepper`] (made once per sample and solve, so its size does not matter).
+#[allow(clippy::large_enum_variant)]
+pub enum AnyStepperWork {
+    Burgers1dFv(<ExplicitRk<FvBurgers1d> as Stepper>::Work),
+    Burgers2dFv(<ExplicitRk<FvBurgers2d> as Stepper>::Work),
+    Burgers1dSpectral(<Etdrk4<SpectralBurgers1d> as Stepper>::Work),
+    Burgers2dSpectral(<Etdrk4<SpectralBurgers2d> as Stepper>::Work),
+    NavierStokes2d(<Etdrk4<SpectralNavierStokes2d> as Stepper>::Work),
+}
+
+/// Runs `$body` with `$s` bound to the stepper inside `$self` (and `$w` to its work when given).
+macro_rules! each_stepper {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            AnyStepper::Burgers1dFv($s) => $body,
+            AnyStepper::Burgers2dFv($s) => $body,
+            AnyStepper::Burgers1dSpectral($s) => $body,
+            AnyStepper::Burgers2dSpectral($s) => $body,
+            AnyStepper::NavierStokes2d($s) => $body,
+        }
+    };
+    ($self:expr, $w:expr, $s:ident, $wk:ident => $body:expr) => {
+        match ($self, $w) {
+            (AnyStepper::Burgers1dFv($s), AnyStepperWork::Burgers1dFv($wk)) => $body,
+            (AnyStepper::Burgers2dFv($s), AnyStepperWork::Burgers2dFv($wk)) => $body,
+            (AnyStepper::Burgers1dSpectral($s), AnyStepperWork::Burgers1dSpectral($wk)) => $body,
+            (AnyStepper::Burgers2dSpectral($s), AnyStepperWork::Burgers2dSpectral($wk)) => $body,
+            (AnyStepper::NavierStokes2d($s), AnyStepperWork::NavierStokes2d($wk)) => $body,
+            _ => unreachable!("a stepper's work comes from the same stepper"),
+        }
+    };
+}
+
+impl Stepper for AnyStepper {
+    type Work = AnyStepperWork;
+
+    fn state_len(&self) -> usize {
+        each_stepper!(self, s => s.state_len())
+    }
+    fn dt(&self) -> f64 {
+        each_stepper!(self, s => s.dt())
+    }
+    fn order(&self) -> usize {
+        each_stepper!(self, s => s.order())
+    }
+    fn work(&self) -> AnyStepperWork {
+        match self {
+            AnyStepper::Burgers1dFv(s) => AnyStepperWork::Burgers1dFv(s.work()),
+            AnyStepper::Burgers2dFv(s) => AnyStepperWork::Burgers2dFv(s.work()),
+            AnyStepper::Burgers1dSpectral(s) => AnyStepperWork::Burgers1dSpectral(s.work()),
+            AnyStepper::Burgers2dSpectral(s) => AnyStepperWork::Burgers2dSpectral(s.work()),
+            AnyStepper::NavierStokes2d(s) => AnyStepperWork::NavierStokes2d(s.work()),
+        }
+    }
+    fn step(&self, u: &mut [f64], w: &mut AnyStepperWork) {
+        each_stepper!(self, w, s, wk => s.step(u, wk))
+    }
+    fn advance(&self, u: &mut [f64], n: usize, w: &mut AnyStepperWork) {
+        each_stepper!(self, w, s, wk => s.advance(u, n, wk))
+    }
+    fn step_jvp(&self, u: &[f64], du: &mut [f64], dnu: f64, w: &mut AnyStepperWork) {
+        each_stepper!(self, w, s, wk => s.step_jvp(u, du, dnu, wk))
+    }
+    fn step_vjp(&self, u: &[f64], g: &mut [f64], w: &mut AnyStepperWork) -> f64 {
+        each_stepper!(self, w, s, wk => s.step_vjp(u, g, wk))
+    }
+}
+
+fn solver_err(e: ansatz_solvers::ConfigError) -> DatasetError {
+    DatasetError::Config { origin: "solver".into(), message: e.to_string() }
+}
+
+fn navier_stokes(setup: &Setup) -> Result<SpectralNavierStokes2d> {
+    let f = &setup.forcing;
+    let source = ansatz_solvers::spectral::kolmogorov_forcing(setup.nx, setup.ny, setup.ly, f.amplitude, f.wavenumber);
+    SpectralNavierStokes2d::new(setup.nx, setup.ny, [setup.lx, setup.ly])
+        .and_then(|p| p.with_drag(f.drag))
+        .and_then(|p| p.with_forcing(&source))
+        .map_err(solver_err)
+}
+
+/// The stepper of `setup` with viscosity `nu` and time step `dt` (SSP-RK3 for finite volumes, ETDRK4 for the
+/// pseudo-spectral schemes).
+pub fn stepper(setup: &Setup, nu: f64, dt: f64) -> Result<AnyStepper> {
+    let e = solver_err;
+    Ok(match (setup.pde, setup.scheme) {
+        (Pde::Burgers1d, Scheme::FiniteVolume(r, f)) => {
+            let rhs = FvBurgers1d::new(setup.nx, setup.lx, nu, setup.bc[0], r, f).map_err(e)?;
+            AnyStepper::Burgers1dFv(ExplicitRk::ssp_rk3(rhs, dt).map_err(e)?)
+        }
+        (Pde::Burgers2d, Scheme::FiniteVolume(r, f)) => {
+            let rhs = FvBurgers2d::new(setup.nx, setup.ny, [setup.lx, setup.ly], nu, setup.bc[0], setup.bc[1], r, f)
+                .map_err(e)?;
+            AnyStepper::Burgers2dFv(ExplicitRk::ssp_rk3(rhs, dt).map_err(e)?)
+        }
+        (Pde::Burgers1d, Scheme::Spectral) => AnyStepper::Burgers1dSpectral(
+            Etdrk4::new(SpectralBurgers1d::new(setup.nx, setup.lx).map_err(e)?, nu, dt).map_err(e)?,
+        ),
+        (Pde::Burgers2d, Scheme::Spectral) => {
+            let pde = SpectralBurgers2d::new(setup.nx, setup.ny, [setup.lx, setup.ly]).map_err(e)?;
+            AnyStepper::Burgers2dSpectral(Etdrk4::new(pde, nu, dt).map_err(e)?)
+        }
+        (Pde::NavierStokes2d, Scheme::Spectral) => {
+            AnyStepper::NavierStokes2d(Etdrk4::new(navier_stokes(setup)?, nu, dt).map_err(e)?)
+        }
+        (Pde::NavierStokes2d, Scheme::FiniteVolume(..)) => {
+            return Err(DatasetError::Config {
+                origin: "scheme.name".into(),
+                message: "navier-stokes2d is pseudo-spectral only (\"spectral\")".into(),
+            });
+        }
+    })
+}
+
+/// The largest stable step of `setup` from the initial state `u0` (the CFL condition of the initial speed;
+/// ETDRK4 treats diffusion exactly, so advection limits its step).
+fn stable_step(setup: &Setup, u0: &[f64], nu: f64) -> Result<f64> {
+    let umax = u0.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+    let h2 = (setup.lx / setup.nx as f64).min(setup.ly / setup.ny as f64);
+    Ok(match (setup.pde, setup.scheme) {
+        (Pde::Burgers1d, Scheme::FiniteVolume(r, f)) => {
+            FvBurgers1d::new(setup.nx, setup.lx, nu, setup.bc[0], r, f).map_err(solver_err)?.stable_dt(u0, setup.cfl)
+        }
+        (Pde::Burgers2d, Scheme::FiniteVolume(r, f)) => {
+            FvBurgers2d::new(setup.nx, setup.ny, [setup.lx, setup.ly], nu, setup.bc[0], setup.bc[1], r, f)
+                .map_err(solver_err)?
+                .stable_dt(u0, setup.cfl)
+        }
+        (Pde::Burgers1d, Scheme::Spectral) => setup.cfl * (setup.lx / setup.nx as f64) / umax.max(1e-12),
+        (Pde::Burgers2d, Scheme::Spectral) => 0.5 * setup.cfl * h2 / umax.max(1e-12),
+        (Pde::NavierStokes2d, Scheme::Spectral) => {
+            // from the initial velocity (a forced flow speeds up: its configs fix `time.dt`)
+            let speed = navier_stokes(setup)?.velocity(u0).iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+            0.5 * setup.cfl * h2 / speed.max(1e-12)
+        }
+        (Pde::NavierStokes2d, Scheme::FiniteVolume(..)) => {
+            return Err(DatasetError::Config {
+                origin: "scheme.name".into(),
+                message: "navier-stokes2d is pseudo-spectral only (\"spectral\")".into(),
+            });
+        }
+    })
+}
+
+/// Internal steps per saved level and the step itself, from the setup's fixed `dt` or a stable step `stable`.
+pub fn steps_per_frame(setup: &Setup, stable: f64) -> (usize, f64) {
     let target = setup.dt.unwrap_or(stable);
     let k = (setup.save_every / target * (1.0 - 1e-12)).ceil().max(1.0) as usize;
     (k, setup.save_every / k as f64)
@@ -127,59 +284,18 @@ fn steps_per_frame(setup: &Setup, stable: f64) -> (usize, f64) {
 /// Solves one trajectory from `u0` (layout `(component, space)`) with viscosity `nu`. `sample` only labels
 /// errors.
 pub fn trajectory(setup: &Setup, u0: &[f64], nu: f64, sample: usize) -> Result<Trajectory> {
-    let solver_err =
-        |e: ansatz_solvers::ConfigError| DatasetError::Config { origin: "solver".into(), message: e.to_string() };
-    let umax = u0.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
-    match (setup.pde, setup.scheme) {
-        (Pde::Burgers1d, Scheme::FiniteVolume(r, f)) => {
-            let rhs = FvBurgers1d::new(setup.nx, setup.lx, nu, setup.bc[0], r, f).map_err(solver_err)?;
-            let (k, dt) = steps_per_frame(setup, rhs.stable_dt(u0, setup.cfl));
-            let s = ExplicitRk::ssp_rk3(rhs, dt).map_err(solver_err)?;
-            Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
+    let (k, dt) = steps_per_frame(setup, stable_step(setup, u0, nu)?);
+    let s = stepper(setup, nu, dt)?;
+    if setup.spin_up > 0.0 {
+        let mut u = u0.to_vec();
+        let steps = (setup.spin_up / dt * (1.0 - 1e-12)).ceil() as usize;
+        s.advance(&mut u, steps, &mut s.work());
+        if u.iter().any(|x| !x.is_finite()) {
+            return Err(DatasetError::Blowup { sample, step: steps, time: steps as f64 * dt });
         }
-        (Pde::Burgers2d, Scheme::FiniteVolume(r, f)) => {
-            let rhs = FvBurgers2d::new(setup.nx, setup.ny, [setup.lx, setup.ly], nu, setup.bc[0], setup.bc[1], r, f)
-                .map_err(solver_err)?;
-            let (k, dt) = steps_per_frame(setup, rhs.stable_dt(u0, setup.cfl));
-            let s = ExplicitRk::ssp_rk3(rhs, dt).map_err(solver_err)?;
-            Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
-        }
-        (Pde::Burgers1d, Scheme::Spectral) => {
-            // ETDRK4 treats diffusion exactly; advection limits the step
-            let h = setup.lx / setup.nx as f64;
-            let (k, dt) = steps_per_frame(setup, setup.cfl * h / umax.max(1e-12));
-            let s = Etdrk4::new(SpectralBurgers1d::new(setup.nx, setup.lx).map_err(solver_err)?, nu, dt)
-                .map_err(solver_err)?;
-            Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
-        }
-        (Pde::Burgers2d, Scheme::Spectral) => {
-            let h = (setup.lx / setup.nx as f64).min(setup.ly / setup.ny as f64);
-            let (k, dt) = steps_per_frame(setup, 0.5 * setup.cfl * h / umax.max(1e-12));
-            let pde = SpectralBurgers2d::new(setup.nx, setup.ny, [setup.lx, setup.ly]).map_err(solver_err)?;
-            let s = Etdrk4::new(pde, nu, dt).map_err(solver_err)?;
-            Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
-        }
-        (Pde::NavierStokes2d, Scheme::Spectral) => {
-            let f = &setup.forcing;
-            let source =
-                ansatz_solvers::spectral::kolmogorov_forcing(setup.nx, setup.ny, setup.ly, f.amplitude, f.wavenumber);
-            let pde = SpectralNavierStokes2d::new(setup.nx, setup.ny, [setup.lx, setup.ly])
-                .and_then(|p| p.with_drag(f.drag))
-                .and_then(|p| p.with_forcing(&source))
-                .map_err(solver_err)?;
-            // advection limits the step, from the initial velocity (a forced flow speeds up: its configs fix
-            // `time.dt`)
-            let speed = pde.velocity(u0).iter().fold(0.0_f64, |m, x| m.max(x.abs()));
-            let h = (setup.lx / setup.nx as f64).min(setup.ly / setup.ny as f64);
-            let (k, dt) = steps_per_frame(setup, 0.5 * setup.cfl * h / speed.max(1e-12));
-            let s = Etdrk4::new(pde, nu, dt).map_err(solver_err)?;
-            Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
-        }
-        (Pde::NavierStokes2d, Scheme::FiniteVolume(..)) => Err(DatasetError::Config {
-            origin: "scheme.name".into(),
-            message: "navier-stokes2d is pseudo-spectral only (\"spectral\")".into(),
-        }),
+        return Ok(Trajectory { data: run(&s, &u, setup, k, sample)?, dt });
     }
+    Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
 }
 
 /// Sample `i` of a spec: its ν, its initial condition, its trajectory. Depends only on `(spec.seed, i)`.

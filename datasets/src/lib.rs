@@ -15,6 +15,7 @@
 
 pub mod assess;
 pub mod check;
+pub mod coarsen;
 pub mod config;
 mod error;
 pub mod generate;

@@ -13,6 +13,7 @@
 //! | [`rhs_each`] | `F_s(u)`, the scheme of each sample (its own parameter) | `(∂F_s/∂u)ᵀ g` | `u` |
 //! | [`lstsq`] | `x = argmin ‖J x − f‖`, `[J f]` per row, Householder QR ([`dense_lstsq`]) | `J̄ = r zᵀ − f̄ xᵀ`, `f̄ = J z`, `z = (JᵀJ)⁻¹ x̄` ([`lstsq_vjp`]) | `J`, `f`, `x` |
 //! | [`steps`] | `Sᵏ(u₀)`, k steps of a [`Stepper`] | `(∂Sᵏ/∂u₀)ᵀ g`, discrete adjoint through the k steps with checkpointing ([`gradient`]) | `u₀` |
+//! | [`steps_each`] | `S_sᵏ(u₀)`, k steps of each sample's own stepper | as for [`steps`], per sample | `u₀` |
 //! | [`spmv`] | `A x` | `Aᵀ g` (transpose stored once in [`SparseOperator`]) | nothing |
 //! | [`linear_solve`] | `x = A⁻¹ b` (CG, GMRES or dense LU, [`LinearSystem`]) | `A⁻ᵀ g`, implicit adjoint of `A x − b = 0` ([`implicit_vjp`]) | nothing |
 //! | [`least_squares`] | `x*(θ) = argmin ½‖r(x, θ)‖²` ([`levenberg_marquardt`]) | Gauss–Newton implicit adjoint ([`least_squares_vjp`]) | `θ`, `x*` |
@@ -354,6 +355,31 @@ where
     S: Stepper + Send + Sync + 'static,
 {
     apply(Arc::new(StepsOp { stepper, n, adjoint }), u0, report)
+}
+
+/// [`steps`] with a stepper per sample: row `s` of `u0` advances `n` steps with `steppers[s]` (the samples of a
+/// batch may differ in ν or forcing). Every stepper must have the same state length, and the batch must have one
+/// row per stepper. Backward: the exact discrete adjoint of each sample's `n` steps, as for [`steps`].
+pub fn steps_each<S>(
+    steppers: Vec<Arc<S>>,
+    u0: Tensor<2>,
+    n: usize,
+    adjoint: Arc<dyn AdjointStrategy + Send + Sync>,
+    report: &BridgeReport,
+) -> Result<Tensor<2>, BridgeError>
+where
+    S: Stepper + Send + Sync + 'static,
+{
+    let [batch, _] = u0.dims();
+    let config = |message: String| Err(BridgeError::Config { op: "steps_each", message });
+    if steppers.len() != batch {
+        return config(format!("{} steppers for a batch of {batch} samples", steppers.len()));
+    }
+    let len = steppers.first().map_or(0, |s| s.state_len());
+    if let Some(s) = steppers.iter().position(|s| s.state_len() != len) {
+        return config(format!("stepper {s} has {} state values, stepper 0 has {len}", steppers[s].state_len()));
+    }
+    apply(Arc::new(StepsEachOp { steppers, len, n, adjoint }), u0, report)
 }
 
 /// A sparse matrix with its transpose, for [`spmv`]: the transpose is built once, so the backward product `Aᵀ g`
@@ -882,6 +908,60 @@ impl<S: Stepper + Send + Sync + 'static> BridgeOp for StepsOp<S> {
             }
             Err(e) => whole_batch(e.to_string()),
         }
+    }
+}
+
+struct StepsEachOp<S> {
+    steppers: Vec<Arc<S>>,
+    len: usize,
+    n: usize,
+    adjoint: Arc<dyn AdjointStrategy + Send + Sync>,
+}
+
+impl<S: Stepper + Send + Sync + 'static> BridgeOp for StepsEachOp<S> {
+    fn name(&self) -> &'static str {
+        "steps_each"
+    }
+    fn in_width(&self) -> usize {
+        self.len
+    }
+    fn out_width(&self) -> usize {
+        self.len
+    }
+    fn forward(&self, x: &[f64], y: &mut [f64]) -> Vec<SampleFailure> {
+        let width = self.len;
+        let n = self.n;
+        for_each_sample(
+            y,
+            width,
+            || (),
+            |s, out, _| {
+                let stepper = &*self.steppers[s];
+                out.copy_from_slice(row(x, s, width));
+                stepper.advance(out, n, &mut stepper.work());
+                Ok(())
+            },
+        )
+    }
+    fn backward(&self, x: &[f64], _y: &[f64], g: &[f64], gx: &mut [f64]) -> Vec<SampleFailure> {
+        let width = self.len;
+        if self.n == 0 {
+            gx.copy_from_slice(g);
+            return Vec::new();
+        }
+        for_each_sample(
+            gx,
+            width,
+            || (),
+            |s, out, _| {
+                let u0 = ArrayView2::from_shape((1, width), row(x, s, width)).map_err(|e| e.to_string())?;
+                let loss = InjectCotangent { g: row(g, s, width), width, last: self.n };
+                let result =
+                    gradient(&*self.steppers[s], u0, self.n, &loss, &*self.adjoint).map_err(|e| e.to_string())?;
+                out.copy_from_slice(result.du0.as_slice().ok_or("non-contiguous cotangent")?);
+                Ok(())
+            },
+        )
     }
 }
 

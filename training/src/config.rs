@@ -64,6 +64,41 @@ pub struct Experiment {
     /// `[regularisation]`: the Jacobian penalty (left out of stored configurations when it is the default).
     #[serde(default, skip_serializing_if = "RegularisationConfig::is_default")]
     pub regularisation: RegularisationConfig,
+    /// `[hybrid]`: a solver in the loop (left out of stored configurations when it is the default, none).
+    #[serde(default, skip_serializing_if = "HybridConfig::is_default")]
+    pub hybrid: HybridConfig,
+}
+
+/// `[hybrid]`: whether the data's own solver advances each frame before the network (`docs/methods/hybrid.md`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HybridConfig {
+    /// `none`: the network alone predicts the next frame; `data`: the data's solver (rebuilt from the dataset's
+    /// `generation_config` at the data's grid, with each sample's ν) advances the frame and the network corrects
+    /// it, `u' = S^m(u) + N(S^m(u))`, trained through the solver's adjoint.
+    pub solver: HybridSolver,
+    /// Solver steps per stored frame (0: the generation configuration's fixed `time.dt`).
+    pub substeps: usize,
+}
+
+impl HybridConfig {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Whether a solver is in the loop.
+    pub fn enabled(&self) -> bool {
+        self.solver != HybridSolver::None
+    }
+}
+
+/// `hybrid.solver`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HybridSolver {
+    #[default]
+    None,
+    Data,
 }
 
 fn is_false(v: &bool) -> bool {
@@ -366,6 +401,19 @@ impl Experiment {
         for (key, v) in [("data.validation", d.validation), ("data.test", d.test)] {
             if !(0.0..1.0).contains(&v) {
                 return Err(err(format!("`{key}` must lie in [0, 1), got {v}")));
+            }
+        }
+        if self.hybrid.enabled() {
+            if d.history != 1 {
+                return Err(err(format!(
+                    "`hybrid.solver = \"data\"` advances one frame at a time: set `data.history = 1` (got {})",
+                    d.history
+                )));
+            }
+            if !self.model.residual() {
+                return Err(err(
+                    "`hybrid.solver = \"data\"`: the network corrects the solver's frame, set `model.residual = true`",
+                ));
             }
         }
         let (width, layers, modes) = match &self.model {

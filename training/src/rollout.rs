@@ -12,8 +12,9 @@ use crate::figures;
 use crate::metrics::{self, Summary};
 use crate::model;
 use crate::trainer::{TrainError, Trained};
+use ansatz_datasets::coarsen::Restrictor;
 use ansatz_datasets::generate::{Setup, trajectory};
-use ansatz_datasets::schema::{GridType, Layout};
+use ansatz_datasets::schema::Layout;
 use ansatz_datasets::writer::DatasetWriter;
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -130,7 +131,23 @@ impl TrajectoryModel for Trained {
         self.info.frame_interval
     }
     fn predict(&self, context: &[f32], b: usize, steps: usize, out: &mut [f64]) -> Result<(), TrainError> {
-        self.roll(context, b, steps, out, None)
+        if self.solver.is_some() {
+            return Err(bad("a hybrid rolls out with each sample's ν (predict_with_parameters)"));
+        }
+        self.roll(context, b, steps, out, None, &[])
+    }
+    fn parameter_names(&self) -> Vec<String> {
+        if self.solver.is_some() { vec!["nu".to_string()] } else { vec![] }
+    }
+    fn predict_with_parameters(
+        &self,
+        context: &[f32],
+        params: &[f64],
+        b: usize,
+        steps: usize,
+        out: &mut [f64],
+    ) -> Result<(), TrainError> {
+        self.roll(context, b, steps, out, None, params)
     }
     fn predicts_sigma(&self) -> bool {
         self.config.model.variance_head()
@@ -143,12 +160,16 @@ impl TrajectoryModel for Trained {
         out: &mut [f64],
         sigma: &mut [f64],
     ) -> Result<(), TrainError> {
-        self.roll(context, b, steps, out, Some(sigma))
+        if self.solver.is_some() {
+            return Err(bad("σ of a hybrid's rollout is not available"));
+        }
+        self.roll(context, b, steps, out, Some(sigma), &[])
     }
 }
 
 impl Trained {
-    /// The autoregressive rollout behind [`TrajectoryModel::predict`], with σ from the variance head when asked.
+    /// The autoregressive rollout behind [`TrajectoryModel::predict`], with σ from the variance head when asked;
+    /// a hybrid's solver advances each frame first, sample `s` with viscosity `nu[s]`.
     fn roll(
         &self,
         context: &[f32],
@@ -156,7 +177,9 @@ impl Trained {
         steps: usize,
         out: &mut [f64],
         sigma: Option<&mut [f64]>,
+        nu: &[f64],
     ) -> Result<(), TrainError> {
+        let report = ansatz_operators::bridge::BridgeReport::new();
         let (h, nc) = (self.info.history, self.info.fields.len());
         let [ny, nx] = self.info.grid;
         let (space, frame) = (nx * ny, nc * nx * ny);
@@ -170,6 +193,9 @@ impl Trained {
         let mut outs = Vec::with_capacity(steps);
         let mut sigmas = Vec::with_capacity(if sigma.is_some() { steps } else { 0 });
         for _ in 0..steps {
+            if let Some(solver) = &self.solver {
+                x = solver.advance(x, nu, &report)?;
+            }
             let (p, raw) = model::step_with_variance(&self.model, x.clone(), nc, residual);
             outs.push(values(p.clone())?);
             if let (Some(_), Some(raw)) = (&sigma, raw) {
@@ -560,36 +586,6 @@ impl Curves {
     }
 }
 
-/// Restricts frames `(component, ny, nx)` to a grid coarser by `r`: every r-th point for collocation grids, r×r
-/// block means for cell-centred ones.
-fn restrict(frame: &[f64], comps: usize, grid: [usize; 2], r: usize, grid_type: GridType) -> Vec<f64> {
-    let [ny, nx] = grid;
-    let (cy, cx) = (if ny > 1 { ny / r } else { 1 }, nx / r);
-    let ry = if ny > 1 { r } else { 1 };
-    let mut out = Vec::with_capacity(comps * cy * cx);
-    for c in 0..comps {
-        let f = &frame[c * nx * ny..(c + 1) * nx * ny];
-        for j in 0..cy {
-            for i in 0..cx {
-                let v = match grid_type {
-                    GridType::SpectralCollocation => f[j * ry * nx + i * r],
-                    GridType::CellCentered => {
-                        let mut s = 0.0;
-                        for a in 0..ry {
-                            for b in 0..r {
-                                s += f[(j * ry + a) * nx + i * r + b];
-                            }
-                        }
-                        s / (ry * r) as f64
-                    }
-                };
-                out.push(v);
-            }
-        }
-    }
-    out
-}
-
 /// The reference solver at `1/r` of the resolution on samples started from `initial`, scored against `truth`:
 /// the wall seconds of the solves and the nRMSE of every sample and step (the report averages them over all
 /// chunks).
@@ -612,14 +608,24 @@ fn solver_chunk(
     coarse.nx = nx / r;
     coarse.ny = if ny > 1 { ny / r } else { 1 };
     coarse.frames = steps;
-    let gt = setup.grid_type();
+    // the initial frames are already spun up, and a coarser grid takes a proportionally longer fixed step (the
+    // same CFL number)
+    coarse.spin_up = 0.0;
+    coarse.dt = setup.dt.map(|dt| dt * r as f64);
+    // Fourier truncation on collocation grids, r×r block means on cell-centred ones
+    let mut rs = Restrictor::new(grid, r, setup.grid_type())
+        .map_err(|e| failed(format!("solver baseline at 1/{r} resolution: {e}")))?;
+    let [cy, cx] = rs.coarse_grid();
+    let mut restrict = |f: &[f64]| {
+        let mut out = vec![0.0; comps * cy * cx];
+        rs.apply(f, comps, &mut out);
+        out
+    };
+    let starts: Vec<Vec<f64>> = (0..samples).map(|s| restrict(&initial[s * frame..(s + 1) * frame])).collect();
     let started = Instant::now();
     let solved: Vec<Result<Vec<f64>, String>> = (0..samples)
         .into_par_iter()
-        .map(|s| {
-            let u0 = restrict(&initial[s * frame..(s + 1) * frame], comps, grid, r, gt);
-            trajectory(&coarse, &u0, nu[s], first + s).map(|t| t.data).map_err(|e| e.to_string())
-        })
+        .map(|s| trajectory(&coarse, &starts[s], nu[s], first + s).map(|t| t.data).map_err(|e| e.to_string()))
         .collect();
     let seconds = started.elapsed().as_secs_f64();
     let mut errs = vec![];
@@ -627,7 +633,7 @@ fn solver_chunk(
         let traj = traj.map_err(|e| failed(format!("solver baseline at 1/{r} resolution: {e}")))?;
         let cf = traj.len() / (steps + 1);
         for t in 0..steps {
-            let reference = restrict(&truth[(s * steps + t) * frame..(s * steps + t + 1) * frame], comps, grid, r, gt);
+            let reference = restrict(&truth[(s * steps + t) * frame..(s * steps + t + 1) * frame]);
             let p = &traj[(t + 1) * cf..(t + 2) * cf];
             errs.push(metrics::step_errors(p, &reference).nrmse);
         }

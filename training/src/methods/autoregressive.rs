@@ -11,10 +11,12 @@ use crate::config::{Experiment, Loss};
 use crate::config::{Loading, Partition};
 use crate::data::{DataFiles, Normalisation, Split, Trajectories, WindowSpec, Windows};
 use crate::engine::{self, Method, StepContext, StepOutput, TrainError, write_json};
+use crate::methods::hybrid::CoarseSolver;
 use crate::methods::jaws::{self, RegularisationConfig, Regulariser};
 use crate::model::{self, FrameShape, Surrogate};
 use crate::stream::{self, FrameSource, Prefetcher, StreamedTrajectories};
 use ansatz_datasets::reader::Dataset;
+use ansatz_operators::bridge::BridgeReport;
 use ansatz_operators::flat;
 use ansatz_operators::init::Init;
 use burn::prelude::*;
@@ -72,6 +74,8 @@ pub struct Trained {
     pub checkpoint: Header,
     /// The device the network lives on.
     pub device: Device,
+    /// A hybrid's solver (rebuilt from the training data's `generation_config`).
+    pub solver: Option<CoarseSolver>,
 }
 
 impl Trained {
@@ -88,7 +92,17 @@ impl Trained {
             return Err(bad(format!("{}: the checkpoint does not fit the network in config.toml", run.display())));
         }
         let model = flat::unflatten(model, &ck.params);
-        Ok(Self { config, info, normalisation, model, checkpoint: ck.header, device: device.clone() })
+        let solver = if config.hybrid.enabled() {
+            let ds = Dataset::open(&info.data).map_err(|e| {
+                bad(format!("the hybrid's solver is rebuilt from its training data: {}: {e}", info.data.display()))
+            })?;
+            let text = ds.text_attribute("generation_config");
+            let interval = info.frame_interval;
+            Some(CoarseSolver::new(&info.pde, text.as_deref(), info.grid, interval, &normalisation, &config.hybrid)?)
+        } else {
+            None
+        };
+        Ok(Self { config, info, normalisation, model, checkpoint: ck.header, device: device.clone(), solver })
     }
 }
 
@@ -101,6 +115,21 @@ struct Prepared {
     /// One window per validation trajectory, from its first frame (as the rollout starts).
     validation_start: Arc<Windows>,
     info: RunInfo,
+    /// The solver in the loop of a hybrid, with ν of every loaded sample.
+    hybrid: Option<Hybrid>,
+}
+
+/// A hybrid's solver and the viscosity of every loaded sample.
+pub struct Hybrid {
+    pub solver: CoarseSolver,
+    pub nu: Vec<f64>,
+}
+
+impl Hybrid {
+    /// ν of the samples of `windows` `ids`.
+    fn nu_of(&self, windows: &Windows, ids: &[usize]) -> Vec<f64> {
+        ids.iter().map(|&i| self.nu[windows.origin(i).0]).collect()
+    }
 }
 
 /// The window sets, as the reading thread knows them.
@@ -183,6 +212,17 @@ fn prepare(
         Loading::Auto => loaded_bytes(ds, samples) > budget,
     };
     let (fields, times, space) = (ds.fields.clone(), ds.times.len(), files.space());
+    let generation_config = ds.text_attribute("generation_config");
+    let nu = if exp.hybrid.enabled() {
+        let mut nu = vec![];
+        for shard in &files.shards {
+            let v = shard.ds.parameter("nu").map_err(|e| bad(format!("a hybrid needs ν per sample: {e}")))?;
+            nu.extend(v.into_iter().take(shard.samples));
+        }
+        nu
+    } else {
+        vec![]
+    };
     let split = Split::by_fraction(samples, exp.data.validation, exp.data.test).map_err(|e| bad(e.to_string()))?;
     let spec = WindowSpec { history: exp.data.history, horizon: exp.data.horizon, stride: exp.data.stride };
     let train = Windows::with_times(times, samples, split.train.clone(), spec, data).map_err(e)?;
@@ -240,7 +280,14 @@ fn prepare(
         parameters: model::parameters(&exp.model, shape),
         model: exp.model.kind().to_string(),
     };
-    Ok(Prepared { source, norm, train, validation, validation_start, info })
+    let hybrid = if exp.hybrid.enabled() {
+        let solver =
+            CoarseSolver::new(&layout.pde, generation_config.as_deref(), grid, frame_interval, &norm, &exp.hybrid)?;
+        Some(Hybrid { solver, nu })
+    } else {
+        None
+    };
+    Ok(Prepared { source, norm, train, validation, validation_start, info, hybrid })
 }
 
 fn tensor4(values: &[f32], shape: [usize; 4], device: &Device) -> Tensor<4> {
@@ -256,6 +303,8 @@ pub struct Objective<'a> {
     /// The probe directions of the Jacobian penalty at the first window (shaped like it); needed unless
     /// `regularisation.kind` is `none`.
     pub probes: Vec<Tensor<4>>,
+    /// A hybrid's solver, ν of each sample of the batch, and the report of its backward failures.
+    pub solver: Option<(&'a CoarseSolver, Vec<f64>, &'a BridgeReport)>,
 }
 
 /// The terms of a batch's objective (each a `[1]` tensor on the autodiff device).
@@ -283,6 +332,9 @@ pub fn objective(model: &Surrogate, input: Tensor<4>, target: Tensor<4>, o: &Obj
     let mut first: Option<(Tensor<4>, Option<Tensor<4>>)> = None;
     let mut log_var_mean = None;
     for k in 0..horizon {
+        if let Some((solver, nu, report)) = &o.solver {
+            x = solver.advance(x, nu, report)?;
+        }
         let (p, raw) = if k == 0 && reg.kind != Regulariser::None {
             let (jet, raw) = model::step_jet(model, x.clone(), o.probes.clone(), channels, o.residual);
             first = Some((jaws::row_norms(&jet), raw.clone()));
@@ -343,8 +395,8 @@ pub fn unrolled_loss(
     loss: Loss,
 ) -> Result<Tensor<1>, TrainError> {
     let reg = RegularisationConfig::default();
-    objective(model, input, target, &Objective { channels, residual, loss, regularisation: &reg, probes: vec![] })
-        .map(|t| t.total)
+    let o = Objective { channels, residual, loss, regularisation: &reg, probes: vec![], solver: None };
+    objective(model, input, target, &o).map(|t| t.total)
 }
 
 /// Scores of the windows `ids` of `windows` (physical units): per window, the relative L2 over the whole horizon
@@ -371,7 +423,18 @@ fn window_errors(
         let mut x = tensor4(&input, [b, h * c, ny, nx], device);
         let mut preds = Vec::with_capacity(b * k * frame);
         let mut steps = vec![];
+        let report = BridgeReport::new();
+        let nu = match &prep.hybrid {
+            Some(h) => {
+                let windows = if from_start { &prep.validation_start } else { &prep.validation };
+                h.nu_of(windows, batch)
+            }
+            None => vec![],
+        };
         for _ in 0..k {
+            if let Some(h) = &prep.hybrid {
+                x = h.solver.advance(x, &nu, &report)?;
+            }
             let p = model::step(model, x.clone(), c, exp.model.residual());
             steps.push(p.clone().into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 prediction"));
             x = model::advance(x, p, c);
@@ -519,12 +582,15 @@ impl Method for Autoregressive {
         } else {
             jaws::batch_probes(reg.probe, self.exp.seed, ctx.step, batch, reg.probes, [h * c, ny, nx], &x)
         };
+        let report = BridgeReport::new();
+        let solver = self.prep.hybrid.as_ref().map(|h| (&h.solver, h.nu_of(&self.prep.train, batch), &report));
         let o = Objective {
             channels: c,
             residual: self.exp.model.residual(),
             loss: self.exp.training.loss,
             regularisation: reg,
             probes,
+            solver,
         };
         let terms = objective(model, x, y, &o)?;
         let scalar = |t: Tensor<1>| t.into_data().convert::<f64>().as_slice::<f64>().map_or(f64::NAN, |v| v[0]);
@@ -537,6 +603,7 @@ impl Method for Autoregressive {
             metrics.push(scalar(s));
         }
         let loss = engine::backward_into(model, terms.total, grads);
+        // a failed solver adjoint left NaN cotangents in its samples: the engine's non-finite guard skips the step
         Ok(StepOutput { loss, metrics })
     }
 

@@ -14,6 +14,7 @@
 
 pub mod autoregressive;
 pub mod dcdm;
+pub mod hybrid;
 pub mod jaws;
 pub mod moe;
 pub mod rom;
