@@ -198,6 +198,11 @@ pub struct RolloutArgs {
     /// Skip the reference solver at 1, 1/2 and 1/4 resolution (no speed-up or breakeven).
     #[arg(long)]
     pub no_baseline: bool,
+    /// The finer dataset the data were restricted from (`ansatz coarsen`): the solver baseline then also runs at
+    /// 2×, 4×, … the data resolution up to its grid, started from its initial frames and scored on the data's grid
+    /// against the same truth as the network, so the error-matched speed-up can find a finer solver.
+    #[arg(long, value_name = "FINE.nc")]
+    pub reference: Option<PathBuf>,
     /// Skip the figures (SVG and PNG); report.html then holds the summary and provenance only.
     #[arg(long)]
     pub no_plots: bool,
@@ -546,6 +551,13 @@ pub fn run_rollout(a: &RolloutArgs) -> Result<()> {
     opts.batch = a.batch;
     opts.memory_budget = a.memory_budget;
     opts.baseline = !a.no_baseline;
+    if let Some(r) = &a.reference {
+        crate::probe::probe(r)?;
+        if a.no_baseline {
+            return Err(usage("--reference runs finer solver baselines: it cannot be combined with --no-baseline"));
+        }
+    }
+    opts.reference = a.reference.clone();
     opts.plots = !a.no_plots;
     opts.force = a.force;
     let (dev, about) = selected_device(a.device, &ansatz_cluster::SingleProcess)?;

@@ -244,6 +244,10 @@ pub struct RolloutOptions {
     pub memory_budget: usize,
     /// Run the reference solver at 1, 1/2 and 1/4 of the data resolution.
     pub baseline: bool,
+    /// The finer dataset the data were restricted from (`ansatz coarsen`): the solver baseline then also runs at
+    /// 2×, 4×, … the data resolution up to the reference's grid, each started from the reference's initial frame
+    /// and scored on the data's grid against the same truth as the network.
+    pub reference: Option<PathBuf>,
     pub plots: bool,
     pub device: Device,
 }
@@ -260,6 +264,7 @@ impl RolloutOptions {
             batch: 16,
             memory_budget: 1024,
             baseline: true,
+            reference: None,
             plots: true,
             device: Device::flex(),
         }
@@ -641,6 +646,68 @@ fn solver_chunk(
     Ok((seconds, errs))
 }
 
+/// The reference solver at `f` times the data resolution on held-out samples `samples` (global indices of the
+/// finer `reference` file, whose grid is `big` times the data's): started from the reference's initial frames
+/// restricted to the solver's grid, and scored on the data's grid (its output restricted by `f`) against `truth`.
+#[allow(clippy::too_many_arguments)]
+fn finer_chunk(
+    setup: &Setup,
+    f: usize,
+    reference: &ansatz_datasets::reader::Dataset,
+    big: usize,
+    samples: Range<usize>,
+    truth: &[f64],
+    nu: &[f64],
+    steps: usize,
+    comps: usize,
+    grid: [usize; 2],
+) -> Result<(f64, Vec<f64>), TrainError> {
+    let [ny, nx] = grid;
+    let frame = comps * nx * ny;
+    let fine_grid = [if ny > 1 { ny * big } else { 1 }, nx * big];
+    let run_grid = [if ny > 1 { ny * f } else { 1 }, nx * f];
+    let mut fine = *setup;
+    fine.nx = run_grid[1];
+    fine.ny = run_grid[0];
+    fine.frames = steps;
+    fine.spin_up = 0.0;
+    fine.dt = setup.dt.map(|dt| dt / f as f64);
+    let what = |e: &dyn std::fmt::Display| failed(format!("solver baseline at {f}× resolution: {e}"));
+    let mut to_run = Restrictor::new(fine_grid, big / f, setup.grid_type()).map_err(|e| what(&e))?;
+    let mut to_data = Restrictor::new(run_grid, f, setup.grid_type()).map_err(|e| what(&e))?;
+    let mut starts = vec![];
+    for s in samples.clone() {
+        let mut u = vec![];
+        for field in &reference.fields {
+            let w = reference.read(field, s..s + 1, 0..1).map_err(|e| what(&e))?;
+            u.extend(w.iter().copied());
+        }
+        let mut start = vec![0.0; comps * run_grid[0] * run_grid[1]];
+        to_run.apply(&u, comps, &mut start);
+        starts.push(start);
+    }
+    let started = Instant::now();
+    let solved: Vec<Result<Vec<f64>, String>> = (0..starts.len())
+        .into_par_iter()
+        .map(|i| {
+            trajectory(&fine, &starts[i], nu[i], samples.start + i).map(|t| t.data).map_err(|e| e.to_string())
+        })
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut errs = vec![];
+    let mut p = vec![0.0; frame];
+    for (s, traj) in solved.into_iter().enumerate() {
+        let traj = traj.map_err(|e| what(&e))?;
+        let cf = traj.len() / (steps + 1);
+        for t in 0..steps {
+            to_data.apply(&traj[(t + 1) * cf..(t + 2) * cf], comps, &mut p);
+            let reference = &truth[(s * steps + t) * frame..(s * steps + t + 1) * frame];
+            errs.push(metrics::step_errors(&p, reference).nrmse);
+        }
+    }
+    Ok((seconds, errs))
+}
+
 /// The data's own solver on a reduced-order benchmark (`burgers1d-source`, `diffusion2d`) from the initial
 /// frames, at the data's resolution: its cost, and its error against the data (zero up to storage rounding).
 fn rom_chunk(
@@ -695,6 +762,10 @@ struct Baselines {
     kind: BaselineKind,
     /// Per resolution divisor `r`: seconds and per-sample-step nRMSE so far.
     runs: Vec<(usize, f64, Vec<f64>)>,
+    /// The finer reference the data were restricted from (its grid is `.1` times the data's), and per resolution
+    /// multiplier `f`: seconds and per-sample-step nRMSE so far.
+    reference: Option<(ansatz_datasets::reader::Dataset, usize)>,
+    finer: Vec<(usize, f64, Vec<f64>)>,
 }
 
 impl Baselines {
@@ -714,7 +785,10 @@ impl Baselines {
                 return Ok(Err("the data's parameters do not build its solver: solver baseline skipped"));
             }
             let kind = BaselineKind::Rom { spec: Box::new(spec), params };
-            return Ok(Ok(Self { kind, runs: vec![(1, 0.0, vec![])] }));
+            if opts.reference.is_some() {
+                return Err(bad("--reference: the reduced-order benchmarks have no finer solver baseline"));
+            }
+            return Ok(Ok(Self { kind, runs: vec![(1, 0.0, vec![])], reference: None, finer: vec![] }));
         }
         let (Some(text), Some(nu)) = (&held.generation, &held.nu) else {
             return Ok(Err("no generation_config or nu in the data: solver baseline skipped"));
@@ -727,8 +801,19 @@ impl Baselines {
             .filter(|&r| !(nx % r != 0 || (ny > 1 && ny % r != 0) || nx / r < 8))
             .map(|r| (r, 0.0, vec![]))
             .collect();
+        let (reference, finer) = match &opts.reference {
+            Some(path) => {
+                let (ds, big) = open_reference(path, held, [ny, nx])?;
+                let finer = std::iter::successors(Some(2usize), |f| Some(f * 2))
+                    .take_while(|f| *f <= big)
+                    .map(|f| (f, 0.0, vec![]))
+                    .collect();
+                (Some((ds, big)), finer)
+            }
+            None => (None, vec![]),
+        };
         let kind = BaselineKind::Burgers { setup: Setup::of(&spec), nu: nu[held.range.clone()].to_vec() };
-        Ok(Ok(Self { kind, runs }))
+        Ok(Ok(Self { kind, runs, reference, finer }))
     }
 
     /// Runs every resolution on held-out samples `chunk` (offsets into the held-out range).
@@ -757,21 +842,86 @@ impl Baselines {
             *seconds += t;
             errs.extend(e);
         }
+        if let (Some((ds, big)), BaselineKind::Burgers { setup, nu }) = (&self.reference, &self.kind) {
+            for (f, seconds, errs) in &mut self.finer {
+                progress(chunk.start, held.samples(), &format!("solver at {f}× resolution"));
+                let samples = first..first + chunk.len();
+                let (t, e) = finer_chunk(
+                    setup,
+                    *f,
+                    ds,
+                    *big,
+                    samples,
+                    truth,
+                    &nu[chunk.clone()],
+                    held.steps,
+                    held.channels,
+                    grid,
+                )?;
+                *seconds += t;
+                errs.extend(e);
+            }
+        }
         Ok(())
     }
 
     fn costs(&self, held: &HeldOut) -> Vec<SolverCost> {
         let nx = held.layout.x.len();
-        self.runs
-            .iter()
-            .map(|(r, seconds, errs)| SolverCost {
+        let finer = self.finer.iter().rev().map(|(f, seconds, errs)| SolverCost {
+            fraction: *f as f64,
+            n: nx * f,
+            seconds_per_frame: seconds / (held.samples() * held.steps) as f64,
+            nrmse: Summary::of(errs).mean,
+        });
+        finer
+            .chain(self.runs.iter().map(|(r, seconds, errs)| SolverCost {
                 fraction: 1.0 / *r as f64,
                 n: nx / r,
                 seconds_per_frame: seconds / (held.samples() * held.steps) as f64,
                 nrmse: Summary::of(errs).mean,
-            })
+            }))
             .collect()
     }
+}
+
+/// Opens the finer reference of `held` and checks that the data were restricted from it: the same PDE, fields,
+/// samples and time levels, and a grid a power of two times the data's. Returns it with that factor.
+fn open_reference(
+    path: &Path,
+    held: &HeldOut,
+    grid: [usize; 2],
+) -> Result<(ansatz_datasets::reader::Dataset, usize), TrainError> {
+    let e = |m: String| bad(format!("--reference {}: {m}", path.display()));
+    ansatz_datasets::check::check_file(path).map_err(|er| e(er.to_string()))?;
+    let ds = ansatz_datasets::reader::Dataset::open(path).map_err(|er| e(er.to_string()))?;
+    let layout = ds.layout().map_err(|er| e(er.to_string()))?;
+    if layout.pde != held.layout.pde || ds.fields != held.fields {
+        return Err(e(format!(
+            "{} with fields {:?}, the data are {} with {:?}",
+            layout.pde, ds.fields, held.layout.pde, held.fields
+        )));
+    }
+    if ds.samples < held.range.end || ds.times.len() < held.times {
+        return Err(e(format!(
+            "{} samples and {} time levels, the data need {} and {}",
+            ds.samples,
+            ds.times.len(),
+            held.range.end,
+            held.times
+        )));
+    }
+    let fine = [layout.y.as_ref().map_or(1, |y| y.len()), layout.x.len()];
+    let big = fine[1] / grid[1].max(1);
+    let fits = big >= 2
+        && big.is_power_of_two()
+        && fine[1] == grid[1] * big
+        && (grid[0] == 1 && fine[0] == 1 || fine[0] == grid[0] * big);
+    if !fits {
+        return Err(e(format!(
+            "grid {fine:?} is not a power of two (at least 2) times the data's {grid:?} along every axis"
+        )));
+    }
+    Ok((ds, big))
 }
 
 fn nc<T>(path: &Path, r: Result<T, netcdf::Error>) -> Result<T, TrainError> {

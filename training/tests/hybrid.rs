@@ -17,6 +17,7 @@ use ansatz_training::methods::autoregressive::{Objective, objective};
 use ansatz_training::methods::hybrid::CoarseSolver;
 use ansatz_training::methods::jaws::RegularisationConfig;
 use ansatz_training::model::{self, FrameShape};
+use ansatz_training::rollout::{RolloutOptions, rollout};
 use ansatz_training::trainer::{Quiet, TrainOptions, train};
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
@@ -179,6 +180,19 @@ fn a_short_hybrid_run_learns_and_resumes_exactly() {
     train(&exp, &opts, &SingleProcess, &mut Quiet).unwrap();
     let params = |run: &Path| Checkpoint::load(&run.join("checkpoint.ckpt")).unwrap().params;
     assert_eq!(params(&whole), params(&parts), "the resumed run ends elsewhere");
+
+    // a rollout with each sample's ν, and the solver ladder from the finer reference down to 1/2 of the data
+    let mut opts = RolloutOptions::new(&whole, &data, dir.path().join("report"));
+    opts.reference = Some(dir.path().join("fine.nc"));
+    opts.plots = false;
+    let r = rollout(&opts, &mut |_, _, _| {}).unwrap();
+    let ladder: Vec<(usize, f64)> = r.cost.solver.iter().map(|c| (c.n, c.nrmse)).collect();
+    println!("hybrid rollout nRMSE {:.4}; solvers (n, nRMSE): {ladder:?}", r.nrmse_mean.mean);
+    assert_eq!(ladder.iter().map(|c| c.0).collect::<Vec<_>>(), [32, 16, 8]);
+    // the reference's own solver from its own initial frames reproduces it (up to the f32 storage)
+    assert!(ladder[0].1 < 1e-5, "{ladder:?}");
+    assert!(ladder[1].1 > ladder[0].1 && ladder[2].1 > ladder[1].1, "{ladder:?}");
+    assert!(r.nrmse_mean.mean.is_finite() && r.nrmse_mean.mean < ladder[2].1, "{}", r.nrmse_mean.mean);
 }
 
 /// The mean squared error (normalised units) of the solver alone over two frames from every start of `samples`.
