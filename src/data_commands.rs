@@ -34,8 +34,9 @@ pub struct GenerateArgs {
     /// an exponential source, one trajectory per μ of `parameter.set` = train, interpolation, extrapolation or
     /// uniform; diffusion from random Gaussians); diffusion-sorption (PDEBench's diffusion with Freundlich
     /// sorption, a constant initial value per sample); or a preset: burgers1d-shocks (256 points, small ν, 600
-    /// levels: the data of the JAWS study) or burgers2d-moe (periodic 2D Burgers on 32 × 32 cells, 21 levels:
-    /// the data of the 2D hard-constrained models).
+    /// levels: the data of the JAWS study), burgers2d-moe (periodic 2D Burgers on 32 × 32 cells, 21 levels:
+    /// the data of the 2D hard-constrained models) or kolmogorov-re1000 (Kolmogorov flow at Re = 1000 on 256²
+    /// after a spin-up of 40 time units, 151 levels: the reference of the hybrid benchmark).
     pub pde: String,
     /// A TOML config replacing the embedded default (`configs/<pde>.toml` shows every key).
     #[arg(long)]

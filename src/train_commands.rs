@@ -13,7 +13,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Embedded experiment configurations, by name.
-pub const EMBEDDED: [(&str, &str); 10] = [
+pub const EMBEDDED: [(&str, &str); 12] = [
     ("dymixop-burgers2d", include_str!("../configs/train-dymixop-burgers2d.toml")),
     ("fno-burgers2d", include_str!("../configs/train-fno-burgers2d.toml")),
     ("jaws-fno-burgers1d", include_str!("../configs/train-jaws-fno-burgers1d.toml")),
@@ -24,6 +24,8 @@ pub const EMBEDDED: [(&str, &str); 10] = [
     ("crom-burgers1d", include_str!("../configs/train-crom-burgers1d.toml")),
     ("moe-diffusion-sorption", include_str!("../configs/train-moe-diffusion-sorption.toml")),
     ("moe-burgers2d", include_str!("../configs/train-moe-burgers2d.toml")),
+    ("hybrid-fno-kolmogorov", include_str!("../configs/train-hybrid-fno-kolmogorov.toml")),
+    ("hybrid-dymixop-kolmogorov", include_str!("../configs/train-hybrid-dymixop-kolmogorov.toml")),
 ];
 
 /// Options of `ansatz train`.

@@ -16,9 +16,10 @@ pub const DEFAULTS: [(&str, &str); 3] = [
 ];
 
 /// Embedded presets: a name, the PDE it configures and its config (`ansatz generate <preset>`).
-pub const PRESETS: [(&str, &str, &str); 2] = [
+pub const PRESETS: [(&str, &str, &str); 3] = [
     ("burgers1d-shocks", "burgers1d", include_str!("../../configs/burgers1d-shocks.toml")),
     ("burgers2d-moe", "burgers2d", include_str!("../../configs/burgers2d-moe.toml")),
+    ("kolmogorov-re1000", "navier-stokes2d", include_str!("../../configs/kolmogorov-re1000.toml")),
 ];
 
 /// The PDEs `generate` and `solve` know.
@@ -656,6 +657,18 @@ mod tests {
         let s = load("burgers2d-moe", None, &[], None, None).unwrap();
         assert_eq!((s.pde, s.n, s.frames), (Pde::Burgers2d, 32, 20));
         assert!(s.bc.iter().flatten().all(|b| *b == Boundary::Periodic));
+    }
+
+    #[test]
+    fn the_kolmogorov_preset_is_kochkovs_flow_spun_up() {
+        let s = load("kolmogorov-re1000", None, &[], None, None).unwrap();
+        assert_eq!(
+            (s.pde, s.n, s.frames, s.spin_up, s.nu),
+            (Pde::NavierStokes2d, 256, 150, 40.0, Parameter::Fixed(1e-3))
+        );
+        assert_eq!(s.forcing, Forcing { amplitude: 1.0, wavenumber: 4, drag: 0.1 });
+        let m = load("kolmogorov-re1000", None, &["time.spin_up=-1".into()], None, None).unwrap_err().to_string();
+        assert!(m.contains("time.spin_up"), "{m}");
     }
 
     #[test]

@@ -68,3 +68,37 @@ fn unrunnable_configurations_are_refused() {
     let m = err("navier-stokes2d", &["forcing.strength=1"]);
     assert!(m.contains("strength"), "{m}");
 }
+
+/// A spin-up of T starts the saved levels where a run without one is at T, and a coarsened file holds the
+/// restricted levels with the coarse grid and step in its generation_config.
+#[test]
+fn spin_up_skips_the_transient_and_coarsening_restricts_it() {
+    use ansatz_datasets::generate::solve_sample;
+    let base = ["grid.n=16", "time.save_every=0.1", "time.dt=0.025", "parameters.nu=0.01"].map(String::from);
+    let with = |extra: &[&str]| {
+        let mut sets = base.to_vec();
+        sets.extend(extra.iter().map(|s| s.to_string()));
+        load("navier-stokes2d", None, &sets, Some(1), Some(2)).unwrap()
+    };
+    let plain = solve_sample(&with(&["time.t_end=0.4"]), 0).unwrap().0.data;
+    let spun = solve_sample(&with(&["time.t_end=0.2", "time.spin_up=0.2"]), 0).unwrap().0.data;
+    let frame = 256;
+    let diff = spun[..frame].iter().zip(&plain[2 * frame..3 * frame]).fold(0.0_f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(diff < 1e-10, "level 0 after a spin-up of 0.2 differs from t = 0.2 by {diff:e}");
+    assert!(spun[..frame].iter().zip(&plain[..frame]).any(|(a, b)| (a - b).abs() > 1e-3));
+
+    let dir = tempfile::tempdir().unwrap();
+    let (fine, coarse) = (dir.path().join("fine.nc"), dir.path().join("coarse.nc"));
+    generate(&with(&["time.t_end=0.2"]), &fine, &GenerateOptions::default(), |_, _| {}).unwrap();
+    ansatz_datasets::coarsen::coarsen(&fine, &coarse, 2, false, |_, _| {}).unwrap();
+    let ds = Dataset::open(&coarse).unwrap();
+    assert_eq!(ds.read("omega", 0..1, 0..3).unwrap().shape(), &[1, 3, 8, 8]);
+    let config = ds.text_attribute("generation_config").unwrap();
+    let spec = load("navier-stokes2d", Some(("generation_config", &config)), &[], None, None).unwrap();
+    assert_eq!((spec.n, spec.dt), (8, Some(0.05)));
+    assert!(ds.text_attribute("coarsened_from").is_some_and(|t| t.contains("Fourier truncation")));
+    let again = ansatz_datasets::coarsen::coarsen(&fine, &coarse, 2, false, |_, _| {}).unwrap_err().to_string();
+    assert!(again.contains("exists"), "{again}");
+    let odd = ansatz_datasets::coarsen::coarsen(&fine, &dir.path().join("c3.nc"), 3, false, |_, _| {}).unwrap_err();
+    assert!(odd.to_string().contains("divisible"), "{odd}");
+}

@@ -689,9 +689,7 @@ fn finer_chunk(
     let started = Instant::now();
     let solved: Vec<Result<Vec<f64>, String>> = (0..starts.len())
         .into_par_iter()
-        .map(|i| {
-            trajectory(&fine, &starts[i], nu[i], samples.start + i).map(|t| t.data).map_err(|e| e.to_string())
-        })
+        .map(|i| trajectory(&fine, &starts[i], nu[i], samples.start + i).map(|t| t.data).map_err(|e| e.to_string()))
         .collect();
     let seconds = started.elapsed().as_secs_f64();
     let mut errs = vec![];
