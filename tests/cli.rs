@@ -436,3 +436,60 @@ fn navier_stokes_data_from_the_command_line() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("spectral"), "{err}");
 }
+
+/// `ansatz coarsen`, a hybrid trained on the coarse data, and its rollout with the solver ladder from the fine
+/// reference; refusals name what is wrong.
+#[test]
+fn coarsen_then_train_and_roll_out_a_hybrid() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (fine, coarse, run, report) = (p("fine.nc"), p("coarse.nc"), p("run"), p("report"));
+    let sets =
+        ["--set", "grid.n=32", "--set", "time.t_end=0.6", "--set", "time.save_every=0.1", "--set", "time.dt=0.0125"];
+    let mut a = vec!["generate", "navier-stokes2d", "--samples", "6", "--out", &fine];
+    a.extend(sets);
+    let (code, _, err) = ansatz(&a);
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, err) = ansatz(&["coarsen", &fine, "--factor", "2", "--out", &coarse]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("restricted by 2"), "{stdout}");
+    let (code, _, err) = ansatz(&["coarsen", &fine, "--factor", "3", "--out", &p("c3.nc")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("divisible"), "{err}");
+    let (code, _, err) = ansatz(&["coarsen", &fine, "--factor", "2", "--out", &coarse]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("exists"), "{err}");
+
+    let train = [
+        "train",
+        "hybrid-fno-kolmogorov",
+        "--data",
+        &coarse,
+        "--out",
+        &run,
+        "--set",
+        "training.steps=6",
+        "--set",
+        "schedule.warmup_steps=1",
+        "--set",
+        "training.batch=2",
+        "--set",
+        "model.width=4",
+        "--set",
+        "model.modes=3",
+        "--set",
+        "model.layers=1",
+        "--set",
+        "data.horizon=2",
+    ];
+    let (code, _, err) = ansatz(&train);
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, err) =
+        ansatz(&["rollout", "--run", &run, "--reference", &fine, "--out", &report, "--no-plots", "--steps", "4"]);
+    assert_eq!(code, 0, "{err}");
+    let summary = std::fs::read_to_string(dir.path().join("report/summary.json")).unwrap();
+    assert!(summary.contains("\"n\": 32") && summary.contains("\"n\": 8"), "{stdout}\n{summary}");
+    let (code, _, err) = ansatz(&["rollout", "--run", &run, "--reference", &coarse, "--out", &p("r2"), "--no-plots"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--reference") && err.contains("power of two"), "{err}");
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Where surrogates pay (docs/methods/hybrid.md, docs/results.md): Kolmogorov flow at Re = 1000 (kolmogorov-re1000,
+# a 256² pseudo-spectral reference spun up for 40 time units), restricted to the GRIDS by Fourier truncation.
+#
+# Per coarse grid:
+#  - models: solver-in-the-loop hybrids (the coarse solver + an FNO or DyMixOp correction) and pure surrogates
+#    (the same networks, `hybrid.solver = "none"`), SEEDS each, STEPS optimiser steps;
+#  - rollouts: on the test trajectories over ROLL_STEPS frames from the first test frame;
+#  - the ladder: the plain solver from 256² down to 1/4 of the grid (the first rollout of each grid runs it with
+#    `--reference`), every rung scored on the coarse grid against the same truth.
+#
+# Reported per model: mean nRMSE, correlation time (ρ < 0.9 and 0.8, time units), wall seconds per simulated time
+# unit, the error-matched speed-up against the cheapest rung at least as accurate, the breakeven count.
+#
+#   benches/experiments/hybrid.sh                          # defaults below (hours on 2 cores)
+#   STEPS=200 SEEDS=0 GRIDS=32 OUT=/tmp/hybrid benches/experiments/hybrid.sh
+#
+# Needs Python 3 (ANSATZ_PYTHON, default python3); results in $OUT/results.md; finished runs are skipped on a re-run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ANSATZ=${ANSATZ:-target/release/ansatz}
+PY=${ANSATZ_PYTHON:-python3}
+OUT=${OUT:-experiments/hybrid}
+SEEDS=${SEEDS:-0 1 2}
+GRIDS=${GRIDS:-64 32}
+MODELS=${MODELS:-hybrid-fno hybrid-dymixop fno dymixop}
+STEPS=${STEPS:-1000}
+HORIZON=${HORIZON:-4}
+ROLL_STEPS=${ROLL_STEPS:-150}
+SAMPLES=${SAMPLES:-24}
+[ -x "$ANSATZ" ] || cargo build --release --bin ansatz
+mkdir -p "$OUT"
+
+ref="$OUT/ref256.nc"
+[ -f "$ref" ] || "$ANSATZ" generate kolmogorov-re1000 --samples "$SAMPLES" --out "$ref"
+for n in $GRIDS; do
+  [ -f "$OUT/ref$n.nc" ] || "$ANSATZ" coarsen "$ref" --factor $((256 / n)) --out "$OUT/ref$n.nc"
+done
+
+one() { # model grid seed
+  local m=$1 n=$2 s=$3 run="$OUT/$1-$2-$3" config extra=()
+  case $m in
+    hybrid-fno | fno) config=hybrid-fno-kolmogorov ;;
+    hybrid-dymixop | dymixop) config=hybrid-dymixop-kolmogorov ;;
+    *) echo "unknown model $m"; return 1 ;;
+  esac
+  case $m in hybrid-*) ;; *) extra=(--set hybrid.solver=none) ;; esac
+  # the grid's Fourier modes: at most a third of the points per axis
+  local modes=$((n / 3 < 12 ? n / 3 : 12))
+  if [ ! -f "$run/summary.json" ]; then
+    "$ANSATZ" train "$config" --data "$OUT/ref$n.nc" "${extra[@]}" --set "seed=$s" --set "training.steps=$STEPS" \
+      --set "data.horizon=$HORIZON" --set "model.modes=$modes" --out "$run" --force > "$run.log" 2>&1 ||
+      { echo "failed: training $m on $n² seed $s (see $run.log)"; return 1; }
+  fi
+  local report="$run-rollout" ladder=(--no-baseline)
+  # the solver ladder once per grid (it does not depend on the model)
+  [ -f "$OUT/ladder-$n" ] || [ -f "$report/summary.json" ] || { ladder=(--reference "$ref"); touch "$OUT/ladder-$n"; }
+  if [ ! -f "$report/summary.json" ]; then
+    "$ANSATZ" rollout --run "$run" --data "$OUT/ref$n.nc" --steps "$ROLL_STEPS" "${ladder[@]}" --out "$report" \
+      --force > "$report.log" 2>&1 || { rm -f "$OUT/ladder-$n"; echo "failed: rollout $m $n² seed $s (see $report.log)"; return 1; }
+    [ "${ladder[0]}" = --reference ] && cp "$report/summary.json" "$OUT/ladder-$n.json"
+  fi
+  echo "done $m on $n² seed $s"
+}
+
+for n in $GRIDS; do
+  for s in $SEEDS; do
+    for m in $MODELS; do one "$m" "$n" "$s"; done
+  done
+done
+
+"$PY" - "$OUT" "$GRIDS" "$MODELS" "$SEEDS" <<'EOF'
+import json, os, statistics, sys
+out, grids, models, seeds = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split()
+LEVELS, SPIN_FRAMES = 150, 400  # the preset: 150 frames of 0.1 after a spin-up of 40 time units
+lines = ["# Kolmogorov flow, Re = 1000: hybrids, surrogates and the plain solver", ""]
+def ms(v):
+    v = [x for x in v if x is not None]
+    if not v:
+        return "n/a"
+    m = statistics.mean(v)
+    return f"{m:.3g} ± {statistics.stdev(v):.2g}" if len(v) > 1 else f"{m:.3g}"
+for n in grids:
+    path = os.path.join(out, f"ladder-{n}.json")
+    if not os.path.exists(path):
+        continue
+    ladder = json.load(open(path))
+    dt = ladder["frame_interval"]
+    rungs = ladder["cost"]["solver"]
+    lines += [f"## {n}² (frames every {dt:g}; {ladder['samples']['end'] - ladder['samples']['start']} test trajectories, "
+              f"{ladder['steps']} frames)", "",
+              "| solver | nRMSE on the coarse grid | s per time unit |", "|---|---|---|"]
+    for r in rungs:
+        lines.append(f"| {r['n']}² | {r['nrmse']:.4f} | {r['seconds_per_frame'] / dt:.3g} |")
+    lines += ["", "| model | nRMSE | corr. time ρ<0.9 | corr. time ρ<0.8 | s per time unit | matched solver | "
+              "error-matched speed-up | breakeven rollouts |", "|---|---|---|---|---|---|---|---|"]
+    for m in models:
+        rows = []
+        for s in seeds:
+            p = os.path.join(out, f"{m}-{n}-{s}-rollout", "summary.json")
+            if os.path.exists(p):
+                rows.append(json.load(open(p)))
+        if not rows:
+            continue
+        err = [r["nrmse_mean"]["mean"] for r in rows]
+        c9 = [r["correlation_time_09"]["mean"] * dt for r in rows]
+        c8 = [r["correlation_time_08"]["mean"] * dt for r in rows]
+        cost = [r["cost"]["model_seconds_per_step"] / dt for r in rows]
+        matched, speed, breakeven = [], [], []
+        for r, e in zip(rows, err):
+            ok = [g for g in rungs if g["nrmse"] <= e]
+            best = min(ok, key=lambda g: g["seconds_per_frame"]) if ok else None
+            matched.append(f"{best['n']}²" if best else "none")
+            speed.append(best["seconds_per_frame"] / r["cost"]["model_seconds_per_step"] if best else None)
+            # the data (every training trajectory at the finest rung, its spin-up included) and the training, repaid
+            # per rollout by the time saved against the matched rung
+            finest = max(rungs, key=lambda g: g["n"])
+            run = os.path.join(out, f"{m}-{n}-{seeds[rows.index(r)]}")
+            split = json.load(open(os.path.join(run, "run.json")))["split"]["train"]
+            upfront = json.load(open(os.path.join(run, "summary.json")))["seconds"] + \
+                finest["seconds_per_frame"] * (split["end"] - split["start"]) * (LEVELS + SPIN_FRAMES)
+            saving = (best["seconds_per_frame"] - r["cost"]["model_seconds_per_step"]) * r["steps"] if best else None
+            breakeven.append(upfront / saving if saving and saving > 0 else None)
+        lines.append(f"| {m} | {ms(err)} | {ms(c9)} | {ms(c8)} | {ms(cost)} | {', '.join(matched)} | {ms(speed)} | "
+                     f"{ms(breakeven) if any(b is not None for b in breakeven) else 'never'} |")
+    lines.append("")
+open(os.path.join(out, "results.md"), "w").write("\n".join(lines))
+print("\n".join(lines))
+EOF
