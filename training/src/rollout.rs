@@ -302,6 +302,15 @@ pub struct SolverCost {
     pub seconds_per_frame: f64,
     /// nRMSE against the reference restricted to this grid, mean over samples and steps.
     pub nrmse: f64,
+    /// Steps until the correlation with the reference falls below 0.9 (the horizon if it never does), mean over
+    /// samples.
+    pub correlation_time_09: f64,
+}
+
+/// nRMSE and Pearson correlation of one predicted frame.
+fn nrmse_and_correlation(p: &[f64], reference: &[f64]) -> (f64, f64) {
+    let e = metrics::step_errors(p, reference);
+    (e.nrmse, e.pearson)
 }
 
 /// Cost and the honest speed-up.
@@ -313,8 +322,13 @@ pub struct Cost {
     pub solver: Vec<SolverCost>,
     /// The cheapest solver resolution at least as accurate as the network (mean nRMSE), if any ran.
     pub matched_fraction: Option<f64>,
-    /// Its cost per frame over the network's cost per step.
+    /// Its cost per frame over the network's cost per step. With rungs a factor of 2 apart this is an upper bound:
+    /// a solver between two rungs may match the network's error for less.
     pub error_matched_speedup: Option<f64>,
+    /// The cost of a solver with exactly the network's error, interpolated log–log between the two rungs that
+    /// bracket it (linearly in the error when the accurate rung is exact), over the network's cost per step; none
+    /// when no two rungs bracket the network's error.
+    pub interpolated_speedup: Option<f64>,
     /// Solver cost of the training data plus training time, in seconds.
     pub upfront_seconds: Option<f64>,
     /// Rollouts of this length before the network has paid for its data and training (none if it never does).
@@ -605,7 +619,7 @@ fn solver_chunk(
     steps: usize,
     comps: usize,
     grid: [usize; 2],
-) -> Result<(f64, Vec<f64>), TrainError> {
+) -> Result<(f64, Vec<(f64, f64)>), TrainError> {
     let [ny, nx] = grid;
     let frame = comps * nx * ny;
     let samples = nu.len();
@@ -640,7 +654,7 @@ fn solver_chunk(
         for t in 0..steps {
             let reference = restrict(&truth[(s * steps + t) * frame..(s * steps + t + 1) * frame]);
             let p = &traj[(t + 1) * cf..(t + 2) * cf];
-            errs.push(metrics::step_errors(p, &reference).nrmse);
+            errs.push(nrmse_and_correlation(p, &reference));
         }
     }
     Ok((seconds, errs))
@@ -661,7 +675,7 @@ fn finer_chunk(
     steps: usize,
     comps: usize,
     grid: [usize; 2],
-) -> Result<(f64, Vec<f64>), TrainError> {
+) -> Result<(f64, Vec<(f64, f64)>), TrainError> {
     let [ny, nx] = grid;
     let frame = comps * nx * ny;
     let fine_grid = [if ny > 1 { ny * big } else { 1 }, nx * big];
@@ -700,7 +714,7 @@ fn finer_chunk(
         for t in 0..steps {
             to_data.apply(&traj[(t + 1) * cf..(t + 2) * cf], comps, &mut p);
             let reference = &truth[(s * steps + t) * frame..(s * steps + t + 1) * frame];
-            errs.push(metrics::step_errors(&p, reference).nrmse);
+            errs.push(nrmse_and_correlation(&p, reference));
         }
     }
     Ok((seconds, errs))
@@ -715,7 +729,7 @@ fn rom_chunk(
     truth: &[f64],
     steps: usize,
     frame: usize,
-) -> Result<(f64, Vec<f64>), TrainError> {
+) -> Result<(f64, Vec<(f64, f64)>), TrainError> {
     use ansatz_solvers::prelude::{ExplicitRk, Stepper};
     let samples = initial.len() / frame;
     let np = params.len() / samples.max(1);
@@ -741,7 +755,7 @@ fn rom_chunk(
         let traj = traj.map_err(|e| failed(format!("solver baseline: {e}")))?;
         for t in 0..steps {
             let reference = &truth[(s * steps + t) * frame..(s * steps + t + 1) * frame];
-            errs.push(metrics::step_errors(&traj[t * frame..(t + 1) * frame], reference).nrmse);
+            errs.push(nrmse_and_correlation(&traj[t * frame..(t + 1) * frame], reference));
         }
     }
     Ok((seconds, errs))
@@ -758,12 +772,12 @@ enum BaselineKind {
 /// The solver baselines accumulated over the chunks of a rollout.
 struct Baselines {
     kind: BaselineKind,
-    /// Per resolution divisor `r`: seconds and per-sample-step nRMSE so far.
-    runs: Vec<(usize, f64, Vec<f64>)>,
+    /// Per resolution divisor `r`: seconds and per-sample-step (nRMSE, Pearson correlation) so far.
+    runs: Vec<(usize, f64, Vec<(f64, f64)>)>,
     /// The finer reference the data were restricted from (its grid is `.1` times the data's), and per resolution
     /// multiplier `f`: seconds and per-sample-step nRMSE so far.
     reference: Option<(ansatz_datasets::reader::Dataset, usize)>,
-    finer: Vec<(usize, f64, Vec<f64>)>,
+    finer: Vec<(usize, f64, Vec<(f64, f64)>)>,
 }
 
 impl Baselines {
@@ -865,20 +879,27 @@ impl Baselines {
 
     fn costs(&self, held: &HeldOut) -> Vec<SolverCost> {
         let nx = held.layout.x.len();
-        let finer = self.finer.iter().rev().map(|(f, seconds, errs)| SolverCost {
-            fraction: *f as f64,
-            n: nx * f,
-            seconds_per_frame: seconds / (held.samples() * held.steps) as f64,
-            nrmse: Summary::of(errs).mean,
-        });
-        finer
-            .chain(self.runs.iter().map(|(r, seconds, errs)| SolverCost {
-                fraction: 1.0 / *r as f64,
-                n: nx / r,
-                seconds_per_frame: seconds / (held.samples() * held.steps) as f64,
-                nrmse: Summary::of(errs).mean,
-            }))
-            .collect()
+        let steps = held.steps;
+        let cost = |fraction: f64, n: usize, seconds: f64, errs: &[(f64, f64)]| {
+            let nrmse: Vec<f64> = errs.iter().map(|e| e.0).collect();
+            // per sample: the first step whose correlation falls below 0.9 (the horizon if none does)
+            let corr: Vec<f64> = errs
+                .chunks(steps.max(1))
+                .map(|c| {
+                    let rho: Vec<f64> = c.iter().map(|e| e.1).collect();
+                    first_or_horizon(metrics::first_below(&rho, 0.9), steps)
+                })
+                .collect();
+            SolverCost {
+                fraction,
+                n,
+                seconds_per_frame: seconds / (held.samples() * steps) as f64,
+                nrmse: Summary::of(&nrmse).mean,
+                correlation_time_09: Summary::of(&corr).mean,
+            }
+        };
+        let finer = self.finer.iter().rev().map(|(f, seconds, errs)| cost(*f as f64, nx * f, *seconds, errs));
+        finer.chain(self.runs.iter().map(|(r, seconds, errs)| cost(1.0 / *r as f64, nx / r, *seconds, errs))).collect()
     }
 }
 
@@ -1181,15 +1202,30 @@ fn markdown(s: &RolloutSummary) -> String {
         s.cost.model_seconds_per_step, s.cost.batch
     ));
     if !s.cost.solver.is_empty() {
-        m.push_str("| solver resolution | n | s per sample and frame | nRMSE vs reference |\n|---|---|---|---|\n");
+        m.push_str(
+            "| solver resolution | n | s per sample and frame | nRMSE vs reference | correlation time ρ < 0.9 (steps) |\n\
+             |---|---|---|---|---|\n",
+        );
         for c in &s.cost.solver {
-            m.push_str(&format!("| {} | {} | {:.3e} | {} |\n", c.fraction, c.n, c.seconds_per_frame, f(c.nrmse)));
+            m.push_str(&format!(
+                "| {} | {} | {:.3e} | {} | {:.1} |\n",
+                c.fraction,
+                c.n,
+                c.seconds_per_frame,
+                f(c.nrmse),
+                c.correlation_time_09
+            ));
         }
         match (s.cost.matched_fraction, s.cost.error_matched_speedup) {
             (Some(fr), Some(sp)) => m.push_str(&format!(
-                "\nError-matched speed-up: {sp:.2}× against the solver at {fr} of the data resolution (the cheapest one at least as accurate as the network).\n"
+                "\nError-matched speed-up: {sp:.2}× against the solver at {fr} of the data resolution (the cheapest rung at least as accurate as the network; an upper bound when the rungs are far apart).\n"
             )),
             _ => m.push_str("\nNo solver resolution tried is as inaccurate as the network: no error-matched speed-up.\n"),
+        }
+        if let Some(sp) = s.cost.interpolated_speedup {
+            m.push_str(&format!(
+                "Interpolated between the rungs that bracket the network's error (log–log): {sp:.2}×.\n"
+            ));
         }
         match s.cost.breakeven_rollouts {
             Some(b) => m.push_str(&format!(
@@ -1533,6 +1569,7 @@ fn costs(
         batch: opts.batch.max(1),
         matched_fraction: matched.map(|m| m.fraction),
         error_matched_speedup: matched.map(|m| m.seconds_per_frame / model_seconds_per_step),
+        interpolated_speedup: interpolated_cost(&solver, model_err).map(|c| c / model_seconds_per_step),
         upfront_seconds: upfront,
         breakeven_rollouts: match (upfront, saving) {
             (Some(u), Some(s)) if s > 0.0 => Some(u / s),
@@ -1540,6 +1577,28 @@ fn costs(
         },
         solver,
     }
+}
+
+/// The cost per frame of a solver with error `err`, interpolated between the cheapest rung at least as accurate
+/// and the most accurate rung less accurate than it: log–log, or linear in the error when the accurate rung's
+/// error is zero.
+fn interpolated_cost(solver: &[SolverCost], err: f64) -> Option<f64> {
+    if !err.is_finite() {
+        return None;
+    }
+    let better =
+        solver.iter().filter(|s| s.nrmse <= err).min_by(|a, b| a.seconds_per_frame.total_cmp(&b.seconds_per_frame))?;
+    let worse = solver.iter().filter(|s| s.nrmse > err).min_by(|a, b| a.nrmse.total_cmp(&b.nrmse))?;
+    if worse.seconds_per_frame >= better.seconds_per_frame {
+        return Some(better.seconds_per_frame);
+    }
+    let (ca, cb) = (worse.seconds_per_frame.ln(), better.seconds_per_frame.ln());
+    let t = if better.nrmse > 0.0 {
+        (worse.nrmse.ln() - err.ln()) / (worse.nrmse.ln() - better.nrmse.ln())
+    } else {
+        (worse.nrmse - err) / worse.nrmse
+    };
+    Some((ca + t.clamp(0.0, 1.0) * (cb - ca)).exp())
 }
 
 /// The headline numbers from the per-step curves.
@@ -2046,4 +2105,29 @@ pub fn rollout_model(
     }
     write_html(out, opts, &held, &summary, opts.plots)?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rung(n: usize, seconds: f64, nrmse: f64) -> SolverCost {
+        SolverCost { fraction: n as f64 / 64.0, n, seconds_per_frame: seconds, nrmse, correlation_time_09: 0.0 }
+    }
+
+    /// Log–log between the bracketing rungs, linear in the error next to an exact rung, none outside the ladder.
+    #[test]
+    fn the_interpolated_cost_lies_between_the_bracketing_rungs() {
+        let ladder = [rung(256, 1.0, 0.0), rung(128, 0.1, 0.2), rung(64, 0.01, 0.8), rung(32, 0.001, 1.2)];
+        // half-way in log error between 0.8 and 0.2 is 0.4: half-way in log cost is 0.0316
+        let c = interpolated_cost(&ladder, 0.4).unwrap();
+        assert!((c - 0.1_f64.sqrt() * 0.1).abs() < 1e-12, "{c}");
+        assert!((interpolated_cost(&ladder, 0.8).unwrap() - 0.01).abs() < 1e-15);
+        // between the exact rung and 0.2: linear in the error
+        let c = interpolated_cost(&ladder, 0.1).unwrap();
+        assert!((c - (0.5 * (0.1_f64.ln() + 1.0_f64.ln())).exp()).abs() < 1e-12, "{c}");
+        assert_eq!(interpolated_cost(&ladder, 2.0), None);
+        assert_eq!(interpolated_cost(&ladder, f64::NAN), None);
+        assert_eq!(interpolated_cost(&ladder[1..], 0.1), None);
+    }
 }
