@@ -769,15 +769,19 @@ enum BaselineKind {
     Rom { spec: Box<ansatz_datasets::rom::RomSpec>, params: Vec<f64> },
 }
 
+/// One resolution of the solver ladder: its factor, wall seconds so far, and per-sample-step (nRMSE, Pearson
+/// correlation).
+type Rung = (usize, f64, Vec<(f64, f64)>);
+
 /// The solver baselines accumulated over the chunks of a rollout.
 struct Baselines {
     kind: BaselineKind,
     /// Per resolution divisor `r`: seconds and per-sample-step (nRMSE, Pearson correlation) so far.
-    runs: Vec<(usize, f64, Vec<(f64, f64)>)>,
+    runs: Vec<Rung>,
     /// The finer reference the data were restricted from (its grid is `.1` times the data's), and per resolution
     /// multiplier `f`: seconds and per-sample-step nRMSE so far.
     reference: Option<(ansatz_datasets::reader::Dataset, usize)>,
-    finer: Vec<(usize, f64, Vec<(f64, f64)>)>,
+    finer: Vec<Rung>,
 }
 
 impl Baselines {
