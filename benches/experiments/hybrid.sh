@@ -16,6 +16,8 @@
 #   STEPS=200 SEEDS=0 GRIDS=32 OUT=/tmp/hybrid benches/experiments/hybrid.sh
 #
 # Needs Python 3 (ANSATZ_PYTHON, default python3); results in $OUT/results.md; finished runs are skipped on a re-run.
+# SUMMARY_ONLY=1 only tabulates the MODELS × GRIDS × SEEDS rollouts already in $OUT (any run named
+# MODEL-GRID-SEED with a MODEL-GRID-SEED-rollout report).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ANSATZ=${ANSATZ:-target/release/ansatz}
@@ -63,11 +65,13 @@ one() { # model grid seed
   echo "done $m on $n² seed $s"
 }
 
-for n in $GRIDS; do
-  for s in $SEEDS; do
-    for m in $MODELS; do one "$m" "$n" "$s"; done
+if [ "${SUMMARY_ONLY:-0}" != 1 ]; then
+  for n in $GRIDS; do
+    for s in $SEEDS; do
+      for m in $MODELS; do one "$m" "$n" "$s"; done
+    done
   done
-done
+fi
 
 "$PY" - "$OUT" "$GRIDS" "$MODELS" "$SEEDS" <<'EOF'
 import json, math, os, statistics, sys
