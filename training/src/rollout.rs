@@ -1562,18 +1562,23 @@ fn costs(
         .filter(|s| s.nrmse <= model_err || s.fraction == 1.0 && !model_err.is_finite())
         .min_by(|a, b| a.seconds_per_frame.total_cmp(&b.seconds_per_frame))
         .filter(|_| model_err.is_finite());
-    let full = solver.iter().find(|s| s.fraction == 1.0);
+    // the data were generated at the finest rung: the reference's resolution when one was given
+    let full = solver.iter().max_by(|a, b| a.fraction.total_cmp(&b.fraction));
     let upfront = full.and_then(|f| {
         let train_frames = (prov.train_samples * (held.times - 1)) as f64;
         training_seconds(&opts.run).map(|t| t + f.seconds_per_frame * train_frames)
     });
-    let saving = matched.map(|m| (m.seconds_per_frame - model_seconds_per_step) * steps as f64);
+    // the time saved per rollout against a solver of the network's error: interpolated between rungs where two
+    // bracket it, else the matched rung
+    let interpolated = interpolated_cost(&solver, model_err);
+    let saving =
+        interpolated.or(matched.map(|m| m.seconds_per_frame)).map(|c| (c - model_seconds_per_step) * steps as f64);
     Cost {
         model_seconds_per_step,
         batch: opts.batch.max(1),
         matched_fraction: matched.map(|m| m.fraction),
         error_matched_speedup: matched.map(|m| m.seconds_per_frame / model_seconds_per_step),
-        interpolated_speedup: interpolated_cost(&solver, model_err).map(|c| c / model_seconds_per_step),
+        interpolated_speedup: interpolated.map(|c| c / model_seconds_per_step),
         upfront_seconds: upfront,
         breakeven_rollouts: match (upfront, saving) {
             (Some(u), Some(s)) if s > 0.0 => Some(u / s),
