@@ -134,7 +134,10 @@ for n in grids:
             split = json.load(open(os.path.join(run, "run.json")))["split"]["train"]
             upfront = json.load(open(os.path.join(run, "summary.json")))["seconds"] + \
                 finest["seconds_per_frame"] * (split["end"] - split["start"]) * (LEVELS + SPIN_FRAMES)
-            saving = (best["seconds_per_frame"] - r["cost"]["model_seconds_per_step"]) * r["steps"] if best else None
+            # against a solver of the model's error: interpolated where two rungs bracket it, else the matched rung
+            target = interp[-1] * r["cost"]["model_seconds_per_step"] if interp[-1] is not None else \
+                (best["seconds_per_frame"] if best else None)
+            saving = (target - r["cost"]["model_seconds_per_step"]) * r["steps"] if target is not None else None
             breakeven.append(upfront / saving if saving and saving > 0 else None)
         lines.append(f"| {m} | {ms(err)} | {ms(c9)} | {ms(c8)} | {ms(cost)} | {', '.join(matched)} | {ms(speed)} | {ms(interp)} | "
                      f"{ms(breakeven) if any(b is not None for b in breakeven) else 'never'} |")
