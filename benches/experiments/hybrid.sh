@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Where surrogates pay (docs/methods/hybrid.md, docs/results.md): Kolmogorov flow at Re = 1000 (kolmogorov-re1000,
-# a 256² pseudo-spectral reference spun up for 40 time units), restricted to the GRIDS by Fourier truncation.
+# a 256² pseudo-spectral reference spun up for 40 time units), restricted to the GRIDS by Fourier truncation; or,
+# with PROBLEM=burgers, periodic 2D Burgers at ν = 10⁻³ on 256² finite-volume cells, restricted by cell averages
+# (the hybrids then take HYBRID_SUBSTEPS solver steps per frame).
 #
 # Per coarse grid:
 #  - models: solver-in-the-loop hybrids (the coarse solver + an FNO or DyMixOp correction) and pure surrogates
@@ -30,11 +32,22 @@ STEPS=${STEPS:-1000}
 HORIZON=${HORIZON:-4}
 ROLL_STEPS=${ROLL_STEPS:-150}
 SAMPLES=${SAMPLES:-24}
+PROBLEM=${PROBLEM:-kolmogorov}
 [ -x "$ANSATZ" ] || cargo build --release --bin ansatz
 mkdir -p "$OUT"
 
 ref="$OUT/ref256.nc"
-[ -f "$ref" ] || "$ANSATZ" generate kolmogorov-re1000 --samples "$SAMPLES" --out "$ref"
+case $PROBLEM in
+  kolmogorov) [ -f "$ref" ] || "$ANSATZ" generate kolmogorov-re1000 --samples "$SAMPLES" --out "$ref"
+    LEVELS=150 SPIN_FRAMES=400 ;;
+  burgers)
+    # periodic 2D Burgers at ν = 10⁻³ (MUSCL finite volumes, SSP-RK3 at a fixed step), 256² cells, 50 frames to t = 1
+    [ -f "$ref" ] || "$ANSATZ" generate burgers2d --samples "$SAMPLES" --set grid.n=256 --set nu=0.001 \
+      --set time.dt=0.001 --out "$ref"
+    LEVELS=50 SPIN_FRAMES=0 ;;
+  *) echo "PROBLEM is kolmogorov or burgers"; exit 2 ;;
+esac
+export LEVELS SPIN_FRAMES
 for n in $GRIDS; do
   [ -f "$OUT/ref$n.nc" ] || "$ANSATZ" coarsen "$ref" --factor $((256 / n)) --out "$OUT/ref$n.nc"
 done
@@ -47,6 +60,7 @@ one() { # model grid seed
     *) echo "unknown model $m"; return 1 ;;
   esac
   case $m in hybrid-*) ;; *) extra=(--set hybrid.solver=none) ;; esac
+  [ -n "${HYBRID_SUBSTEPS:-}" ] && extra+=(--set "hybrid.substeps=$HYBRID_SUBSTEPS")
   # the grid's Fourier modes: at most a third of the points per axis
   local modes=$((n / 3 < 12 ? n / 3 : 12))
   if [ ! -f "$run/summary.json" ]; then
@@ -73,11 +87,13 @@ if [ "${SUMMARY_ONLY:-0}" != 1 ]; then
   done
 fi
 
-"$PY" - "$OUT" "$GRIDS" "$MODELS" "$SEEDS" <<'EOF'
+PROBLEM=$PROBLEM "$PY" - "$OUT" "$GRIDS" "$MODELS" "$SEEDS" <<'EOF'
 import json, math, os, statistics, sys
 out, grids, models, seeds = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split()
-LEVELS, SPIN_FRAMES = 150, 400  # the preset: 150 frames of 0.1 after a spin-up of 40 time units
-lines = ["# Kolmogorov flow, Re = 1000: hybrids, surrogates and the plain solver", ""]
+# frames per training trajectory and the spin-up in frames, charged to the data at the finest rung
+LEVELS, SPIN_FRAMES = int(os.environ["LEVELS"]), int(os.environ["SPIN_FRAMES"])
+title = {"kolmogorov": "Kolmogorov flow, Re = 1000", "burgers": "periodic 2D Burgers, ν = 10⁻³"}
+lines = [f"# {title.get(os.environ.get('PROBLEM', ''), '')}: hybrids, surrogates and the plain solver", ""]
 def ms(v):
     v = [x for x in v if x is not None]
     if not v:
