@@ -274,28 +274,31 @@ fn stable_step(setup: &Setup, u0: &[f64], nu: f64) -> Result<f64> {
     })
 }
 
-/// Internal steps per saved level and the step itself, from the setup's fixed `dt` or a stable step `stable`.
-pub fn steps_per_frame(setup: &Setup, stable: f64) -> (usize, f64) {
-    let target = setup.dt.unwrap_or(stable);
-    let k = (setup.save_every / target * (1.0 - 1e-12)).ceil().max(1.0) as usize;
-    (k, setup.save_every / k as f64)
+/// The fewest steps of at most `target` that divide `interval`, and the step itself.
+pub fn steps_per_interval(interval: f64, target: f64) -> (usize, f64) {
+    let k = (interval / target * (1.0 - 1e-12)).ceil().max(1.0) as usize;
+    (k, interval / k as f64)
 }
 
 /// Solves one trajectory from `u0` (layout `(component, space)`) with viscosity `nu`. `sample` only labels
 /// errors.
 pub fn trajectory(setup: &Setup, u0: &[f64], nu: f64, sample: usize) -> Result<Trajectory> {
-    let (k, dt) = steps_per_frame(setup, stable_step(setup, u0, nu)?);
+    // the setup's fixed step, or the stable step of the initial state
+    let target = match setup.dt {
+        Some(dt) => dt,
+        None => stable_step(setup, u0, nu)?,
+    };
+    let (k, dt) = steps_per_interval(setup.save_every, target);
     let s = stepper(setup, nu, dt)?;
+    let mut u = u0.to_vec();
     if setup.spin_up > 0.0 {
-        let mut u = u0.to_vec();
         let steps = (setup.spin_up / dt * (1.0 - 1e-12)).ceil() as usize;
         s.advance(&mut u, steps, &mut s.work());
         if u.iter().any(|x| !x.is_finite()) {
             return Err(DatasetError::Blowup { sample, step: steps, time: steps as f64 * dt });
         }
-        return Ok(Trajectory { data: run(&s, &u, setup, k, sample)?, dt });
     }
-    Ok(Trajectory { data: run(&s, u0, setup, k, sample)?, dt })
+    Ok(Trajectory { data: run(&s, &u, setup, k, sample)?, dt })
 }
 
 /// Sample `i` of a spec: its ν, its initial condition, its trajectory. Depends only on `(spec.seed, i)`.

@@ -127,6 +127,15 @@ impl DataFiles {
         &self.shards[0].ds
     }
 
+    /// The per-sample variable `name` of every complete sample, shards in order.
+    pub fn parameter(&self, name: &str) -> Result<Vec<f64>, ansatz_datasets::DatasetError> {
+        let mut all = Vec::with_capacity(self.samples);
+        for shard in &self.shards {
+            all.extend(shard.ds.parameter(name)?.into_iter().take(shard.samples));
+        }
+        Ok(all)
+    }
+
     /// Grid sizes, slowest axis first.
     pub fn space(&self) -> Vec<usize> {
         let ds = self.head();

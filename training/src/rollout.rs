@@ -605,9 +605,39 @@ impl Curves {
     }
 }
 
-/// The reference solver at `1/r` of the resolution on samples started from `initial`, scored against `truth`:
-/// the wall seconds of the solves and the nRMSE of every sample and step (the report averages them over all
-/// chunks).
+/// Solves every start with `setup` (samples in parallel; only the solves are timed, with `what` naming the rung
+/// in errors) and scores each stored frame: `score(s, t, frame)` for sample `s` at step `t + 1`. Returns the wall
+/// seconds and the (nRMSE, Pearson correlation) of every sample and step.
+#[allow(clippy::too_many_arguments)]
+fn solve_and_score(
+    setup: &Setup,
+    starts: &[Vec<f64>],
+    nu: &[f64],
+    first: usize,
+    steps: usize,
+    what: &str,
+    mut score: impl FnMut(usize, usize, &[f64]) -> (f64, f64),
+) -> Result<(f64, Vec<(f64, f64)>), TrainError> {
+    let started = Instant::now();
+    let solved: Vec<Result<Vec<f64>, String>> = (0..starts.len())
+        .into_par_iter()
+        .map(|s| trajectory(setup, &starts[s], nu[s], first + s).map(|t| t.data).map_err(|e| e.to_string()))
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut errs = vec![];
+    for (s, traj) in solved.into_iter().enumerate() {
+        let traj = traj.map_err(|e| failed(format!("solver baseline at {what} resolution: {e}")))?;
+        let cf = traj.len() / (steps + 1);
+        for t in 0..steps {
+            errs.push(score(s, t, &traj[(t + 1) * cf..(t + 2) * cf]));
+        }
+    }
+    Ok((seconds, errs))
+}
+
+/// The reference solver at `1/r` of the resolution on samples started from `initial`, scored against `truth`
+/// restricted to its grid: the wall seconds of the solves and the (nRMSE, correlation) of every sample and step
+/// (the report averages them over all chunks).
 #[allow(clippy::too_many_arguments)]
 fn solver_chunk(
     setup: &Setup,
@@ -622,7 +652,6 @@ fn solver_chunk(
 ) -> Result<(f64, Vec<(f64, f64)>), TrainError> {
     let [ny, nx] = grid;
     let frame = comps * nx * ny;
-    let samples = nu.len();
     let mut coarse = *setup;
     coarse.nx = nx / r;
     coarse.ny = if ny > 1 { ny / r } else { 1 };
@@ -631,47 +660,37 @@ fn solver_chunk(
     // same CFL number)
     coarse.spin_up = 0.0;
     coarse.dt = setup.dt.map(|dt| dt * r as f64);
+    let what = format!("1/{r}");
     // Fourier truncation on collocation grids, r×r block means on cell-centred ones
     let mut rs = Restrictor::new(grid, r, setup.grid_type())
-        .map_err(|e| failed(format!("solver baseline at 1/{r} resolution: {e}")))?;
+        .map_err(|e| failed(format!("solver baseline at {what} resolution: {e}")))?;
     let [cy, cx] = rs.coarse_grid();
-    let mut restrict = |f: &[f64]| {
-        let mut out = vec![0.0; comps * cy * cx];
-        rs.apply(f, comps, &mut out);
-        out
-    };
-    let starts: Vec<Vec<f64>> = (0..samples).map(|s| restrict(&initial[s * frame..(s + 1) * frame])).collect();
-    let started = Instant::now();
-    let solved: Vec<Result<Vec<f64>, String>> = (0..samples)
-        .into_par_iter()
-        .map(|s| trajectory(&coarse, &starts[s], nu[s], first + s).map(|t| t.data).map_err(|e| e.to_string()))
+    let mut restricted = vec![0.0; comps * cy * cx];
+    let starts: Vec<Vec<f64>> = initial
+        .chunks(frame)
+        .map(|f| {
+            rs.apply(f, comps, &mut restricted);
+            restricted.clone()
+        })
         .collect();
-    let seconds = started.elapsed().as_secs_f64();
-    let mut errs = vec![];
-    for (s, traj) in solved.into_iter().enumerate() {
-        let traj = traj.map_err(|e| failed(format!("solver baseline at 1/{r} resolution: {e}")))?;
-        let cf = traj.len() / (steps + 1);
-        for t in 0..steps {
-            let reference = restrict(&truth[(s * steps + t) * frame..(s * steps + t + 1) * frame]);
-            let p = &traj[(t + 1) * cf..(t + 2) * cf];
-            errs.push(nrmse_and_correlation(p, &reference));
-        }
-    }
-    Ok((seconds, errs))
+    solve_and_score(&coarse, &starts, nu, first, steps, &what, |s, t, p| {
+        rs.apply(&truth[(s * steps + t) * frame..(s * steps + t + 1) * frame], comps, &mut restricted);
+        nrmse_and_correlation(p, &restricted)
+    })
 }
 
-/// The reference solver at `f` times the data resolution on held-out samples `samples` (global indices of the
-/// finer `reference` file, whose grid is `big` times the data's): started from the reference's initial frames
-/// restricted to the solver's grid, and scored on the data's grid (its output restricted by `f`) against `truth`.
+/// The reference solver at `f` times the data resolution, started from `fine_initial` (the held-out samples'
+/// initial frames on the finer reference's grid, `big` times the data's) restricted to its grid, and scored on
+/// the data's grid (its output restricted by `f`) against `truth`.
 #[allow(clippy::too_many_arguments)]
 fn finer_chunk(
     setup: &Setup,
     f: usize,
-    reference: &ansatz_datasets::reader::Dataset,
+    fine_initial: &[f64],
     big: usize,
-    samples: Range<usize>,
     truth: &[f64],
     nu: &[f64],
+    first: usize,
     steps: usize,
     comps: usize,
     grid: [usize; 2],
@@ -686,38 +705,35 @@ fn finer_chunk(
     fine.frames = steps;
     fine.spin_up = 0.0;
     fine.dt = setup.dt.map(|dt| dt / f as f64);
-    let what = |e: &dyn std::fmt::Display| failed(format!("solver baseline at {f}× resolution: {e}"));
-    let mut to_run = Restrictor::new(fine_grid, big / f, setup.grid_type()).map_err(|e| what(&e))?;
-    let mut to_data = Restrictor::new(run_grid, f, setup.grid_type()).map_err(|e| what(&e))?;
-    let mut starts = vec![];
-    for s in samples.clone() {
-        let mut u = vec![];
-        for field in &reference.fields {
-            let w = reference.read(field, s..s + 1, 0..1).map_err(|e| what(&e))?;
+    let what = format!("{f}×");
+    let err = |e: &dyn std::fmt::Display| failed(format!("solver baseline at {what} resolution: {e}"));
+    let mut to_run = Restrictor::new(fine_grid, big / f, setup.grid_type()).map_err(|e| err(&e))?;
+    let mut to_data = Restrictor::new(run_grid, f, setup.grid_type()).map_err(|e| err(&e))?;
+    let starts: Vec<Vec<f64>> = fine_initial
+        .chunks(comps * fine_grid[0] * fine_grid[1])
+        .map(|u| {
+            let mut start = vec![0.0; comps * run_grid[0] * run_grid[1]];
+            to_run.apply(u, comps, &mut start);
+            start
+        })
+        .collect();
+    let mut p = vec![0.0; frame];
+    solve_and_score(&fine, &starts, nu, first, steps, &what, |s, t, out| {
+        to_data.apply(out, comps, &mut p);
+        nrmse_and_correlation(&p, &truth[(s * steps + t) * frame..(s * steps + t + 1) * frame])
+    })
+}
+
+/// The initial frames `(field, space)` of `samples` of the finer reference, one after another.
+fn reference_initial(ds: &ansatz_datasets::reader::Dataset, samples: Range<usize>) -> Result<Vec<f64>, TrainError> {
+    let mut u = vec![];
+    for s in samples {
+        for field in &ds.fields {
+            let w = ds.read(field, s..s + 1, 0..1).map_err(|e| failed(format!("--reference: {e}")))?;
             u.extend(w.iter().copied());
         }
-        let mut start = vec![0.0; comps * run_grid[0] * run_grid[1]];
-        to_run.apply(&u, comps, &mut start);
-        starts.push(start);
     }
-    let started = Instant::now();
-    let solved: Vec<Result<Vec<f64>, String>> = (0..starts.len())
-        .into_par_iter()
-        .map(|i| trajectory(&fine, &starts[i], nu[i], samples.start + i).map(|t| t.data).map_err(|e| e.to_string()))
-        .collect();
-    let seconds = started.elapsed().as_secs_f64();
-    let mut errs = vec![];
-    let mut p = vec![0.0; frame];
-    for (s, traj) in solved.into_iter().enumerate() {
-        let traj = traj.map_err(|e| what(&e))?;
-        let cf = traj.len() / (steps + 1);
-        for t in 0..steps {
-            to_data.apply(&traj[(t + 1) * cf..(t + 2) * cf], comps, &mut p);
-            let reference = &truth[(s * steps + t) * frame..(s * steps + t + 1) * frame];
-            errs.push(nrmse_and_correlation(&p, reference));
-        }
-    }
-    Ok((seconds, errs))
+    Ok(u)
 }
 
 /// The data's own solver on a reduced-order benchmark (`burgers1d-source`, `diffusion2d`) from the initial
@@ -859,17 +875,18 @@ impl Baselines {
             errs.extend(e);
         }
         if let (Some((ds, big)), BaselineKind::Burgers { setup, nu }) = (&self.reference, &self.kind) {
+            // read once for every finer rung
+            let fine_initial = reference_initial(ds, first..first + chunk.len())?;
             for (f, seconds, errs) in &mut self.finer {
                 progress(chunk.start, held.samples(), &format!("solver at {f}× resolution"));
-                let samples = first..first + chunk.len();
                 let (t, e) = finer_chunk(
                     setup,
                     *f,
-                    ds,
+                    &fine_initial,
                     *big,
-                    samples,
                     truth,
                     &nu[chunk.clone()],
+                    first,
                     held.steps,
                     held.channels,
                     grid,
@@ -1374,23 +1391,15 @@ impl HeldOut {
                 ds.times.len()
             )));
         }
-        let mut nu: Option<Vec<f64>> = Some(vec![]);
-        for shard in &files.shards {
-            match (nu.as_mut(), shard.ds.parameter("nu")) {
-                (Some(all), Ok(v)) => all.extend(v),
-                _ => nu = None,
-            }
-        }
+        let nu = files.parameter("nu").ok();
         let names = model.parameter_names();
         let mut columns = vec![];
         for name in &names {
-            let mut all = vec![];
-            for shard in &files.shards {
-                all.extend(shard.ds.parameter(name).map_err(|_| {
+            columns.push(
+                files.parameter(name).map_err(|_| {
                     bad(format!("{}: no per-sample `{name}`, which the model needs", opts.data.display()))
-                })?);
-            }
-            columns.push(all);
+                })?,
+            );
         }
         let params = (0..files.samples).flat_map(|s| columns.iter().map(move |c| c[s])).collect();
         let generation = ds.text_attribute("generation_config");

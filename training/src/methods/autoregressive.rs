@@ -214,12 +214,7 @@ fn prepare(
     let (fields, times, space) = (ds.fields.clone(), ds.times.len(), files.space());
     let generation_config = ds.text_attribute("generation_config");
     let nu = if exp.hybrid.enabled() {
-        let mut nu = vec![];
-        for shard in &files.shards {
-            let v = shard.ds.parameter("nu").map_err(|e| bad(format!("a hybrid needs ν per sample: {e}")))?;
-            nu.extend(v.into_iter().take(shard.samples));
-        }
-        nu
+        files.parameter("nu").map_err(|e| bad(format!("a hybrid needs ν per sample: {e}")))?
     } else {
         vec![]
     };

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use ansatz_datasets::generate::{AnyStepper, Setup, stepper};
+use ansatz_datasets::generate::{AnyStepper, Setup, stepper, steps_per_interval};
 use ansatz_operators::bridge::{BridgeReport, steps_each};
 use ansatz_solvers::integrate::{AdjointStrategy, StoreAll};
 use burn::prelude::*;
@@ -66,7 +66,7 @@ impl CoarseSolver {
             return Err(bad("a hybrid needs at least two stored time levels"));
         }
         let substeps = match (config.substeps, setup.dt) {
-            (0, Some(dt)) => (frame_interval / dt * (1.0 - 1e-12)).ceil().max(1.0) as usize,
+            (0, Some(dt)) => steps_per_interval(frame_interval, dt).0,
             (0, None) => {
                 return Err(bad(
                     "the data were generated with a CFL step: set `hybrid.substeps` (solver steps per stored frame)",
