@@ -20,8 +20,10 @@ pub const EMBEDDED: [(&str, &str); 2] = [
 #[derive(Debug, Subcommand)]
 pub enum PrecondCommand {
     /// Train the deep conjugate direction method's network on Ritz right-hand sides (`ansatz generate
-    /// ritz-poisson2d|ritz-poisson3d` makes them), unsupervised on the line-search residual; data parallel
-    /// under mpirun. Writes a run directory with the configuration, checkpoints and CSV/JSONL metrics.
+    /// ritz-poisson2d|ritz-poisson3d` makes them), without labels, on the error left by one line search along the
+    /// network's direction (energy norm by default, or the reference's residual: `training.loss`); the
+    /// multilevel network by default, or the reference's residual CNN (`model.kind`); data parallel under
+    /// mpirun. Writes a run directory with the configuration, checkpoints and CSV/JSONL metrics.
     Train(PrecondTrainArgs),
     /// Write the trained network of a run directory as one self-contained, versioned, checksummed file (weights,
     /// network description, vector ordering, normalisation; data only, never code).

@@ -29,8 +29,8 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::DType;
 use burn::tensor::activation::relu;
-use burn::tensor::module::{conv2d, conv3d};
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{conv_transpose2d, conv_transpose3d, conv2d, conv3d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
 use crate::init::Init;
 
@@ -62,6 +62,13 @@ pub struct DcdmConfig {
     /// `A⁻¹` (twice the work per application).
     #[config(default = true)]
     pub odd: bool,
+    /// The symmetric positive definite multilevel network instead of the residual CNN (see [`Multilevel`]).
+    /// It uses `channels`, `levels` and `convs` and ignores the pairs and `odd` (it is linear, hence odd).
+    #[config(default = false)]
+    pub multilevel: bool,
+    /// Convolutions per encoder of the multilevel network (the first 1 → c, the others c → c).
+    #[config(default = 2)]
+    pub convs: usize,
 }
 
 impl DcdmConfig {
@@ -74,6 +81,37 @@ impl DcdmConfig {
             return Err("channels must be at least 1".into());
         }
         let c = self.channels;
+        if self.multilevel {
+            if self.convs == 0 {
+                return Err("convs must be at least 1".into());
+            }
+            let encoder = |init: &mut Init| -> Vec<LinearConv> {
+                (0..self.convs).map(|i| LinearConv::new(if i == 0 { 1 } else { c }, c, self.dims, init)).collect()
+            };
+            let fine = encoder(init);
+            let coarse = encoder(init);
+            let scalar =
+                |v: f64| Param::from_tensor(Tensor::<1>::ones([1], (init.device(), init.dtype())).mul_scalar(v));
+            let multilevel = Multilevel {
+                fine,
+                coarse,
+                log_gain: scalar(((1usize << (self.dims + 2)) as f64).ln()),
+                log_floor: scalar(1e-2f64.ln()),
+            };
+            return Ok(DcdmNet {
+                input: None,
+                fine: vec![],
+                coarse: vec![],
+                post: vec![],
+                levels: None,
+                out_weight: None,
+                out_bias: None,
+                multilevel: Some(multilevel),
+                depth: self.levels,
+                dims: self.dims,
+                odd: false,
+            });
+        }
         let pairs = |n: usize, init: &mut Init| -> Vec<ResidualPair> {
             (0..n).map(|_| ResidualPair::new(c, self.dims, init)).collect()
         };
@@ -91,14 +129,15 @@ impl DcdmConfig {
         };
         let a = 1.0 / (c as f64).sqrt();
         Ok(DcdmNet {
-            input,
+            input: Some(input),
             fine,
             coarse,
             post,
             levels,
             depth: self.levels,
-            out_weight: Param::from_tensor(init.uniform([c], -a, a)),
-            out_bias: Param::from_tensor(init.uniform([1], -a, a)),
+            out_weight: Some(Param::from_tensor(init.uniform([c], -a, a))),
+            out_bias: Some(Param::from_tensor(init.uniform([1], -a, a))),
+            multilevel: None,
             dims: self.dims,
             odd: self.odd,
         })
@@ -108,6 +147,9 @@ impl DcdmConfig {
     pub fn parameters(&self) -> usize {
         let taps = if self.dims == 3 { 27 } else { 9 };
         let c = self.channels;
+        if self.multilevel {
+            return 2 * (taps * c + self.convs.saturating_sub(1) * taps * c * c) + 2;
+        }
         let conv = c * c * taps + c;
         let shared = if self.levels == 1 { 0 } else { 2 * 2 * conv * self.level_pairs + 1 };
         (c * taps + c) + 2 * conv * (self.fine_pairs + self.coarse_pairs + self.post_pairs) + shared + c + 1
@@ -136,20 +178,127 @@ impl Conv {
 
     /// `[b, c_in, nz, ny, nx] → [b, c_out, nz, ny, nx]`.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
-        let [cout, cin, kz, ky, kx] = self.weight.dims();
-        let [b, _, nz, ny, nx] = x.dims();
-        if kz == 1 {
-            debug_assert_eq!(nz, 1, "a 2D convolution takes nz = 1");
-            let w = self.weight.val().reshape([cout, cin, ky, kx]);
-            let y = conv2d(
-                x.reshape([b, cin, ny, nx]),
-                w,
-                Some(self.bias.val()),
-                ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
-            );
-            y.reshape([b, cout, 1, ny, nx])
-        } else {
-            conv3d(x, self.weight.val(), Some(self.bias.val()), ConvOptions::new([1, 1, 1], [1, 1, 1], [1, 1, 1], 1))
+        convolve(self.weight.val(), Some(self.bias.val()), x)
+    }
+}
+
+/// The zero-padded 3×3 (`kz = 1`) or 3×3×3 convolution of `x` `[b, c_in, nz, ny, nx]` with `weight`
+/// `[c_out, c_in, kz, 3, 3]`.
+fn convolve(weight: Tensor<5>, bias: Option<Tensor<1>>, x: Tensor<5>) -> Tensor<5> {
+    let [cout, cin, kz, ky, kx] = weight.dims();
+    let [b, _, nz, ny, nx] = x.dims();
+    if kz == 1 {
+        debug_assert_eq!(nz, 1, "a 2D convolution takes nz = 1");
+        let w = weight.reshape([cout, cin, ky, kx]);
+        let y = conv2d(x.reshape([b, cin, ny, nx]), w, bias, ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
+        y.reshape([b, cout, 1, ny, nx])
+    } else {
+        conv3d(x, weight, bias, ConvOptions::new([1, 1, 1], [1, 1, 1], [1, 1, 1], 1))
+    }
+}
+
+/// The adjoint of [`convolve`] without bias: `[b, c_out, nz, ny, nx] → [b, c_in, nz, ny, nx]`.
+fn convolve_adjoint(weight: Tensor<5>, y: Tensor<5>) -> Tensor<5> {
+    let [cout, cin, kz, ky, kx] = weight.dims();
+    let [b, _, _, ny, nx] = y.dims();
+    if kz == 1 {
+        let w = weight.reshape([cout, cin, ky, kx]);
+        let x = conv_transpose2d(
+            y.reshape([b, cout, ny, nx]),
+            w,
+            None,
+            ConvTransposeOptions::new([1, 1], [1, 1], [0, 0], [1, 1], 1),
+        );
+        x.reshape([b, cin, 1, ny, nx])
+    } else {
+        conv_transpose3d(y, weight, None, ConvTransposeOptions::new([1, 1, 1], [1, 1, 1], [0, 0, 0], [1, 1, 1], 1))
+    }
+}
+
+/// A bias-free 3×3 or 3×3×3 convolution with zero padding, and its adjoint.
+#[derive(Module, Debug)]
+pub struct LinearConv {
+    /// `[c_out, c_in, kz, 3, 3]`, `kz = 1` in 2D.
+    pub weight: Param<Tensor<5>>,
+}
+
+impl LinearConv {
+    /// Weights uniform in ±1/√(c_in · taps).
+    fn new(cin: usize, cout: usize, dims: usize, init: &mut Init) -> Self {
+        let kz = if dims == 3 { 3 } else { 1 };
+        let a = 1.0 / ((cin * kz * 9) as f64).sqrt();
+        Self { weight: Param::from_tensor(init.uniform([cout, cin, kz, 3, 3], -a, a)) }
+    }
+
+    fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        convolve(self.weight.val(), None, x)
+    }
+
+    fn adjoint(&self, y: Tensor<5>) -> Tensor<5> {
+        convolve_adjoint(self.weight.val(), y)
+    }
+}
+
+/// The symmetric positive definite multilevel network, our alternative to the residual CNN:
+///
+/// ```text
+/// f(x) = ε x + E_fᵀ E_f x + Σ_{l=1}^{L} γ^l P_lᵀ E_cᵀ E_c P_l x
+/// ```
+///
+/// with `E_f` and `E_c` stacks of bias-free convolutions (1 → c, then c → c), `P_l` the full-weighting
+/// restriction to level `l` (the fixed smoothing `[1, 2, 1] / 4` per axis, then 2× block averages, per level) and
+/// `P_lᵀ` its exact adjoint (linear interpolation divided by 2^d), `ε = e^a` and `γ = e^s` learnt. The coarse levels share `E_c`, so the network applies to any grid and its depth can
+/// follow the grid. `f` is linear, symmetric and positive definite, so `rᵀ f(r) > 0` for every residual: a
+/// direction from it always descends, whatever the residual looks like, which the residual CNN does not
+/// guarantee. It is an additive multilevel preconditioner (BPX-like) whose level operators are learnt.
+#[derive(Module, Debug)]
+pub struct Multilevel {
+    fine: Vec<LinearConv>,
+    coarse: Vec<LinearConv>,
+    /// `[1]`: `s`, the log of the gain γ per level.
+    log_gain: Param<Tensor<1>>,
+    /// `[1]`: `a`, the log of the identity's weight ε.
+    log_floor: Param<Tensor<1>>,
+}
+
+impl Multilevel {
+    /// `Eᵀ E x`.
+    fn normal(convs: &[LinearConv], x: Tensor<5>) -> Tensor<5> {
+        let mut h = x;
+        for c in convs {
+            h = c.forward(h);
+        }
+        for c in convs.iter().rev() {
+            h = c.adjoint(h);
+        }
+        h
+    }
+
+    fn forward(&self, x: Tensor<5>, levels: usize, dims: usize) -> Tensor<5> {
+        let one = [1, 1, 1, 1, 1];
+        let floor = self.log_floor.val().exp().reshape(one);
+        let gain = self.log_gain.val().exp().reshape(one);
+        let fine = x.clone() * floor + Self::normal(&self.fine, x.clone());
+        // down: the restricted fields and the shapes they came from
+        let mut pooled = Vec::with_capacity(levels);
+        let mut h = x;
+        for _ in 0..levels {
+            let [_, _, nz, ny, nx] = h.dims();
+            h = pool2(smooth(h, dims), dims);
+            pooled.push(([nz, ny, nx], h.clone()));
+        }
+        // up: level l's term gathers γ once per level on its way to the fine grid
+        let mut acc: Option<Tensor<5>> = None;
+        for (shape, p) in pooled.into_iter().rev() {
+            let mut t = Self::normal(&self.coarse, p);
+            if let Some(a) = acc {
+                t = t + a;
+            }
+            acc = Some(smooth(pool2_adjoint(t * gain.clone(), shape, dims), dims));
+        }
+        match acc {
+            Some(a) => fine + a,
+            None => fine,
         }
     }
 }
@@ -184,13 +333,15 @@ pub struct Levels {
 /// The DCDM network: `[batch, 1, nz, ny, nx] → [batch, 1, nz, ny, nx]`.
 #[derive(Module, Debug)]
 pub struct DcdmNet {
-    input: Conv,
+    input: Option<Conv>,
     fine: Vec<ResidualPair>,
     coarse: Vec<ResidualPair>,
     post: Vec<ResidualPair>,
     levels: Option<Levels>,
-    out_weight: Param<Tensor<1>>,
-    out_bias: Param<Tensor<1>>,
+    out_weight: Option<Param<Tensor<1>>>,
+    out_bias: Option<Param<Tensor<1>>>,
+    /// The multilevel network in place of all of the above.
+    multilevel: Option<Multilevel>,
     /// Coarse levels (0: from the grid).
     #[module(skip)]
     depth: usize,
@@ -208,11 +359,24 @@ impl DcdmNet {
 
     /// The dtype of the parameters.
     pub fn dtype(&self) -> DType {
-        self.out_bias.val().dtype()
+        match (&self.multilevel, &self.out_bias) {
+            (Some(m), _) => m.log_floor.val().dtype(),
+            (None, Some(b)) => b.val().dtype(),
+            (None, None) => unreachable!("a residual network has an output bias"),
+        }
+    }
+
+    /// Whether this is the multilevel network (linear, symmetric, positive definite).
+    pub fn is_multilevel(&self) -> bool {
+        self.multilevel.is_some()
     }
 
     /// Applies the network. In 2D `nz` must be 1; any grid size of at least one cell per axis.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        if let Some(m) = &self.multilevel {
+            let [_, _, nz, ny, nx] = x.dims();
+            return m.forward(x, self.coarse_levels([nz, ny, nx]), self.dims);
+        }
         if !self.odd {
             return self.raw(x);
         }
@@ -224,7 +388,10 @@ impl DcdmNet {
     /// The network without the antisymmetrisation.
     fn raw(&self, x: Tensor<5>) -> Tensor<5> {
         let [b, _, nz, ny, nx] = x.dims();
-        let mut h = self.input.forward(x);
+        let (Some(input), Some(out_weight), Some(out_bias)) = (&self.input, &self.out_weight, &self.out_bias) else {
+            unreachable!("a residual network has its input and output layers")
+        };
+        let mut h = input.forward(x);
         for p in &self.fine {
             h = p.forward(h);
         }
@@ -234,22 +401,31 @@ impl DcdmNet {
         for p in &self.post {
             h = p.forward(h);
         }
-        let c = self.out_weight.dims()[0];
-        let w = self.out_weight.val().reshape([1, 1, c]);
-        let y = w.matmul(h.reshape([b, c, nz * ny * nx])) + self.out_bias.val().reshape([1, 1, 1]);
+        let c = out_weight.dims()[0];
+        let w = out_weight.val().reshape([1, 1, c]);
+        let y = w.matmul(h.reshape([b, c, nz * ny * nx])) + out_bias.val().reshape([1, 1, 1]);
         y.reshape([b, 1, nz, ny, nx])
     }
 }
 
 impl DcdmNet {
     /// The coarse levels used on a `[nz, ny, nx]` grid: the configured number, or with `levels = 0` as many
-    /// as keep every pooled side at least 4 (at least one).
+    /// as keep every pooled side at least 4 (at least one); the multilevel network goes on down to sides of 2
+    /// (none on grids with a side below 4).
     pub fn coarse_levels(&self, grid: [usize; 3]) -> usize {
         if self.depth > 0 {
             return self.depth;
         }
         let f = factors(self.dims);
         let mut side = (0..3).filter(|&a| f[a] == 2).map(|a| grid[a]).min().unwrap_or(1);
+        if self.multilevel.is_some() {
+            let mut levels = 0;
+            while side >= 4 {
+                side = side.div_ceil(2);
+                levels += 1;
+            }
+            return levels;
+        }
         let mut levels = 1;
         while side.div_ceil(2).div_ceil(2) >= 4 {
             side = side.div_ceil(2);
@@ -310,6 +486,35 @@ fn pool2(x: Tensor<5>, dims: usize) -> Tensor<5> {
     let blocks: Tensor<8> = x.reshape([b, c, mz, f[0], my, f[1], mx, f[2]]);
     let sum = blocks.sum_dim(7).sum_dim(5).sum_dim(3);
     sum.reshape([b, c, mz, my, mx]).div_scalar((f[0] * f[1] * f[2]) as f64)
+}
+
+/// The fixed symmetric smoothing `[1, 2, 1] / 4` along each pooled axis, zero outside the grid, on a
+/// one-channel field. Copying coarse values to their blocks and then smoothing is bilinear (trilinear)
+/// interpolation between cell centres, so `pool2 ∘ smooth` and its adjoint `smooth ∘ pool2ᵀ` are the
+/// full-weighting restriction and the linear prolongation (up to the factor 2^d).
+fn smooth(x: Tensor<5>, dims: usize) -> Tensor<5> {
+    let [b, c, nz, ny, nx] = x.dims();
+    let one = [0.25, 0.5, 0.25];
+    let (device, dtype) = (x.device(), x.dtype());
+    let kz = if dims == 3 { 3 } else { 1 };
+    let mut w = Vec::with_capacity(kz * 9);
+    for z in 0..kz {
+        for y in one {
+            for xv in one {
+                w.push(if kz == 3 { one[z] } else { 1.0 } * y * xv);
+            }
+        }
+    }
+    let w =
+        Tensor::<5>::from_data(burn::tensor::TensorData::new(w, [1, 1, kz, 3, 3]), (&device, DType::F64)).cast(dtype);
+    convolve(w, None, x.reshape([b * c, 1, nz, ny, nx])).reshape([b, c, nz, ny, nx])
+}
+
+/// The adjoint of [`pool2`] from a `shape` (`[nz, ny, nx]`) grid: each coarse value copied to its block,
+/// divided by the block's size, the padding dropped.
+fn pool2_adjoint(x: Tensor<5>, shape: [usize; 3], dims: usize) -> Tensor<5> {
+    let f = factors(dims);
+    up2(x, shape, dims).div_scalar((f[0] * f[1] * f[2]) as f64)
 }
 
 /// Nearest-neighbour upsampling by 2 per pooled axis, cropped to `shape` (`[nz, ny, nx]`).
@@ -513,6 +718,67 @@ mod tests {
         let plain = plain.init(&mut Init::new(2, &device).with_dtype(DType::F64)).unwrap();
         let (y, z) = (values(plain.forward(x.clone())), values(plain.forward(x.neg())));
         assert!(y.iter().zip(&z).any(|(a, b)| (a + b).abs() > 1e-6));
+    }
+
+    fn multilevel(dims: usize, convs: usize, seed: u64, device: &Device) -> (DcdmConfig, DcdmNet) {
+        let config = DcdmConfig::new(dims).with_channels(3).with_levels(0).with_multilevel(true).with_convs(convs);
+        let net = config.init(&mut Init::new(seed, device).with_dtype(DType::F64)).unwrap();
+        (config, net)
+    }
+
+    #[test]
+    fn the_multilevel_network_is_symmetric_and_positive_definite_on_any_grid() {
+        let device = Device::flex();
+        for (dims, convs, shape) in
+            [(2, 2, [1, 13, 10]), (2, 1, [1, 7, 5]), (2, 3, [1, 3, 3]), (3, 2, [5, 6, 7]), (3, 1, [4, 4, 4])]
+        {
+            let (config, m) = multilevel(dims, convs, 11, &device);
+            let count: usize = crate::flat::layout(&m).iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+            assert_eq!(count, config.parameters(), "{dims}D, {convs} convolutions");
+            let n: usize = shape.iter().product();
+            let field = |k: f64| {
+                let v: Vec<f64> = (0..n).map(|i| ((i as f64 + 0.3) * k).sin() + 0.1 * (i % 3) as f64).collect();
+                Tensor::<5>::from_data(TensorData::new(v, [1, 1, shape[0], shape[1], shape[2]]), (&device, DType::F64))
+            };
+            let (x, y) = (field(0.77), field(1.91));
+            let (fx, fy) = (values(m.forward(x.clone())), values(m.forward(y.clone())));
+            let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+            let (xv, yv) = (values(x), values(y));
+            let (a, b) = (dot(&fx, &yv), dot(&xv, &fy));
+            assert!((a - b).abs() <= 1e-12 * a.abs().max(b.abs()), "{dims}D {shape:?}: {a} vs {b}");
+            assert!(dot(&fx, &xv) > 0.0 && dot(&fy, &yv) > 0.0);
+            // linear: f(2x − y) = 2 f(x) − f(y)
+            let combo: Vec<f64> = xv.iter().zip(&yv).map(|(p, q)| 2.0 * p - q).collect();
+            let t = Tensor::<5>::from_data(
+                TensorData::new(combo, [1, 1, shape[0], shape[1], shape[2]]),
+                (&device, DType::F64),
+            );
+            let fc = values(m.forward(t));
+            assert!(fc.iter().zip(fx.iter().zip(&fy)).all(|(c, (p, q))| (c - (2.0 * p - q)).abs() < 1e-10));
+        }
+        // the depth follows the grid down to sides of 2
+        let (_, m) = multilevel(2, 2, 1, &device);
+        for (side, levels) in [(2, 0), (3, 0), (4, 1), (7, 2), (8, 2), (32, 4), (256, 7)] {
+            assert_eq!(m.coarse_levels([1, side, side]), levels, "{side}");
+        }
+    }
+
+    #[test]
+    fn pooling_and_its_adjoint_are_adjoint() {
+        let device = Device::flex();
+        for (dims, shape) in [(2, [1, 5, 6]), (3, [3, 4, 5])] {
+            let n: usize = shape.iter().product();
+            let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).cos()).collect();
+            let x =
+                Tensor::<5>::from_data(TensorData::new(x, [1, 1, shape[0], shape[1], shape[2]]), (&device, DType::F64));
+            let px = pool2(x.clone(), dims);
+            let m: usize = px.dims().iter().product();
+            let y: Vec<f64> = (0..m).map(|i| (i as f64 * 1.3).sin()).collect();
+            let y = Tensor::<5>::from_data(TensorData::new(y, px.dims()), (&device, DType::F64));
+            let a: f64 = values(px * y.clone()).iter().sum();
+            let b: f64 = values(x * pool2_adjoint(y, shape, dims)).iter().sum();
+            assert!((a - b).abs() < 1e-13, "{dims}D: {a} vs {b}");
+        }
     }
 
     #[test]

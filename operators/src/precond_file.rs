@@ -49,10 +49,31 @@ pub struct NetworkSpec {
     /// Residual pairs per intermediate level, each way.
     #[serde(default = "one")]
     pub level_pairs: usize,
+    /// The architecture; files without the field hold the residual CNN.
+    #[serde(default)]
+    pub kind: NetworkKind,
+    /// Convolutions per encoder of the multilevel network.
+    #[serde(default = "two")]
+    pub convs: usize,
+}
+
+/// The network architectures of [`crate::dcdm::DcdmNet`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkKind {
+    /// The residual CNN of Kaneda et al.
+    #[default]
+    Residual,
+    /// The symmetric positive definite multilevel network ([`crate::dcdm::Multilevel`]).
+    Multilevel,
 }
 
 fn one() -> usize {
     1
+}
+
+fn two() -> usize {
+    2
 }
 
 impl NetworkSpec {
@@ -64,6 +85,10 @@ impl NetworkSpec {
             _ => return None,
         };
         let c = self.channels;
+        if self.kind == NetworkKind::Multilevel {
+            let square = c.checked_mul(c)?.checked_mul(taps)?.checked_mul(self.convs.saturating_sub(1))?;
+            return taps.checked_mul(c)?.checked_add(square)?.checked_mul(2)?.checked_add(2);
+        }
         let conv = c.checked_mul(c)?.checked_mul(taps)?.checked_add(c)?;
         let pairs = self.fine_pairs.checked_add(self.coarse_pairs)?.checked_add(self.post_pairs)?;
         let input = c.checked_mul(taps)?.checked_add(c)?;
@@ -82,6 +107,8 @@ impl NetworkSpec {
             .with_odd(self.odd)
             .with_levels(self.levels)
             .with_level_pairs(self.level_pairs)
+            .with_multilevel(self.kind == NetworkKind::Multilevel)
+            .with_convs(self.convs)
     }
 }
 
@@ -287,12 +314,18 @@ mod tests {
             odd: true,
             levels: 1,
             level_pairs: 1,
+            kind: NetworkKind::Residual,
+            convs: 2,
         }
     }
 
     fn file() -> PrecondFile {
-        let net = spec().config().init(&mut Init::new(5, &Device::flex())).unwrap();
-        PrecondFile::of_network(&net, spec(), [1, 8, 8], "test".into())
+        file_of(spec())
+    }
+
+    fn file_of(spec: NetworkSpec) -> PrecondFile {
+        let net = spec.config().init(&mut Init::new(5, &Device::flex())).unwrap();
+        PrecondFile::of_network(&net, spec, [1, 8, 8], "test".into())
     }
 
     #[test]
@@ -300,6 +333,10 @@ mod tests {
         for dims in [2, 3] {
             let s = NetworkSpec { dims, ..spec() };
             assert_eq!(s.parameter_count(), Some(s.config().parameters()));
+            for convs in [1, 3] {
+                let s = NetworkSpec { dims, kind: NetworkKind::Multilevel, convs, ..spec() };
+                assert_eq!(s.parameter_count(), Some(s.config().parameters()));
+            }
         }
         assert_eq!(NetworkSpec { channels: usize::MAX, ..spec() }.parameter_count(), None);
         assert_eq!(NetworkSpec { dims: 4, ..spec() }.parameter_count(), None);
@@ -310,18 +347,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ansatz-pc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("net.apc");
-        let f = file();
-        f.save(&path, true).unwrap();
-        assert!(f.save(&path, false).unwrap_err().to_string().contains("--force"));
-        let g = PrecondFile::load(&path).unwrap();
-        assert_eq!(f, g);
-        let device = Device::flex();
-        let x: Vec<f32> = (0..64).map(|i| (i as f32 * 0.3).sin()).collect();
-        let x = Tensor::<5>::from_data(TensorData::new(x, [1, 1, 1, 8, 8]), (&device, DType::F32));
-        let (a, b) = (f.network(&device).unwrap().forward(x.clone()), g.network(&device).unwrap().forward(x));
-        let bits =
-            |t: Tensor<5>| t.into_data().try_to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(a), bits(b));
+        for spec in [spec(), NetworkSpec { kind: NetworkKind::Multilevel, levels: 0, ..spec() }] {
+            let f = file_of(spec);
+            f.save(&path, true).unwrap();
+            assert!(f.save(&path, false).unwrap_err().to_string().contains("--force"));
+            let g = PrecondFile::load(&path).unwrap();
+            assert_eq!(f, g);
+            let device = Device::flex();
+            let x: Vec<f32> = (0..64).map(|i| (i as f32 * 0.3).sin()).collect();
+            let x = Tensor::<5>::from_data(TensorData::new(x, [1, 1, 1, 8, 8]), (&device, DType::F32));
+            let (a, b) = (f.network(&device).unwrap().forward(x.clone()), g.network(&device).unwrap().forward(x));
+            let bits = |t: Tensor<5>| {
+                t.into_data().try_to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            assert_eq!(bits(a), bits(b));
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -20,7 +20,7 @@ use ansatz_datasets::reader::Dataset;
 use ansatz_operators::bridge::{BridgeReport, SparseOperator, spmv};
 use ansatz_operators::dcdm::{DcdmConfig, DcdmNet};
 use ansatz_operators::init::Init;
-use ansatz_operators::precond_file::{NetworkSpec, PrecondFile};
+use ansatz_operators::precond_file::{NetworkKind, NetworkSpec, PrecondFile};
 use ansatz_solvers::linalg::CsrMatrix;
 use ansatz_solvers::poisson::{PoissonBc, PoissonFv};
 use burn::prelude::*;
@@ -92,11 +92,26 @@ pub struct DcdmModel {
     pub levels: usize,
     /// Residual pairs on each intermediate level, each way (shared by all intermediate levels).
     pub level_pairs: usize,
+    /// `residual` (the residual CNN of Kaneda et al.) or `multilevel` (a learnt symmetric positive definite
+    /// multilevel preconditioner; it uses `channels`, `levels` and `convs` only).
+    pub kind: NetworkKind,
+    /// Convolutions per encoder of the multilevel network.
+    pub convs: usize,
 }
 
 impl Default for DcdmModel {
     fn default() -> Self {
-        Self { channels: 16, fine_pairs: 2, coarse_pairs: 3, post_pairs: 2, odd: true, levels: 1, level_pairs: 1 }
+        Self {
+            channels: 16,
+            fine_pairs: 2,
+            coarse_pairs: 3,
+            post_pairs: 2,
+            odd: true,
+            levels: 1,
+            level_pairs: 1,
+            kind: NetworkKind::Residual,
+            convs: 2,
+        }
     }
 }
 
@@ -112,6 +127,8 @@ impl DcdmModel {
             odd: self.odd,
             levels: self.levels,
             level_pairs: self.level_pairs,
+            kind: self.kind,
+            convs: self.convs,
         }
     }
 
@@ -142,6 +159,21 @@ pub struct DcdmTraining {
     /// `A⁻¹b` for some modes and against it for others, which stalls DCDM and flexible CG. The term asks for
     /// `bᵀ f(b) > 0` per sample; it has not been shown to cure the stall (docs/methods/dcdm.md).
     pub positive_step: bool,
+    /// What one line search along `q = f(b)` is scored by: `residual`, the squared residual it leaves (Kaneda et
+    /// al.), or `energy`, the share of the error's energy norm it leaves, `1 − (qᵀb)² / (qᵀAq · bᵀA⁻¹b)`, which
+    /// is what a conjugate-direction step reduces (`bᵀA⁻¹b` is computed once per sample when the data load).
+    pub loss: LossKind,
+}
+
+/// The loss of one exact line search along the network's direction (`training.loss`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossKind {
+    /// `‖b − (qᵀb / qᵀAq) A q‖²`.
+    #[default]
+    Residual,
+    /// `1 − (qᵀb)² / (qᵀAq · bᵀA⁻¹b)`.
+    Energy,
 }
 
 impl Default for DcdmTraining {
@@ -154,6 +186,7 @@ impl Default for DcdmTraining {
             validation_samples: 200,
             max_nonfinite: 3,
             positive_step: false,
+            loss: LossKind::Residual,
         }
     }
 }
@@ -176,7 +209,7 @@ impl DcdmExperiment {
     /// Checks every value; resolves the schedule's length.
     pub fn validated(mut self) -> Result<Self, ConfigError> {
         let m = &self.model;
-        for (key, v) in [("model.channels", m.channels)] {
+        for (key, v) in [("model.channels", m.channels), ("model.convs", m.convs)] {
             if v == 0 {
                 return Err(cfg_err(format!("`{key}` must be at least 1")));
             }
@@ -244,9 +277,15 @@ impl DcdmExperiment {
 
 /// One system of the data: its matrix on the cell grid (rows and columns of solid cells empty), shared by the
 /// bridge op.
-#[derive(Debug)]
 struct System {
     op: Arc<SparseOperator>,
+    problem: PoissonFv,
+}
+
+impl std::fmt::Debug for System {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("System").field("unknowns", &self.problem.cells().len()).finish()
+    }
 }
 
 /// The right-hand sides of a Ritz dataset, on the cell grid, grouped by system.
@@ -260,6 +299,8 @@ pub struct RitzData {
     /// The system of each sample.
     system_of: Vec<usize>,
     systems: Vec<System>,
+    /// `bᵀA⁻¹b` of each sample, once [`RitzData::compute_energies`] has run.
+    energy: Option<Vec<f64>>,
 }
 
 /// What the data looked like (`run.json`).
@@ -360,10 +401,44 @@ impl RitzData {
             let (k, fluid) = (k.iter().copied().collect::<Vec<f64>>(), fluid.iter().copied().collect::<Vec<f64>>());
             let problem = ritz_problem(grid, dims, &k, &fluid)
                 .map_err(|e| bad(format!("{}: system {sys}: {e}", path.display())))?;
-            systems.push(System { op: Arc::new(SparseOperator::new(grid_matrix(&problem)?)) });
+            systems.push(System { op: Arc::new(SparseOperator::new(grid_matrix(&problem)?)), problem });
         }
         let b = b64.iter().map(|&v| v as f32).collect();
-        Ok(Self { grid, dims, b, system_of: system_of[..n].to_vec(), systems })
+        Ok(Self { grid, dims, b, system_of: system_of[..n].to_vec(), systems, energy: None })
+    }
+
+    /// Computes `bᵀA⁻¹b` of every sample (IC(0)-preconditioned CG to a relative residual of 1e-10, in
+    /// parallel), which the energy loss needs. Fails if a solve does not converge.
+    pub fn compute_energies(&mut self) -> Result<(), TrainError> {
+        use rayon::prelude::*;
+        if self.energy.is_some() {
+            return Ok(());
+        }
+        let cells = self.cells();
+        let mut energy = vec![0.0; self.samples()];
+        for (sys, system) in self.systems.iter().enumerate() {
+            let a = system.problem.assemble();
+            let ic = ansatz_solvers::precond::Ic0::shifted(&a)
+                .map_err(|e| TrainError::failed(format!("system {sys}: IC(0): {e}")))?;
+            let ids: Vec<usize> = (0..self.samples()).filter(|&s| self.system_of[s] == sys).collect();
+            let values: Vec<Result<f64, String>> = ids
+                .par_iter()
+                .map(|&s| {
+                    let b: Vec<f64> =
+                        system.problem.cells().iter().map(|&c| f64::from(self.b[s * cells + c])).collect();
+                    let mut x = vec![0.0; b.len()];
+                    let tol = ansatz_solvers::krylov::Tolerance::relative(1e-10, 10 * b.len() + 100);
+                    ansatz_solvers::krylov::pcg(&a, &ic, &b, &mut x, tol)
+                        .map_err(|e| format!("sample {s} (system {sys}): bᵀA⁻¹b: {e}"))?;
+                    Ok(b.iter().zip(&x).map(|(p, q)| p * q).sum())
+                })
+                .collect();
+            for (&s, v) in ids.iter().zip(values) {
+                energy[s] = v.map_err(TrainError::failed)?;
+            }
+        }
+        self.energy = Some(energy);
+        Ok(())
     }
 
     /// Number of samples.
@@ -381,16 +456,25 @@ impl RitzData {
     }
 }
 
-/// The line-search residual loss of `samples` (each `L = ‖b − (qᵀb / qᵀAq) A q‖²`), averaged; the samples are
-/// grouped by system (one bridge op per group). Returns the loss tensor `[1]`.
+/// The line-search loss of `samples`, averaged: with [`LossKind::Residual`] each `L = ‖b − (qᵀb / qᵀAq) A q‖²`,
+/// with [`LossKind::Energy`] `L = 1 − (qᵀb)² / (qᵀAq · bᵀA⁻¹b)` (the data need
+/// [`RitzData::compute_energies`]). The samples are grouped by system (one bridge op per group). Returns the
+/// loss tensor `[1]`.
 pub fn line_search_loss(
     model: &DcdmNet,
     data: &RitzData,
     samples: &[usize],
-    positive_step: bool,
+    (kind, positive_step): (LossKind, bool),
     device: &Device,
     report: &BridgeReport,
 ) -> Result<Tensor<1>, TrainError> {
+    let energy = match (kind, &data.energy) {
+        (LossKind::Energy, None) => {
+            return Err(TrainError::failed("the energy loss needs bᵀA⁻¹b of the data (RitzData::compute_energies)"));
+        }
+        (LossKind::Energy, Some(e)) => Some(e),
+        (LossKind::Residual, _) => None,
+    };
     let cells = data.cells();
     let [nz, ny, nx] = data.grid;
     let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -414,8 +498,14 @@ pub fn line_search_loss(
         // so cos = qᵀb / ‖q‖) pays −cos
         let penalty = positive_step
             .then(|| (qb.clone() / (q.clone() * q).sum_dim(1).sqrt().add_scalar(1e-30)).neg().clamp_min(0.0));
-        let r = b - aq * (qb / qaq);
-        let mut l = r.powf_scalar(2.0).sum_dim(1);
+        let mut l = match energy {
+            Some(e) => {
+                let e: Vec<f64> = ids.iter().map(|&s| e[s]).collect();
+                let e = Tensor::<2>::from_data(TensorData::new(e, [g, 1]), (device, DType::F64)).cast(model.dtype());
+                (qb.clone() * qb / (qaq * e)).neg().add_scalar(1.0)
+            }
+            None => (b - aq * (qb / qaq)).powf_scalar(2.0).sum_dim(1),
+        };
         if let Some(p) = penalty {
             l = l + p;
         }
@@ -454,6 +544,10 @@ impl Dcdm {
         Ok(Self { exp: exp.clone(), data, train, validation, report: BridgeReport::new() })
     }
 
+    fn loss(&self) -> (LossKind, bool) {
+        (self.exp.training.loss, self.exp.training.positive_step)
+    }
+
     /// What the data looked like.
     pub fn info(&self) -> DcdmRunInfo {
         DcdmRunInfo {
@@ -490,8 +584,7 @@ impl Method for Dcdm {
         grads: &mut Vec<f32>,
     ) -> Result<StepOutput, TrainError> {
         let samples: Vec<usize> = batch.iter().map(|&e| self.train[e]).collect();
-        let loss =
-            line_search_loss(model, &self.data, &samples, self.exp.training.positive_step, &ctx.device, &self.report)?;
+        let loss = line_search_loss(model, &self.data, &samples, self.loss(), &ctx.device, &self.report)?;
         let loss = engine::backward_into(model, loss, grads);
         if let Some(f) = self.report.take().into_iter().next() {
             return Err(TrainError::failed(format!("the bridge op failed in the backward pass: {f:?}")));
@@ -511,7 +604,7 @@ impl Method for Dcdm {
         let picked: Vec<usize> = (0..limit).map(|k| self.validation[k * self.validation.len() / limit]).collect();
         let mut sum = 0.0;
         for chunk in picked.chunks(self.exp.training.batch.max(1)) {
-            let l = line_search_loss(model, &self.data, chunk, self.exp.training.positive_step, device, &self.report)?;
+            let l = line_search_loss(model, &self.data, chunk, self.loss(), device, &self.report)?;
             let v = l.into_data().convert::<f64>().as_slice::<f64>().map_or(f64::NAN, |v| v[0]);
             sum += v * chunk.len() as f64;
         }
@@ -562,10 +655,14 @@ pub fn export_run(run: &Path, out: &Path, force: bool) -> Result<PrecondFile, Tr
     let spec = exp.model.spec(info.dims);
     let score = ck.header.validation.map_or("none".to_string(), |v| format!("{v:.6e}"));
     let provenance = format!(
-        "ansatz {} precond export; run {} at step {} (held-out line-search loss {score}); {}",
+        "ansatz {} precond export; run {} at step {} (held-out {} line-search loss {score}); {}",
         env!("CARGO_PKG_VERSION"),
         run.display(),
         ck.header.step,
+        match exp.training.loss {
+            LossKind::Residual => "residual",
+            LossKind::Energy => "energy",
+        },
         format_args!(
             "trained on {} systems, {} samples",
             info.systems - exp.data.validation_systems.min(info.systems),
@@ -628,7 +725,10 @@ pub fn train_dcdm(
     let exp = exp.clone().validated().map_err(|e| bad(e.to_string()))?;
     let dir =
         RunDir::open(&opts.run_options(), exp.to_toml(), |old| reconcile(old, &exp, opts.extend, &opts.out), comm)?;
-    let data = RitzData::load(&opts.data)?;
+    let mut data = RitzData::load(&opts.data)?;
+    if exp.training.loss == LossKind::Energy {
+        data.compute_energies()?;
+    }
     let mut method = Dcdm::new(&exp, data)?;
     engine::train(&mut method, &dir, &exp.settings(), &opts.device, &opts.drills(), comm, observer)
 }
