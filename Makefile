@@ -10,15 +10,52 @@ CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 PYENV := target/pyenv
 PYSTAMP := $(PYENV)/.installed-3
 
-.PHONY: demo test check-wgpu gpu-bundle gpu-check lint bench bench-petsc deps system-deps petsc-deps rust fuzz hostile
+.PHONY: demo test test-deps c-abi capi header install check-wgpu gpu-bundle gpu-check lint bench bench-petsc deps system-deps petsc-deps rust fuzz hostile
 
 demo: deps
 	$(CARGO) build --release --bin ansatz
 	./target/release/ansatz demo
 
-test: deps $(PYSTAMP)
+test: deps test-deps $(PYSTAMP)
 	ANSATZ_PYTHON=$(CURDIR)/$(PYENV)/bin/python $(CARGO) test --workspace
+	$(MAKE) c-abi
 	$(MAKE) check-wgpu
+
+# What only the tests need: valgrind, gfortran and PETSc for the C ABI's checks.
+test-deps:
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="valgrind gfortran petsc-dev"
+
+# The C ABI from C, Fortran and PETSc (capi/tests/c/check.sh): every error path and the plain-C flexible CG under
+# valgrind, the same solve in Fortran, the PETSc example, and an installation used through pkg-config.
+c-abi: deps test-deps
+	$(CARGO) build -p ansatz-capi
+	$(CARGO) build --bin ansatz
+	capi/tests/c/check.sh target/debug
+
+# libansatz (capi/): `make install PREFIX=/opt/ansatz` installs lib/libansatz.so, lib/libansatz.a,
+# include/ansatz.h, lib/pkgconfig/ansatz.pc and ansatz-static.pc (PREFIX defaults to /usr/local; DESTDIR is
+# honoured). Then `pkg-config --cflags --libs ansatz` builds a C program against the shared library (`--static`
+# adds the system libraries the archive needs) and `pkg-config --cflags --libs ansatz-static` against the archive.
+# PROFILE=debug installs the debug build instead (the tests do).
+PREFIX ?= /usr/local
+PROFILE ?= release
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+capi: deps
+	$(CARGO) build $(if $(filter release,$(PROFILE)),--release) -p ansatz-capi
+
+install: capi
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 target/$(PROFILE)/libansatz.so $(DESTDIR)$(PREFIX)/lib/libansatz.so
+	install -m 644 target/$(PROFILE)/libansatz.a $(DESTDIR)$(PREFIX)/lib/libansatz.a
+	install -m 644 capi/include/ansatz.h $(DESTDIR)$(PREFIX)/include/ansatz.h
+	for pc in ansatz ansatz-static; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' capi/$$pc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc; \
+	done
+	@echo "installed libansatz $(VERSION) under $(DESTDIR)$(PREFIX); PKG_CONFIG_PATH=$(DESTDIR)$(PREFIX)/lib/pkgconfig if it is not searched"
+
+# Regenerates capi/include/ansatz.h from capi/src/lib.rs (a test fails while the checked-in header is stale).
+header: deps
+	ANSATZ_BLESS=1 $(CARGO) test -p ansatz-capi --test header
 
 # The GPU path (burn's wgpu backend) must compile; CI machines have no GPU to run it (see docs/benchmarks.md).
 check-wgpu: deps

@@ -61,6 +61,12 @@ pub struct PrecondSolveArgs {
     /// `PLOT.png` (relative residual against iteration, logarithmic axis).
     #[arg(long, value_name = "PLOT")]
     pub plot: Option<PathBuf>,
+    /// Also write the final iterate `x` (MatrixMarket array, the matrix's ordering), converged or not.
+    #[arg(long, value_name = "FILE")]
+    pub solution: Option<PathBuf>,
+    /// Overwrite an existing `--solution` file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The report of a solve.
@@ -212,6 +218,18 @@ pub fn run(a: &PrecondSolveArgs) -> Result<()> {
     };
     if let Some(stem) = &a.plot {
         plot_history(stem, a, &matrix, &b, &report)?;
+    }
+    if let Some(path) = &a.solution {
+        let note = format!(
+            "the final iterate of `ansatz precond solve --method {}` ({} iterations, relative residual {:e})",
+            match a.method {
+                SolveMethod::Dcdm => "dcdm",
+                SolveMethod::Fcg => "fcg",
+            },
+            report.iterations,
+            report.relative_residual
+        );
+        ansatz_datasets::mtx::write_vector(path, &x, &[note], a.force)?;
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises"));

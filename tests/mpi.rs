@@ -486,3 +486,59 @@ fn two_ranks_train_the_mixture_of_experts_like_one_rank() {
         assert!(rel < 1e-5, "{shard}: parameters differ by {rel:e}");
     }
 }
+
+/// The DCDM network under `mpirun -np 2` (`ansatz precond train`, energy loss, multilevel network): the batch's
+/// right-hand sides split between the ranks, each rank's samples grouped by system; the averaged first gradient
+/// equals the 1-rank gradient, plain SGD keeps the parameters together, and rank 0 alone writes the run.
+#[test]
+fn two_ranks_train_the_dcdm_network_like_one_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ritz.nc");
+    let o = ansatz(&[
+        "generate",
+        "ritz-poisson2d",
+        "--samples",
+        "48",
+        "--set",
+        "grid.n=8",
+        "--set",
+        "systems.count=3",
+        "--set",
+        "lanczos.steps=20",
+        "--out",
+        p(&data),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = dir.path().join("dcdm.toml");
+    std::fs::write(
+        &config,
+        "seed = 2\n[model]\nkind = \"multilevel\"\nchannels = 3\nlevels = 0\n[optimiser]\nkind = \"sgd\"\n\
+         [schedule]\nkind = \"constant\"\nrate = 0.01\n\
+         [training]\nsteps = 6\nbatch = 8\nvalidate_every = 0\ncheckpoint_every = 3\nloss = \"energy\"\n",
+    )
+    .unwrap();
+    let train = |np: usize, run: &Path, dump: &Path| {
+        let args = ["precond", "train", p(&config), "--data", p(&data), "--out", p(run)];
+        let env = [("ANSATZ_DUMP_GRADIENT", p(dump))];
+        let o = if np == 1 {
+            Command::new(env!("CARGO_BIN_EXE_ansatz")).args(args).envs(env).output().unwrap()
+        } else {
+            mpirun(np, &env, &args)
+        };
+        assert!(o.status.success(), "np {np}: {}", String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    let (g1, g2) = (dir.path().join("g1.bin"), dir.path().join("g2.bin"));
+    train(1, &one, &g1);
+    let o = train(2, &two, &g2);
+    let rel = relative(&floats(&g2), &floats(&g1));
+    eprintln!("DCDM, first gradient, 2 ranks vs 1: {rel:e} relative");
+    assert!(rel < 1e-5, "gradient differs by {rel:e} (relative)");
+    let rel = relative(&params(&two), &params(&one));
+    eprintln!("DCDM, parameters after 6 SGD steps, 2 ranks vs 1: {rel:e} relative");
+    assert!(rel < 1e-5, "parameters differ by {rel:e}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(out.matches("run directory").count(), 1, "{out}");
+    assert_eq!(std::fs::read_to_string(two.join("metrics.csv")).unwrap().lines().count(), 7);
+}
