@@ -137,6 +137,7 @@ fn run_train(a: &PrecondTrainArgs, comm: &dyn Communicator) -> Result<()> {
     opts.device = device(a.device, comm)?;
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     opts.stop_after = env("ANSATZ_STOP_AFTER").and_then(|v| v.parse().ok());
+    opts.gradient_dump = env("ANSATZ_DUMP_GRADIENT").map(PathBuf::from);
     let root = comm.rank() == 0;
     if root {
         println!(
