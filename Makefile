@@ -10,7 +10,7 @@ CARGO ?= $(shell command -v cargo 2>/dev/null || echo $(HOME)/.cargo/bin/cargo)
 PYENV := target/pyenv
 PYSTAMP := $(PYENV)/.installed-3
 
-.PHONY: demo test test-deps c-abi capi header install check-wgpu gpu-bundle gpu-check lint bench bench-petsc deps system-deps petsc-deps rust fuzz hostile
+.PHONY: demo test test-deps c-abi capi header install bench-capi check-wgpu gpu-bundle gpu-check lint bench bench-petsc deps system-deps petsc-deps rust fuzz hostile
 
 demo: deps
 	$(CARGO) build --release --bin ansatz
@@ -52,6 +52,20 @@ install: capi
 	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' capi/$$pc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc; \
 	done
 	@echo "installed libansatz $(VERSION) under $(DESTDIR)$(PREFIX); PKG_CONFIG_PATH=$(DESTDIR)$(PREFIX)/lib/pkgconfig if it is not searched"
+
+# The cost of one ansatz_precond_apply from C against the same application from Rust (release builds), on the
+# 128² grid by default: BENCH_MODEL=net.apc (an `ansatz precond export` file) is required.
+BENCH_GRID ?= 128 128
+bench-capi: deps
+	@test -n "$(BENCH_MODEL)" || { echo "BENCH_MODEL=net.apc is required"; exit 2; }
+	$(CARGO) build --release -p ansatz-capi
+	$(CARGO) build --release -p ansatz-benches --example precond_apply
+	cc -O2 -Wall -Werror -std=c11 -I capi/include capi/benches/apply.c -L target/release -lansatz \
+	  -Wl,-rpath,$(CURDIR)/target/release -lm -o target/release/apply_c
+	for k in 1 2 3; do \
+	  RAYON_NUM_THREADS=$${RAYON_NUM_THREADS:-2} ./target/release/examples/precond_apply $(BENCH_MODEL) $(BENCH_GRID); \
+	  RAYON_NUM_THREADS=$${RAYON_NUM_THREADS:-2} ./target/release/apply_c $(BENCH_MODEL) $(BENCH_GRID); \
+	done
 
 # Regenerates capi/include/ansatz.h from capi/src/lib.rs (a test fails while the checked-in header is stale).
 header: deps

@@ -371,3 +371,27 @@ pub extern "C" fn ansatz_version() -> *const c_char {
 pub extern "C" fn ansatz_file_version() -> u32 {
     ansatz_operators::precond_file::VERSION
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> String {
+        // SAFETY: the pointer is the thread's current message, valid until the next call.
+        unsafe { CStr::from_ptr(ansatz_last_error()) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_panic_inside_becomes_an_internal_error_with_its_message() {
+        let code = guarded("ansatz_test", || panic!("a broken invariant"));
+        assert_eq!(code, ANSATZ_ERR_INTERNAL);
+        assert_eq!(message(), "ansatz_test: internal error: a broken invariant");
+        let code = guarded("ansatz_test", || panic!("{} formatted", 2));
+        assert_eq!(code, ANSATZ_ERR_INTERNAL);
+        assert!(message().contains("2 formatted"));
+        assert_eq!(guarded("ansatz_test", || Ok(())), ANSATZ_OK);
+        assert_eq!(message(), "");
+        assert_eq!(guarded("ansatz_test", || Err((ANSATZ_ERR_SIZE, "nul \0 inside".into()))), ANSATZ_ERR_SIZE);
+        assert_eq!(message(), "ansatz_test: nul   inside");
+    }
+}
