@@ -105,6 +105,29 @@ fn precond_train_writes_a_run_and_resumes_exactly() {
     let svg = std::fs::read_to_string(d.join("history.svg")).unwrap();
     assert!(svg.contains("flexible CG with the network") && svg.contains("CG, no preconditioner"), "{svg}");
     assert_eq!(&std::fs::read(d.join("history.png")).unwrap()[..4], b"\x89PNG");
+    // the solution: written on request, A x = b to the tolerance, not overwritten without --force
+    let solve = |extra: &[&str]| {
+        let args: Vec<&str> = ["precond", "solve", "--model", "net.apc", "--system", "A.mtx", "--method", "fcg"]
+            .iter()
+            .chain(&["--orthogonalise", "20", "--tol", "1e-10", "--solution", "x.mtx"])
+            .chain(extra)
+            .copied()
+            .collect();
+        ansatz(d, &args, &[])
+    };
+    let o = solve(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let x = ansatz_datasets::mtx::read_vector(&d.join("x.mtx")).unwrap();
+    let a = ansatz_datasets::mtx::read_matrix(&d.join("A.mtx")).unwrap();
+    let b = ansatz_datasets::mtx::read_vector(&d.join("A.rhs.mtx")).unwrap();
+    let mut ax = vec![0.0; b.len()];
+    ansatz_solvers::linalg::LinearOperator::apply(&a, &x, &mut ax);
+    let (res, bn): (f64, f64) = (ax.iter().zip(&b).map(|(p, q)| (p - q).powi(2)).sum(), b.iter().map(|q| q * q).sum());
+    assert!((res / bn).sqrt() <= 1e-10, "relative residual of the written solution {}", (res / bn).sqrt());
+    let o = solve(&[]);
+    assert_eq!(o.status.code(), Some(2), "an existing --solution file is refused");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(solve(&["--force"]).status.success());
     // DCDM on the same system runs and reports, converged or not (exit 0 or 1, never a crash)
     let o = ansatz(d, &["precond", "solve", "--model", "net.apc", "--system", "A.mtx", "--max-iter", "5"], &[]);
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&o.stderr));
