@@ -309,7 +309,8 @@ pub struct SolveArgs {
     pub scheme: String,
     /// Settings: nu (default 0.01), length and length_y (without coordinates), cfl (0.4), dt, limiter, weno,
     /// flux, bc_x and bc_y (periodic|dirichlet|neumann), bc_x_lower, bc_x_upper, bc_y_lower, bc_y_upper,
-    /// precision (f32|f64). Repeatable.
+    /// precision (f32|f64); navier-stokes2d: forcing.amplitude, forcing.wavenumber (4), forcing.drag (Kolmogorov
+    /// forcing and linear drag, none by default). Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// Overwrite an existing output.
@@ -332,6 +333,10 @@ struct SolveSettings {
     bc: [String; 2],
     bc_values: [[f64; 2]; 2],
     precision: Precision,
+    /// Navier–Stokes only: Kolmogorov forcing and drag (none by default: decaying turbulence).
+    forcing: ansatz_datasets::config::Forcing,
+    /// Whether a `forcing.*` key was given (refused for the other PDEs).
+    forced: bool,
 }
 
 fn parse_settings(sets: &[String]) -> Result<SolveSettings> {
@@ -347,6 +352,8 @@ fn parse_settings(sets: &[String]) -> Result<SolveSettings> {
         bc: ["periodic".into(), "periodic".into()],
         bc_values: [[0.0; 2]; 2],
         precision: Precision::F32,
+        forcing: ansatz_datasets::config::Forcing { amplitude: 0.0, wavenumber: 4, drag: 0.0 },
+        forced: false,
     };
     for item in sets {
         let err = |m: String| DatasetError::Config { origin: format!("--set {item}"), message: m };
@@ -374,6 +381,17 @@ fn parse_settings(sets: &[String]) -> Result<SolveSettings> {
             "bc_x_upper" => s.bc_values[0][1] = num()?,
             "bc_y_lower" => s.bc_values[1][0] = num()?,
             "bc_y_upper" => s.bc_values[1][1] = num()?,
+            "forcing.amplitude" => (s.forcing.amplitude, s.forced) = (num()?, true),
+            "forcing.wavenumber" => {
+                s.forcing.wavenumber =
+                    v.parse::<usize>().ok().filter(|&k| k >= 1).ok_or_else(|| err("must be an integer ≥ 1".into()))?;
+                s.forced = true;
+            }
+            "forcing.drag" => {
+                s.forcing.drag =
+                    num().and_then(|x| if x >= 0.0 { Ok(x) } else { Err(err("must be non-negative".into())) })?;
+                s.forced = true;
+            }
             "precision" => {
                 s.precision = match v {
                     "f32" => Precision::F32,
@@ -383,7 +401,7 @@ fn parse_settings(sets: &[String]) -> Result<SolveSettings> {
             }
             _ => {
                 return Err(err(format!(
-                    "unknown key '{k}' (known: nu, length, length_y, cfl, dt, limiter, weno, flux, bc_x, bc_y, bc_x_lower, bc_x_upper, bc_y_lower, bc_y_upper, precision)"
+                    "unknown key '{k}' (known: nu, length, length_y, cfl, dt, limiter, weno, flux, bc_x, bc_y, bc_x_lower, bc_x_upper, bc_y_lower, bc_y_upper, precision, forcing.amplitude, forcing.wavenumber, forcing.drag)"
                 )));
             }
         }
@@ -435,6 +453,12 @@ pub fn run_solve(a: &SolveArgs) -> Result<()> {
     }
     let pde = Pde::from_name(&a.pde)?;
     let s = parse_settings(&a.sets)?;
+    if s.forced && pde != Pde::NavierStokes2d {
+        return Err(DatasetError::Config {
+            origin: "--set forcing.*".into(),
+            message: format!("only navier-stokes2d is forced, not {}", pde.name()),
+        });
+    }
     for (name, v) in [("--t-end", a.t_end), ("--save-every", a.save_every)] {
         if !(v.is_finite() && v > 0.0) {
             return Err(DatasetError::Config { origin: name.into(), message: format!("must be positive, got {v}") });
@@ -493,8 +517,8 @@ pub fn run_solve(a: &SolveArgs) -> Result<()> {
     } else {
         1.0
     };
-    // `ansatz solve` integrates without forcing (decaying Navier–Stokes turbulence)
-    let forcing = Default::default();
+    // Navier–Stokes: Kolmogorov forcing and drag when `forcing.*` is given, else decaying turbulence
+    let forcing = if pde == Pde::NavierStokes2d { s.forcing } else { Default::default() };
     let setup = Setup {
         pde,
         nx,

@@ -566,3 +566,99 @@ fn a_schema_1_file_is_read_and_merge_rewrites_it_in_the_current_schema() {
     // the output exists now: no overwrite without --force
     assert_eq!(code(&ansatz(&["merge", p(&old), "--out", p(&new)])), 2);
 }
+
+/// `ansatz solve navier-stokes2d` from the first frame of a generated Kolmogorov-flow dataset, with the same ν, time
+/// step and forcing, reproduces the dataset's later frames; without the forcing it does not; a forcing key for
+/// another PDE is refused.
+#[test]
+fn solve_reproduces_a_forced_navier_stokes_dataset_from_its_first_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ns.nc");
+    let o = ansatz(&[
+        "generate",
+        "navier-stokes2d",
+        "--samples",
+        "2",
+        "--set",
+        "grid.n=16",
+        "--set",
+        "time.t_end=0.5",
+        "--set",
+        "time.save_every=0.25",
+        "--set",
+        "output.precision=\"f64\"",
+        "--set",
+        "parameters.nu=0.005",
+        "--out",
+        p(&data),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let ds = Dataset::open(&data).unwrap();
+    let frames = ds.read("omega", 0..2, 0..3).unwrap(); // [sample, t, y, x]
+    let n = 16;
+    // the first frame with the dataset's coordinates as an initial-condition file
+    let ic = dir.path().join("ic.nc");
+    {
+        let mut f = netcdf::create(&ic).unwrap();
+        f.add_dimension("sample", 2).unwrap();
+        f.add_dimension("y", n).unwrap();
+        f.add_dimension("x", n).unwrap();
+        f.add_variable::<f64>("x", &["x"]).unwrap().put_values(&ds.x, ..).unwrap();
+        f.add_variable::<f64>("y", &["y"]).unwrap().put_values(ds.y.as_ref().unwrap(), ..).unwrap();
+        let first: Vec<f64> =
+            (0..2).flat_map(|s| (0..n * n).map(move |c| (s, c))).map(|(s, c)| frames[[s, 0, c / n, c % n]]).collect();
+        f.add_variable::<f64>("omega", &["sample", "y", "x"]).unwrap().put_values(&first, ..).unwrap();
+    }
+    let solve = |out: &Path, forced: bool| {
+        let mut args = vec![
+            "solve",
+            "navier-stokes2d",
+            "--init",
+            p(&ic),
+            "--t-end",
+            "0.5",
+            "--save-every",
+            "0.25",
+            "--scheme",
+            "spectral",
+            "--set",
+            "nu=0.005",
+            "--set",
+            "dt=0.01",
+            "--set",
+            "precision=f64",
+            "--out",
+            p(out),
+        ];
+        if forced {
+            args.extend(["--set", "forcing.amplitude=1", "--set", "forcing.wavenumber=4", "--set", "forcing.drag=0.1"]);
+        }
+        let o = ansatz(&args);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        Dataset::open(out).unwrap().read("omega", 0..2, 0..3).unwrap()
+    };
+    let scale = frames.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let diff =
+        |a: &ndarray::ArrayD<f64>| a.iter().zip(frames.iter()).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale;
+    let forced = solve(&dir.path().join("forced.nc"), true);
+    assert!(diff(&forced) < 1e-10, "forced solve against the dataset: {:e} (relative max)", diff(&forced));
+    let free = solve(&dir.path().join("free.nc"), false);
+    assert!(diff(&free) > 1e-3, "without forcing the flow must differ: {:e}", diff(&free));
+    // forcing is for Navier–Stokes only
+    let o = ansatz(&[
+        "solve",
+        "burgers2d",
+        "--init",
+        p(&ic),
+        "--t-end",
+        "0.5",
+        "--save-every",
+        "0.25",
+        "--set",
+        "forcing.drag=0.1",
+        "--out",
+        p(&dir.path().join("b.nc")),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("only navier-stokes2d is forced"), "{}", stderr(&o));
+}
