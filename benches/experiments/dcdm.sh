@@ -4,7 +4,8 @@
 # then applied at larger sizes to systems with solid masks and coefficient fields not seen in training (the Ritz
 # generator's systems under seed 1000). For each size, system and tolerance (1e-6, 1e-8): iterations and setup/solve wall time of CG,
 # Jacobi-PCG, IC(0)-PCG, multigrid-PCG, DCDM and flexible CG with the network (benches/examples/dcdm_study.rs).
-# Writes $OUT/seed<k>/{ritz.nc, run/, net.apc, study.md, study.jsonl}; docs/results.md records a run.
+# Writes $OUT/seed<k>/{ritz.nc, run/, net.apc, study.md, study.jsonl} and $OUT/summary.md; docs/results.md
+# records a run.
 #
 #   benches/experiments/dcdm.sh                                   # defaults below
 #   N=32 STEPS=300 SEEDS="0" SIZES=32,64 OUT=/tmp/dcdm benches/experiments/dcdm.sh
@@ -57,3 +58,5 @@ for seed in $SEEDS; do
   [ -f "$dir/study.md.partial" ] && mv "$dir/study.md.partial" "$dir/study.md"
   echo "seed $seed: $dir/study.md"
 done
+# the table over the seeds (iterations mean ± sd, ratios to CG, times)
+python3 benches/experiments/dcdm_summary.py "$OUT" | tee "$OUT/summary.md"
