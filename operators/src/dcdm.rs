@@ -371,6 +371,40 @@ impl DcdmNet {
         self.multilevel.is_some()
     }
 
+    /// The multilevel network's parameters in f32, for [`crate::dcdm_native`]; `None` for the residual CNN.
+    pub fn multilevel_weights(&self) -> Option<crate::dcdm_native::MultilevelWeights> {
+        let m = self.multilevel.as_ref()?;
+        let values = |t: Tensor<5>| -> (Vec<f32>, [usize; 5]) {
+            let d = t.dims();
+            (t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default(), d)
+        };
+        let convs = |list: &[LinearConv]| -> Vec<crate::dcdm_native::ConvWeights> {
+            list.iter()
+                .map(|c| {
+                    let (w, [cout, cin, kz, _, _]) = values(c.weight.val());
+                    crate::dcdm_native::ConvWeights { cout, cin, kz, w }
+                })
+                .collect()
+        };
+        let scalar = |p: &Param<Tensor<1>>| -> f32 {
+            p.val()
+                .exp()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .ok()
+                .and_then(|v| v.first().copied())
+                .unwrap_or(0.0)
+        };
+        Some(crate::dcdm_native::MultilevelWeights {
+            dims: self.dims,
+            fine: convs(&m.fine),
+            coarse: convs(&m.coarse),
+            gain: scalar(&m.log_gain),
+            floor: scalar(&m.log_floor),
+        })
+    }
+
     /// Applies the network. In 2D `nz` must be 1; any grid size of at least one cell per axis.
     pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
         if let Some(m) = &self.multilevel {
@@ -530,13 +564,22 @@ fn up2(x: Tensor<5>, shape: [usize; 3], dims: usize) -> Tensor<5> {
 /// A network as a nonlinear preconditioner of a solver's vectors. `apply(r, z)` places `r / ‖r‖` on the cell
 /// grid (`cells[u]` is the grid cell of unknown `u`; other cells are zero), applies the network in its dtype
 /// and returns its values at the unknowns, times `‖r‖` (the scale does not matter to DCDM or flexible CG, whose
-/// line searches absorb it). Each application allocates its tensors, unlike the classical preconditioners.
+/// line searches absorb it). The multilevel network runs natively in f32 ([`crate::dcdm_native`]), with buffers
+/// allocated once per grid; the residual CNN goes through burn and allocates its tensors on each application.
 pub struct NetworkPreconditioner {
     net: DcdmNet,
     grid: [usize; 3],
     cells: Vec<usize>,
     device: Device,
     dtype: DType,
+    /// The multilevel network's native kernel with its grid buffers, built once.
+    native: Option<NativeApply>,
+}
+
+/// A native kernel and its grid buffers (input and output fields).
+struct NativeApply {
+    kernel: crate::dcdm_native::MultilevelKernel,
+    fields: std::sync::Mutex<(Vec<f32>, Vec<f32>)>,
 }
 
 impl NetworkPreconditioner {
@@ -556,7 +599,11 @@ impl NetworkPreconditioner {
         if let Some(c) = cells.iter().find(|&&c| c >= n) {
             return Err(format!("unknown at cell {c}, outside the {grid:?} grid"));
         }
-        Ok(Self { net, grid, cells, device, dtype })
+        let native = net.multilevel_weights().map(|w| {
+            let kernel = crate::dcdm_native::MultilevelKernel::new(w, grid, net.coarse_levels(grid));
+            NativeApply { kernel, fields: std::sync::Mutex::new((vec![0.0f32; n], vec![0.0f32; n])) }
+        });
+        Ok(Self { net, grid, cells, device, dtype, native })
     }
 
     /// Unknowns.
@@ -575,6 +622,20 @@ impl ansatz_solvers::precond::Preconditioner for NetworkPreconditioner {
         let norm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
         if norm == 0.0 || !norm.is_finite() {
             z.iter_mut().for_each(|v| *v = if norm == 0.0 { 0.0 } else { f64::NAN });
+            return;
+        }
+        if let Some(NativeApply { kernel, fields }) = &self.native {
+            // the multilevel network: native, allocation-free
+            let mut guard = fields.lock().unwrap_or_else(|e| e.into_inner());
+            let (g, y) = &mut *guard;
+            g.fill(0.0);
+            for (&c, &v) in self.cells.iter().zip(r) {
+                g[c] = (v / norm) as f32;
+            }
+            kernel.apply(g, y);
+            for (zu, &c) in z.iter_mut().zip(&self.cells) {
+                *zu = f64::from(y[c]) * norm;
+            }
             return;
         }
         let [nz, ny, nx] = self.grid;
@@ -760,6 +821,36 @@ mod tests {
         let (_, m) = multilevel(2, 2, 1, &device);
         for (side, levels) in [(2, 0), (3, 0), (4, 1), (7, 2), (8, 2), (32, 4), (256, 7)] {
             assert_eq!(m.coarse_levels([1, side, side]), levels, "{side}");
+        }
+    }
+
+    #[test]
+    fn the_native_multilevel_kernel_matches_the_network() {
+        let device = Device::flex();
+        for (dims, convs, shape) in
+            [(2, 2, [1, 13, 10]), (2, 1, [1, 32, 32]), (2, 3, [1, 3, 5]), (3, 2, [5, 6, 7]), (3, 1, [8, 8, 8])]
+        {
+            let config = DcdmConfig::new(dims).with_channels(3).with_levels(0).with_multilevel(true).with_convs(convs);
+            let m = config.init(&mut Init::new(17, &device).with_dtype(DType::F32)).unwrap();
+            let n: usize = shape.iter().product();
+            let x: Vec<f32> = (0..n).map(|i| ((i as f32 + 0.3) * 0.77).sin() + 0.1 * (i % 5) as f32).collect();
+            let t = Tensor::<5>::from_data(
+                TensorData::new(x.clone(), [1, 1, shape[0], shape[1], shape[2]]),
+                (&device, DType::F32),
+            );
+            let reference = values(m.forward(t));
+            let kernel = crate::dcdm_native::MultilevelKernel::new(
+                m.multilevel_weights().unwrap(),
+                shape,
+                m.coarse_levels(shape),
+            );
+            let mut y = vec![0.0f32; n];
+            kernel.apply(&x, &mut y);
+            // twice: the buffers are reused, not accumulated into
+            kernel.apply(&x, &mut y);
+            let scale = reference.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            let worst = y.iter().zip(&reference).fold(0.0f64, |a, (p, q)| a.max((f64::from(*p) - q).abs()));
+            assert!(worst <= 1e-5 * scale, "{dims}D {shape:?}, {convs} convolutions: {worst:e} of {scale:e}");
         }
     }
 

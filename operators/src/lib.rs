@@ -21,6 +21,7 @@
 
 pub mod bridge;
 pub mod dcdm;
+pub mod dcdm_native;
 pub mod dymixop;
 pub mod flat;
 pub mod fno;
