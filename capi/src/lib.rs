@@ -47,8 +47,6 @@ pub struct AnsatzPrecond {
 struct Loaded {
     file: PrecondFile,
     device: Device,
-    /// `[nz, ny, nx]`.
-    grid: [usize; 3],
     apply: NetworkPreconditioner,
     /// A copy of the input when it overlaps the output.
     scratch: Vec<f64>,
@@ -56,14 +54,17 @@ struct Loaded {
     result: Vec<f64>,
 }
 
-impl Loaded {
-    fn place(&mut self, grid: [usize; 3], cells: Vec<usize>) -> Result<(), (c_int, String)> {
-        let net = self.file.network(&self.device).map_err(|e| (ANSATZ_ERR_FILE, e))?;
-        self.apply = NetworkPreconditioner::new(net, grid, cells, self.device.clone(), DType::F32)
-            .map_err(|e| (ANSATZ_ERR_SIZE, e))?;
-        self.grid = grid;
-        Ok(())
-    }
+/// The file's network on a `[nz, ny, nx]` grid with the unknowns at `cells`; a grid that does not fit is
+/// reported with `misfit` (the trained grid of a file: `ANSATZ_ERR_FILE`; a caller's grid: `ANSATZ_ERR_SIZE`).
+fn placed(
+    file: &PrecondFile,
+    device: &Device,
+    grid: [usize; 3],
+    cells: Vec<usize>,
+    misfit: c_int,
+) -> Result<NetworkPreconditioner, (c_int, String)> {
+    let net = file.network(device).map_err(|e| (ANSATZ_ERR_FILE, e))?;
+    NetworkPreconditioner::new(net, grid, cells, device.clone(), DType::F32).map_err(|e| (misfit, e))
 }
 
 thread_local! {
@@ -149,10 +150,9 @@ pub unsafe extern "C" fn ansatz_precond_open(path: *const c_char, out: *mut *mut
         let device = Device::flex();
         let grid = file.header.trained_grid;
         let cells: Vec<usize> = (0..grid.iter().product()).collect();
-        let net = file.network(&device).map_err(|e| (ANSATZ_ERR_FILE, format!("{path}: {e}")))?;
-        let apply = NetworkPreconditioner::new(net, grid, cells, device.clone(), DType::F32)
-            .map_err(|e| (ANSATZ_ERR_FILE, format!("{path}: {e}")))?;
-        let loaded = Loaded { file, device, grid, apply, scratch: vec![], result: vec![] };
+        let apply =
+            placed(&file, &device, grid, cells, ANSATZ_ERR_FILE).map_err(|(code, e)| (code, format!("{path}: {e}")))?;
+        let loaded = Loaded { file, device, apply, scratch: vec![], result: vec![] };
         let ptr = Box::into_raw(Box::new(AnsatzPrecond { inner: Mutex::new(loaded) }));
         match registry().lock() {
             Ok(mut open) => {
@@ -225,7 +225,8 @@ pub unsafe extern "C" fn ansatz_precond_set_grid(
             given.to_vec()
         };
         let mut l = lock(h)?;
-        l.place([nz, ny, nx], list)
+        l.apply = placed(&l.file, &l.device, [nz, ny, nx], list, ANSATZ_ERR_SIZE)?;
+        Ok(())
     })
 }
 
@@ -262,7 +263,7 @@ pub unsafe extern "C" fn ansatz_precond_grid(
 ) -> c_int {
     guarded("ansatz_precond_grid", || {
         let h = handle(pc)?;
-        let [z, y, x] = lock(h)?.grid;
+        let [z, y, x] = lock(h)?.apply.grid();
         for (p, v) in [(nx, x), (ny, y), (nz, z)] {
             if !p.is_null() {
                 // SAFETY: non-null and, by contract, writable.

@@ -168,12 +168,9 @@ pub struct Conv {
 impl Conv {
     /// Weights and bias uniform in ±1/√(c_in · taps).
     fn new(cin: usize, cout: usize, dims: usize, init: &mut Init) -> Self {
-        let kz = if dims == 3 { 3 } else { 1 };
-        let a = 1.0 / ((cin * kz * 9) as f64).sqrt();
-        Self {
-            weight: Param::from_tensor(init.uniform([cout, cin, kz, 3, 3], -a, a)),
-            bias: Param::from_tensor(init.uniform([cout], -a, a)),
-        }
+        let LinearConv { weight } = LinearConv::new(cin, cout, dims, init);
+        let a = init_bound(cin, dims);
+        Self { weight, bias: Param::from_tensor(init.uniform([cout], -a, a)) }
     }
 
     /// `[b, c_in, nz, ny, nx] → [b, c_out, nz, ny, nx]`.
@@ -215,6 +212,11 @@ fn convolve_adjoint(weight: Tensor<5>, y: Tensor<5>) -> Tensor<5> {
     }
 }
 
+/// The bound `1/√(c_in · taps)` of a convolution's initial weights and bias.
+fn init_bound(cin: usize, dims: usize) -> f64 {
+    1.0 / ((cin * if dims == 3 { 27 } else { 9 }) as f64).sqrt()
+}
+
 /// A bias-free 3×3 or 3×3×3 convolution with zero padding, and its adjoint.
 #[derive(Module, Debug)]
 pub struct LinearConv {
@@ -225,8 +227,7 @@ pub struct LinearConv {
 impl LinearConv {
     /// Weights uniform in ±1/√(c_in · taps).
     fn new(cin: usize, cout: usize, dims: usize, init: &mut Init) -> Self {
-        let kz = if dims == 3 { 3 } else { 1 };
-        let a = 1.0 / ((cin * kz * 9) as f64).sqrt();
+        let (kz, a) = (if dims == 3 { 3 } else { 1 }, init_bound(cin, dims));
         Self { weight: Param::from_tensor(init.uniform([cout, cin, kz, 3, 3], -a, a)) }
     }
 
@@ -247,8 +248,8 @@ impl LinearConv {
 ///
 /// with `E_f` and `E_c` stacks of bias-free convolutions (1 → c, then c → c), `P_l` the full-weighting
 /// restriction to level `l` (the fixed smoothing `[1, 2, 1] / 4` per axis, then 2× block averages, per level) and
-/// `P_lᵀ` its exact adjoint (linear interpolation divided by 2^d), `ε = e^a` and `γ = e^s` learnt. The coarse levels share `E_c`, so the network applies to any grid and its depth can
-/// follow the grid. `f` is linear, symmetric and positive definite, so `rᵀ f(r) > 0` for every residual: a
+/// `P_lᵀ` its exact adjoint (linear interpolation divided by 2^d), `ε = e^a` and `γ = e^s` learnt. The coarse
+/// levels share `E_c`, so the network applies to any grid and its depth can follow the grid. `f` is linear, symmetric and positive definite, so `rᵀ f(r) > 0` for every residual: a
 /// direction from it always descends, whatever the residual looks like, which the residual CNN does not
 /// guarantee. It is an additive multilevel preconditioner (BPX-like) whose level operators are learnt.
 #[derive(Module, Debug)]
@@ -372,37 +373,30 @@ impl DcdmNet {
     }
 
     /// The multilevel network's parameters in f32, for [`crate::dcdm_native`]; `None` for the residual CNN.
-    pub fn multilevel_weights(&self) -> Option<crate::dcdm_native::MultilevelWeights> {
-        let m = self.multilevel.as_ref()?;
-        let values = |t: Tensor<5>| -> (Vec<f32>, [usize; 5]) {
-            let d = t.dims();
-            (t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default(), d)
+    pub fn multilevel_weights(&self) -> Result<Option<crate::dcdm_native::MultilevelWeights>, String> {
+        let Some(m) = &self.multilevel else { return Ok(None) };
+        let values = |t: Tensor<5>| -> Result<Vec<f32>, String> {
+            t.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("network weights: {e:?}"))
         };
-        let convs = |list: &[LinearConv]| -> Vec<crate::dcdm_native::ConvWeights> {
+        let convs = |list: &[LinearConv]| -> Result<Vec<crate::dcdm_native::ConvWeights>, String> {
             list.iter()
                 .map(|c| {
-                    let (w, [cout, cin, kz, _, _]) = values(c.weight.val());
-                    crate::dcdm_native::ConvWeights { cout, cin, kz, w }
+                    let [cout, cin, kz, _, _] = c.weight.dims();
+                    Ok(crate::dcdm_native::ConvWeights { cout, cin, kz, w: values(c.weight.val())? })
                 })
                 .collect()
         };
-        let scalar = |p: &Param<Tensor<1>>| -> f32 {
-            p.val()
-                .exp()
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .ok()
-                .and_then(|v| v.first().copied())
-                .unwrap_or(0.0)
+        let scalar = |p: &Param<Tensor<1>>| -> Result<f32, String> {
+            let v = p.val().exp().into_data().convert::<f32>().try_to_vec::<f32>();
+            v.ok().and_then(|v| v.first().copied()).ok_or_else(|| "network weights: an empty scalar".to_string())
         };
-        Some(crate::dcdm_native::MultilevelWeights {
+        Ok(Some(crate::dcdm_native::MultilevelWeights {
             dims: self.dims,
-            fine: convs(&m.fine),
-            coarse: convs(&m.coarse),
-            gain: scalar(&m.log_gain),
-            floor: scalar(&m.log_floor),
-        })
+            fine: convs(&m.fine)?,
+            coarse: convs(&m.coarse)?,
+            gain: scalar(&m.log_gain)?,
+            floor: scalar(&m.log_floor)?,
+        }))
     }
 
     /// Applies the network. In 2D `nz` must be 1; any grid size of at least one cell per axis.
@@ -599,11 +593,16 @@ impl NetworkPreconditioner {
         if let Some(c) = cells.iter().find(|&&c| c >= n) {
             return Err(format!("unknown at cell {c}, outside the {grid:?} grid"));
         }
-        let native = net.multilevel_weights().map(|w| {
+        let native = net.multilevel_weights()?.map(|w| {
             let kernel = crate::dcdm_native::MultilevelKernel::new(w, grid, net.coarse_levels(grid));
             NativeApply { kernel, fields: std::sync::Mutex::new((vec![0.0f32; n], vec![0.0f32; n])) }
         });
         Ok(Self { net, grid, cells, device, dtype, native })
+    }
+
+    /// The grid, `[nz, ny, nx]`.
+    pub fn grid(&self) -> [usize; 3] {
+        self.grid
     }
 
     /// Unknowns.
@@ -840,7 +839,7 @@ mod tests {
             );
             let reference = values(m.forward(t));
             let kernel = crate::dcdm_native::MultilevelKernel::new(
-                m.multilevel_weights().unwrap(),
+                m.multilevel_weights().unwrap().unwrap(),
                 shape,
                 m.coarse_levels(shape),
             );

@@ -68,9 +68,10 @@ impl MultilevelKernel {
     pub fn new(weights: MultilevelWeights, grid: [usize; 3], levels: usize) -> Self {
         let three = weights.dims == 3;
         let mut shapes = vec![grid];
+        let [mut z, mut y, mut x] = grid;
         for _ in 0..levels {
-            let [z, y, x] = *shapes.last().expect("the fine grid");
-            shapes.push([if three { z.div_ceil(2) } else { z }, y.div_ceil(2), x.div_ceil(2)]);
+            (z, y, x) = (if three { z.div_ceil(2) } else { z }, y.div_ceil(2), x.div_ceil(2));
+            shapes.push([z, y, x]);
         }
         let width = weights.fine.iter().chain(&weights.coarse).map(|c| c.cout.max(c.cin)).max().unwrap_or(1);
         let n = cells(grid);
