@@ -3,6 +3,7 @@
 mod data_commands;
 mod demo;
 mod device_commands;
+mod hybrid_cost;
 mod insr_commands;
 mod precond_commands;
 mod precond_solve;
@@ -87,6 +88,10 @@ enum Command {
     /// Measure training throughput (windows per second) of fixed benchmark cases on this machine's CPU or GPU:
     /// the median optimiser step of the hand-written loop and of the training engine, with peak memory.
     Throughput(device_commands::ThroughputArgs),
+    /// Measure what one frame of a solver-in-the-loop hybrid costs at several grids: the coarse solver's steps
+    /// (CPU) and the network's correction (CPU or GPU), per sample, and the grid at which the plain solver costs
+    /// as much as the hybrid, which is the accuracy the hybrid must reach to pay.
+    HybridCost(hybrid_cost::HybridCostArgs),
     /// Open the compute device as `train --device` would and show what was selected (for a GPU: the adapter,
     /// graphics API and driver wgpu chose), after checking one small product on it.
     Devices(device_commands::DevicesArgs),
@@ -145,6 +150,7 @@ fn main() -> ExitCode {
         Command::Coarsen(a) => data_commands::run_coarsen(a).map_err(anyhow::Error::from),
         Command::ExportSystem(a) => data_commands::run_export(a).map_err(anyhow::Error::from),
         Command::Throughput(a) => device_commands::run_throughput(a),
+        Command::HybridCost(a) => hybrid_cost::run(a),
         Command::Devices(a) => device_commands::run_devices(a),
         Command::Probe { file } => probe::run_probe(file).map_err(anyhow::Error::from),
     };

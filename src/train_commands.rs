@@ -232,7 +232,7 @@ pub(crate) fn apply_set(table: &mut toml::Table, item: &str) -> Result<()> {
 
 /// A configuration's text (a file or an embedded name) with `sets` applied: the TOML table, where it came from, the
 /// run's default name and the directory relative paths are resolved against.
-fn config_table(config: &str, sets: &[String]) -> Result<(toml::Table, String, String, Option<PathBuf>)> {
+pub(crate) fn config_table(config: &str, sets: &[String]) -> Result<(toml::Table, String, String, Option<PathBuf>)> {
     let path = Path::new(config);
     let (text, origin, name, dir) = if path.exists() {
         let text = std::fs::read_to_string(path).map_err(|e| usage(format!("{config}: {e}")))?;
@@ -371,6 +371,13 @@ pub fn run_train(a: &TrainArgs, comm: &dyn Communicator) -> Result<()> {
     opts.resume = a.resume;
     opts.extend = a.extend;
     opts.force = a.force;
+    if a.device == DeviceArg::Gpu && exp.hybrid.solver == ansatz_training::config::HybridSolver::Data {
+        return Err(usage(
+            "a hybrid trains on the CPU (its gradient goes through the solver's adjoint, which is host code); \
+             a trained hybrid rolls out with `ansatz rollout --device gpu` (the network on the GPU, the solver on \
+             the CPU)",
+        ));
+    }
     let (dev, about) = selected_device(a.device, comm)?;
     opts.device = dev;
     // test hooks: stop early as an interrupted run would, dump the first averaged gradient, fail on one rank

@@ -493,3 +493,56 @@ fn coarsen_then_train_and_roll_out_a_hybrid() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--reference") && err.contains("power of two"), "{err}");
 }
+
+/// `ansatz hybrid-cost`: the solver's steps scale with the grid at the configuration's Courant number, both costs
+/// are measured at every grid, and bad input is refused with exit code 2 and the option named.
+#[test]
+fn hybrid_cost_measures_every_grid_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("cost.json");
+    let (code, stdout, err) = ansatz(&[
+        "hybrid-cost",
+        "--grids",
+        "32,16",
+        "--samples",
+        "2",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("16²") && stdout.contains("32²"), "{stdout}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let grids = r["grids"].as_array().unwrap();
+    // kolmogorov-re1000 steps at 0.002 on 256²: 0.032 on 16² (4 steps per frame of 0.1), 0.016 on 32² (7)
+    let steps: Vec<u64> = grids.iter().map(|g| g["substeps"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [4, 7]);
+    for g in grids {
+        let (s, n) = (g["solver"].as_f64().unwrap(), g["network"].as_f64().unwrap());
+        assert!(s > 0.0 && n > 0.0 && (g["ratio"].as_f64().unwrap() - n / s).abs() < 1e-9 * n / s, "{g}");
+    }
+    // the hybrid costs more than the 16² solver alone: it breaks even with a finer plain solver
+    assert!(grids[0]["breakeven_grid"].as_f64().unwrap() > 16.0, "{r}");
+
+    for (args, needle) in [
+        (vec!["--grids", "4"], "--grids"),
+        (vec!["--samples", "0"], "--samples"),
+        (vec!["fno-burgers2d"], "not a hybrid"),
+        (vec!["--problem", "no-such-flow"], "--problem"),
+        (vec!["--problem", "burgers2d"], "time.dt"),
+        (vec!["--set", "model.no_such_key=1"], "no_such_key"),
+    ] {
+        let mut a = vec!["hybrid-cost", "--grids", "16", "--repeats", "1"];
+        a.extend(args.iter());
+        let (code, _, err) = ansatz(&a);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // a hybrid trains on the CPU: its gradient goes through the solver's host-code adjoint
+    let (code, _, err) = ansatz(&["train", "hybrid-fno-kolmogorov", "--data", "x.nc", "--device", "gpu"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("trains on the CPU") && err.contains("rollout --device gpu"), "{err}");
+}

@@ -97,6 +97,9 @@ run() { LD_LIBRARY_PATH=$p/lib:$p/lib/fallback "$p/bin/ansatz" "$@" >/dev/null; 
 run generate burgers2d --out "$p/data/burgers2d.nc" --samples 12 --seed 1 \
     --set grid.n=32 --set time.t_end=0.8 --set time.save_every=0.02 --set parameters.nu=0.005 --force
 run generate burgers1d --out "$p/data/burgers1d.nc" --samples 7 --seed 9 --set grid.n=64 --set time.t_end=0.2 --force
+# the hybrid check's data: Kolmogorov flow at Re = 1000 spun up on 64² (the coarse grid of the hybrid benchmark)
+run generate kolmogorov-re1000 --out "$p/data/kolmogorov64.nc" --samples 8 --seed 3 --set grid.n=64 \
+    --set time.dt=0.008 --set time.t_end=2.4 --force
 cat >"$p/configs/sgd-fno-burgers1d.toml" <<'EOF'
 # data-parallel equality: a small FNO with plain SGD at a constant rate, global batch 8 (4 per rank on 2 ranks)
 seed = 4

@@ -10,6 +10,8 @@ libraries, Open MPI and its plugins, the Vulkan loader and the small datasets), 
   pytorch     the anchor: benches/pytorch/fno_throughput.py, the same FNOs in PyTorch on the same device
   curves      (b) 20 steps of `fno-burgers2d` and `dymixop-burgers2d` on the device against the CPU: per-step loss
   rollout     (c) `ansatz rollout --device` of the device-trained FNO, against its rollout on the CPU
+  hybrid      the 64² Kolmogorov hybrid rolled out with its network on the device and on the CPU (same predictions,
+              cost per frame), and `ansatz hybrid-cost` at 64²–512² with the network on each
   mpi         (d) `mpirun -np 2 ansatz train --device` sharing one device against 1 rank at the same global batch
   profile     (GPU only) kernel launches and GPU-busy time per step of fno1d/fno2d from CubeCL's timestamps
   throughput-more  (a) the demo FNO and DyMixOp on the device, and fno1d/fno2d on this machine's CPU
@@ -525,6 +527,71 @@ class Runner:
         if not c.ok:
             c.note = f"step-1 nRMSE differs by {first:.1e}" if first is not None else "no step-1 nRMSE in the summary"
 
+    def hybrid(self, c):
+        """The solver-in-the-loop hybrid with its network on the device and its solver on the CPU's cores:
+        a hybrid trained briefly on the CPU (64² Kolmogorov flow) rolled out on the device and on the CPU (the
+        same predictions, their costs per frame), then `ansatz hybrid-cost` at 64²–512² with the network on
+        each (the solver's and the network's cost per frame, and the grid at which the plain solver costs as much
+        as the hybrid)."""
+        data = os.path.join(self.root, "data", "kolmogorov64.nc")
+        run = os.path.join(self.work, "runs", "hybrid-fno-kolmogorov")
+        sets = ["training.steps=20", "training.batch=4", "training.checkpoint_every=20", "training.validate_every=20",
+                "training.validation_windows=8", "schedule.warmup_steps=5", "data.horizon=2"]
+        args = ["train", "hybrid-fno-kolmogorov", "--data", data, "--out", run, "--force"]
+        rc, text = self.ansatz(c, args + [x for s in sets for x in ("--set", s)], 150)
+        if rc != 0:
+            c.ok, c.note = False, f"training on the CPU: rc {rc}: " + " | ".join(text.strip().splitlines()[-2:])
+            return
+        summaries = {}
+        for label, dev in (("device", self.device), ("reference", "cpu")):
+            out = os.path.join(self.work, "reports", f"hybrid-{label}")
+            args = ["rollout", "--run", run, "--out", out, "--force", "--steps", "20", "--device", dev, "--no-plots",
+                    "--no-baseline"]
+            rc, text = self.ansatz(c, args, 120)
+            if rc != 0:
+                c.ok, c.note = False, f"hybrid rollout on {dev}: rc {rc}: " + " | ".join(text.strip().splitlines()[-2:])
+                return
+            with open(os.path.join(out, "summary.json")) as f:
+                summaries[label] = json.load(f)
+        na, nb = nrmse_at(summaries["device"]), nrmse_at(summaries["reference"])
+        rels = {k: abs(na[k] - nb[k]) / max(abs(nb[k]), 1e-30) for k in na if k in nb}
+        cost = {k: summaries[k]["cost"]["model_seconds_per_step"] for k in summaries}
+        c.data["rollout"] = {"device_nrmse_at": na, "cpu_nrmse_at": nb, "relative_difference": rels,
+                             "seconds_per_frame": cost}
+        table = ["Rollout of the 64² hybrid (20 frames, the solver on the CPU in both):", "",
+                 "| step | median nRMSE, network on the device | on the CPU | rel. diff |", "|---|---|---|---|"]
+        table += [f"| {k} | {na[k]:.6g} | {nb[k]:.6g} | {rels[k]:.1e} |" for k in sorted(rels) if k in (1, 5, 10, 20)]
+        table += ["", f"Seconds per frame and sample: {cost['device']:.3g} with the network on the device, "
+                  f"{cost['reference']:.3g} on the CPU.", ""]
+        fails = []
+        first = rels.get(1)
+        if first is None or first > ROLLOUT_RTOL or not all(math.isfinite(x) for x in na.values()):
+            fails.append(f"step-1 nRMSE differs by {first:.1e}" if first is not None else "no step-1 nRMSE")
+        grids = ["--grids", self.args.hybrid_grids or ("64,128,256,512" if self.device == "gpu" else "32,64")]
+        runs = [(self.device, 150)] + ([("cpu", 150)] if self.device == "gpu" else [])
+        costs = {}
+        for dev, limit in runs:
+            path = os.path.join(self.work, f"hybrid-cost-{dev}.json")
+            rc, text = self.ansatz(c, ["hybrid-cost", "--device", dev, "--json", path] + grids, limit)
+            if rc != 0:
+                fails.append(f"hybrid-cost on {dev}: rc {rc}")
+                continue
+            with open(path) as f:
+                costs[dev] = json.load(f)
+        c.data["cost"] = costs
+        table += ["Cost per frame and sample (`ansatz hybrid-cost`, 8 samples; the solver on the CPU's cores):", "",
+                  "| network on | grid | solver steps | solver ms | network ms | network ÷ solver | plain solver at the hybrid's cost |",
+                  "|---|---|---|---|---|---|---|"]
+        for dev, r in costs.items():
+            for g in r["grids"]:
+                be = g.get("breakeven_grid")
+                be = "beyond" if be is None else f"{be:.0f}²" + (" (extrapolated)" if g.get("extrapolated") else "")
+                table.append(f"| {dev} | {g['n']}² | {g['substeps']} | {g['solver'] * 1e3:.3f} | "
+                             f"{g['network'] * 1e3:.3f} | {g['ratio']:.2f} | {be} |")
+        c.data["table"] = table
+        c.ok = not fails
+        c.note = "; ".join(fails)
+
     def mpi(self, c):
         data = os.path.join(self.root, "data", "burgers1d.nc")
         config = os.path.join(self.root, "configs", "sgd-fno-burgers1d.toml")
@@ -607,6 +674,7 @@ def main():
     ap.add_argument("--only", nargs="*", help="run only these checks (adapter always runs)")
     ap.add_argument("--binary", default="ansatz", help="the payload's binary to check: bin/NAME [ansatz]")
     ap.add_argument("--profile-cases", nargs="+", default=["fno1d", "fno2d"], help="cases the profile check runs")
+    ap.add_argument("--hybrid-grids", help="grids of the hybrid check's `ansatz hybrid-cost` [64,128,256,512 on a GPU, 32,64 with --cpu]")
     args = ap.parse_args()
     r = Runner(args)
     os.makedirs(r.out, exist_ok=True)
@@ -634,6 +702,7 @@ def main():
     r.check("pytorch", "anchor: the same FNOs in PyTorch", r.pytorch, need=40)
     r.check("curves", "(b) loss curves on the device against the CPU", r.curves, need=60)
     r.check("rollout", "(c) rollout on the device", r.rollout, need=30)
+    r.check("hybrid", "the solver-in-the-loop hybrid with its network on the device", r.hybrid, need=90)
     r.check("mpi", "(d) mpirun -np 2 sharing the device against 1 rank", r.mpi, need=40)
     if r.device == "gpu":
         r.check("profile", "kernel launches and GPU time per step (CubeCL timestamps)", r.profile, need=40)

@@ -126,6 +126,15 @@ impl CoarseSolver {
             )));
         }
         let (device, dtype) = (x.device(), x.dtype());
+        // Inference with the network on another device (a GPU): the solver is host code, so the frames go to the
+        // CPU backend and back. Under autodiff the bridge op needs the CPU backend itself (its backward step is
+        // host code too) and refuses other devices with an error naming the op.
+        let cpu = Device::flex();
+        if !x.is_autodiff() && device != cpu {
+            let host = Tensor::<4>::from_data(x.into_data(), (&cpu, dtype));
+            let advanced = self.advance(host, nu, report)?;
+            return Ok(Tensor::from_data(advanced.into_data(), (&device, dtype)));
+        }
         let per_channel = |v: &[f64]| {
             Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, c, 1, 1]), (&device, DType::F64)).cast(dtype)
         };
