@@ -256,6 +256,9 @@ fn rollout_writes_metrics_predictions_summary_and_plots() {
     let full = s.cost.solver.iter().find(|c| c.fraction == 1.0).expect("full-resolution solver");
     assert!(full.nrmse < 1e-4, "{:?}", s.cost.solver);
     assert_eq!(s.cost.solver.len(), 3, "{:?}", s.cost.solver);
+    // scored on the data's grid (prolonged), each halving of the grid loses accuracy
+    let at = |f: f64| s.cost.solver.iter().find(|c| c.fraction == f).expect("solver rung").nrmse;
+    assert!(at(0.25) > at(0.5) && at(0.5) > 10.0 * full.nrmse, "{:?}", s.cost.solver);
     // predictions are a dataset whose context frames are the reference's
     let p = Dataset::open(&report.join("predictions.nc")).unwrap();
     let r = Dataset::open(dataset()).unwrap();
