@@ -157,6 +157,26 @@ for n in grids:
             breakeven.append(upfront / saving if saving and saving > 0 else None)
         lines.append(f"| {m} | {ms(err)} | {ms(c9)} | {ms(c8)} | {ms(cost)} | {', '.join(matched)} | {ms(speed)} | {ms(interp)} | "
                      f"{ms(breakeven) if any(b is not None for b in breakeven) else 'never'} |")
+    # nRMSE against the step (medians over the test trajectories; models: mean ± sd over seeds) and the energy
+    # above k = 12 at the last step relative to the reference's
+    last = ladder["steps"]
+    picks = [k for k in (1, 10, last) if 1 <= k <= last]
+    picks = sorted(set(picks))
+    lines += ["", "| | " + " | ".join(f"nRMSE at t = {k * dt:g}" for k in picks) + " | energy k ≥ 12, last step |",
+              "|---|" + "---|" * (len(picks) + 1)]
+    for r in rungs:
+        by = r.get("nrmse_by_step") or []
+        vals = [f"{by[k - 1]:.3g}" if len(by) >= k else "n/a" for k in picks]
+        lines.append(f"| solver {r['n']}² | " + " | ".join(vals) + " | |")
+    for m in models:
+        rows = [json.load(open(p)) for p in (os.path.join(out, f"{m}-{n}-{s}-rollout", "summary.json") for s in seeds)
+                if os.path.exists(p)]
+        if not rows:
+            continue
+        at = [dict((int(k), v["median"]) for k, v in r["nrmse_at"]) for r in rows]
+        vals = [ms([a.get(k) for a in at]) for k in picks]
+        high = ms([r["high_k_energy_ratio_last"]["median"] for r in rows if r.get("high_k_energy_ratio_last")])
+        lines.append(f"| {m} | " + " | ".join(vals) + f" | {high} |")
     lines.append("")
 open(os.path.join(out, "results.md"), "w").write("\n".join(lines))
 print("\n".join(lines))

@@ -301,11 +301,14 @@ pub struct SolverCost {
     pub n: usize,
     /// Wall seconds per sample and stored frame (all samples solved in parallel on every core).
     pub seconds_per_frame: f64,
-    /// nRMSE against the reference restricted to this grid, mean over samples and steps.
+    /// nRMSE on the data's grid (a coarser solution prolonged to it, a finer one restricted), mean over samples
+    /// and steps.
     pub nrmse: f64,
     /// Steps until the correlation with the reference falls below 0.9 (the horizon if it never does), mean over
     /// samples.
     pub correlation_time_09: f64,
+    /// nRMSE at every step (the first entry is step 1), median over samples, as the network's `nrmse_at`.
+    pub nrmse_by_step: Vec<f64>,
 }
 
 /// nRMSE and Pearson correlation of one predicted frame.
@@ -918,12 +921,16 @@ impl Baselines {
                     first_or_horizon(metrics::first_below(&rho, 0.9), steps)
                 })
                 .collect();
+            let nrmse_by_step = (0..steps)
+                .map(|t| Summary::of(&errs.chunks(steps).map(|c| c[t].0).collect::<Vec<_>>()).median)
+                .collect();
             SolverCost {
                 fraction,
                 n,
                 seconds_per_frame: seconds / (held.samples() * steps) as f64,
                 nrmse: Summary::of(&nrmse).mean,
                 correlation_time_09: Summary::of(&corr).mean,
+                nrmse_by_step,
             }
         };
         let finer = self.finer.iter().rev().map(|(f, seconds, errs)| cost(*f as f64, nx * f, *seconds, errs));
@@ -2137,7 +2144,14 @@ mod tests {
     use super::*;
 
     fn rung(n: usize, seconds: f64, nrmse: f64) -> SolverCost {
-        SolverCost { fraction: n as f64 / 64.0, n, seconds_per_frame: seconds, nrmse, correlation_time_09: 0.0 }
+        SolverCost {
+            fraction: n as f64 / 64.0,
+            n,
+            seconds_per_frame: seconds,
+            nrmse,
+            correlation_time_09: 0.0,
+            nrmse_by_step: vec![],
+        }
     }
 
     /// Log–log between the bracketing rungs, linear in the error next to an exact rung, none outside the ladder.

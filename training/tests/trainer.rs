@@ -259,6 +259,12 @@ fn rollout_writes_metrics_predictions_summary_and_plots() {
     // scored on the data's grid (prolonged), each halving of the grid loses accuracy
     let at = |f: f64| s.cost.solver.iter().find(|c| c.fraction == f).expect("solver rung").nrmse;
     assert!(at(0.25) > at(0.5) && at(0.5) > 10.0 * full.nrmse, "{:?}", s.cost.solver);
+    // per step: the median over the 2 samples, which is their mean, so the steps average to the overall mean
+    for c in &s.cost.solver {
+        assert_eq!(c.nrmse_by_step.len(), 10);
+        let mean = c.nrmse_by_step.iter().sum::<f64>() / 10.0;
+        assert!((mean - c.nrmse).abs() <= 1e-12 * c.nrmse.max(1e-300), "{c:?}");
+    }
     // predictions are a dataset whose context frames are the reference's
     let p = Dataset::open(&report.join("predictions.nc")).unwrap();
     let r = Dataset::open(dataset()).unwrap();
