@@ -1,11 +1,13 @@
 //! A native application of the multilevel DCDM network ([`crate::dcdm::Multilevel`]) on one grid: the same
 //! `f(x) = ε x + E_fᵀE_f x + Σ γ^l P_lᵀ E_cᵀE_c P_l x` as the burn network, in f32, with every buffer allocated
-//! once when the grid is set. Convolutions are row kernels: for each output row, the input rows and weights that
-//! reach it are gathered once, then blocks of 16 (or 8) points accumulate every tap in registers and are stored
-//! once. The kernel is compiled twice, portable and for AVX2 + FMA, chosen at run time. Rows are spread over
-//! rayon's threads in tasks of about 4096 values, so that scheduling stays small on the coarse levels' short
-//! rows. It agrees with the burn network to f32 round-off (summation order differs) and is what
-//! [`crate::dcdm::NetworkPreconditioner`] applies for a multilevel network.
+//! once when the grid is set. Multi-channel fields are row-interleaved (`[z][y][channel][x]`), so a convolution
+//! computes all output channels of a spatial row from one pass over the input rows that reach it: the rows and
+//! weights are gathered once, then blocks of 8 points accumulate every row's three shifted values for up to 8
+//! output channels in registers. The kernel is compiled twice, portable and for AVX2 + FMA, chosen at run time
+//! (no closures on its hot path: a closure is compiled without the caller's target features, where `mul_add`
+//! becomes a libm call). Spatial rows are spread over rayon's threads in tasks of about 4096 values, so that
+//! scheduling stays small on the coarse levels' short rows. It agrees with the burn network to f32 round-off
+//! (summation order differs) and is what [`crate::dcdm::NetworkPreconditioner`] applies for a multilevel network.
 
 use std::sync::Mutex;
 
@@ -166,9 +168,11 @@ fn normal(convs: &[ConvWeights], x: &[f32], out: &mut [f32], a: &mut [f32], b: &
 }
 
 /// The zero-padded convolution (`transpose = false`: `c_in → c_out`, cross-correlation as burn's `conv`) or its
-/// adjoint (`true`: `c_out → c_in`), one output row per task. With AVX2 and FMA (detected at run time) the rows
-/// are computed by the same kernel compiled for them; the results differ from the portable path by round-off
-/// (fused multiply–adds).
+/// adjoint (`true`: `c_out → c_in`). Multi-channel fields are stored row-interleaved, `[z][y][channel][x]`: the
+/// rows of every channel at one (z, y) lie together, so one task computes all output channels of a spatial row
+/// from a single pass over the input rows that reach it (for one channel the layout is the plain `[z][y][x]`).
+/// With AVX2 and FMA (detected at run time) the rows are computed by the same kernel compiled for them; the
+/// results differ from the portable path by round-off (fused multiply–adds).
 fn conv(c: &ConvWeights, input: &[f32], output: &mut [f32], shape: [usize; 3], transpose: bool) {
     conv_with(c, input, output, shape, transpose, simd_available());
 }
@@ -189,97 +193,126 @@ fn simd_available() -> bool {
 fn conv_with(c: &ConvWeights, input: &[f32], output: &mut [f32], shape: [usize; 3], transpose: bool, simd: bool) {
     let [nz, ny, nx] = shape;
     let (ins, outs) = if transpose { (c.cout, c.cin) } else { (c.cin, c.cout) };
-    let plane = nz * ny * nx;
-    debug_assert_eq!(input.len(), ins * plane);
-    debug_assert_eq!(output.len(), outs * plane);
-    output.par_chunks_mut(nx).enumerate().with_min_len(rows_per_task(nx)).for_each(|(row, out)| {
-        let task = RowTask { c, input, shape, transpose, o: row / (nz * ny), z: (row / ny) % nz, y: row % ny };
+    debug_assert_eq!(input.len(), ins * nz * ny * nx);
+    debug_assert_eq!(output.len(), outs * nz * ny * nx);
+    let rows = rows_per_task(outs * nx);
+    output.par_chunks_mut(outs * nx).enumerate().with_min_len(rows).for_each(|(row, out)| {
+        let task = RowTask { c, input, shape, transpose, ins, z: row / ny, y: row % ny };
         #[cfg(target_arch = "x86_64")]
         if simd {
             // SAFETY: `simd` is true only where the CPU reports AVX2 and FMA (`simd_available`)
-            unsafe { conv_row_avx2(&task, out) };
+            unsafe { spatial_row_avx2(&task, out) };
             return;
         }
         let _ = simd;
-        conv_row::<false>(&task, out);
+        spatial_row::<false>(&task, out);
     });
 }
 
-/// Rows of `nx` values per parallel task: about 4096 values, so that rayon's scheduling (a fraction of a
+/// Rows of `len` values per parallel task: about 4096 values, so that rayon's scheduling (a fraction of a
 /// microsecond per task) stays small against the work on the coarse levels' short rows.
-fn rows_per_task(nx: usize) -> usize {
-    (4096 / nx.max(1)).max(1)
+fn rows_per_task(len: usize) -> usize {
+    (4096 / len.max(1)).max(1)
 }
 
-/// One output row of a convolution: channel `o`, plane `z`, row `y`.
+/// One spatial row (plane `z`, row `y`) of a convolution, every output channel.
 struct RowTask<'a> {
     c: &'a ConvWeights,
     input: &'a [f32],
     shape: [usize; 3],
     transpose: bool,
-    o: usize,
+    ins: usize,
     z: usize,
     y: usize,
 }
 
 impl RowTask<'_> {
-    /// Calls `f(offset, [w₋₁, w₀, w₊₁])` for every input row that reaches this output row (`offset`: where it
-    /// starts in `input`), where `out[x] += w₋₁ src[x − 1] + w₀ src[x] + w₊₁ src[x + 1]` (zero beyond the ends).
+    /// The input row that reaches this spatial row at the kernel offsets `dz`, `dy` (channel 0; channel `i` starts
+    /// `i · nx` later), or `None` where it lies outside the grid.
     #[inline(always)]
-    fn taps(&self, mut f: impl FnMut(usize, [f32; 3])) {
+    fn source(&self, dz: usize, dy: usize) -> Option<usize> {
         let [nz, ny, nx] = self.shape;
-        let (c, o, z, y) = (self.c, self.o, self.z, self.y);
-        let ins = if self.transpose { c.cout } else { c.cin };
-        let h = c.kz / 2;
-        for i in 0..ins {
-            for dz in 0..c.kz {
-                // forward reads z + dz − h, the adjoint z − dz + h (h = 1 in 3D, 0 in 2D)
-                let sz = if self.transpose {
-                    z as isize - dz as isize + h as isize
-                } else {
-                    z as isize + dz as isize - h as isize
-                };
-                if sz < 0 || sz >= nz as isize {
-                    continue;
-                }
-                for dy in 0..3 {
-                    let sy = if self.transpose { y as isize - dy as isize + 1 } else { y as isize + dy as isize - 1 };
-                    if sy < 0 || sy >= ny as isize {
-                        continue;
-                    }
-                    // forward: out[x] += w[dx] src[x + dx − 1]; adjoint: out[x] += w[dx] src[x + 1 − dx]
-                    let w = if self.transpose {
-                        [c.at(i, o, dz, dy, 2), c.at(i, o, dz, dy, 1), c.at(i, o, dz, dy, 0)]
-                    } else {
-                        [c.at(o, i, dz, dy, 0), c.at(o, i, dz, dy, 1), c.at(o, i, dz, dy, 2)]
-                    };
-                    f(((i * nz + sz as usize) * ny + sy as usize) * nx, w);
-                }
-            }
+        let h = self.c.kz / 2;
+        // forward reads z + dz − h, y + dy − 1; the adjoint z − dz + h, y − dy + 1 (h = 1 in 3D, 0 in 2D)
+        let (sz, sy) = if self.transpose {
+            (self.z as isize - dz as isize + h as isize, self.y as isize - dy as isize + 1)
+        } else {
+            (self.z as isize + dz as isize - h as isize, self.y as isize + dy as isize - 1)
+        };
+        (sz >= 0 && sz < nz as isize && sy >= 0 && sy < ny as isize)
+            .then(|| (sz as usize * ny + sy as usize) * self.ins * nx)
+    }
+
+    /// `[w₋₁, w₀, w₊₁]` of output channel `o` for input channel `i` at `dz`, `dy`, where
+    /// `out[x] += w₋₁ src[x − 1] + w₀ src[x] + w₊₁ src[x + 1]`.
+    #[inline(always)]
+    fn weights(&self, o: usize, i: usize, dz: usize, dy: usize) -> [f32; 3] {
+        let c = self.c;
+        // forward: out[x] += w[dx] src[x + dx − 1]; adjoint: out[x] += w[dx] src[x + 1 − dx]
+        if self.transpose {
+            [c.at(i, o, dz, dy, 2), c.at(i, o, dz, dy, 1), c.at(i, o, dz, dy, 0)]
+        } else {
+            [c.at(o, i, dz, dy, 0), c.at(o, i, dz, dy, 1), c.at(o, i, dz, dy, 2)]
         }
     }
 }
 
-/// Taps gathered per output row before it is computed (more are applied in several passes).
+/// Input rows gathered per pass over a spatial row (more are applied in several passes).
 const MAX_TAPS: usize = 96;
 
-/// The row kernel: the row's taps are gathered once; blocks of interior points accumulate every tap in registers
-/// and are stored once; the two end points are summed with bounds checks. `FMA` fuses the multiply–adds (only
-/// where the CPU has them: it is slow in software).
+/// All output channels of one spatial row (`out`: `outs` rows of `nx`), in groups of 8 channels (then 4, 2, 1).
 #[inline(always)]
-fn conv_row<const FMA: bool>(task: &RowTask, out: &mut [f32]) {
-    let mut taps = [(0usize, [0.0f32; 3]); MAX_TAPS];
-    let (mut count, mut first) = (0, true);
-    task.taps(|offset, w| {
-        taps[count] = (offset, w);
-        count += 1;
-        if count == MAX_TAPS {
-            row_pass::<FMA>(task.input, &taps, out, first);
-            (count, first) = (0, false);
+fn spatial_row<const FMA: bool>(task: &RowTask, out: &mut [f32]) {
+    let nx = task.shape[2];
+    let outs = out.len() / nx;
+    let mut o = 0;
+    while o < outs {
+        let left = outs - o;
+        let group = &mut out[o * nx..];
+        if left >= 8 {
+            channel_group::<8, FMA>(task, o, &mut group[..8 * nx]);
+            o += 8;
+        } else if left >= 4 {
+            channel_group::<4, FMA>(task, o, &mut group[..4 * nx]);
+            o += 4;
+        } else if left >= 2 {
+            channel_group::<2, FMA>(task, o, &mut group[..2 * nx]);
+            o += 2;
+        } else {
+            channel_group::<1, FMA>(task, o, &mut group[..nx]);
+            o += 1;
         }
-    });
+    }
+}
+
+/// Output channels `o0 … o0 + G − 1` of a spatial row: the input rows and the group's weights are gathered (up to
+/// [`MAX_TAPS`] rows per pass), then each block of 8 interior points accumulates every row's three shifted values
+/// for all `G` channels in registers.
+#[inline(always)]
+fn channel_group<const G: usize, const FMA: bool>(task: &RowTask, o0: usize, out: &mut [f32]) {
+    // plain loops, no closures: everything here is compiled with the caller's target features
+    let nx = task.shape[2];
+    let mut offsets = [0usize; MAX_TAPS];
+    let mut weights = [[[0.0f32; 3]; G]; MAX_TAPS];
+    let (mut count, mut first) = (0, true);
+    for dz in 0..task.c.kz {
+        for dy in 0..3 {
+            let Some(base) = task.source(dz, dy) else { continue };
+            for i in 0..task.ins {
+                offsets[count] = base + i * nx;
+                for (g, w) in weights[count].iter_mut().enumerate() {
+                    *w = task.weights(o0 + g, i, dz, dy);
+                }
+                count += 1;
+                if count == MAX_TAPS {
+                    group_pass::<G, FMA>(task.input, &offsets, &weights, out, first);
+                    (count, first) = (0, false);
+                }
+            }
+        }
+    }
     if count > 0 || first {
-        row_pass::<FMA>(task.input, &taps[..count], out, first);
+        group_pass::<G, FMA>(task.input, &offsets[..count], &weights[..count], out, first);
     }
 }
 
@@ -288,79 +321,82 @@ fn madd<const FMA: bool>(acc: f32, w: f32, v: f32) -> f32 {
     if FMA { w.mul_add(v, acc) } else { acc + w * v }
 }
 
-/// One pass of `taps` over the row: `out = Σ` (`first`) or `out += Σ`.
-#[inline(always)]
-fn row_pass<const FMA: bool>(input: &[f32], taps: &[(usize, [f32; 3])], out: &mut [f32], first: bool) {
-    let nx = out.len();
-    let put = |o: &mut f32, v: f32| *o = if first { v } else { *o + v };
-    // the ends, and every point of rows too short for a block
-    let point = |x: usize| {
-        let mut acc = 0.0f32;
-        for &(offset, w) in taps {
-            let src = &input[offset..offset + nx];
-            if x > 0 {
-                acc = madd::<FMA>(acc, w[0], src[x - 1]);
-            }
-            acc = madd::<FMA>(acc, w[1], src[x]);
-            if x + 1 < nx {
-                acc = madd::<FMA>(acc, w[2], src[x + 1]);
-            }
-        }
-        acc
-    };
-    if nx >= 16 + 2 {
-        blocks::<16, FMA>(input, taps, out, first);
-    } else if nx >= 8 + 2 {
-        blocks::<8, FMA>(input, taps, out, first);
-    } else {
-        for (x, o) in out.iter_mut().enumerate().take(nx.saturating_sub(1)).skip(1) {
-            put(o, point(x));
-        }
-    }
-    put(&mut out[0], point(0));
-    if nx > 1 {
-        put(&mut out[nx - 1], point(nx - 1));
-    }
-}
+/// Block width in points.
+const BLOCK: usize = 8;
 
-/// The interior points `1 … nx − 2` in blocks of `B` (the last block ends at `nx − 2` and stores only what the
-/// others left), each accumulated in registers over every tap. Needs `nx ≥ B + 2`.
+/// One pass of the gathered rows over `G` output rows: `out = Σ` (`first`) or `out += Σ`.
 #[inline(always)]
-fn blocks<const B: usize, const FMA: bool>(input: &[f32], taps: &[(usize, [f32; 3])], out: &mut [f32], first: bool) {
-    let nx = out.len();
+fn group_pass<const G: usize, const FMA: bool>(
+    input: &[f32],
+    offsets: &[usize],
+    weights: &[[[f32; 3]; G]],
+    out: &mut [f32],
+    first: bool,
+) {
+    let nx = out.len() / G;
+    let put = |o: &mut f32, v: f32| *o = if first { v } else { *o + v };
+    // a single point with bounds checks: the ends, and every point of rows too short for a block. Unfused: a
+    // closure is compiled without the caller's target features, where `mul_add` would be a libm call.
+    let point = |x: usize, acc: &mut [f32; G]| {
+        *acc = [0.0; G];
+        for (&offset, w) in offsets.iter().zip(weights) {
+            let src = &input[offset..offset + nx];
+            let (l, m, r) = (if x > 0 { src[x - 1] } else { 0.0 }, src[x], if x + 1 < nx { src[x + 1] } else { 0.0 });
+            for g in 0..G {
+                acc[g] += w[g][0] * l + w[g][1] * m + w[g][2] * r;
+            }
+        }
+    };
+    let mut acc = [0.0f32; G];
+    let mut single = |x: usize, out: &mut [f32]| {
+        point(x, &mut acc);
+        for g in 0..G {
+            put(&mut out[g * nx + x], acc[g]);
+        }
+    };
+    single(0, out);
+    if nx > 1 {
+        single(nx - 1, out);
+    }
+    if nx < BLOCK + 2 {
+        for x in 1..nx.saturating_sub(1) {
+            single(x, out);
+        }
+        return;
+    }
+    // interior blocks [x0, x0 + BLOCK) inside 1 … nx − 2; the last one ends at nx − 2 and stores only what the
+    // others left
     let end = nx - 1;
     let mut done = 1;
     while done < end {
-        let x0 = done.min(end - B);
-        // one accumulator per shift: three independent chains of multiply–adds instead of one
-        let (mut a0, mut a1, mut a2) = ([0.0f32; B], [0.0f32; B], [0.0f32; B]);
-        for &(offset, w) in taps {
-            let s: &[f32; B] = input[offset + x0 - 1..offset + x0 - 1 + B].try_into().expect("a block");
-            let m: &[f32; B] = input[offset + x0..offset + x0 + B].try_into().expect("a block");
-            let p: &[f32; B] = input[offset + x0 + 1..offset + x0 + 1 + B].try_into().expect("a block");
-            for j in 0..B {
-                a0[j] = madd::<FMA>(a0[j], w[0], s[j]);
-                a1[j] = madd::<FMA>(a1[j], w[1], m[j]);
-                a2[j] = madd::<FMA>(a2[j], w[2], p[j]);
+        let x0 = done.min(end - BLOCK);
+        let mut block = [[0.0f32; BLOCK]; G];
+        for (&offset, w) in offsets.iter().zip(weights) {
+            let l: &[f32; BLOCK] = input[offset + x0 - 1..offset + x0 - 1 + BLOCK].try_into().expect("a block");
+            let m: &[f32; BLOCK] = input[offset + x0..offset + x0 + BLOCK].try_into().expect("a block");
+            let r: &[f32; BLOCK] = input[offset + x0 + 1..offset + x0 + 1 + BLOCK].try_into().expect("a block");
+            for g in 0..G {
+                for j in 0..BLOCK {
+                    let a = madd::<FMA>(block[g][j], w[g][0], l[j]);
+                    let a = madd::<FMA>(a, w[g][1], m[j]);
+                    block[g][j] = madd::<FMA>(a, w[g][2], r[j]);
+                }
             }
         }
-        let mut acc = [0.0f32; B];
-        for j in 0..B {
-            acc[j] = a0[j] + a1[j] + a2[j];
+        for (g, b) in block.iter().enumerate() {
+            for (o, v) in out[g * nx + done..g * nx + x0 + BLOCK].iter_mut().zip(&b[done - x0..]) {
+                put(o, *v);
+            }
         }
-        let skip = done - x0;
-        for (o, v) in out[done..x0 + B].iter_mut().zip(&acc[skip..]) {
-            *o = if first { *v } else { *o + v };
-        }
-        done = x0 + B;
+        done = x0 + BLOCK;
     }
 }
 
-/// [`conv_row`] compiled for AVX2 and FMA.
+/// [`spatial_row`] compiled for AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conv_row_avx2(task: &RowTask, out: &mut [f32]) {
-    conv_row::<true>(task, out)
+unsafe fn spatial_row_avx2(task: &RowTask, out: &mut [f32]) {
+    spatial_row::<true>(task, out)
 }
 
 /// `out[x] += w · src[x + s]` where `0 ≤ x + s < n`.
@@ -452,7 +488,8 @@ mod tests {
         (h >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
 
-    /// The convolution or its adjoint summed directly in f64 (zero padding).
+    /// The convolution or its adjoint summed directly in f64 (zero padding), fields row-interleaved
+    /// (`[z][y][channel][x]`).
     fn direct(c: &ConvWeights, input: &[f32], shape: [usize; 3], transpose: bool) -> Vec<f64> {
         let [nz, ny, nx] = shape;
         let (ins, outs) = if transpose { (c.cout, c.cin) } else { (c.cin, c.cout) };
@@ -481,12 +518,12 @@ mod tests {
                                             continue;
                                         }
                                         let w = if transpose { c.at(i, o, dz, dy, dx) } else { c.at(o, i, dz, dy, dx) };
-                                        s += w as f64 * input[((i * nz + sz) * ny + sy) * nx + sx] as f64;
+                                        s += w as f64 * input[((sz * ny + sy) * ins + i) * nx + sx] as f64;
                                     }
                                 }
                             }
                         }
-                        out[((o * nz + z) * ny + y) * nx + x] = s;
+                        out[((z * ny + y) * outs + o) * nx + x] = s;
                     }
                 }
             }
@@ -507,8 +544,11 @@ mod tests {
             ([1, 5, 41], 1, 4, 3),
             ([3, 4, 35], 3, 2, 2),
             ([2, 3, 16], 3, 3, 1),
-            // more taps per row (12 · 3 · 3 = 108) than one pass gathers
+            // more input rows (12 · 3 · 3 = 108) than one pass gathers
             ([3, 3, 20], 3, 12, 2),
+            // output channels in groups of 8, 4, 2 and 1
+            ([1, 4, 12], 1, 3, 15),
+            ([2, 3, 9], 3, 2, 11),
         ] {
             let c = ConvWeights { cout, cin, kz, w: (0..cout * cin * kz * 9).map(|i| noise(i, 7)).collect() };
             for transpose in [false, true] {
