@@ -2,7 +2,7 @@
 //! `f(x) = ε x + E_fᵀE_f x + Σ γ^l P_lᵀ E_cᵀE_c P_l x` as the burn network, in f32, with every buffer allocated
 //! once when the grid is set. Multi-channel fields are row-interleaved (`[z][y][channel][x]`), so a convolution
 //! computes all output channels of a spatial row from one pass over the input rows that reach it: the rows and
-//! weights are gathered once, then blocks of 8 points accumulate every row's three shifted values for up to 8
+//! weights are gathered once, then blocks of 8 to 32 points accumulate every row's three shifted values for up to 8
 //! output channels in registers. The kernel is compiled twice, portable and for AVX2 + FMA, chosen at run time
 //! (no closures on its hot path: a closure is compiled without the caller's target features, where `mul_add`
 //! becomes a libm call). Spatial rows are spread over rayon's threads in tasks of about 4096 values, so that
@@ -286,7 +286,7 @@ fn spatial_row<const FMA: bool>(task: &RowTask, out: &mut [f32]) {
 }
 
 /// Output channels `o0 … o0 + G − 1` of a spatial row: the input rows and the group's weights are gathered (up to
-/// [`MAX_TAPS`] rows per pass), then each block of 8 interior points accumulates every row's three shifted values
+/// [`MAX_TAPS`] rows per pass), then each block of interior points accumulates every row's three shifted values
 /// for all `G` channels in registers.
 #[inline(always)]
 fn channel_group<const G: usize, const FMA: bool>(task: &RowTask, o0: usize, out: &mut [f32]) {
@@ -320,9 +320,6 @@ fn channel_group<const G: usize, const FMA: bool>(task: &RowTask, o0: usize, out
 fn madd<const FMA: bool>(acc: f32, w: f32, v: f32) -> f32 {
     if FMA { w.mul_add(v, acc) } else { acc + w * v }
 }
-
-/// Block width in points.
-const BLOCK: usize = 8;
 
 /// One pass of the gathered rows over `G` output rows: `out = Σ` (`first`) or `out += Σ`.
 #[inline(always)]
@@ -358,25 +355,52 @@ fn group_pass<const G: usize, const FMA: bool>(
     if nx > 1 {
         single(nx - 1, out);
     }
-    if nx < BLOCK + 2 {
+    // wide blocks while the row allows them: 8 · 8 accumulated values for 8 channels, 4 · 16 for 4, 2 · 32 for 2
+    // and 1 · 32 for 1; then 8-point blocks; then single points
+    let wide = if G >= 8 {
+        8
+    } else if G >= 4 {
+        16
+    } else {
+        32
+    };
+    if nx >= wide + 2 {
+        match wide {
+            8 => blocks::<G, 8, FMA>(input, offsets, weights, out, first),
+            16 => blocks::<G, 16, FMA>(input, offsets, weights, out, first),
+            _ => blocks::<G, 32, FMA>(input, offsets, weights, out, first),
+        }
+    } else if nx >= 8 + 2 {
+        blocks::<G, 8, FMA>(input, offsets, weights, out, first);
+    } else {
         for x in 1..nx.saturating_sub(1) {
             single(x, out);
         }
-        return;
     }
-    // interior blocks [x0, x0 + BLOCK) inside 1 … nx − 2; the last one ends at nx − 2 and stores only what the
-    // others left
+}
+
+/// The interior points `1 … nx − 2` of `G` output rows in blocks of `B` (the last block ends at `nx − 2` and stores
+/// only what the others left), each accumulated in registers over every gathered input row. Needs `nx ≥ B + 2`.
+#[inline(always)]
+fn blocks<const G: usize, const B: usize, const FMA: bool>(
+    input: &[f32],
+    offsets: &[usize],
+    weights: &[[[f32; 3]; G]],
+    out: &mut [f32],
+    first: bool,
+) {
+    let nx = out.len() / G;
     let end = nx - 1;
     let mut done = 1;
     while done < end {
-        let x0 = done.min(end - BLOCK);
-        let mut block = [[0.0f32; BLOCK]; G];
+        let x0 = done.min(end - B);
+        let mut block = [[0.0f32; B]; G];
         for (&offset, w) in offsets.iter().zip(weights) {
-            let l: &[f32; BLOCK] = input[offset + x0 - 1..offset + x0 - 1 + BLOCK].try_into().expect("a block");
-            let m: &[f32; BLOCK] = input[offset + x0..offset + x0 + BLOCK].try_into().expect("a block");
-            let r: &[f32; BLOCK] = input[offset + x0 + 1..offset + x0 + 1 + BLOCK].try_into().expect("a block");
+            let l: &[f32; B] = input[offset + x0 - 1..offset + x0 - 1 + B].try_into().expect("a block");
+            let m: &[f32; B] = input[offset + x0..offset + x0 + B].try_into().expect("a block");
+            let r: &[f32; B] = input[offset + x0 + 1..offset + x0 + 1 + B].try_into().expect("a block");
             for g in 0..G {
-                for j in 0..BLOCK {
+                for j in 0..B {
                     let a = madd::<FMA>(block[g][j], w[g][0], l[j]);
                     let a = madd::<FMA>(a, w[g][1], m[j]);
                     block[g][j] = madd::<FMA>(a, w[g][2], r[j]);
@@ -384,11 +408,11 @@ fn group_pass<const G: usize, const FMA: bool>(
             }
         }
         for (g, b) in block.iter().enumerate() {
-            for (o, v) in out[g * nx + done..g * nx + x0 + BLOCK].iter_mut().zip(&b[done - x0..]) {
-                put(o, *v);
+            for (o, v) in out[g * nx + done..g * nx + x0 + B].iter_mut().zip(&b[done - x0..]) {
+                *o = if first { *v } else { *o + v };
             }
         }
-        done = x0 + BLOCK;
+        done = x0 + B;
     }
 }
 
