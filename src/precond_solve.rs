@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use ansatz_operators::dcdm::NetworkPreconditioner;
 use ansatz_operators::precond_file::PrecondFile;
-use ansatz_solvers::krylov::{SolveInfo, Tolerance, dcdm, fcg};
+use ansatz_solvers::krylov::{SolveInfo, Tolerance, dcdm, fcg, pcg};
+use ansatz_solvers::precond::Preconditioner;
 use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
@@ -21,6 +22,9 @@ pub enum SolveMethod {
     Dcdm,
     /// Flexible CG with the network as a nonlinear preconditioner.
     Fcg,
+    /// Preconditioned CG: for the multilevel network, which is linear, symmetric and positive definite (to f32
+    /// round-off); refused for the residual CNN, which is nonlinear.
+    Pcg,
 }
 
 /// Options of `ansatz precond solve`.
@@ -184,6 +188,13 @@ pub fn run(a: &PrecondSolveArgs) -> Result<()> {
     let device = burn::prelude::Device::flex();
     let net = file.network(&device).map_err(|e| usage(format!("{}: {e}", a.model.display())))?;
     let m = NetworkPreconditioner::new(net, grid, cells, device, burn::tensor::DType::F32).map_err(usage)?;
+    if a.method == SolveMethod::Pcg && !m.is_linear() {
+        return Err(usage(format!(
+            "--method pcg needs a linear preconditioner, and {} holds the residual CNN, which is nonlinear: use \
+             --method fcg or dcdm",
+            a.model.display()
+        )));
+    }
     let setup = t0.elapsed().as_secs_f64();
     let tol = Tolerance::relative(a.tol, a.max_iter);
     let mut x = vec![0.0; n];
@@ -191,6 +202,7 @@ pub fn run(a: &PrecondSolveArgs) -> Result<()> {
     let result = match a.method {
         SolveMethod::Dcdm => dcdm(&matrix, &m, &b, &mut x, tol, a.orthogonalise),
         SolveMethod::Fcg => fcg(&matrix, &m, &b, &mut x, tol, a.orthogonalise),
+        SolveMethod::Pcg => pcg(&matrix, &m, &b, &mut x, tol),
     };
     let solve = t1.elapsed().as_secs_f64();
     let (info, converged, reason): (SolveInfo, bool, String) = match result {
@@ -225,6 +237,7 @@ pub fn run(a: &PrecondSolveArgs) -> Result<()> {
             match a.method {
                 SolveMethod::Dcdm => "dcdm",
                 SolveMethod::Fcg => "fcg",
+                SolveMethod::Pcg => "pcg",
             },
             report.iterations,
             report.relative_residual
@@ -275,6 +288,7 @@ fn plot_history(
     let name = match a.method {
         SolveMethod::Dcdm => "DCDM with the network",
         SolveMethod::Fcg => "flexible CG with the network",
+        SolveMethod::Pcg => "PCG with the network",
     };
     let chart = LineChart::new(
         &format!("residual history, {} unknowns, tolerance {:e}", report.unknowns, a.tol),

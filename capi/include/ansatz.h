@@ -110,10 +110,20 @@ int ansatz_precond_size(const struct ansatz_precond *pc, size_t *n);
 int ansatz_precond_grid(const struct ansatz_precond *pc, size_t *nx, size_t *ny, size_t *nz);
 
 /**
+ * Stores in `*linear` 1 when the preconditioner is a fixed linear, symmetric and positive definite map (a
+ * multilevel network: plain preconditioned CG, such as PETSc's KSPCG, may use it), 0 when it is nonlinear (the
+ * residual CNN: use a flexible method). Returns 0, or `ANSATZ_ERR_NULL` or `ANSATZ_ERR_HANDLE`.
+ *
+ * # Safety
+ * `pc` must be NULL or a handle from `ansatz_precond_open`; `linear` must be NULL or writable.
+ */
+int ansatz_precond_is_linear(const struct ansatz_precond *pc, int *linear);
+
+/**
  * Applies the preconditioner: `z ≈ c A⁻¹ r` for a scale `c > 0` that a flexible method's line search absorbs.
  * `r` and `z` hold `n` values in the ordering of the grid set by `ansatz_precond_set_grid` (or the trained grid);
  * they may be the same array. The preconditioner is in general nonlinear: use it inside a flexible method
- * (flexible CG, PETSc's KSPFCG or KSPGCR). A zero `r` gives a zero `z`. Returns 0, or `ANSATZ_ERR_NULL`,
+ * (flexible CG, PETSc's KSPFCG or KSPGCR), or in plain CG where `ansatz_precond_is_linear` says it is linear. A zero `r` gives a zero `z`. Returns 0, or `ANSATZ_ERR_NULL`,
  * `ANSATZ_ERR_HANDLE`, `ANSATZ_ERR_SIZE` (`n` is not the handle's size) or `ANSATZ_ERR_VALUE` (`r` holds a NaN
  * or an infinity; `z` is then left unchanged).
  *

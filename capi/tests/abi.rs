@@ -65,6 +65,10 @@ fn the_abi_gives_the_network_s_output_bit_for_bit_on_any_grid() {
         let (mut nx, mut ny, mut nz) = (0, 0, 0);
         assert_eq!(unsafe { ansatz_precond_grid(pc, &mut nx, &mut ny, &mut nz) }, ANSATZ_OK);
         assert_eq!((nx, ny, nz), (8, 6, 1));
+        // the multilevel network is linear (plain CG may use it), the residual CNN is not
+        let mut linear = -1;
+        assert_eq!(unsafe { ansatz_precond_is_linear(pc, &mut linear) }, ANSATZ_OK);
+        assert_eq!(linear, i32::from(kind == NetworkKind::Multilevel), "{kind:?}");
         // another grid with solid cells: every third cell is solid
         let cells: Vec<usize> = (0..10 * 7).filter(|c| c % 3 != 0).collect();
         assert_eq!(unsafe { ansatz_precond_set_grid(pc, 10, 7, 1, cells.as_ptr(), cells.len()) }, ANSATZ_OK);
@@ -145,6 +149,8 @@ fn every_error_path_returns_its_code_and_a_message() {
     let pc = open(&path);
     let mut n = 0usize;
     expect(unsafe { ansatz_precond_size(pc, ptr::null_mut()) }, ANSATZ_ERR_NULL, "`n`");
+    expect(unsafe { ansatz_precond_is_linear(pc, ptr::null_mut()) }, ANSATZ_ERR_NULL, "`linear`");
+    expect(unsafe { ansatz_precond_is_linear(ptr::null(), &mut 0) }, ANSATZ_ERR_NULL, "handle");
     expect(unsafe { ansatz_precond_size(ptr::null(), &mut n) }, ANSATZ_ERR_NULL, "handle");
     // a foreign pointer is not dereferenced
     let mut junk = [0u64; 8];

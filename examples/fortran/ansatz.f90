@@ -12,6 +12,7 @@ module ansatz
   private
   public :: c_ptr, c_null_ptr, c_null_char, c_size_t, c_double, c_int
   public :: ansatz_precond_open, ansatz_precond_set_grid, ansatz_precond_size, ansatz_precond_grid
+  public :: ansatz_precond_is_linear
   public :: ansatz_precond_apply, ansatz_precond_close, ansatz_last_error, ansatz_version, ansatz_error_message
 
   integer(c_int), parameter, public :: ANSATZ_OK = 0, ANSATZ_ERR_NULL = -1, ANSATZ_ERR_HANDLE = -2, &
@@ -42,6 +43,13 @@ module ansatz
       import :: c_ptr, c_size_t, c_int
       type(c_ptr), value :: pc
       integer(c_size_t), intent(out) :: n
+      integer(c_int) :: code
+    end function
+
+    function ansatz_precond_is_linear(pc, linear) bind(c, name="ansatz_precond_is_linear") result(code)
+      import :: c_ptr, c_int
+      type(c_ptr), value :: pc
+      integer(c_int), intent(out) :: linear
       integer(c_int) :: code
     end function
 

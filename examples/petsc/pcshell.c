@@ -1,6 +1,7 @@
 /*
  * A learned preconditioner inside PETSc: a PCSHELL whose apply calls libansatz, used by the flexible Krylov
- * methods KSPFCG and KSPGCR, against PETSc's own KSPCG with PCICC (zero fill), PCGAMG and no preconditioner, on
+ * methods KSPFCG and KSPGCR and, for a linear network, by plain KSPCG, against PETSc's own KSPCG with PCICC (zero
+ * fill), PCGAMG and no preconditioner, on
  * one system written by `ansatz export-system` (the matrix, <stem>.rhs.mtx, <stem>.cells.mtx if the system has
  * solid cells; the grid from the matrix's "% ansatz-grid: NX NY [NZ]" comment). Every solve starts from x = 0
  * and stops at a relative residual of RTOL in the unpreconditioned norm. One line per solver:
@@ -11,8 +12,10 @@
  * Run:   ./pcshell net.apc A.mtx [RTOL] [MMAX]     (defaults 1e-8 and 2: the directions KSPFCG keeps, as
  *                                                 `ansatz precond solve --method fcg`; KSPGCR restarts after 30)
  *
- * The preconditioner is nonlinear in general, so it belongs in a flexible method; PETSc's KSPCG would assume
- * a fixed linear one. The example runs on one process (the network sees the whole grid).
+ * The preconditioner is nonlinear in general, so it belongs in a flexible method; PETSc's KSPCG assumes a fixed
+ * linear one. A multilevel network is linear, symmetric and positive definite (`ansatz_precond_is_linear`), and
+ * then KSPCG runs with it too; for a residual CNN that line says "skipped". The example runs on one process (the
+ * network sees the whole grid).
  */
 #include <ansatz.h>
 #include <petscksp.h>
@@ -117,8 +120,9 @@ static PetscErrorCode ansatz_apply(PC pc, Vec r, Vec z) {
   PetscFunctionReturn(0);
 }
 
-typedef enum { FCG_NET, GCR_NET, CG_ICC, CG_GAMG, CG_NONE } solver;
-static const char *names[] = {"KSPFCG+ansatz", "KSPGCR+ansatz", "KSPCG+PCICC", "KSPCG+PCGAMG", "KSPCG+PCNONE"};
+typedef enum { FCG_NET, GCR_NET, CG_NET, CG_ICC, CG_GAMG, CG_NONE } solver;
+static const char *names[] = {"KSPFCG+ansatz", "KSPGCR+ansatz", "KSPCG+ansatz",
+                              "KSPCG+PCICC",   "KSPCG+PCGAMG",  "KSPCG+PCNONE"};
 
 int main(int argc, char **argv) {
   Mat A;
@@ -167,7 +171,14 @@ int main(int argc, char **argv) {
 
   PetscCall(PetscPrintf(PETSC_COMM_SELF, "%ld unknowns on a %zu x %zu x %zu grid, rtol %g, libansatz %s\n", (long)n,
                         grid[0], grid[1], grid[2], rtol, ansatz_version()));
+  int linear = 0;
+  PetscCheck(ansatz_precond_is_linear(h, &linear) == ANSATZ_OK, PETSC_COMM_SELF, PETSC_ERR_LIB, "libansatz: %s",
+             ansatz_last_error());
   for (solver s = FCG_NET; s <= CG_NONE; s++) {
+    if (s == CG_NET && !linear) {
+      PetscCall(PetscPrintf(PETSC_COMM_SELF, "skipped %s: the network is nonlinear\n", names[s]));
+      continue;
+    }
     KSP ksp;
     PC pc;
     PetscCall(KSPCreate(PETSC_COMM_SELF, &ksp));
@@ -177,7 +188,8 @@ int main(int argc, char **argv) {
     switch (s) {
       case FCG_NET:
       case GCR_NET:
-        PetscCall(KSPSetType(ksp, s == FCG_NET ? KSPFCG : KSPGCR));
+      case CG_NET:
+        PetscCall(KSPSetType(ksp, s == FCG_NET ? KSPFCG : s == GCR_NET ? KSPGCR : KSPCG));
         if (s == FCG_NET) PetscCall(KSPFCGSetMmax(ksp, mmax));
         PetscCall(PCSetType(pc, PCSHELL));
         PetscCall(PCShellSetContext(pc, h));

@@ -95,6 +95,11 @@ int main(int argc, char **argv) {
     CODE(ansatz_precond_size(pc, &n), ANSATZ_OK, "");
     CODE(ansatz_precond_grid(pc, &nx, &ny, &nz), ANSATZ_OK, "");
     EXPECT(n == nx * ny * nz && n > 0, "n %zu, grid %zu %zu %zu", n, nx, ny, nz);
+    int linear = -1;
+    CODE(ansatz_precond_is_linear(NULL, &linear), ANSATZ_ERR_NULL, "handle");
+    CODE(ansatz_precond_is_linear(pc, NULL), ANSATZ_ERR_NULL, "`linear`");
+    CODE(ansatz_precond_is_linear(pc, &linear), ANSATZ_OK, "");
+    EXPECT(linear == 0 || linear == 1, "linear %d", linear);
 
     /* a foreign pointer is refused without being read */
     int junk = 42;
