@@ -10,7 +10,7 @@ use ansatz_datasets::generate::Setup;
 use ansatz_datasets::rng::SampleRng;
 use ansatz_operators::bridge::BridgeReport;
 use ansatz_operators::init::Init;
-use ansatz_training::config::{HybridConfig, HybridSolver};
+use ansatz_training::config::{HybridConfig, HybridSolver, ModelConfig};
 use ansatz_training::data::Normalisation;
 use ansatz_training::methods::hybrid::CoarseSolver;
 use ansatz_training::model::{self, FrameShape};
@@ -20,7 +20,7 @@ use burn::tensor::TensorData;
 use clap::Args;
 use serde::Serialize;
 
-use crate::train_commands::{DeviceArg, config_table, load_experiment, selected_device, usage};
+use crate::train_commands::{DeviceArg, load_experiment, selected_device, usage};
 
 /// Options of `ansatz hybrid-cost`.
 #[derive(Debug, Args)]
@@ -109,12 +109,6 @@ pub fn run(args: &HybridCostArgs) -> Result<()> {
             args.problem
         ))
     })?;
-    let config_modes = config_table(&args.config, &args.sets)?
-        .0
-        .get("model")
-        .and_then(|m| m.get("modes"))
-        .and_then(|m| m.as_integer())
-        .map(|m| m.max(1) as usize);
     ansatz_operators::memory::retain_freed_memory();
     let (dev, about) = selected_device(args.device, &SingleProcess)?;
     println!(
@@ -129,7 +123,7 @@ pub fn run(args: &HybridCostArgs) -> Result<()> {
     println!("{:>6} {:>9} {:>14} {:>14} {:>8}", "grid", "substeps", "solver ms", "network ms", "ratio");
     let mut costs = Vec::with_capacity(grids.len());
     for &n in &grids {
-        let c = measure(args, &exp, &base, dt0, n, config_modes, &dev).with_context(|| format!("at {n}²"))?;
+        let c = measure(args, &exp, &base, dt0, n, &dev).with_context(|| format!("at {n}²"))?;
         println!("{:>5}² {:>9} {:>14.3} {:>14.3} {:>8.2}", n, c.substeps, c.solver * 1e3, c.network * 1e3, c.ratio);
         costs.push(c);
     }
@@ -173,7 +167,6 @@ fn measure(
     base: &ansatz_datasets::config::Spec,
     dt0: f64,
     n: usize,
-    config_modes: Option<usize>,
     dev: &Device,
 ) -> Result<GridCost> {
     let dt = dt0 * base.n as f64 / n as f64;
@@ -200,11 +193,10 @@ fn measure(
         .map_err(|e| anyhow!("{e}"))?;
     let normalised: Vec<f32> = frames.iter().map(|v| (v / norm.scale[0]) as f32).collect();
 
+    // the grid's Fourier modes: at most a third of the points per axis
     let mut model_config = exp.model.clone();
-    if let Some(m) = config_modes {
-        let sets = [args.sets.clone(), vec![format!("model.modes={}", m.min(n / 3).max(1))]].concat();
-        model_config = load_experiment(&args.config, &sets)?.0.model;
-    }
+    let (ModelConfig::Fno { modes, .. } | ModelConfig::Dymixop { modes, .. }) = &mut model_config;
+    *modes = (*modes).min(n / 3).max(1);
     let shape = FrameShape { channels, ny: n, nx: n, history: 1 };
     let net = model::build(&model_config, shape, spec.save_every, &mut Init::new(0, dev));
     let residual = model_config.residual();
@@ -221,8 +213,9 @@ fn measure(
         let t = Instant::now();
         let advanced = read(solver.advance(host(&state), &nu, &report).map_err(|e| anyhow!("{e}"))?)?;
         let ts = t.elapsed().as_secs_f64();
+        let upload = advanced.clone();
         let t = Instant::now();
-        let x = Tensor::<4>::from_data(TensorData::new(advanced.clone(), [b, channels, n, n]), dev);
+        let x = Tensor::<4>::from_data(TensorData::new(upload, [b, channels, n, n]), dev);
         let corrected = read(model::step(&net, x, channels, residual))?;
         let tn = t.elapsed().as_secs_f64();
         if corrected.iter().any(|v| !v.is_finite()) {

@@ -232,7 +232,7 @@ pub(crate) fn apply_set(table: &mut toml::Table, item: &str) -> Result<()> {
 
 /// A configuration's text (a file or an embedded name) with `sets` applied: the TOML table, where it came from, the
 /// run's default name and the directory relative paths are resolved against.
-pub(crate) fn config_table(config: &str, sets: &[String]) -> Result<(toml::Table, String, String, Option<PathBuf>)> {
+fn config_table(config: &str, sets: &[String]) -> Result<(toml::Table, String, String, Option<PathBuf>)> {
     let path = Path::new(config);
     let (text, origin, name, dir) = if path.exists() {
         let text = std::fs::read_to_string(path).map_err(|e| usage(format!("{config}: {e}")))?;

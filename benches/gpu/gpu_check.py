@@ -494,24 +494,33 @@ class Runner:
         c.ok = not fails
         c.note = "; ".join(fails)
 
+    def rollout_pair(self, c, run, name, limit, baseline_on_device):
+        """20 rollout steps of `run` on the device and on the CPU (the CPU's without the solver baseline; the
+        device's too unless `baseline_on_device`): their summaries by "device" and "reference", or None (with
+        the check failed) when one does not run."""
+        summaries = {}
+        for label, dev in (("device", self.device), ("reference", "cpu")):
+            out = os.path.join(self.work, "reports", f"{name}-{label}")
+            args = ["rollout", "--run", run, "--out", out, "--force", "--steps", "20", "--device", dev, "--no-plots"]
+            if label == "reference" or not baseline_on_device:
+                args.append("--no-baseline")
+            rc, text = self.ansatz(c, args, limit)
+            if rc != 0:
+                c.ok, c.note = False, f"{name} on {dev}: rc {rc}: " + " | ".join(text.strip().splitlines()[-2:])
+                return None
+            with open(os.path.join(out, "summary.json")) as f:
+                summaries[label] = json.load(f)
+        return summaries
+
     def rollout(self, c):
         run = os.path.join(self.work, "runs", f"fno-burgers2d-{self.device}")
         if not os.path.exists(os.path.join(run, "checkpoint.ckpt")):
             c.note = "no trained run (the curves check did not finish)"
             c.ok = False
             return
-        summaries = {}
-        for label, dev in (("device", self.device), ("reference", "cpu")):
-            out = os.path.join(self.work, "reports", f"rollout-{label}")
-            args = ["rollout", "--run", run, "--out", out, "--force", "--steps", "20", "--device", dev, "--no-plots"]
-            if label == "reference":
-                args.append("--no-baseline")
-            rc, text = self.ansatz(c, args, 180)
-            if rc != 0:
-                c.ok, c.note = False, f"rollout on {dev}: rc {rc}: " + " | ".join(text.strip().splitlines()[-2:])
-                return
-            with open(os.path.join(out, "summary.json")) as f:
-                summaries[label] = json.load(f)
+        summaries = self.rollout_pair(c, run, "rollout", 180, baseline_on_device=True)
+        if summaries is None:
+            return
         a, b = summaries["device"], summaries["reference"]
         na, nb = nrmse_at(a), nrmse_at(b)
         rows, rels = [], {}
@@ -542,17 +551,9 @@ class Runner:
         if rc != 0:
             c.ok, c.note = False, f"training on the CPU: rc {rc}: " + " | ".join(text.strip().splitlines()[-2:])
             return
-        summaries = {}
-        for label, dev in (("device", self.device), ("reference", "cpu")):
-            out = os.path.join(self.work, "reports", f"hybrid-{label}")
-            args = ["rollout", "--run", run, "--out", out, "--force", "--steps", "20", "--device", dev, "--no-plots",
-                    "--no-baseline"]
-            rc, text = self.ansatz(c, args, 120)
-            if rc != 0:
-                c.ok, c.note = False, f"hybrid rollout on {dev}: rc {rc}: " + " | ".join(text.strip().splitlines()[-2:])
-                return
-            with open(os.path.join(out, "summary.json")) as f:
-                summaries[label] = json.load(f)
+        summaries = self.rollout_pair(c, run, "hybrid", 120, baseline_on_device=False)
+        if summaries is None:
+            return
         na, nb = nrmse_at(summaries["device"]), nrmse_at(summaries["reference"])
         rels = {k: abs(na[k] - nb[k]) / max(abs(nb[k]), 1e-30) for k in na if k in nb}
         cost = {k: summaries[k]["cost"]["model_seconds_per_step"] for k in summaries}

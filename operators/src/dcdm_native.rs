@@ -197,7 +197,7 @@ fn conv_with(c: &ConvWeights, input: &[f32], output: &mut [f32], shape: [usize; 
     debug_assert_eq!(output.len(), outs * nz * ny * nx);
     let rows = rows_per_task(outs * nx);
     output.par_chunks_mut(outs * nx).enumerate().with_min_len(rows).for_each(|(row, out)| {
-        let task = RowTask { c, input, shape, transpose, ins, z: row / ny, y: row % ny };
+        let task = RowTask { c, input, shape, transpose, z: row / ny, y: row % ny };
         #[cfg(target_arch = "x86_64")]
         if simd {
             // SAFETY: `simd` is true only where the CPU reports AVX2 and FMA (`simd_available`)
@@ -221,12 +221,17 @@ struct RowTask<'a> {
     input: &'a [f32],
     shape: [usize; 3],
     transpose: bool,
-    ins: usize,
     z: usize,
     y: usize,
 }
 
 impl RowTask<'_> {
+    /// Input channels: `c_in`, or `c_out` for the adjoint.
+    #[inline(always)]
+    fn ins(&self) -> usize {
+        if self.transpose { self.c.cout } else { self.c.cin }
+    }
+
     /// The input row that reaches this spatial row at the kernel offsets `dz`, `dy` (channel 0; channel `i` starts
     /// `i · nx` later), or `None` where it lies outside the grid.
     #[inline(always)]
@@ -240,7 +245,7 @@ impl RowTask<'_> {
             (self.z as isize + dz as isize - h as isize, self.y as isize + dy as isize - 1)
         };
         (sz >= 0 && sz < nz as isize && sy >= 0 && sy < ny as isize)
-            .then(|| (sz as usize * ny + sy as usize) * self.ins * nx)
+            .then(|| (sz as usize * ny + sy as usize) * self.ins() * nx)
     }
 
     /// `[w₋₁, w₀, w₊₁]` of output channel `o` for input channel `i` at `dz`, `dy`, where
@@ -298,7 +303,7 @@ fn channel_group<const G: usize, const FMA: bool>(task: &RowTask, o0: usize, out
     for dz in 0..task.c.kz {
         for dy in 0..3 {
             let Some(base) = task.source(dz, dy) else { continue };
-            for i in 0..task.ins {
+            for i in 0..task.ins() {
                 offsets[count] = base + i * nx;
                 for (g, w) in weights[count].iter_mut().enumerate() {
                     *w = task.weights(o0 + g, i, dz, dy);
@@ -331,11 +336,10 @@ fn group_pass<const G: usize, const FMA: bool>(
     first: bool,
 ) {
     let nx = out.len() / G;
-    let put = |o: &mut f32, v: f32| *o = if first { v } else { *o + v };
     // a single point with bounds checks: the ends, and every point of rows too short for a block. Unfused: a
     // closure is compiled without the caller's target features, where `mul_add` would be a libm call.
-    let point = |x: usize, acc: &mut [f32; G]| {
-        *acc = [0.0; G];
+    let single = |x: usize, out: &mut [f32]| {
+        let mut acc = [0.0f32; G];
         for (&offset, w) in offsets.iter().zip(weights) {
             let src = &input[offset..offset + nx];
             let (l, m, r) = (if x > 0 { src[x - 1] } else { 0.0 }, src[x], if x + 1 < nx { src[x + 1] } else { 0.0 });
@@ -343,12 +347,9 @@ fn group_pass<const G: usize, const FMA: bool>(
                 acc[g] += w[g][0] * l + w[g][1] * m + w[g][2] * r;
             }
         }
-    };
-    let mut acc = [0.0f32; G];
-    let mut single = |x: usize, out: &mut [f32]| {
-        point(x, &mut acc);
-        for g in 0..G {
-            put(&mut out[g * nx + x], acc[g]);
+        for (g, v) in acc.into_iter().enumerate() {
+            let o = &mut out[g * nx + x];
+            *o = if first { v } else { *o + v };
         }
     };
     single(0, out);
